@@ -1,0 +1,5 @@
+import sys
+
+from cdhelper.cli import main
+
+sys.exit(main())

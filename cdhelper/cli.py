@@ -1,0 +1,328 @@
+"""`cdhelper` command line. The composite actions call it with inputs in `INPUT_*` variables.
+
+This is the edge: arguments and environment are read here, once, into frozen objects; errors
+become exit codes, annotations and summaries here and nowhere else. Heavy modules (PyGithub,
+jsonschema) are imported inside the commands that need them, so `--help` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from . import __version__
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(f"INPUT_{name.upper().replace('-', '_')}", default)
+
+
+def _bool(raw: str, name: str) -> bool:
+    from .errors import InputError
+    value = (raw or "").strip().lower()
+    if value in {"", "false", "0", "no"}:
+        return False
+    if value in {"true", "1", "yes"}:
+        return True
+    raise InputError(f"input {name}={raw!r} is not a boolean", "booleans are 'true' or 'false'",
+                     f"set {name} to 'true' or 'false'")
+
+
+def _lines(raw: str) -> list[str]:
+    """Multi-line or whitespace-separated action inputs -> list."""
+    return [part for part in (raw or "").split() if part]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cdhelper", description="Continuous Delivery / Continuous Deployment for GitHub Actions: build once, "
+        "tag by digest, promote through environments, gate production.")
+    parser.add_argument("--version", action="version", version=f"cdhelper {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def common(p: argparse.ArgumentParser, *, github: bool = True) -> None:
+        p.add_argument("--config", default=_env("config") or None, help="path of cd.yml (default .github/cd.yml)")
+        if github:
+            p.add_argument("--repository", default=_env("repository"), help="OWNER/NAME (default $GITHUB_REPOSITORY)")
+
+    p = sub.add_parser("release", help="digest the artifact and tag the commit (idempotent)")
+    common(p)
+    p.add_argument("--version", dest="release_version", default=_env("version"),
+                   help="SemVer version; default BASE.RUN_NUMBER (versioning.base in cd.yml, default 0.1)")
+    p.add_argument("--artifact", action="append", default=None, help="file or directory (repeatable)")
+    p.add_argument("--image", action="append", default=None, help="container image NAME@sha256:... (repeatable)")
+    p.add_argument("--commit", default=_env("commit"), help="commit to tag (default $GITHUB_SHA)")
+
+    p = sub.add_parser("promote", help="deploy a tagged candidate to an environment, with gate and evidence checks")
+    common(p)
+    p.add_argument("--environment", default=_env("environment"), help="target environment of the path")
+    p.add_argument("--version", dest="release_version", default=_env("version"), help="candidate version")
+    p.add_argument("--mode", default=_env("mode"), help="delivery (default) or deployment; pass vars.CD_MODE")
+    p.add_argument("--artifact", action="append", default=None, help="recompute and require the tagged digest")
+    p.add_argument("--digest", default=_env("digest"), help="require this manifest digest")
+    p.add_argument("--rollback", action="store_true", default=None, help="go back to an earlier, known-good version")
+    p.add_argument("--run", dest="deploy_command", default=_env("run"), help="deploy command (bash), gets CD_* variables")
+    p.add_argument("--environment-url", default=_env("environment-url"), help="URL shown on the deployment")
+
+    p = sub.add_parser("gate", help="check the mode and report the approval this run holds (the gate job)")
+    common(p)
+    p.add_argument("--mode", default=_env("mode"))
+
+    p = sub.add_parser("finish", help="close any record this job left in progress (run with if: always())")
+    common(p)
+    p.add_argument("--environment", action="append", default=None)
+    p.add_argument("--job-status", default=_env("job-status"), help="success, failure or cancelled")
+
+    p = sub.add_parser("status", help="what digest and version is live in each environment")
+    common(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("report-check", help="report a commit status (e.g. acceptance passed) used as evidence")
+    common(p)
+    p.add_argument("--context", default=_env("context"), required=not _env("context"))
+    p.add_argument("--state", default=_env("state") or "success", choices=["success", "failure", "error", "pending"])
+    p.add_argument("--commit", default=_env("commit"))
+    p.add_argument("--description", default=_env("description"))
+
+    p = sub.add_parser("digest", help="print the sha256 manifest of files/directories (no GitHub access)")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("github-double", help="serve the GitHub double (a stateful GitHub API) on loopback")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--repo", action="append", default=[], metavar="OWNER/NAME[=GIT_DIR]")
+    p.add_argument("--state", help="load from and save to this JSON file")
+
+    p = sub.add_parser("rehearse", help="run the template pipeline under act against a fresh GitHub double")
+    p.add_argument("--mode", default="delivery", choices=["delivery", "deployment"])
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--reject", action="store_true", help="the simulated reviewer rejects instead of approving")
+    p.add_argument("--keep", action="store_true", help="keep the rehearsal's working directory")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .actions_io import ActionsIO
+    io = ActionsIO.from_environ(dict(os.environ))
+    from .errors import CDHelperError
+    try:
+        return COMMANDS[args.command](args, io)
+    except CDHelperError as err:
+        io.error(err.one_line(), title=err.title)
+        if io.in_actions:
+            print(io.redact(err.one_line()), file=sys.stderr)
+        io.append_summary(err.markdown())
+        return err.exit_code
+    except KeyboardInterrupt:
+        io.error("interrupted", title="cdhelper")
+        return 130
+    except BaseException as exc:  # noqa: BLE001 - the one place unexpected failures are reported
+        from .promotion import Cancelled
+        if isinstance(exc, Cancelled):
+            io.error(f"the job was cancelled ({exc}); the deployment record was closed as error", title="Cancelled")
+            return 130
+        if isinstance(exc, SystemExit):
+            raise
+        from .github_api import ApiFailure, OutcomeUnknown
+        if isinstance(exc, (ApiFailure, OutcomeUnknown)):
+            io.error(f"GitHub did not complete a request: {exc}. Fix: re-run the job; nothing half-done is left",
+                     title="GitHub API error")
+            return 9
+        if os.environ.get("CDHELPER_DEBUG"):
+            raise
+        io.error(f"internal error {type(exc).__name__}: {exc}. Fix: report it; set CDHELPER_DEBUG=1 for the traceback",
+                 title="cdhelper bug")
+        return 70
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+def _context(args, io):
+    from .context import RunContext
+    token = os.environ.get("INPUT_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN", "")
+    io.mask(token)
+    return RunContext.from_environ(dict(os.environ), token=token, repository=args.repository)
+
+
+def _config(args, ctx):
+    from . import config
+    return config.load(args.config, workspace=ctx.workspace if ctx else ".")
+
+
+def _client(ctx):
+    from .errors import InputError
+    from .github_api import GitHubClient
+    raw = os.environ.get("CDHELPER_BACKOFF", "0.25")
+    try:
+        backoff = float(raw)
+    except ValueError:
+        raise InputError(f"CDHELPER_BACKOFF={raw!r} is not a number", "it is the first retry delay in seconds",
+                         "unset it or set e.g. 0.25") from None
+    return GitHubClient(ctx, backoff=backoff)
+
+
+def cmd_release(args, io) -> int:
+    from . import report, tagging, versions
+    from .digests import digest_paths
+    ctx = _context(args, io)
+    cfg = _config(args, ctx)
+    version = versions.parse(args.release_version) if args.release_version else versions.default_version(
+        cfg.version_base, ctx.run_number)
+    artifact = digest_paths(args.artifact or _lines(_env("artifact")), args.image or _lines(_env("image")))
+    candidate = tagging.make_candidate(str(version), cfg.tag_prefix, args.commit or ctx.sha, artifact)
+    client = _client(ctx)
+    with io.group(f"Tag {candidate.tag}"):
+        result = tagging.create_tag(client, candidate)
+        io.info(f"{'created' if result.created else 'already tagged, unchanged:'} {candidate.tag} -> {candidate.commit} "
+                f"{candidate.manifest} ({client.requests} requests)")
+    for name, value in {"version": candidate.version, "tag": candidate.tag, "digest": candidate.manifest,
+                        "commit": candidate.commit, "created": str(result.created).lower()}.items():
+        io.set_output(name, value)
+    io.append_summary(report.release_summary(result, run_url=ctx.run_url))
+    print(json.dumps({"version": candidate.version, "tag": candidate.tag, "digest": candidate.manifest,
+                      "created": result.created}))
+    return 0
+
+
+def cmd_promote(args, io) -> int:
+    from . import report
+    from .context import parse_mode
+    from .errors import InputError
+    from .promotion import PromotionRequest, promote
+    mode = parse_mode(args.mode)  # fail closed before anything else
+    ctx = _context(args, io)
+    cfg = _config(args, ctx)
+    if not args.environment:
+        raise InputError("no environment given", "promote needs the target environment",
+                         "pass `environment:` (e.g. staging or production)")
+    if not args.release_version:
+        raise InputError("no version given", "promote needs the candidate's version",
+                         "pass the `version` output of the release step")
+    rollback = args.rollback if args.rollback is not None else _bool(_env("rollback"), "rollback")
+    req = PromotionRequest(environment=args.environment, version=args.release_version, mode=mode,
+                           artifact_paths=tuple(args.artifact or _lines(_env("artifact"))),
+                           expected_digest=args.digest, rollback=rollback, command=args.deploy_command,
+                           environment_url=args.environment_url)
+    client = _client(ctx)
+    with io.group(f"Promote {req.version} to {req.environment} ({mode})"):
+        result = promote(client, ctx, cfg, req, log=io.info)
+        for warning in result.warnings:
+            io.warning(warning, title="Superseded candidate")
+        io.info(f"{client.requests} GitHub requests")
+    outputs = {"deployment-id": str(result.deployment_id), "version": result.candidate.version,
+               "digest": result.candidate.manifest, "tag": result.candidate.tag, "environment": result.environment,
+               "state": result.state, "approved-by": ",".join(a["login"] for a in result.gate.approvers),
+               "previous-version": result.previous.version if result.previous else "",
+               "environment-url": req.environment_url or cfg.environment(req.environment).url}
+    for name, value in outputs.items():
+        io.set_output(name, value)
+    io.append_summary(report.promotion_summary(result, cfg, mode=mode))
+    print(json.dumps(outputs))
+    return 0
+
+
+def cmd_gate(args, io) -> int:
+    from .context import parse_mode
+    mode = parse_mode(args.mode)
+    ctx = _context(args, io)
+    cfg = _config(args, ctx)
+    io.set_output("mode", mode)
+    if mode == "deployment":
+        io.notice("Continuous Deployment: production is promoted without a human gate", title="CD_MODE=deployment")
+        io.append_summary("## Gate\n\nContinuous Deployment: no human approval applies.\n")
+        return 0
+    from . import gate as gates
+    decision = gates.decide(_client(ctx).run_approvals(ctx.run_id), gate_environment=cfg.gate_environment,
+                            run_id=ctx.run_id, target=", ".join(cfg.gate_protects))
+    who = ", ".join(a["login"] for a in decision.approvers)
+    io.set_output("approved-by", who)
+    io.notice(f"{cfg.gate_environment} approved by {who}", title="Gate passed")
+    io.append_summary(f"## Gate\n\nContinuous Delivery: {decision.describe()}.\n")
+    return 0
+
+
+def cmd_finish(args, io) -> int:
+    from .promotion import finish
+    ctx = _context(args, io)
+    cfg = _config(args, ctx)
+    names = args.environment or _lines(_env("environment")) or [e.name for e in cfg.environments]
+    from .promotion import record_file
+    if not any(record_file(ctx, n).exists() for n in names):
+        io.info("no deployment record left open by this job")
+        return 0
+    closed = finish(_client(ctx), ctx, names, args.job_status)
+    for deployment_id in closed:
+        io.warning(f"deployment {deployment_id} was left open by this job and is now closed as {args.job_status or 'error'}",
+                   title="Record closed")
+    return 0
+
+
+def cmd_status(args, io) -> int:
+    from . import report
+    from .history import status
+    ctx = _context(args, io)
+    cfg = _config(args, ctx)
+    rows = status(_client(ctx), ctx, cfg)
+    if args.json:
+        print(json.dumps({"repository": ctx.repository, "environments": [r.as_json() for r in rows]}, indent=2))
+    else:
+        print(report.status_text(rows))
+    io.append_summary(report.status_summary(rows))
+    return 0
+
+
+def cmd_report_check(args, io) -> int:
+    ctx = _context(args, io)
+    sha = args.commit or ctx.sha
+    _client(ctx).create_commit_status(sha, args.state, args.context, description=args.description,
+                                      target_url=ctx.run_url)
+    io.info(f"{args.context}: {args.state} on {sha[:12]}")
+    return 0
+
+
+def cmd_digest(args, io) -> int:
+    from .digests import digest_paths
+    artifact = digest_paths(args.paths)
+    if args.json:
+        print(json.dumps({"digest": artifact.manifest, "files": dict(artifact.files)}))
+    else:
+        sys.stdout.write(artifact.sha256sum())
+        print(f"manifest {artifact.manifest}")
+    return 0
+
+
+def cmd_github_double(args, io) -> int:
+    import signal
+    import threading
+
+    from .double import GitHubDouble
+    double = GitHubDouble(host=args.host, port=args.port)
+    if args.state and os.path.exists(args.state):
+        double.load(args.state)
+    for spec in args.repo:
+        if double.world.repo(*spec.partition("=")[0].split("/", 1)) is None:
+            double.add_repo(spec)
+    double.start()
+    print(double.url, flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    double.stop()
+    if args.state:
+        double.save(args.state)
+    return 0
+
+
+def cmd_rehearse(args, io) -> int:
+    from .rehearsal import rehearse
+    return rehearse(mode=args.mode, as_json=args.json, reject=args.reject, keep=args.keep, io=io)
+
+
+COMMANDS = {"release": cmd_release, "promote": cmd_promote, "gate": cmd_gate, "finish": cmd_finish,
+            "status": cmd_status, "report-check": cmd_report_check, "digest": cmd_digest,
+            "github-double": cmd_github_double, "rehearse": cmd_rehearse}

@@ -1,0 +1,181 @@
+"""The GitHub double: a stateful GitHub REST + GraphQL server on loopback.
+
+    with GitHubDouble(repos=["acme/app"]) as gh:
+        Github(base_url=gh.url, auth=Auth.Token("t")).get_repo("acme/app")
+        gh.counts()  # requests per route
+
+It backs the test suite, the benchmarks and `cdhelper rehearse`; `cdhelper github-double`
+serves one from the command line.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import admin, graphql_api, rest  # noqa: F401 - importing registers the routes
+from .http import App, DoubleHTTPServer, Fault, LogEntry, Request, Response
+from .model import GitDir, Repo, World
+
+__all__ = ["Fault", "GitHubDouble", "LogEntry", "Request", "Response"]
+
+
+class GitHubDouble:
+    def __init__(self, repos: list[str] | tuple[str, ...] = (), *, host: str = "127.0.0.1", port: int = 0,
+                 rate_limit: int = 5000):
+        self.world = World()
+        self.app = App(self.world, rest.router, rate_limit=rate_limit)
+        self._address = (host, port)
+        self._server: DoubleHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        for spec in repos:
+            self.add_repo(spec)
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> GitHubDouble:
+        self._server = DoubleHTTPServer(self._address, self.app)
+        host, port = self._server.server_address[:2]
+        self._server.base_url = f"http://{host}:{port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="github-double", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> GitHubDouble:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the double is not started")
+        return self._server.base_url
+
+    # --- repositories and people -------------------------------------------------------------
+    def add_repo(self, spec: str, git_dir: str | None = None) -> Repo:
+        """`OWNER/NAME` or `OWNER/NAME=GIT_DIR` (serve that checkout's real commits and tags)."""
+        name, _, path = spec.partition("=")
+        return self.world.add_repo(name, git_dir or path or None)
+
+    def repo(self, full_name: str) -> Repo:
+        owner, _, name = full_name.partition("/")
+        repo = self.world.repo(owner, name)
+        if repo is None:
+            raise KeyError(full_name)
+        return repo
+
+    def register_token(self, token: str, *, login: str = "github-actions[bot]", kind: str = "integration",
+                       permissions: dict[str, str] | None = None) -> None:
+        """Once any token is registered, unknown tokens get 401 and permissions are enforced."""
+        self.app.register_token(token, login=login, kind=kind, permissions=permissions)
+
+    def user_id(self, login: str) -> int:
+        return self.world.user_id(login)
+
+    def set_environment(self, full_name: str, name: str, *, reviewers: list[str] = (), prevent_self_review: bool = False,
+                        wait_timer: int = 0) -> dict:
+        with self.world.lock:
+            repo = self.repo(full_name)
+            env = rest.ensure_environment(repo, name)
+            env["reviewers"] = [{"type": "User", "id": self.world.user_id(r)} for r in reviewers]
+            env["prevent_self_review"], env["wait_timer"] = prevent_self_review, wait_timer
+            return env
+
+    # --- workflow runs and reviews -------------------------------------------------------------
+    def create_run(self, full_name: str, *, run_id: int | None = None, head_sha: str | None = None,
+                   actor: str = "octocat", event: str = "push", waiting_on: list[str] = ()) -> dict:
+        with self.world.lock:
+            return rest.new_run(self.repo(full_name), run_id=run_id, head_sha=head_sha, actor=actor, event=event,
+                                pending=list(waiting_on))
+
+    def review(self, full_name: str, run_id: int, environment: str, reviewer: str, state: str = "approved",
+               comment: str = "") -> None:
+        """Approve or reject a waiting environment as the named reviewer (their own token, in effect)."""
+        with self.world.lock:
+            repo = self.repo(full_name)
+            rest.review(repo, repo.runs[run_id], [environment.lower()], reviewer, state, comment)
+
+    def plan_review(self, full_name: str, run_id: int, environment: str, reviewer: str, state: str = "approved",
+                    comment: str = "") -> None:
+        """The reviewer answers when the run is next inspected while waiting on `environment`."""
+        with self.world.lock:
+            repo = self.repo(full_name)
+            repo.runs[run_id]["planned_reviews"][environment.lower()] = {
+                "reviewer": reviewer, "state": state, "comment": comment}
+
+    # --- faults and the request log -------------------------------------------------------------
+    def inject(self, *faults: Fault) -> None:
+        self.app.faults.extend(faults)
+
+    def clear_faults(self) -> None:
+        self.app.faults.clear()
+
+    @property
+    def log(self) -> list[LogEntry]:
+        return list(self.app.log)
+
+    def counts(self) -> Counter:
+        return self.app.counts()
+
+    def total_requests(self) -> int:
+        return len(self.app.log)
+
+    def writes(self) -> int:
+        return sum(1 for e in self.app.log if e.method in {"POST", "PUT", "PATCH", "DELETE"} and e.route != "/graphql")
+
+    def reset_log(self) -> None:
+        self.app.reset_log()
+
+    def observe(self, observer: Callable[[Request, Response], None]) -> None:
+        self.app.observers.append(observer)
+
+    # --- seeding and persistence ------------------------------------------------------------------
+    def seed_deployments(self, full_name: str, count: int, environments: list[str], **kwargs: Any) -> list[int]:
+        return self.world.seed_deployments(self.repo(full_name), count, environments, **kwargs)
+
+    def snapshot(self) -> dict:
+        with self.world.lock:
+            repos = []
+            for repo in self.world.repos.values():
+                state = {k: v for k, v in vars(repo).items() if k not in {"world", "git"}}
+                state["git"] = repo.git.path if repo.git else None
+                state["assets"] = {k: {**a, "data": base64.b64encode(a["data"]).decode()} for k, a in repo.assets.items()}
+                repos.append(state)
+            return {"version": 1, "users": self.world.users, "teams": self.world.teams, "ids": self.world._ids,
+                    "repos": repos}
+
+    def restore(self, data: dict) -> None:
+        with self.world.lock:
+            self.world.users.update(data["users"])
+            self.world.teams.update({int(k): v for k, v in data["teams"].items()})
+            self.world._ids = max(self.world._ids, data["ids"])
+            for state in data["repos"]:
+                state = dict(state)
+                git = state.pop("git")
+                repo = Repo(world=self.world, git=GitDir(git) if git else None, **{
+                    k: v for k, v in state.items() if k not in {"deployments", "statuses", "runs", "releases", "assets"}})
+                repo.deployments = {int(k): v for k, v in state["deployments"].items()}
+                repo.statuses = {int(k): v for k, v in state["statuses"].items()}
+                repo.runs = {int(k): v for k, v in state["runs"].items()}
+                repo.releases = {int(k): v for k, v in state["releases"].items()}
+                repo.assets = {int(k): {**a, "data": base64.b64decode(a["data"])} for k, a in state["assets"].items()}
+                self.world.repos[repo.full_name.lower()] = repo
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.snapshot()))
+
+    def load(self, path: str | Path) -> None:
+        self.restore(json.loads(Path(path).read_text()))

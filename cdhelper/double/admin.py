@@ -1,0 +1,113 @@
+"""Admin routes under /_double/: control a double from another process (tests, rehearsals, CLI).
+
+They are not GitHub's: no authentication, never faulted, never counted in the request log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from .http import ApiError, Fault, Request, Response, not_found
+from .rest import ensure_environment, new_run, review, router
+
+
+def _repo(req: Request):
+    repo = req.app.world.repo(req.params["owner"], req.params["repo"])
+    if repo is None:
+        raise not_found()
+    return repo
+
+
+@router.add("GET", "/_double/log", admin=True)
+def get_log(req: Request) -> Response:
+    entries = [{k: v for k, v in asdict(e).items()} for e in list(req.app.log)]
+    return Response(200, {"total": len(entries), "counts": dict(req.app.counts()), "entries": entries})
+
+
+@router.add("DELETE", "/_double/log", admin=True)
+def clear_log(req: Request) -> Response:
+    req.app.reset_log()
+    return Response(204)
+
+
+@router.add("POST", "/_double/faults", admin=True)
+def add_fault(req: Request) -> Response:
+    body = req.json_object()
+    try:
+        req.app.faults.append(Fault(**body))
+    except (TypeError, ValueError) as exc:
+        raise ApiError(422, f"bad fault: {exc}") from exc
+    return Response(201, body)
+
+
+@router.add("DELETE", "/_double/faults", admin=True)
+def clear_faults(req: Request) -> Response:
+    req.app.faults.clear()
+    return Response(204)
+
+
+@router.add("POST", "/_double/tokens", admin=True)
+def add_token(req: Request) -> Response:
+    body = req.json_object()
+    req.app.register_token(body["token"], login=body.get("login", "github-actions[bot]"),
+                           kind=body.get("kind", "integration"), permissions=body.get("permissions"))
+    return Response(201, {"login": body.get("login", "github-actions[bot]")})
+
+
+@router.add("POST", "/_double/clock", admin=True)
+def advance_clock(req: Request) -> Response:
+    req.app.world.clock.offset += float(req.json_object().get("advance", 0))
+    return Response(200, {"offset": req.app.world.clock.offset})
+
+
+@router.add("PUT", "/_double/repos/{owner}/{repo}/environments/{environment_name}", admin=True)
+def set_environment(req: Request) -> Response:
+    body, world = req.json_object(), req.app.world
+    with world.lock:
+        env = ensure_environment(_repo(req), req.params["environment_name"])
+        env["reviewers"] = [{"type": "User", "id": world.user_id(r)} for r in body.get("reviewers", [])]
+        env["prevent_self_review"] = bool(body.get("prevent_self_review", False))
+        env["wait_timer"] = int(body.get("wait_timer", 0))
+    return Response(200, {"name": env["name"]})
+
+
+@router.add("POST", "/_double/repos/{owner}/{repo}/runs", admin=True)
+def create_run(req: Request) -> Response:
+    body = req.json_object()
+    with req.app.world.lock:
+        repo = _repo(req)
+        run = new_run(repo, run_id=body.get("id"), head_sha=body.get("head_sha"), actor=body.get("actor", "octocat"),
+                      event=body.get("event", "push"), pending=body.get("waiting_on", []))
+        for env_name, plan in (body.get("planned_reviews") or {}).items():
+            run["planned_reviews"][env_name.lower()] = plan
+    return Response(201, {"id": run["id"], "pending": list(run["pending"])})
+
+
+@router.add("POST", "/_double/repos/{owner}/{repo}/runs/{run_id}/review", admin=True)
+def review_run(req: Request) -> Response:
+    body = req.json_object()
+    with req.app.world.lock:
+        repo = _repo(req)
+        run = repo.runs.get(int(req.params["run_id"]))
+        if run is None:
+            raise not_found()
+        review(repo, run, [body["environment"].lower()], body["reviewer"], body.get("state", "approved"),
+               body.get("comment", ""))
+    return Response(200, {"pending": list(run["pending"])})
+
+
+@router.add("POST", "/_double/repos/{owner}/{repo}/seed", admin=True)
+def seed(req: Request) -> Response:
+    body = req.json_object()
+    ids = req.app.world.seed_deployments(_repo(req), int(body["count"]), list(body["environments"]),
+                                         state=body.get("state", "success"), payload=body.get("payload"))
+    return Response(201, {"created": len(ids)})
+
+
+@router.add("GET", "/_double/assets/{owner}/{repo}/{asset_id}", admin=True)
+def download_asset(req: Request) -> Response:
+    asset = _repo(req).assets.get(int(req.params["asset_id"]))
+    if asset is None:
+        raise not_found()
+    asset["downloads"] += 1
+    return Response(200, raw=asset["data"], headers={"Content-Type": asset["content_type"]})

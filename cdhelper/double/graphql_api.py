@@ -1,0 +1,243 @@
+"""POST /graphql for the double: graphql-core executing against GitHub's published schema.
+
+Queries are parsed and validated against the real schema (from npm @octokit/graphql-schema), so
+a field or argument GitHub does not have fails here exactly as it would there. Only the objects
+cdhelper reads are backed by data: repository, ref/tag targets, deployments and their statuses,
+environments and the rate limit. Anything else resolves to null.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import threading
+from importlib import resources
+from typing import Any
+
+from .http import ApiError, Request, Response
+from .model import Repo, iso
+from .rest import router
+
+_schema = None
+_schema_lock = threading.Lock()
+GRAPHQL_SCHEMA_VERSION = "@octokit/graphql-schema@15.26.1"
+
+
+def schema():
+    """Build GitHub's schema once per process (about 0.7 s), on the first GraphQL request."""
+    global _schema
+    with _schema_lock:
+        if _schema is None:
+            from graphql import parse
+            from graphql.utilities import build_ast_schema
+            raw = resources.files("cdhelper.double").joinpath("data/github-schema.graphql.gz").read_bytes()
+            # The published SDL defines two enterprise fields twice; graphql-core's SDL check
+            # rejects that, so the document is trusted as GitHub serves it.
+            built = build_ast_schema(parse(gzip.decompress(raw).decode()), assume_valid_sdl=True)
+            # graphql-core 3.3 also rejects deprecated implementations of non-deprecated interface
+            # fields, which GitHub's schema has; mark it valid so queries are still checked against it.
+            built._validation_errors = []
+            _schema = built
+        return _schema
+
+
+class NotFound(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.gh_type = "NOT_FOUND"
+
+
+def _cursor(index: int) -> str:
+    return base64.b64encode(f"cursor:v2:{index}".encode()).decode()
+
+
+def _index(cursor: str) -> int:
+    try:
+        return int(base64.b64decode(cursor).decode().rsplit(":", 1)[1])
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"`{cursor}` does not appear to be a valid cursor.") from exc
+
+
+def connection(items: list, first: int | None = None, last: int | None = None, after: str | None = None,
+               before: str | None = None) -> dict:
+    """Relay connection over `items` with GitHub's rules: `first` or `last` is required, 1..100."""
+    if first is None and last is None:
+        raise ValueError("You must provide a `first` or `last` value to properly paginate the connection.")
+    for name, value in (("first", first), ("last", last)):
+        if value is not None and not 0 <= value <= 100:
+            raise ValueError(f"Requesting {value} records on the connection exceeds the `{name}` limit of 100 records.")
+    start, end = 0, len(items)
+    if after is not None:
+        start = _index(after) + 1
+    if before is not None:
+        end = _index(before)
+    window = list(range(start, max(start, end)))
+    if first is not None:
+        window = window[:first]
+    if last is not None:
+        window = window[-last:] if last else []
+    nodes = [items[i] for i in window]
+    return {
+        "totalCount": len(items), "nodes": nodes,
+        "edges": [{"cursor": _cursor(i), "node": items[i]} for i in window],
+        "pageInfo": {"hasNextPage": bool(window) and window[-1] < end - 1,
+                     "hasPreviousPage": bool(window) and window[0] > start,
+                     "startCursor": _cursor(window[0]) if window else None,
+                     "endCursor": _cursor(window[-1]) if window else None},
+    }
+
+
+def _actor(login: str) -> dict:
+    return {"__typename": "Bot" if login.endswith("[bot]") else "User", "login": login,
+            "resourcePath": f"/{login}", "url": f"https://github.com/{login}"}
+
+
+class Views:
+    """Turns the double's records into GraphQL objects (dicts; callables take field arguments)."""
+
+    def __init__(self, repo: Repo):
+        self.repo = repo
+
+    def status(self, dep: dict, status: dict) -> dict:
+        return {"__typename": "DeploymentStatus", "id": f"DES_{status['id']}", "state": status["state"].upper(),
+                "description": status["description"], "environment": status["environment"],
+                "logUrl": status["log_url"] or None, "environmentUrl": status["environment_url"] or None,
+                "createdAt": iso(status["created_at"]), "updatedAt": iso(status["updated_at"]),
+                "creator": _actor(status["creator"]), "deployment": lambda info: self.deployment(dep)}
+
+    def deployment(self, dep: dict) -> dict:
+        statuses = self.repo.statuses.get(dep["id"], [])
+        latest = statuses[-1] if statuses else None
+        return {
+            "__typename": "Deployment", "id": f"DE_{dep['id']}", "databaseId": dep["id"], "task": dep["task"],
+            "environment": dep["environment"], "originalEnvironment": dep["original_environment"],
+            "latestEnvironment": latest["environment"] if latest else dep["environment"],
+            "commitOid": dep["sha"], "description": dep["description"], "payload": json.dumps(dep["payload"]),
+            "createdAt": iso(dep["created_at"]), "updatedAt": iso(dep["updated_at"]),
+            "creator": _actor(dep["creator"]), "state": self.state(dep, latest),
+            "latestStatus": self.status(dep, latest) if latest else None,
+            "statuses": lambda info, **args: connection([self.status(dep, s) for s in statuses], **args),
+            "commit": {"__typename": "Commit", "oid": dep["sha"]},
+        }
+
+    def state(self, dep: dict, latest: dict | None) -> str:
+        if latest is None:
+            return "PENDING"
+        if latest["state"] == "success":
+            return "ACTIVE"
+        if latest["state"] == "inactive" and dep["transient_environment"]:
+            return "DESTROYED"
+        return latest["state"].upper()
+
+    def git_object(self, sha: str) -> dict | None:
+        tag = self.repo.tag_object(sha)
+        if tag is not None:
+            return {"__typename": "Tag", "oid": sha, "name": tag["tag"], "message": tag["message"],
+                    "tagger": {"name": tag["tagger"]["name"], "email": tag["tagger"]["email"],
+                               "date": iso(tag["tagger"]["date"])},
+                    "target": lambda info: self.git_object(tag["object"])}
+        commit = self.repo.commit(sha)
+        if commit is None:
+            return None
+        return {"__typename": "Commit", "oid": commit["sha"], "message": commit["message"],
+                "committedDate": iso(commit["date"]), "authoredDate": iso(commit["date"]),
+                "abbreviatedOid": commit["sha"][:7]}
+
+    def ref(self, qualified: str) -> dict | None:
+        name = qualified if qualified.startswith("refs/") else None
+        if name is None:
+            for candidate in (f"refs/heads/{qualified}", f"refs/tags/{qualified}"):
+                if candidate in self.repo.refs:
+                    name = candidate
+                    break
+        if name is None or name not in self.repo.refs:
+            return None
+        prefix, short = name.rsplit("/", 1)[0] + "/", name.split("/", 2)[2]
+        return {"__typename": "Ref", "id": f"REF_{name}", "name": short, "prefix": prefix,
+                "target": self.git_object(self.repo.refs[name])}
+
+    def deployments(self, environments: list[str] | None = None, orderBy: dict | None = None, **page) -> dict:
+        items = list(self.repo.deployments.values())
+        if environments:
+            wanted = set(environments)
+            items = [d for d in items if d["environment"] in wanted]
+        if (orderBy or {}).get("direction") == "DESC":
+            items.reverse()
+        return connection([self.deployment(d) for d in items], **page)
+
+    def environment(self, name: str) -> dict | None:
+        env = self.repo.environments.get(name.lower())
+        if env is None:
+            return None
+        done = [d for d in self.repo.deployments.values() if d["environment"] == env["name"]
+                and (self.repo.latest_status(d["id"]) or {}).get("state") in {"success", "failure", "error", "inactive"}]
+        return {"__typename": "Environment", "id": f"EN_{env['id']}", "databaseId": env["id"], "name": env["name"],
+                "isPinned": False,
+                "latestCompletedDeployment": self.deployment(done[-1]) if done else None}
+
+    def repository(self) -> dict:
+        repo = self.repo
+        return {
+            "__typename": "Repository", "id": f"R_{repo.id}", "databaseId": repo.id, "name": repo.name,
+            "nameWithOwner": repo.full_name, "isPrivate": repo.private,
+            "defaultBranchRef": lambda info: self.ref(f"refs/heads/{repo.default_branch}"),
+            "ref": lambda info, qualifiedName: self.ref(qualifiedName),
+            "object": lambda info, oid=None, expression=None: self.git_object(oid or repo.resolve(expression or "") or ""),
+            "deployments": lambda info, **args: self.deployments(**args),
+            "environment": lambda info, name: self.environment(name),
+            "environments": lambda info, **args: connection(
+                [self.environment(e["name"]) for e in repo.environments.values()],
+                **{k: v for k, v in args.items() if k in {"first", "last", "after", "before"}}),
+        }
+
+
+def _root(req: Request) -> dict:
+    world = req.app.world
+
+    def repository(info, owner: str, name: str, followRenames: bool = True):
+        with world.lock:
+            repo = world.repo(owner, name)
+        if repo is None:
+            raise NotFound(f"Could not resolve to a Repository with the name '{owner}/{name}'.")
+        return Views(repo).repository()
+
+    quota = req.app.quotas["graphql"]
+    return {
+        "repository": repository,
+        "rateLimit": lambda info, dryRun=False: {"limit": quota.limit, "cost": 1, "used": 0,
+                                                  "remaining": quota.limit, "resetAt": iso(quota.reset_at),
+                                                  "nodeCount": 0},
+    }
+
+
+@router.add("POST", "/graphql")
+def graphql_endpoint(req: Request) -> Response:
+    from graphql import GraphQLError, graphql_sync
+
+    body = req.json_object()
+    query = body.get("query")
+    if not isinstance(query, str):
+        raise ApiError(400, "A query attribute must be specified and must be a string.",
+                       docs="https://docs.github.com/graphql")
+    variables = body.get("variables") or {}
+    # Resolution reads shared state: hold the world lock, released around schema building above.
+    sch = schema()
+    with req.app.world.lock:
+        result = graphql_sync(sch, query, root_value=_root(req), variable_values=variables,
+                              operation_name=body.get("operationName"))
+    out: dict[str, Any] = {}
+    if result.errors:
+        errors = []
+        for err in result.errors:
+            item = err.formatted
+            original = getattr(err, "original_error", None)
+            if isinstance(original, NotFound):
+                item["type"] = original.gh_type
+            elif isinstance(err, GraphQLError) and original is None and not item.get("path"):
+                item.setdefault("extensions", {})["code"] = "undefinedField"
+            errors.append(item)
+        out["errors"] = errors
+    if result.data is not None or not result.errors or any(e.get("path") for e in out.get("errors", [])):
+        out["data"] = result.data
+    return Response(200, out)

@@ -1,0 +1,412 @@
+"""HTTP plumbing of the GitHub double: routing, authentication, permissions, rate limits,
+fault injection, pagination, the request log and the observer hook used for OpenAPI checks."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from .model import World
+
+DOCS = "https://docs.github.com/rest"
+SECONDARY_MESSAGE = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+
+
+class ApiError(Exception):
+    """A GitHub-shaped error response."""
+
+    def __init__(self, status: int, message: str, *, errors: list | None = None, docs: str = DOCS,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.errors, self.docs = status, message, errors, docs
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        body: dict[str, Any] = {"message": self.message, "documentation_url": self.docs, "status": str(self.status)}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        return body
+
+
+def not_found() -> ApiError:
+    return ApiError(404, "Not Found")
+
+
+def validation_failed(message: str = "Validation Failed", errors: list | None = None, docs: str = DOCS) -> ApiError:
+    return ApiError(422, message, errors=errors, docs=docs)
+
+
+@dataclass
+class Principal:
+    """Who a token speaks for. `permissions=None` means unrestricted (a classic PAT with `repo`)."""
+
+    login: str
+    kind: str = "integration"  # "integration" (GITHUB_TOKEN, App) or "user" (PAT)
+    permissions: dict[str, str] | None = None
+
+    def allows(self, scope: str, level: str) -> bool:
+        if self.permissions is None:
+            return True
+        have = self.permissions.get(scope, "none")
+        return have == "write" or (have == "read" and level == "read")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    base_url: str
+    params: dict[str, str] = field(default_factory=dict)
+    principal: Principal | None = None
+    route: str = ""
+    app: App | None = None
+
+    def json(self) -> Any:
+        if not self.body:
+            return {}
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise ApiError(400, "Problems parsing JSON", docs=DOCS) from exc
+
+    def json_object(self) -> dict:
+        body = self.json()
+        if not isinstance(body, dict):
+            raise ApiError(400, "Problems parsing JSON")
+        return body
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+
+
+@dataclass
+class Route:
+    method: str
+    template: str
+    regex: re.Pattern
+    handler: Callable[[Request], Response]
+    permission: tuple[str, str] | None
+    admin: bool = False
+
+
+def _compile(template: str) -> re.Pattern:
+    # `{ref}` in git ref routes spans slashes (OpenAPI `x-multi-segment`); other params don't.
+    pattern = re.escape(template)
+    pattern = re.sub(r"\\\{(ref|name_path)\\\}", r"(?P<\1>.+)", pattern)
+    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", pattern)
+    return re.compile(f"^{pattern}$")
+
+
+class Router:
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def add(self, method: str, template: str, permission: tuple[str, str] | None = None, admin: bool = False):
+        def register(handler: Callable[[Request], Response]):
+            self.routes.append(Route(method, template, _compile(template), handler, permission, admin))
+            return handler
+        return register
+
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+        path_exists = False
+        for route in self.routes:
+            m = route.regex.match(path)
+            if m:
+                path_exists = True
+                if route.method == method:
+                    return route, {k: unquote(v) for k, v in m.groupdict().items()}, True
+        return None, {}, path_exists
+
+
+@dataclass
+class Fault:
+    """One injected fault rule. `route` is '*' or 'METHOD /template'; deterministic per seed."""
+
+    kind: str  # "5xx" | "secondary" | "primary" | "reset" | "latency"
+    route: str = "*"
+    probability: float = 1.0
+    times: int | None = None  # stop after this many hits
+    status: int = 502
+    retry_after: int | None = 1
+    latency: float = 0.0
+    when: str = "before"  # "before": request not applied; "after": applied, then the response is lost
+    seed: int = 0
+    hits: int = 0
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in {"5xx", "secondary", "primary", "reset", "latency"}:
+            raise ValueError(f"unknown fault kind {self.kind!r}")
+        if self.when not in {"before", "after"}:
+            raise ValueError(f"fault 'when' must be before or after, not {self.when!r}")
+        self.rng = random.Random(self.seed)
+
+    def fires(self, key: str) -> bool:
+        if self.route != "*" and self.route != key:
+            return False
+        if self.times is not None and self.hits >= self.times:
+            return False
+        if self.rng.random() >= self.probability:
+            return False
+        self.hits += 1
+        return True
+
+
+@dataclass
+class LogEntry:
+    method: str
+    route: str
+    path: str
+    status: int
+    fault: str | None
+    at: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.route}"
+
+
+class Quota:
+    def __init__(self, limit: int, clock: Callable[[], float]):
+        self.limit, self.clock = limit, clock
+        self.used: Counter = Counter()
+        self.reset_at = int(clock()) + 3600
+
+    def take(self, key: str) -> tuple[int, int]:
+        now = self.clock()
+        if now >= self.reset_at:
+            self.used.clear()
+            self.reset_at = int(now) + 3600
+        self.used[key] += 1
+        return self.used[key], self.reset_at
+
+
+class DoubleHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, app: App):
+        self.app = app
+        super().__init__(address, Handler)
+
+
+class App:
+    """Dispatches requests for a `World`; shared by the HTTP handler and in-process callers."""
+
+    def __init__(self, world: World, router: Router, *, rate_limit: int = 5000):
+        self.world, self.router = world, router
+        self.tokens: dict[str, Principal] = {}
+        self.faults: list[Fault] = []
+        self.log: list[LogEntry] = []
+        self.observers: list[Callable[[Request, Response], None]] = []
+        self.quotas = {"core": Quota(rate_limit, world.clock.now), "graphql": Quota(rate_limit, world.clock.now)}
+        self._log_lock = threading.Lock()
+        self._fault_lock = threading.Lock()
+
+    # --- configuration ---------------------------------------------------------------
+    def register_token(self, token: str, *, login: str = "github-actions[bot]", kind: str = "integration",
+                       permissions: dict[str, str] | None = None) -> None:
+        self.world.user_id(login)
+        self.tokens[token] = Principal(login=login, kind=kind, permissions=permissions)
+
+    def principal_for(self, token: str | None) -> Principal:
+        if not token:
+            raise ApiError(401, "Requires authentication", docs=DOCS)
+        if not self.tokens:
+            return Principal(login="github-actions[bot]")
+        principal = self.tokens.get(token)
+        if principal is None:
+            raise ApiError(401, "Bad credentials", docs=DOCS)
+        return principal
+
+    def counts(self) -> Counter:
+        with self._log_lock:
+            return Counter(entry.key for entry in self.log)
+
+    def reset_log(self) -> None:
+        with self._log_lock:
+            self.log.clear()
+
+    # --- dispatch --------------------------------------------------------------------
+    def handle(self, req: Request) -> tuple[Response, bool]:
+        """Returns the response and whether the connection should be dropped without one."""
+        req.app = self
+        route, params, path_exists = self.router.match(req.method, req.path)
+        if route is None:
+            status = 404 if not path_exists else 405
+            err = ApiError(status, "Not Found" if status == 404 else "Method Not Allowed")
+            return self._finish(req, Response(err.status, err.body()), None), False
+        req.params, req.route = params, route.template
+        if route.admin:
+            try:
+                return route.handler(req), False
+            except ApiError as err:
+                return Response(err.status, err.body(), err.headers), False
+        fault = self._pick_fault(f"{req.method} {route.template}")
+        if fault is not None and fault.kind == "latency":
+            time.sleep(fault.latency)
+            fault = None
+        if fault is not None and fault.when == "before":
+            if fault.kind == "reset":
+                self._record(req, 0, "reset")
+                return Response(), True
+            return self._finish(req, self._fault_response(fault), fault.kind), False
+        try:
+            req.principal = self.principal_for(token_of(req.headers))
+            resource = "graphql" if route.template == "/graphql" else "core"
+            headers = self._rate_headers(req, resource)
+            if route.permission and not req.principal.allows(*route.permission):
+                raise ApiError(403, "Resource not accessible by integration" if req.principal.kind == "integration"
+                               else "Resource not accessible by personal access token",
+                               docs=DOCS, headers=headers)
+            with self.world.lock:
+                response = route.handler(req)
+            response.headers = {**headers, **response.headers}
+        except ApiError as err:
+            response = Response(err.status, err.body(), err.headers)
+        if fault is not None:  # when == "after": the write happened, the client never hears of it
+            if fault.kind == "reset":
+                self._record(req, 0, "reset-after")
+                return Response(), True
+            return self._finish(req, self._fault_response(fault), f"{fault.kind}-after"), False
+        return self._finish(req, response, None), False
+
+    def _finish(self, req: Request, response: Response, fault: str | None) -> Response:
+        self._record(req, response.status, fault)
+        for observer in list(self.observers):
+            observer(req, response)
+        return response
+
+    def _record(self, req: Request, status: int, fault: str | None) -> None:
+        with self._log_lock:
+            self.log.append(LogEntry(req.method, req.route or req.path, req.path, status, fault, time.time()))
+
+    def _pick_fault(self, key: str) -> Fault | None:
+        with self._fault_lock:
+            for fault in self.faults:
+                if fault.fires(key):
+                    return fault
+        return None
+
+    def _fault_response(self, fault: Fault) -> Response:
+        now = int(self.world.clock.now())
+        if fault.kind == "5xx":
+            return Response(fault.status, {"message": "Server Error", "documentation_url": DOCS,
+                                           "status": str(fault.status)})
+        if fault.kind == "secondary":
+            headers = {"retry-after": str(fault.retry_after)} if fault.retry_after is not None else {}
+            status = fault.status if fault.status in (403, 429) else 403
+            return Response(status, {"message": SECONDARY_MESSAGE, "documentation_url": DOCS, "status": str(status)},
+                            headers)
+        # primary exhaustion
+        reset = now + (fault.retry_after or 1)
+        return Response(403, {"message": "API rate limit exceeded for installation ID 1.", "documentation_url": DOCS,
+                              "status": "403"},
+                        {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0", "x-ratelimit-used": "5000",
+                         "x-ratelimit-reset": str(reset), "x-ratelimit-resource": "core"})
+
+    def _rate_headers(self, req: Request, resource: str) -> dict[str, str]:
+        if req.route == "/rate_limit":  # does not count against the primary limit
+            return {}
+        quota = self.quotas[resource]
+        used, reset = quota.take(token_of(req.headers) or "")
+        headers = {"x-ratelimit-limit": str(quota.limit), "x-ratelimit-remaining": str(max(quota.limit - used, 0)),
+                   "x-ratelimit-used": str(min(used, quota.limit)), "x-ratelimit-reset": str(reset),
+                   "x-ratelimit-resource": resource}
+        if used > quota.limit:
+            raise ApiError(403, "API rate limit exceeded for installation ID 1.", headers=headers)
+        return headers
+
+
+def token_of(headers: dict[str, str]) -> str | None:
+    auth = headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    return value.strip() if scheme.lower() in {"token", "bearer"} and value.strip() else None
+
+
+def paginate(req: Request, items: list, *, default: int = 30, maximum: int = 100) -> tuple[list, dict[str, str]]:
+    """Slice `items` by page/per_page and build GitHub's `Link` header (links PyGithub follows verbatim)."""
+    try:
+        per_page = min(max(int(req.query.get("per_page", default)), 1), maximum)
+        page = max(int(req.query.get("page", 1)), 1)
+    except ValueError:
+        per_page, page = default, 1
+    last = max((len(items) + per_page - 1) // per_page, 1)
+    chunk = items[(page - 1) * per_page: page * per_page]
+
+    def link(n: int, rel: str) -> str:
+        query = {**req.query, "per_page": str(per_page), "page": str(n)}
+        return f'<{req.base_url}{req.path}?{urlencode(query)}>; rel="{rel}"'
+
+    rels = []
+    if page > 1:
+        rels += [link(page - 1, "prev"), link(1, "first")]
+    if page < last:
+        rels += [link(page + 1, "next"), link(last, "last")]
+    return chunk, ({"Link": ", ".join(rels)} if rels else {})
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: DoubleHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def _serve(self) -> None:
+        app = self.server.app
+        split = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        req = Request(self.command, split.path.rstrip("/") or "/", query, headers, body, self.server.base_url)
+        try:
+            response, drop = app.handle(req)
+        except Exception as exc:  # a bug in the double must still answer, and loudly
+            response, drop = Response(500, {"message": f"double crashed: {exc!r}", "documentation_url": DOCS,
+                                            "status": "500"}), False
+        if drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        if response.raw is not None:
+            payload = response.raw
+            ctype = response.headers.pop("Content-Type", "application/octet-stream")
+        elif response.body is None:
+            payload, ctype = b"", None
+        else:
+            payload, ctype = json.dumps(response.body).encode(), "application/json; charset=utf-8"
+        self.send_response(response.status)
+        if ctype:
+            self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("X-GitHub-Api-Version-Selected", "2022-11-28")
+        for key, value in response.headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve

@@ -1,0 +1,50 @@
+"""The production gate. Continuous Delivery: GitHub's required reviewers hold the gate job (no
+runner waits); the helper then checks, fail-closed, that this run really holds an approval for the
+gate environment. Continuous Deployment: no human gate, and the record says so."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import GateError
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    required: bool
+    environment: str
+    approvers: tuple[dict, ...] = field(default_factory=tuple)
+
+    def payload(self) -> dict:
+        out: dict = {"required": self.required, "environment": self.environment}
+        if self.required:
+            out["approvers"] = [dict(a) for a in self.approvers]
+        return out
+
+    def describe(self) -> str:
+        if not self.required:
+            return "no human gate (Continuous Deployment)"
+        who = ", ".join(a["login"] for a in self.approvers)
+        return f"approved on {self.environment} by {who}"
+
+
+def decide(approvals: list[dict], *, gate_environment: str, run_id: int, target: str) -> GateDecision:
+    """`approvals` is the run's review history, newest first. A rejection after an approval wins."""
+    relevant = [a for a in approvals if gate_environment.lower() in {e.lower() for e in a["environments"]}]
+    decisive = [a for a in relevant if a["state"] in {"approved", "rejected"}]
+    if decisive and decisive[0]["state"] == "rejected":
+        latest = decisive[0]
+        raise GateError(f"promotion to {target} refused", f"{latest['user']} rejected {gate_environment} in run {run_id}"
+                        + (f": {latest['comment']}" if latest["comment"] else ""),
+                        "address the reviewer's concern and start a new run; a rejected run cannot be promoted")
+    approved = [a for a in decisive if a["state"] == "approved"]
+    if not approved:
+        raise GateError(f"promotion to {target} refused",
+                        f"Continuous Delivery needs an approval of environment {gate_environment!r} in this run ({run_id}), and it holds none",
+                        f"run the gate job bound to `environment: {{name: {gate_environment}, deployment: false}}` before this job "
+                        f"(`needs:` it), and give {gate_environment} required reviewers; or set CD_MODE=deployment for Continuous Deployment")
+    return GateDecision(True, gate_environment, tuple({"login": a["user"], "comment": a["comment"]} for a in approved))
+
+
+def not_required(gate_environment: str) -> GateDecision:
+    return GateDecision(False, gate_environment)

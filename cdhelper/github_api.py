@@ -1,0 +1,229 @@
+"""The only module that imports PyGithub. A narrow client for what the helper does on GitHub.
+
+Configured on purpose: PyGithub's own throttling (0.25 s between requests, 1 s between writes)
+and its retry (which re-POSTs after a 5xx, duplicating deployments) are off. Instead:
+- reads (GET, GraphQL queries) retry on 5xx, resets and rate limits, following `retry-after`
+  and `x-ratelimit-reset`, within a wait budget;
+- writes retry only when GitHub refused them before applying (rate limits), or when repeating
+  is harmless (`idempotent=True`, e.g. deployment statuses). Otherwise a lost response raises
+  `OutcomeUnknown` and the domain code finds out what happened before trying again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .context import RunContext
+from .errors import CDHelperError, GitHubAPIError, NotFoundError, PermissionDeniedError
+
+API_VERSION = "2022-11-28"
+RATE_LIMIT_MARKERS = ("rate limit", "abuse detection")
+
+
+class OutcomeUnknown(Exception):
+    """A write whose response was lost (5xx, reset, timeout): it may or may not have happened."""
+
+
+@dataclass
+class ApiFailure(Exception):
+    """A definite refusal (4xx) the caller interprets: 409 conflicts, 422 validation."""
+
+    status: int
+    message: str
+    data: Any = None
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.message}"
+
+
+class GitHubClient:
+    def __init__(self, ctx: RunContext, *, timeout: float = 15, attempts: int = 6, max_wait: float = 90,
+                 backoff: float = 0.25, sleep: Callable[[float], None] = time.sleep):
+        from github import Auth, Github
+        if not ctx.token:
+            raise PermissionDeniedError("no GitHub token was given", "every call to GitHub needs one",
+                                        "pass `github-token: ${{ github.token }}` (the default) or set GITHUB_TOKEN")
+        self.ctx = ctx
+        self._gh = Github(base_url=ctx.api_url, auth=Auth.Token(ctx.token), retry=None, timeout=timeout,
+                          seconds_between_requests=None, seconds_between_writes=None, lazy=True, per_page=100)
+        self._requester = self._gh.requester
+        self._repo_url = f"{ctx.api_url}/repos/{ctx.repository}"
+        self.attempts, self.max_wait, self.backoff, self._sleep = attempts, max_wait, backoff, sleep
+        self.requests = 0  # what this client sent, retries included
+
+    def close(self) -> None:
+        self._gh.close()
+
+    # --- transport -------------------------------------------------------------------------
+    def _send(self, verb: str, url: str, *, body: Any = None, params: dict | None = None,
+              headers: dict | None = None) -> tuple[dict, Any]:
+        import requests
+        from github import GithubException
+        self.requests += 1
+        try:
+            return self._requester.requestJsonAndCheck(
+                verb, url, parameters=params, input=body,
+                headers={"X-GitHub-Api-Version": API_VERSION, "Accept": "application/vnd.github+json", **(headers or {})})
+        except GithubException as exc:
+            raise _Http(exc.status, exc.data, exc.headers or {}) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _Http(0, {"message": f"connection failed: {type(exc).__name__}"}, {}) from None
+
+    def _call(self, verb: str, url: str, *, write: bool, idempotent: bool = False, needs: str = "",
+              what: str = "", **kwargs: Any) -> Any:
+        waited = 0.0
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return self._send(verb, url, **kwargs)[1]
+            except _Http as err:
+                if (err.status == 0 or err.status >= 500) and write and not idempotent:
+                    raise OutcomeUnknown(f"{verb} {_short(url)}: {err.message or err.status}") from None
+                delay = self._retry_delay(err, attempt)
+                if delay is None or attempt == self.attempts:
+                    raise self._translate(err, needs=needs, what=what or f"{verb} {_short(url)}") from None
+                if waited + delay > self.max_wait:
+                    raise GitHubAPIError(
+                        f"{what or verb + ' ' + _short(url)} was rate limited", f"GitHub asks to wait {delay:.0f} s more",
+                        "re-run the job later; cdhelper spends few requests, so check other automation sharing the token") from None
+                self._sleep(delay)
+                waited += delay
+        raise AssertionError("unreachable")
+
+    def _retry_delay(self, err: _Http, attempt: int) -> float | None:
+        headers = {k.lower(): v for k, v in err.headers.items()}
+        message = err.message.lower()
+        if err.status in (403, 429) and (any(m in message for m in RATE_LIMIT_MARKERS) or "retry-after" in headers
+                                         or headers.get("x-ratelimit-remaining") == "0"):
+            if "retry-after" in headers:
+                return float(headers["retry-after"])
+            if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+                return max(float(headers["x-ratelimit-reset"]) - time.time(), 0) + 1
+            return 60.0  # GitHub: wait at least a minute when it gives no hint
+        if err.status == 0 or err.status >= 500:
+            return min(self.backoff * 2 ** (attempt - 1), 8.0)
+        return None
+
+    def _translate(self, err: _Http, *, needs: str, what: str) -> CDHelperError | ApiFailure:
+        if err.status == 401:
+            return PermissionDeniedError(f"{what} was refused", "GitHub rejected the token (401 Bad credentials)",
+                                         "pass a valid token: `github-token: ${{ github.token }}` is the default")
+        if err.status == 403 and not _is_rate_limit(err):
+            fix = (f"grant it in the job: `permissions:` with `{needs}`" if needs else
+                   "grant the job the permission this call needs under `permissions:`")
+            return PermissionDeniedError(f"{what} was refused",
+                                         f"the token lacks a permission (403 {err.message})", fix)
+        if err.status == 404:
+            return NotFoundError(f"{what} found nothing", f"GitHub answered 404 for {self.ctx.repository}",
+                                 "check the repository name and that the token can see it"
+                                 + (f" (it needs `{needs}`)" if needs else ""))
+        if err.status in (409, 422):
+            return ApiFailure(err.status, err.message, err.data)
+        if err.status == 0 or err.status >= 500:
+            return GitHubAPIError(f"{what} failed", f"GitHub did not answer ({err.status or 'no response'}: {err.message}) after {self.attempts} attempts",
+                                  "re-run the job; nothing half-done is left behind")
+        return GitHubAPIError(f"{what} failed", f"GitHub answered {err.status}: {err.message}",
+                              "check the inputs named above; re-run with ACTIONS_STEP_DEBUG=true for details")
+
+    # --- reads ---------------------------------------------------------------------------------
+    def graphql(self, query: str, variables: dict) -> dict:
+        data = self._call("POST", self.ctx.graphql_url, write=False, body={"query": query, "variables": variables},
+                          what="reading deployment history (GraphQL)")
+        errors = data.get("errors") or []
+        if errors:
+            first = errors[0]
+            if first.get("type") == "NOT_FOUND":
+                raise NotFoundError(f"repository {self.ctx.repository} was not found", first.get("message", ""),
+                                    "check the repository name and that the token can read it")
+            if first.get("type") in {"FORBIDDEN", "INSUFFICIENT_SCOPES"}:
+                raise PermissionDeniedError("reading deployments was refused", first.get("message", ""),
+                                            "grant `deployments: read` and `contents: read` under `permissions:`")
+            raise GitHubAPIError("a GraphQL query failed", first.get("message", str(first)),
+                                 "report this with the message above; it is a cdhelper bug if the query is malformed")
+        return data["data"]
+
+    def get_ref(self, ref: str) -> dict | None:
+        """`tags/v1` -> {"sha", "type"}, or None when the ref does not exist."""
+        try:
+            data = self._call("GET", f"{self._repo_url}/git/ref/{ref}", write=False, needs="contents: read",
+                              what=f"reading ref {ref}")
+        except NotFoundError:
+            return None
+        return {"sha": data["object"]["sha"], "type": data["object"]["type"]}
+
+    def get_tag_object(self, sha: str) -> dict:
+        data = self._call("GET", f"{self._repo_url}/git/tags/{sha}", write=False, needs="contents: read",
+                          what=f"reading tag object {sha[:12]}")
+        return {"tag": data["tag"], "message": data["message"], "object_sha": data["object"]["sha"]}
+
+    def run_approvals(self, run_id: int) -> list[dict]:
+        data = self._call("GET", f"{self._repo_url}/actions/runs/{run_id}/approvals", write=False,
+                          needs="actions: read", what=f"reading the approvals of run {run_id}")
+        return [{"state": a["state"], "comment": a.get("comment") or "", "user": a["user"]["login"],
+                 "environments": [e["name"] for e in a["environments"]]} for a in data]
+
+    def get_environment(self, name: str) -> dict | None:
+        from urllib.parse import quote
+        try:
+            return self._call("GET", f"{self._repo_url}/environments/{quote(name, safe='')}", write=False,
+                              needs="actions: read", what=f"reading environment {name}")
+        except NotFoundError:
+            return None
+
+    # --- writes --------------------------------------------------------------------------------
+    def create_tag_object(self, tag: str, message: str, sha: str) -> str:
+        # A tag object is invisible until a ref points at it, so creating a second one is harmless.
+        data = self._call("POST", f"{self._repo_url}/git/tags", write=True, idempotent=True, needs="contents: write",
+                          what=f"creating tag {tag}", body={"tag": tag, "message": message, "object": sha, "type": "commit"})
+        return data["sha"]
+
+    def create_ref(self, ref: str, sha: str) -> None:
+        self._call("POST", f"{self._repo_url}/git/refs", write=True, needs="contents: write",
+                   what=f"creating {ref}", body={"ref": ref, "sha": sha})
+
+    def create_deployment(self, *, ref: str, environment: str, payload: dict, description: str,
+                          required_contexts: list[str], production: bool) -> dict:
+        data = self._call("POST", f"{self._repo_url}/deployments", write=True, needs="deployments: write",
+                          what=f"creating a deployment to {environment}",
+                          body={"ref": ref, "environment": environment, "payload": payload, "task": "deploy",
+                                "description": description[:140], "auto_merge": False,
+                                "required_contexts": required_contexts, "transient_environment": False,
+                                "production_environment": production})
+        if "id" not in data:  # 202: GitHub merged instead of deploying; never expected with auto_merge false
+            raise GitHubAPIError(f"GitHub created no deployment to {environment}", data.get("message", "202 Accepted"),
+                                 "deploy a commit sha (cdhelper does) and keep auto_merge off")
+        return data
+
+    def create_deployment_status(self, deployment_id: int, state: str, *, description: str = "", log_url: str = "",
+                                 environment_url: str = "") -> dict:
+        # Posting the same state twice is harmless, so lost responses are simply retried.
+        body = {"state": state, "description": description[:140], "log_url": log_url}
+        if environment_url:
+            body["environment_url"] = environment_url
+        return self._call("POST", f"{self._repo_url}/deployments/{deployment_id}/statuses", write=True,
+                          idempotent=True, needs="deployments: write",
+                          what=f"setting deployment {deployment_id} to {state}", body=body)
+
+    def create_commit_status(self, sha: str, state: str, context: str, *, description: str = "",
+                             target_url: str = "") -> None:
+        self._call("POST", f"{self._repo_url}/statuses/{sha}", write=True, idempotent=True, needs="statuses: write",
+                   what=f"reporting {context} on {sha[:12]}",
+                   body={"state": state, "context": context, "description": description[:140],
+                         "target_url": target_url or None})
+
+
+class _Http(Exception):
+    def __init__(self, status: int, data: Any, headers: dict):
+        super().__init__(status)
+        self.status, self.data, self.headers = status, data, headers
+        self.message = (data or {}).get("message", "") if isinstance(data, dict) else str(data or "")
+
+
+def _is_rate_limit(err: _Http) -> bool:
+    return any(m in err.message.lower() for m in RATE_LIMIT_MARKERS)
+
+
+def _short(url: str) -> str:
+    return url.split("/repos/", 1)[-1] if "/repos/" in url else url

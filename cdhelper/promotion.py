@@ -1,0 +1,349 @@
+"""Promote a release candidate to one environment of the path.
+
+Everything is checked before anything is written: the candidate's tag, the artifact's digest,
+ordering against what is live, evidence from the previous environment, and (delivery mode) the
+gate's approval. Then one deployment record is created (or a re-run's own record continued),
+moved to in_progress, the user's deploy command runs, and the record always ends in success,
+failure or error, even when the job is cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from . import gate as gates
+from . import versions
+from .config import Config, Environment
+from .context import RunContext
+from .digests import Artifact, digest_paths, parse_digest
+from .errors import DeployError, EvidenceError, InputError, NotFoundError, OrderingError
+from .github_api import ApiFailure, GitHubClient, OutcomeUnknown
+from .records import PAYLOAD_VERSION, Record, live_record, now, read_ledger, validate_payload
+from .tagging import Candidate, tag_name
+
+
+@dataclass(frozen=True)
+class PromotionRequest:
+    environment: str
+    version: str
+    mode: str
+    artifact_paths: tuple[str, ...] = ()
+    expected_digest: str = ""
+    rollback: bool = False
+    command: str = ""
+    environment_url: str = ""
+
+
+@dataclass
+class PromotionResult:
+    candidate: Candidate
+    environment: str
+    deployment_id: int
+    state: str  # "success", or "unchanged" when this run had already deployed it
+    gate: gates.GateDecision
+    previous: Record | None = None
+    rollback_of: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class Cancelled(BaseException):
+    """The runner is stopping the job (SIGTERM/SIGINT): the record must still be closed."""
+
+
+def record_file(ctx: RunContext, environment: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in environment)
+    return Path(ctx.temp_dir) / f"cdhelper-record-{safe}.json"
+
+
+def promote(client: GitHubClient, ctx: RunContext, config: Config, req: PromotionRequest, *,
+            log: Callable[[str], None] = print) -> PromotionResult:
+    env = config.environment(req.environment)
+    upstream = config.previous(env.name)
+    version = versions.parse(req.version)
+    tag = tag_name(config.tag_prefix, str(version))
+    names = [env.name] + ([upstream.name] if upstream else [])
+    ledger = read_ledger(client, ctx.owner, ctx.name, names, tag=tag)
+    candidate = _candidate(ledger.tag_message, ledger.tag_commit, tag)
+    _check_artifact(candidate, req)
+    target = ledger.of(env.name)
+    mine = next((r for r in target if r.of_run(ctx.run_id) and r.digest == candidate.manifest), None)
+    live = live_record(target)
+    if mine is not None and mine.state == "success":
+        log(f"{candidate.version} is already live in {env.name} from this run (deployment {mine.id}); nothing to do")
+        return PromotionResult(candidate, env.name, mine.id, "unchanged",
+                               _gate_from_payload(mine.payload, config.gate_environment), previous=live)
+    previous = live if (live is None or live.digest != candidate.manifest) else None
+    rollback_of = _check_order(candidate, live, target, req, env)
+    promoted_from = None if req.rollback else _check_evidence(candidate, upstream, ledger.of(upstream.name) if upstream else [], env)
+    warnings = _superseded(target, candidate, ctx.run_id)
+    decision = _check_gate(client, ctx, config, env, req.mode)
+    payload = _payload(candidate, env, req, ctx, decision, promoted_from, rollback_of, previous)
+    deployment_id = mine.id if mine is not None else _create_record(client, ctx, env, candidate, payload, target)
+    result = PromotionResult(candidate, env.name, deployment_id, "success", decision, previous, rollback_of, warnings)
+    _deploy(client, ctx, env, req, result, log)
+    return result
+
+
+# --- checks (no writes) ------------------------------------------------------------------------
+
+def _candidate(message: str | None, commit: str | None, tag: str) -> Candidate:
+    if commit is None:
+        raise NotFoundError(f"release candidate tag {tag!r} does not exist",
+                            "a candidate is promoted only after the release step tagged it",
+                            "run the release step (actions/release) for this version first, or check the version")
+    candidate = Candidate.from_message(tag, message or "")
+    if candidate is None:
+        raise InputError(f"tag {tag!r} is not a cdhelper release candidate",
+                         "its message has no cdhelper-version/commit/manifest lines",
+                         "promote a version made by the release step; do not reuse hand-made tags")
+    return candidate
+
+
+def _check_artifact(candidate: Candidate, req: PromotionRequest) -> None:
+    """The artifact must be the one that was tagged: built once, promoted unchanged."""
+    if req.expected_digest and parse_digest(req.expected_digest) != candidate.manifest:
+        raise EvidenceError(f"digest {req.expected_digest} does not match release {candidate.version}",
+                            f"the tag records {candidate.manifest}",
+                            "pass the `digest` output of the release step for this version, unchanged")
+    if req.artifact_paths:
+        artifact = digest_paths(list(req.artifact_paths), list(candidate.images))
+        if artifact.manifest != candidate.manifest:
+            raise EvidenceError(f"the artifact at {', '.join(req.artifact_paths)} is not release {candidate.version}",
+                                f"its digest is {artifact.manifest} but {candidate.tag} records {candidate.manifest}"
+                                + _file_diff(candidate, artifact),
+                                "promote the artifact built by the release job unchanged (download it, never rebuild it)")
+
+
+def _file_diff(candidate: Candidate, artifact: Artifact) -> str:
+    want, have = dict(candidate.files), dict(artifact.files)
+    changed = sorted(p for p in want.keys() | have.keys() if want.get(p) != have.get(p))
+    return f" (differs in: {', '.join(changed[:5])})" if changed else ""
+
+
+def _check_order(candidate: Candidate, live: Record | None, target: list[Record], req: PromotionRequest,
+                 env: Environment) -> int | None:
+    if live is None or live.digest == candidate.manifest:
+        if req.rollback:
+            raise InputError(f"rollback of {env.name} to {candidate.version} asked",
+                             f"{candidate.version} is what {env.name} runs now" if live else f"{env.name} runs nothing yet",
+                             "name the earlier version to roll back to (`cdhelper status` lists it)")
+        return None
+    try:
+        live_version = versions.parse(live.version)
+    except InputError:
+        live_version = None
+    newer_live = live_version is not None and live_version > versions.parse(candidate.version)
+    if req.rollback:
+        if not any(r.ours and r.proven and r.digest == candidate.manifest for r in target):
+            raise EvidenceError(f"rollback of {env.name} to {candidate.version} refused",
+                                f"{candidate.version} was never live in {env.name}, so it is no known-good state",
+                                "roll back to a version that succeeded there before (`cdhelper status` shows them)")
+        return live.id
+    if newer_live:
+        raise OrderingError(f"{candidate.version} would replace {live.version} in {env.name}",
+                            f"{live.version} is newer and is live there (deployment {live.id})",
+                            f"to go back on purpose, roll back: `cdhelper promote --rollback --environment {env.name} --version {candidate.version}` (or the rollback workflow)")
+    return None
+
+
+def _check_evidence(candidate: Candidate, upstream: Environment | None, records: list[Record],
+                    env: Environment) -> dict | None:
+    if upstream is None:
+        return None
+    proof = next((r for r in records if r.ours and r.proven and r.digest == candidate.manifest), None)
+    if proof is None:
+        raise EvidenceError(f"{candidate.version} cannot be promoted to {env.name}",
+                            f"digest {candidate.manifest} never succeeded in {upstream.name}, the previous environment",
+                            f"deploy {candidate.version} to {upstream.name} first and let it pass there")
+    if env.soak_minutes:
+        ready = proof.succeeded_at + timedelta(minutes=env.soak_minutes)
+        if now() < ready:
+            wait = int((ready - now()).total_seconds() // 60) + 1
+            raise EvidenceError(f"{candidate.version} cannot be promoted to {env.name} yet",
+                                f"{env.name} needs {env.soak_minutes} min in {upstream.name} and {wait} min remain",
+                                f"promote again after {ready.strftime('%H:%M UTC')}")
+    return {"environment": upstream.name, "deployment_id": proof.id}
+
+
+def _superseded(target: list[Record], candidate: Candidate, run_id: int) -> list[str]:
+    warnings = []
+    for record in target:
+        if record.ours and record.state in {"queued", "in_progress", "pending"} and not record.of_run(run_id) \
+                and record.digest != candidate.manifest:
+            warnings.append(f"deployment {record.id} of {record.version} (run {record.payload['run']['id']}) is still "
+                            f"{record.state} and is superseded by {candidate.version}")
+    return warnings
+
+
+def _check_gate(client: GitHubClient, ctx: RunContext, config: Config, env: Environment, mode: str) -> gates.GateDecision:
+    if not config.is_gated(env.name) or mode == "deployment":
+        return gates.not_required(config.gate_environment)
+    if not ctx.run_id:
+        raise InputError("no workflow run id", "the gate is verified against this run's approvals (GITHUB_RUN_ID)",
+                         "run inside GitHub Actions, or set GITHUB_RUN_ID to the run that holds the approval")
+    return gates.decide(client.run_approvals(ctx.run_id), gate_environment=config.gate_environment,
+                        run_id=ctx.run_id, target=env.name)
+
+
+def _gate_from_payload(payload: dict | None, gate_environment: str) -> gates.GateDecision:
+    data = (payload or {}).get("gate") or {}
+    return gates.GateDecision(bool(data.get("required")), data.get("environment", gate_environment),
+                              tuple(data.get("approvers", ())))
+
+
+# --- writes ------------------------------------------------------------------------------------
+
+def _payload(candidate: Candidate, env: Environment, req: PromotionRequest, ctx: RunContext,
+             decision: gates.GateDecision, promoted_from: dict | None, rollback_of: int | None,
+             previous: Record | None) -> dict:
+    payload = {
+        "cdhelper": PAYLOAD_VERSION, "version": candidate.version, "tag": candidate.tag, "commit": candidate.commit,
+        "digest": candidate.manifest, "images": list(candidate.images), "environment": env.name, "mode": req.mode,
+        "run": {"id": ctx.run_id, "attempt": ctx.run_attempt, "number": ctx.run_number, "url": ctx.run_url,
+                "actor": ctx.actor},
+        "gate": decision.payload(), "promoted_from": promoted_from, "rollback_of": rollback_of,
+        "previous": {"version": previous.version, "digest": previous.digest, "deployment_id": previous.id}
+        if previous else None,
+        "strategy": env.strategy,
+    }
+    validate_payload(payload)
+    return payload
+
+
+def _create_record(client: GitHubClient, ctx: RunContext, env: Environment, candidate: Candidate, payload: dict,
+                   before: list[Record]) -> int:
+    description = f"{'Rollback to' if payload['rollback_of'] else 'Deploy'} {candidate.version} ({candidate.manifest[:19]}…)"
+    for attempt in range(2):
+        try:
+            return client.create_deployment(ref=candidate.commit, environment=env.name, payload=payload,
+                                            description=description, required_contexts=list(env.required_contexts),
+                                            production=env.production)["id"]
+        except ApiFailure as failure:
+            raise _refusal(failure, candidate, env) from None
+        except OutcomeUnknown:
+            # The POST may have landed. Look before trying again, so there is never a duplicate.
+            found = _find_own_record(client, ctx, env, candidate, before)
+            if found is not None:
+                return found
+            if attempt == 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _find_own_record(client: GitHubClient, ctx: RunContext, env: Environment, candidate: Candidate,
+                     before: list[Record]) -> int | None:
+    known = {r.id for r in before}
+    for record in read_ledger(client, ctx.owner, ctx.name, [env.name]).of(env.name):
+        if record.id not in known and record.of_run(ctx.run_id) and record.digest == candidate.manifest \
+                and (record.payload or {}).get("run", {}).get("attempt") == ctx.run_attempt:
+            return record.id
+    return None
+
+
+def _refusal(failure: ApiFailure, candidate: Candidate, env: Environment) -> Exception:
+    if failure.status == 409:
+        contexts = [f"{c.get('context')} ({c.get('state')})" for e in (failure.data or {}).get("errors", [])
+                    for c in e.get("contexts", [])]
+        return EvidenceError(f"{candidate.version} cannot be deployed to {env.name}",
+                             "required commit status checks are not all success: " + (", ".join(contexts) or failure.message),
+                             f"make {', '.join(env.required_contexts) or 'the checks'} pass on {candidate.commit[:12]} "
+                             "(e.g. the acceptance job reports them), then promote again")
+    return InputError(f"GitHub refused the deployment of {candidate.version} to {env.name}", str(failure),
+                      "check the environment name and the commit; GitHub said what it did not accept")
+
+
+def _deploy(client: GitHubClient, ctx: RunContext, env: Environment, req: PromotionRequest, result: PromotionResult,
+            log: Callable[[str], None]) -> None:
+    url = req.environment_url or env.url
+    marker = record_file(ctx, env.name)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"deployment_id": result.deployment_id, "environment": env.name,
+                                  "version": result.candidate.version}))
+    previous_handlers = _trap_signals()
+    final, description = "error", "interrupted before the deployment finished"
+    try:
+        client.create_deployment_status(result.deployment_id, "in_progress", log_url=ctx.run_url, environment_url=url,
+                                        description=f"Deploying {result.candidate.version} to {env.name}")
+        if req.command:
+            code = _run_command(req.command, _hook_env(ctx, env, req, result, url))
+            if code != 0:
+                final, description = "failure", f"deploy command exited {code}"
+                raise DeployError(f"deploying {result.candidate.version} to {env.name} failed",
+                                  f"the deploy command exited with status {code}",
+                                  "read the command's output above; the record is marked failure, so re-run after fixing")
+        final, description = "success", f"{result.candidate.version} is live in {env.name}"
+    finally:
+        try:
+            client.create_deployment_status(result.deployment_id, final, log_url=ctx.run_url, environment_url=url,
+                                            description=description)
+            marker.unlink(missing_ok=True)
+        finally:
+            _restore_signals(previous_handlers)
+    log(f"{result.candidate.version} ({result.candidate.manifest}) is live in {env.name}: deployment {result.deployment_id}")
+
+
+def _hook_env(ctx: RunContext, env: Environment, req: PromotionRequest, result: PromotionResult, url: str) -> dict:
+    """What the user's command receives, all through CD_* variables; never the token."""
+    base = {k: v for k, v in os.environ.items() if k not in {"GITHUB_TOKEN", "INPUT_GITHUB-TOKEN", "INPUT_GITHUB_TOKEN"}}
+    previous = result.previous
+    return base | {
+        "CD_ENVIRONMENT": env.name, "CD_VERSION": result.candidate.version, "CD_DIGEST": result.candidate.manifest,
+        "CD_COMMIT": result.candidate.commit, "CD_TAG": result.candidate.tag, "CD_MODE": req.mode,
+        "CD_DEPLOYMENT_ID": str(result.deployment_id), "CD_ENVIRONMENT_URL": url,
+        "CD_IMAGES": " ".join(result.candidate.images), "CD_ROLLBACK": "true" if req.rollback else "false",
+        "CD_PREVIOUS_VERSION": previous.version if previous else "",
+        "CD_PREVIOUS_DIGEST": previous.digest if previous else "", "CD_STRATEGY": env.strategy,
+    }
+
+
+def _run_command(command: str, environ: dict) -> int:
+    proc = subprocess.Popen(["bash", "-eo", "pipefail", "-c", command], env=environ)
+    try:
+        return proc.wait()
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
+
+
+def _trap_signals() -> dict:
+    def cancel(signum, frame):
+        raise Cancelled(signal.Signals(signum).name)
+    saved = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            saved[sig] = signal.signal(sig, cancel)
+        except ValueError:  # not the main thread (in-process tests): nothing to trap
+            pass
+    return saved
+
+
+def _restore_signals(saved: dict) -> None:
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+def finish(client: GitHubClient, ctx: RunContext, environments: list[str], job_status: str) -> list[int]:
+    """Close records a job left open (cancelled, runner lost, killed): zero requests when none."""
+    closed = []
+    for name in environments:
+        marker = record_file(ctx, name)
+        if not marker.exists():
+            continue
+        data = json.loads(marker.read_text())
+        state = "failure" if job_status == "failure" else "error"
+        client.create_deployment_status(data["deployment_id"], state, log_url=ctx.run_url,
+                                        description=f"job {job_status or 'ended'} before {data['version']} finished deploying")
+        marker.unlink(missing_ok=True)
+        closed.append(data["deployment_id"])
+    return closed

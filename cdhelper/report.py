@@ -1,0 +1,78 @@
+"""Job summaries: what a command did, as Markdown tables and a Mermaid picture of the path."""
+
+from __future__ import annotations
+
+from .actions_io import table
+from .config import Config
+from .history import EnvironmentStatus
+from .promotion import PromotionResult
+from .tagging import TagResult
+
+
+def release_summary(result: TagResult, *, run_url: str) -> str:
+    c = result.candidate
+    rows = [["Version", c.version], ["Tag", f"`{c.tag}`" + ("" if result.created else " (already existed: unchanged)")],
+            ["Commit", f"`{c.commit}`"], ["Digest", f"`{c.manifest}`"]]
+    rows += [[f"File `{path}`", f"`sha256:{digest}`"] for path, digest in c.files[:50]]
+    rows += [["Image", f"`{image}`"] for image in c.images]
+    return f"## Release candidate {c.version}\n\n" + table(["", ""], rows) + f"\n[Run]({run_url})\n"
+
+
+def promotion_summary(result: PromotionResult, config: Config, *, mode: str) -> str:
+    c = result.candidate
+    verb = "Rolled back" if result.rollback_of else "Promoted"
+    if result.state == "unchanged":
+        verb = "Already live (re-run changed nothing):"
+    rows = [["Environment", result.environment], ["Version", c.version], ["Digest", f"`{c.manifest}`"],
+            ["Deployment", str(result.deployment_id)], ["Mode", mode], ["Gate", result.gate.describe()],
+            ["Replaced", f"{result.previous.version} (deployment {result.previous.id})" if result.previous else "nothing"]]
+    if result.rollback_of:
+        rows.append(["Rollback of", f"deployment {result.rollback_of}"])
+    notes = "".join(f"\n> [!WARNING]\n> {w}\n" for w in result.warnings)
+    return (f"## {verb} {c.version} to {result.environment}\n\n" + table(["", ""], rows) + notes + "\n"
+            + path_diagram(config, result.environment, c.version, gated=result.gate.required) + "\n")
+
+
+def path_diagram(config: Config, reached: str, version: str, *, gated: bool) -> str:
+    names = [e.name for e in config.environments]
+    lines = ["```mermaid", "flowchart LR", f'  build(["{version}"])']
+    prev = "build"
+    for i, name in enumerate(names):
+        node = f"e{i}"
+        if config.is_gated(name):
+            lines.append(f'  g{i}{{"{config.gate_environment}"}}')
+            lines.append(f"  {prev} --> g{i}" if gated else f"  {prev} -.->|auto| g{i}")
+            prev = f"g{i}"
+        lines.append(f'  {node}["{name}"]')
+        lines.append(f"  {prev} --> {node}")
+        prev = node
+    done = names[: names.index(reached) + 1] if reached in names else []
+    lines.append("  classDef done fill:#d3f9d8,stroke:#2b8a3e")
+    if done:
+        lines.append("  class " + ",".join(f"e{names.index(n)}" for n in done) + " done")
+    lines.append("```")
+    return "\n".join(lines) + "\n"
+
+
+def status_summary(rows: list[EnvironmentStatus]) -> str:
+    body = []
+    for s in rows:
+        live, prev = s.live, s.previous
+        body.append([s.environment, live.version if live else "—", f"`{live.digest[:19]}…`" if live else "—",
+                     live.created_at.strftime("%Y-%m-%d %H:%M") if live else "—",
+                     prev.version if prev else "—",
+                     f"{s.latest.version}: {s.latest.state}" if s.latest and s.latest is not live else ""])
+    return "## What is live where\n\n" + table(
+        ["Environment", "Version", "Digest", "Since (UTC)", "Previous good", "Latest attempt"], body)
+
+
+def status_text(rows: list[EnvironmentStatus]) -> str:
+    widths = (14, 16, 22, 17, 16)
+    header = ("ENVIRONMENT", "VERSION", "DIGEST", "SINCE (UTC)", "PREVIOUS GOOD")
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    for s in rows:
+        live, prev = s.live, s.previous
+        cells = (s.environment, live.version if live else "-", (live.digest[:19] + "…") if live else "-",
+                 live.created_at.strftime("%Y-%m-%d %H:%M") if live else "-", prev.version if prev else "-")
+        lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
+    return "\n".join(lines)

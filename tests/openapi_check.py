@@ -1,0 +1,106 @@
+"""Strict OpenAPI checking of every request the double accepts and every response it returns.
+
+The description is the committed subset of GitHub's official one (tests/tools/extract_openapi_subset.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+from openapi_core import OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
+
+SUBSET = Path(__file__).resolve().parent / "data" / "github-openapi-subset.json"
+UNCHECKED_PREFIXES = ("/_double/", "/graphql")
+# `{ref}` is x-multi-segment in GitHub's description; openapi-core matches one segment, so encode.
+MULTI_SEGMENT = re.compile(r"^(/repos/[^/]+/[^/]+/git/(?:ref|refs|matching-refs))/(.+)$")
+UPLOADS = re.compile(r"^/repos/[^/]+/[^/]+/releases/\d+/assets$")
+
+
+class OpenAPIChecker:
+    def __init__(self) -> None:
+        self.api = OpenAPI.from_path(SUBSET)
+        spec = json.loads(SUBSET.read_text())
+        self.error_schemas = {name: _as_json_schema(spec, name)
+                              for name in ("basic-error", "validation-error", "validation-error-simple")}
+        self.mismatches: list[str] = []
+        self.checked = 0
+
+    def __call__(self, req, resp) -> None:
+        if req.path.startswith(UNCHECKED_PREFIXES) or req.path == "/graphql":
+            return
+        ctype = req.headers.get("content-type", "application/json").split(";")[0] or "application/json"
+        path = req.path
+        multi = MULTI_SEGMENT.match(path)
+        if multi:
+            path = f"{multi.group(1)}/{multi.group(2).replace('/', '%2F')}"
+        host = "https://api.github.com"
+        if req.method == "POST" and UPLOADS.match(path):
+            # GitHub takes any media type for an asset (it is the asset's own); the description
+            # lists only application/octet-stream.
+            host, ctype = "https://uploads.github.com", "application/octet-stream"
+        mock_req = MockRequest(host, req.method.lower(), path, args=req.query,
+                               data=req.body.decode("utf-8", "replace") if req.body else None,
+                               headers={k: v for k, v in req.headers.items() if k != "content-type"},
+                               content_type=ctype)
+        where = f"{req.method} {req.path} -> {resp.status}"
+        # A request GitHub would refuse (4xx) is allowed to be invalid; its error response is checked.
+        if resp.status < 400:
+            try:
+                self.api.validate_request(mock_req)
+            except Exception as exc:  # noqa: BLE001 - every kind of mismatch is reported
+                self.mismatches.append(f"request {where}: {_explain(exc)}")
+        if resp.raw is not None:
+            return
+        body = b"" if resp.body is None else json.dumps(resp.body).encode()
+        mock_resp = MockResponse(body, status_code=resp.status, headers=dict(resp.headers),
+                                 content_type="application/json" if resp.body is not None else None)
+        try:
+            self.api.validate_response(mock_req, mock_resp)
+        except Exception as exc:  # noqa: BLE001
+            # GitHub documents only some error statuses per operation, yet any call can get 401, 403,
+            # 404, 429 or 5xx; their bodies must still have GitHub's error shape.
+            undocumented = type(exc).__name__ in {"ResponseNotFound", "PathNotFound"} and resp.status >= 400
+            problem = self._check_error_body(resp) if undocumented else _explain(exc)
+            if problem:
+                self.mismatches.append(f"response {where}: {problem}")
+        self.checked += 1
+
+    def _check_error_body(self, resp) -> str | None:
+        names = ["validation-error", "validation-error-simple"] if resp.status == 422 else ["basic-error"]
+        for name in names:
+            if not list(jsonschema.Draft4Validator(self.error_schemas[name]).iter_errors(resp.body)):
+                break
+        else:
+            return f"error body is not GitHub's {' or '.join(names)} shape: {resp.body!r}"
+        if resp.body.get("status") != str(resp.status):
+            return f"error body status {resp.body.get('status')!r} != {resp.status}"
+        return None
+
+
+def _as_json_schema(spec: dict, name: str) -> dict:
+    schema = json.loads(json.dumps(spec["components"]["schemas"][name]))
+    stack = [schema]
+    while stack:  # OpenAPI 3.0 `nullable` is not JSON Schema; allow null where it says so
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.pop("nullable", False) and "type" in node:
+                node["type"] = [node["type"], "null"]
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return schema
+
+
+def _explain(exc: Exception) -> str:
+    parts = [f"{type(exc).__name__}: {exc}"]
+    cause = exc.__cause__
+    while cause is not None:
+        errors = getattr(cause, "schema_errors", None)
+        if errors:
+            parts += [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors][:5]
+        cause = cause.__cause__
+    return " | ".join(parts)

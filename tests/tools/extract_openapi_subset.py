@@ -1,0 +1,117 @@
+"""Extract the GitHub REST paths cdhelper and its double use from @octokit/openapi.
+
+Usage: python tests/tools/extract_openapi_subset.py PATH/TO/api.github.com.json tests/data/github-openapi-subset.json
+
+The full description is 13 MB and takes ~30 s to validate; the subset (paths below plus every
+component they reference, transitively) is small enough to commit and loads in about a second.
+Regenerate it when the pinned @octokit/openapi version changes (see .ci/run for the pin).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+OCTOKIT_OPENAPI_VERSION = "23.0.2"
+
+PATHS = [
+    "/rate_limit",
+    "/repos/{owner}/{repo}",
+    "/repos/{owner}/{repo}/deployments",
+    "/repos/{owner}/{repo}/deployments/{deployment_id}",
+    "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+    "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses/{status_id}",
+    "/repos/{owner}/{repo}/environments",
+    "/repos/{owner}/{repo}/environments/{environment_name}",
+    "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
+    "/repos/{owner}/{repo}/environments/{environment_name}/variables",
+    "/repos/{owner}/{repo}/environments/{environment_name}/variables/{name}",
+    "/repos/{owner}/{repo}/actions/runs/{run_id}",
+    "/repos/{owner}/{repo}/actions/runs/{run_id}/approvals",
+    "/repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments",
+    "/repos/{owner}/{repo}/actions/variables",
+    "/repos/{owner}/{repo}/actions/variables/{name}",
+    "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches",
+    "/repos/{owner}/{repo}/dispatches",
+    "/repos/{owner}/{repo}/git/refs",
+    "/repos/{owner}/{repo}/git/ref/{ref}",
+    "/repos/{owner}/{repo}/git/matching-refs/{ref}",
+    "/repos/{owner}/{repo}/git/refs/{ref}",
+    "/repos/{owner}/{repo}/git/tags",
+    "/repos/{owner}/{repo}/git/tags/{tag_sha}",
+    "/repos/{owner}/{repo}/releases",
+    "/repos/{owner}/{repo}/releases/{release_id}",
+    "/repos/{owner}/{repo}/releases/tags/{tag}",
+    "/repos/{owner}/{repo}/releases/{release_id}/assets",
+    "/repos/{owner}/{repo}/releases/assets/{asset_id}",
+    "/repos/{owner}/{repo}/statuses/{sha}",
+    "/repos/{owner}/{repo}/commits/{ref}/statuses",
+    "/repos/{owner}/{repo}/commits/{ref}/status",
+]
+
+
+def _refs(node, found: set[str]) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/"):
+            found.add(ref)
+        for value in node.values():
+            _refs(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _refs(value, found)
+
+
+def extract(full: dict) -> dict:
+    paths = {p: full["paths"][p] for p in PATHS}
+    components: dict[str, dict] = {}
+    pending: set[str] = set()
+    _refs(paths, pending)
+    seen: set[str] = set()
+    while pending:
+        ref = pending.pop()
+        if ref in seen:
+            continue
+        seen.add(ref)
+        _, _, kind, name = ref.split("/", 3)
+        obj = full["components"][kind][name]
+        if kind == "examples":
+            continue
+        components.setdefault(kind, {})[name] = obj
+        _refs(obj, pending)
+    # Examples are documentation, not contract; drop their references.
+    for item in _walk_dicts(paths) + _walk_dicts(components):
+        item.pop("examples", None)
+    return {
+        "openapi": full["openapi"],
+        "info": {**full["info"], "x-cdhelper-subset-of": f"@octokit/openapi@{OCTOKIT_OPENAPI_VERSION}"},
+        "servers": [{"url": "{scheme}://{host}", "variables": {"scheme": {"default": "https"}, "host": {"default": "api.github.com"}}}],
+        "paths": paths,
+        "components": components,
+    }
+
+
+def _walk_dicts(node) -> list[dict]:
+    out: list[dict] = []
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, dict):
+            out.append(cur)
+            stack.extend(cur.values())
+        elif isinstance(cur, list):
+            stack.extend(cur)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    src, dst = Path(argv[1]), Path(argv[2])
+    subset = extract(json.loads(src.read_text()))
+    dst.write_text(json.dumps(subset, indent=1, sort_keys=True) + "\n")
+    print(f"{len(subset['paths'])} paths, {sum(len(v) for v in subset['components'].values())} components -> {dst}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
