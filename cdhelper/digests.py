@@ -41,7 +41,20 @@ def manifest_digest(files: tuple[tuple[str, str], ...], images: tuple[str, ...] 
     return "sha256:" + hashlib.sha256(lines.encode()).hexdigest()
 
 
-def file_digest(path: str | os.PathLike) -> str:
+SMALL = 4 * CHUNK
+
+
+def file_digest(path: str | os.PathLike, size: int | None = None) -> str:
+    if size is not None and size <= SMALL:
+        # Small files: raw reads keep the per-file work that holds the GIL minimal, so threads scale.
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            digest = hashlib.sha256()
+            while block := os.read(fd, CHUNK):
+                digest.update(block)
+            return digest.hexdigest()
+        finally:
+            os.close(fd)
     with open(path, "rb") as fh:
         if hasattr(hashlib, "file_digest"):
             return hashlib.file_digest(fh, "sha256").hexdigest()
@@ -86,12 +99,25 @@ def digest_paths(paths: list[str], images: list[str] = (), *, workers: int | Non
     files = _collect(list(paths)) if paths else []
     for image in images:
         parse_image(image)
-    workers = workers or os.cpu_count() or 1
-    if len(files) > 1 and workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            digests = list(pool.map(lambda item: file_digest(item[1]), files))
+    workers = min(workers or os.cpu_count() or 1, len(files) or 1)
+    sizes = [p.stat().st_size for _, p in files]
+    if workers == 1:
+        digests = [file_digest(p, size) for (_, p), size in zip(files, sizes, strict=True)]
     else:
-        digests = [file_digest(p) for _, p in files]
+        digests = [""] * len(files)
+        batches: list[list[int]] = [[] for _ in range(workers)]
+        loads = [0] * workers
+        for i in sorted(range(len(files)), key=lambda i: -sizes[i]):  # largest first, to the least loaded
+            lightest = loads.index(min(loads))
+            batches[lightest].append(i)
+            loads[lightest] += sizes[i] + 4096
+
+        def run(batch: list[int]) -> None:
+            for i in batch:
+                digests[i] = file_digest(files[i][1], sizes[i])
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(run, batches))
     return Artifact(files=tuple(sorted(zip([n for n, _ in files], digests, strict=True))), images=tuple(sorted(images)))
 
 

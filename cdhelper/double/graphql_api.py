@@ -60,8 +60,9 @@ def _index(cursor: str) -> int:
 
 
 def connection(items: list, first: int | None = None, last: int | None = None, after: str | None = None,
-               before: str | None = None) -> dict:
-    """Relay connection over `items` with GitHub's rules: `first` or `last` is required, 1..100."""
+               before: str | None = None, *, view=lambda item: item) -> dict:
+    """Relay connection over `items` with GitHub's rules: `first` or `last` is required, 0..100.
+    `view` renders only the items in the window, so 5,000 records cost what 50 do."""
     if first is None and last is None:
         raise ValueError("You must provide a `first` or `last` value to properly paginate the connection.")
     for name, value in (("first", first), ("last", last)):
@@ -77,10 +78,10 @@ def connection(items: list, first: int | None = None, last: int | None = None, a
         window = window[:first]
     if last is not None:
         window = window[-last:] if last else []
-    nodes = [items[i] for i in window]
+    nodes = [view(items[i]) for i in window]
     return {
         "totalCount": len(items), "nodes": nodes,
-        "edges": [{"cursor": _cursor(i), "node": items[i]} for i in window],
+        "edges": [{"cursor": _cursor(i), "node": node} for i, node in zip(window, nodes, strict=True)],
         "pageInfo": {"hasNextPage": bool(window) and window[-1] < end - 1,
                      "hasPreviousPage": bool(window) and window[0] > start,
                      "startCursor": _cursor(window[0]) if window else None,
@@ -117,7 +118,7 @@ class Views:
             "createdAt": iso(dep["created_at"]), "updatedAt": iso(dep["updated_at"]),
             "creator": _actor(dep["creator"]), "state": self.state(dep, latest),
             "latestStatus": self.status(dep, latest) if latest else None,
-            "statuses": lambda info, **args: connection([self.status(dep, s) for s in statuses], **args),
+            "statuses": lambda info, **args: connection(statuses, **args, view=lambda s: self.status(dep, s)),
             "commit": {"__typename": "Commit", "oid": dep["sha"]},
         }
 
@@ -164,7 +165,7 @@ class Views:
             items = [d for d in items if d["environment"] in wanted]
         if (orderBy or {}).get("direction") == "DESC":
             items.reverse()
-        return connection([self.deployment(d) for d in items], **page)
+        return connection(items, **page, view=self.deployment)
 
     def environment(self, name: str) -> dict | None:
         env = self.repo.environments.get(name.lower())
@@ -187,7 +188,7 @@ class Views:
             "deployments": lambda info, **args: self.deployments(**args),
             "environment": lambda info, name: self.environment(name),
             "environments": lambda info, **args: connection(
-                [self.environment(e["name"]) for e in repo.environments.values()],
+                list(repo.environments.values()), view=lambda e: self.environment(e["name"]),
                 **{k: v for k, v in args.items() if k in {"first", "last", "after", "before"}}),
         }
 

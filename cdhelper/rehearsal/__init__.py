@@ -130,11 +130,11 @@ class Rehearsal:
             cmd += ["--local-repository", f"{ref}={HERE / 'stubs' / stub}"]
         for key, value in (env or {}).items():
             cmd += ["--env", f"{key}={value}"]
-        proc = subprocess.Popen([*cmd, *extra], cwd=self.repo_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env=_clean_env())
-        for raw in proc.stdout:
-            self._observe(raw)
-        return proc.wait()
+        with subprocess.Popen([*cmd, *extra], cwd=self.repo_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=_clean_env()) as proc:
+            for raw in proc.stdout:
+                self._observe(raw)
+            return proc.wait()
 
     def _observe(self, raw: str) -> None:
         try:

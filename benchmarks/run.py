@@ -1,0 +1,260 @@
+"""cdhelper benchmarks: API economy, start-up, digest throughput, helper and action overhead.
+
+    python benchmarks/run.py [--quick] [--no-act]
+
+Every figure is measured beside its baseline in the same run (ratios, not absolute seconds from
+another day). Writes benchmarks/results/latest.json and the table in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PY = sys.executable
+TARGETS = {"pipeline_requests": 12, "status_requests_at_5000": 4, "help_start_ms": 150, "digest_ratio": 0.95,
+           "helper_pipeline_s": 1.0, "action_overhead_s": 2.0, "double_start_s": 0.5, "seed_5000_s": 2.0}
+
+
+def median_time(cmd: list[str], runs: int, **kwargs) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_startup(runs: int) -> dict:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    median_time([PY, "-m", "cdhelper", "--help"], 2, env=env)  # warm the page cache
+    python = median_time([PY, "-c", "pass"], runs, env=env)
+    helper = median_time([PY, "-m", "cdhelper", "--help"], runs, env=env)
+    return {"python_c_pass_ms": round(python * 1000, 1), "help_start_ms": round(helper * 1000, 1),
+            "help_over_python_ms": round((helper - python) * 1000, 1), "runs": runs}
+
+
+PEAK = ("; import sys; sys.stderr.write([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])")
+
+
+def _peak_rss_mb(code: str) -> tuple[float, float]:
+    """Wall time and the child's own peak RSS. Its VmHWM, because a forked child's ru_maxrss also
+    counts the pages it shared with this (large) process before exec."""
+    start = time.perf_counter()
+    proc = subprocess.run([PY, "-c", code + PEAK], cwd=ROOT, check=True, capture_output=True, text=True)
+    return time.perf_counter() - start, int(proc.stderr) / 1024
+
+
+def _inner_seconds(code: str) -> float:
+    """Seconds the child reports for its own work (start-up excluded)."""
+    return float(subprocess.run([PY, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True).stderr)
+
+
+def bench_digest(size_mib: int, small_files: int) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="cdhelper-bench-"))
+    try:
+        big = work / "big.bin"
+        with open(big, "wb") as fh:
+            chunk = os.urandom(1 << 20)
+            for _ in range(size_mib):
+                fh.write(chunk)
+        subprocess.run(["cat", str(big)], stdout=subprocess.DEVNULL, check=True)  # page cache warm for both
+        openssl = min(median_time(["openssl", "dgst", "-sha256", str(big)], 1) for _ in range(3))
+        ours_times = []
+        for _ in range(3):
+            t, rss = _peak_rss_mb(f"from cdhelper.digests import file_digest; file_digest({str(big)!r})")
+            ours_times.append(t)
+        ours = min(ours_times)
+        python_only, _ = _peak_rss_mb("import hashlib")
+        tree = work / "tree"
+        for i in range(small_files):
+            d = tree / f"d{i % 32}"
+            d.mkdir(parents=True, exist_ok=True)
+            (d / f"f{i}.bin").write_bytes(os.urandom(64 * 1024))
+        code = ("import sys, time; from cdhelper.digests import digest_paths; t = time.perf_counter(); "
+                "digest_paths([{!r}], workers={}); sys.stderr.write(str(time.perf_counter() - t))")
+        one_core = min(_inner_seconds(code.format(str(tree), 1)) for _ in range(3))
+        all_cores = min(_inner_seconds(code.format(str(tree), os.cpu_count() or 1)) for _ in range(3))
+        return {
+            "file_mib": size_mib, "openssl_mib_s": round(size_mib / openssl), "cdhelper_mib_s": round(size_mib / (ours - python_only)),
+            "digest_ratio": round(openssl / (ours - python_only), 3), "peak_rss_mib": round(rss, 1),
+            "small_files": small_files, "small_files_1_core_s": round(one_core, 3),
+            "small_files_all_cores_s": round(all_cores, 3), "cores": os.cpu_count(),
+            "multi_core_speedup": round(one_core / all_cores, 2),
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _pipeline(past: int) -> dict:
+    """Release + staging + production in delivery mode (gate verified, evidence checked),
+    in-process against a fresh double."""
+    from cdhelper import cli
+    from cdhelper.double import GitHubDouble
+    with GitHubDouble(repos=["acme/app"]) as gh, tempfile.TemporaryDirectory() as tmp:
+        if past:
+            gh.seed_deployments("acme/app", past, ["staging", "production"])
+        gh.set_environment("acme/app", "production-approval", reviewers=["alice"])
+        gh.create_run("acme/app", run_id=1, waiting_on=["production-approval"])
+        gh.review("acme/app", 1, "production-approval", "alice")
+        art = Path(tmp) / "dist"
+        art.mkdir()
+        (art / "app.bin").write_bytes(b"x" * 4096)
+        env = {"GITHUB_API_URL": gh.url, "GITHUB_REPOSITORY": "acme/app", "GITHUB_RUN_ID": "1", "GITHUB_RUN_NUMBER": "1",
+               "GITHUB_SHA": gh.repo("acme/app").resolve("main"), "GITHUB_TOKEN": "bench", "RUNNER_TEMP": tmp,
+               "GITHUB_WORKSPACE": tmp}
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        devnull = open(os.devnull, "w")
+        real_stdout, real_stderr = sys.stdout, sys.stderr
+        try:
+            sys.stdout = sys.stderr = devnull
+            gh.reset_log()
+            start = time.perf_counter()
+            codes = [cli.main(["release", "--version", "1.0.0", "--artifact", str(art)]),
+                     cli.main(["promote", "--environment", "staging", "--version", "1.0.0", "--mode", "delivery"]),
+                     cli.main(["promote", "--environment", "production", "--version", "1.0.0", "--mode", "delivery"])]
+            elapsed = time.perf_counter() - start
+            requests = gh.total_requests()
+            gh.reset_log()
+            cli.main(["status", "--json"])
+            status_requests = gh.total_requests()
+        finally:
+            sys.stdout, sys.stderr = real_stdout, real_stderr
+            devnull.close()
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        assert codes == [0, 0, 0], codes
+        return {"requests": requests, "seconds": elapsed, "status_requests": status_requests}
+
+
+def bench_api() -> dict:
+    _pipeline(0)  # imports and schema loading happen once, outside the figures
+    small, large = _pipeline(10), _pipeline(5000)
+    return {"pipeline_requests_at_10": small["requests"], "pipeline_requests_at_5000": large["requests"],
+            "status_requests_at_5000": large["status_requests"],
+            "helper_pipeline_s_at_10": round(small["seconds"], 3), "helper_pipeline_s_at_5000": round(large["seconds"], 3)}
+
+
+def bench_double() -> dict:
+    from cdhelper.double import GitHubDouble
+    start = time.perf_counter()
+    subprocess.run([PY, "-c", "from cdhelper.double import GitHubDouble; GitHubDouble(['a/b']).start().stop()"],
+                   check=True, cwd=ROOT)
+    start_s = time.perf_counter() - start
+    python = median_time([PY, "-c", "pass"], 3)
+    with GitHubDouble(repos=["acme/app"]) as gh:
+        t = time.perf_counter()
+        gh.seed_deployments("acme/app", 5000, ["staging", "production"])
+        seed = time.perf_counter() - t
+    return {"double_start_s": round(start_s, 3), "double_start_over_python_s": round(start_s - python, 3),
+            "seed_5000_s": round(seed, 3)}
+
+
+def bench_action_overhead(runs: int) -> dict:
+    """A job calling actions/status (warm runner cache) against the same job doing `true`."""
+    from cdhelper.rehearsal import Rehearsal
+    r = Rehearsal(mode="deployment")
+    try:
+        wf = r.repo_dir / ".github" / "workflows" / "bench.yml"
+        wf.write_text("""name: bench
+on: push
+permissions: {}
+jobs:
+  bare:
+    runs-on: ubuntu-latest
+    steps:
+      - run: "true"
+  action:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: cdhelper/cdhelper/actions/status@v0
+""")
+        for job in ("bare", "action"):  # warm: venv in the runner tool cache, page cache
+            r.act("-j", job, workflow="bench.yml")
+        timings = {}
+        for job in ("bare", "action"):
+            samples = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                code = r.act("-j", job, workflow="bench.yml")
+                samples.append(time.perf_counter() - start)
+                assert code == 0, r.output()[-2000:]
+            timings[job] = statistics.median(samples)
+        return {"bare_job_s": round(timings["bare"], 3), "action_job_s": round(timings["action"], 3),
+                "action_overhead_s": round(timings["action"] - timings["bare"], 3), "runs": runs}
+    finally:
+        r.close()
+
+
+def write_markdown(results: dict) -> str:
+    a, s, d, db = results["api"], results["startup"], results["digest"], results["double"]
+    rows = [
+        ("API requests, release + staging + production (delivery: gate verified), 10 past deployments", a["pipeline_requests_at_10"], "≤ 12"),
+        ("API requests, same, 5,000 past deployments", a["pipeline_requests_at_5000"], "≤ 12, equal"),
+        ("API requests, what is live + previous good (status) at 5,000", a["status_requests_at_5000"], "≤ 4"),
+        ("Helper time, full pipeline against the double (no act)", f"{a['helper_pipeline_s_at_5000']} s", "≤ 1 s"),
+        ("`cdhelper --help` median start / `python -c pass`", f"{s['help_start_ms']} ms / {s['python_c_pass_ms']} ms", "≤ 150 ms"),
+        (f"Digest of {d['file_mib']} MiB vs `openssl dgst -sha256`", f"{d['digest_ratio']}x ({d['cdhelper_mib_s']} vs {d['openssl_mib_s']} MiB/s)", "≥ 0.95x"),
+        ("Peak memory while hashing it", f"{d['peak_rss_mib']} MiB", "flat"),
+        (f"{d['small_files']} small files, all {d['cores']} cores vs one", f"{d['multi_core_speedup']}x ({d['small_files_all_cores_s']} s vs {d['small_files_1_core_s']} s)", "uses every core"),
+        ("GitHub double start-up (process, incl. Python)", f"{db['double_start_s']} s", "≤ 0.5 s"),
+        ("Seeding 5,000 deployments", f"{db['seed_5000_s']} s", "≤ 2 s"),
+    ]
+    if "act" in results:
+        act = results["act"]
+        rows.append(("Composite action per job under act, warm, over a bare job",
+                     f"{act['action_overhead_s']} s ({act['action_job_s']} s vs {act['bare_job_s']} s)", "≤ 2 s"))
+    table = "| Measure | Result | Target |\n|---|---|---|\n" + "".join(f"| {m} | {r} | {t} |\n" for m, r, t in rows)
+    return table
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller inputs, fewer repetitions")
+    parser.add_argument("--no-act", action="store_true", help="skip the act-based measurement")
+    args = parser.parse_args()
+    results = {"machine": {"python": platform.python_version(), "cores": os.cpu_count(), "platform": platform.platform()},
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    print("api ...", flush=True)
+    results["api"] = bench_api()
+    print("startup ...", flush=True)
+    results["startup"] = bench_startup(5 if args.quick else 21)
+    print("digest ...", flush=True)
+    results["digest"] = bench_digest(128 if args.quick else 1024, 500 if args.quick else 4000)
+    print("double ...", flush=True)
+    results["double"] = bench_double()
+    if not args.no_act:
+        print("act ...", flush=True)
+        results["act"] = bench_action_overhead(3 if args.quick else 5)
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = write_markdown(results)
+    doc = ROOT / "docs" / "performance.md"
+    intro = ("# Performance\n\nLatest figures from `python benchmarks/run.py` "
+             f"({results['date']}, {results['machine']['cores']} cores, Python {results['machine']['python']}). "
+             "Each figure is measured beside its baseline in the same run.\n\n")
+    notes = doc.read_text().split("<!-- notes -->", 1)[1] if doc.exists() and "<!-- notes -->" in doc.read_text() else "\n"
+    doc.write_text(intro + table + "\n<!-- notes -->" + notes)
+    print(json.dumps(results, indent=2))
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

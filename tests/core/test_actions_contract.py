@@ -1,0 +1,75 @@
+"""The YAML users touch agrees with the Python behind it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cdhelper import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+ACTIONS = sorted([ROOT / "action.yml", *ROOT.glob("actions/*/action.yml")])
+WORKFLOWS = sorted([*ROOT.glob(".github/workflows/*.yml"), *ROOT.glob("workflows-templates/*.yml")])
+
+
+def test_committed_template_is_rendered_from_the_reusable_workflow():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("render_template", ROOT / "tests" / "tools" / "render_template.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (ROOT / "workflows-templates" / "cd-pipeline.yml").read_text() == module.render(
+        (ROOT / ".github" / "workflows" / "cd.yml").read_text()), "run python tests/tools/render_template.py"
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_action_input_reaches_python_through_env(path):
+    action = yaml.safe_load(path.read_text())
+    run_step = next(s for s in action["runs"]["steps"] if s.get("id") == "run")
+    for name in action["inputs"]:
+        env_name = f"INPUT_{name.upper().replace('-', '_')}"
+        assert run_step["env"][env_name] == "${{ inputs." + name + " }}"
+    assert action["inputs"]["github-token"]["default"] == "${{ github.token }}"
+    for output, spec in (action.get("outputs") or {}).items():
+        assert spec["value"] == "${{ steps.run.outputs." + output + " }}"
+
+
+def _steps(doc: dict) -> list[dict]:
+    if "runs" in doc:
+        return doc["runs"].get("steps", [])
+    return [step for job in doc["jobs"].values() for step in job.get("steps", [])]
+
+
+@pytest.mark.parametrize("path", ACTIONS + WORKFLOWS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_expression_inside_run(path):
+    scripts = [step["run"] for step in _steps(yaml.safe_load(path.read_text())) if "run" in step]
+    for script in scripts:
+        assert "${{" not in script, f"{path}: expression inside run: {script[:80]}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_job_has_a_timeout_and_its_own_permissions(path):
+    workflow = yaml.safe_load(path.read_text())
+    assert workflow["permissions"] == {}
+    for name, job in workflow["jobs"].items():
+        assert "timeout-minutes" in job, name
+        assert "permissions" in job, name
+        env = job.get("environment")
+        if env:
+            assert env.get("deployment") is False, f"{name}: the helper is the single writer of deployment records"
+
+
+def test_every_action_output_is_one_the_cli_writes(tmp_path, monkeypatch):
+    source = (ROOT / "cdhelper" / "cli.py").read_text()
+    for path in ACTIONS:
+        for output in (yaml.safe_load(path.read_text()).get("outputs") or {}):
+            assert f'"{output}"' in source, f"{path}: output {output} is never set"
+
+
+def test_release_and_promote_flags_default_to_the_action_inputs(monkeypatch):
+    monkeypatch.setenv("INPUT_ENVIRONMENT", "staging")
+    monkeypatch.setenv("INPUT_VERSION", "1.2.3")
+    monkeypatch.setenv("INPUT_RUN", "./deploy.sh")
+    args = cli.build_parser().parse_args(["promote"])
+    assert (args.environment, args.release_version, args.deploy_command) == ("staging", "1.2.3", "./deploy.sh")

@@ -1,0 +1,132 @@
+"""The template pipeline run for real under act (host mode) against the GitHub double."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cdhelper.rehearsal import REPOSITORY, RUN_ID, Rehearsal
+
+pytestmark = pytest.mark.act
+
+
+@pytest.fixture
+def rehearsal_factory(tmp_path):
+    made = []
+
+    def make(mode: str = "delivery", **kwargs) -> Rehearsal:
+        r = Rehearsal(mode=mode, workdir=tmp_path / f"r{len(made)}", **kwargs)
+        made.append(r)
+        return r
+    yield make
+    for r in made:
+        r.close(keep=True)
+
+
+def _deployments(r: Rehearsal, env: str | None = None) -> list[dict]:
+    repo = r.double.repo(REPOSITORY)
+    return [d for d in repo.deployments.values() if env is None or d["environment"] == env]
+
+
+def _states(r: Rehearsal, dep: dict) -> list[str]:
+    return [s["state"] for s in r.double.repo(REPOSITORY).statuses[dep["id"]]]
+
+
+def _tags(r: Rehearsal) -> list[str]:
+    return sorted(ref for ref in r.double.repo(REPOSITORY).refs if ref.startswith("refs/tags/"))
+
+
+def test_deployment_mode_deploys_production_automatically_without_approval(rehearsal_factory):
+    r = rehearsal_factory("deployment")
+    r.plan_run(review=None)
+    assert r.act() == 0, r.output()[-3000:]
+    assert {j: rec.result for j, rec in r.jobs.items()} == {
+        "build": "success", "release": "success", "staging": "success", "acceptance": "success",
+        "production": "success"}  # the gate job is skipped: act prints no result for it
+    assert _tags(r) == ["refs/tags/v0.1.1"]
+    [staging], [production] = _deployments(r, "staging"), _deployments(r, "production")
+    assert _states(r, staging) == _states(r, production) == ["in_progress", "success"]
+    assert production["payload"]["gate"] == {"required": False, "environment": "production-approval"}
+    assert production["payload"]["digest"] == staging["payload"]["digest"]
+    assert production["payload"]["promoted_from"]["deployment_id"] == staging["id"]
+    assert r.double.repo(REPOSITORY).runs[RUN_ID]["reviews"] == []
+    assert (r.targets / "production" / "VERSION").read_text().strip() == "0.1.1"
+
+
+def test_delivery_mode_refuses_production_without_approval_then_proceeds_after_the_reviewer_approves(rehearsal_factory):
+    r = rehearsal_factory("delivery")
+    r.plan_run(review=None)  # nobody has approved yet
+    r.act()
+    assert r.jobs["gate"].result == "failure"
+    assert "production" not in r.jobs or r.jobs["production"].result != "success"
+    assert "needs an approval of environment 'production-approval'" in r.output()
+    assert _deployments(r, "production") == []
+    assert not (r.targets / "production").exists()
+    # The reviewer approves; the run is re-run (attempt 2): only production is new.
+    r.double.review(REPOSITORY, RUN_ID, "production-approval", "rehearsal-reviewer", comment="ship it")
+    assert r.act(env={"GITHUB_RUN_ATTEMPT": "2"}) == 0, r.output()[-3000:]
+    assert _tags(r) == ["refs/tags/v0.1.1"]
+    assert len(_deployments(r, "staging")) == 1
+    [production] = _deployments(r, "production")
+    assert _states(r, production) == ["in_progress", "success"]
+    assert production["payload"]["gate"]["approvers"] == [{"login": "rehearsal-reviewer", "comment": "ship it"}]
+
+
+def test_rerunning_the_whole_pipeline_changes_nothing(rehearsal_factory):
+    r = rehearsal_factory("delivery")
+    r.plan_run()
+    assert r.act() == 0, r.output()[-3000:]
+    repo = r.double.repo(REPOSITORY)
+    before = json.dumps([repo.deployments, repo.statuses, _tags(r)], default=str)
+    assert r.act(env={"GITHUB_RUN_ATTEMPT": "2"}) == 0, r.output()[-3000:]
+    assert json.dumps([repo.deployments, repo.statuses, _tags(r)], default=str) == before
+
+
+def test_a_bad_cd_mode_fails_before_anything_is_written(rehearsal_factory):
+    r = rehearsal_factory("delivery", cd_mode="continuous")
+    r.plan_run()
+    assert r.act() != 0
+    assert r.jobs["release"].result == "failure"
+    assert "mode 'continuous' is not recognised" in r.output()
+    assert r.double.writes() == 0 and _tags(r) == [] and _deployments(r) == []
+
+
+def test_missing_deployments_write_fails_with_the_permission_named(rehearsal_factory):
+    r = rehearsal_factory("deployment")
+    r.double.register_token("ghs_rehearsal_token", permissions={"contents": "write", "actions": "read",
+                                                                "statuses": "write", "metadata": "read"})
+    r.plan_run(review=None)
+    assert r.act() != 0
+    assert r.jobs["staging"].result == "failure"
+    assert "deployments: write" in r.output()
+    assert _deployments(r) == []
+
+
+def test_a_tag_that_exists_with_other_content_stops_the_release(rehearsal_factory):
+    r = rehearsal_factory("deployment")
+    repo = r.double.repo(REPOSITORY)
+    sha = repo.resolve("main")
+    other = f"Release candidate 0.1.1\n\ncdhelper-version: 0.1.1\ncdhelper-commit: {sha}\ncdhelper-manifest: sha256:{'0' * 64}\n"
+    repo.tag_objects["f" * 40] = {"sha": "f" * 40, "tag": "v0.1.1", "message": other, "object": sha, "type": "commit",
+                                  "tagger": {"name": "x", "email": "x@x", "date": 0.0}}
+    repo.refs["refs/tags/v0.1.1"] = "f" * 40
+    r.plan_run(review=None)
+    assert r.act() != 0
+    assert r.jobs["release"].result == "failure"
+    assert "tag 'v0.1.1' already exists with other content" in r.output()
+    assert _deployments(r) == []
+
+
+def test_a_digest_changed_between_staging_and_production_is_refused(rehearsal_factory):
+    r = rehearsal_factory("deployment")
+    workflow = r.repo_dir / ".github" / "workflows" / "cd-pipeline.yml"
+    # Something between the environments alters the stored artifact.
+    workflow.write_text(workflow.read_text().replace(
+        "ACCEPTANCE_COMMAND: ./acceptance-tests.sh",
+        'ACCEPTANCE_COMMAND: ./acceptance-tests.sh && echo tampered >> "$CDHELPER_REHEARSAL_ARTIFACTS/candidate/index.html"'))
+    r.plan_run(review=None)
+    assert r.act() != 0
+    assert r.jobs["production"].result == "failure"
+    assert "is not release 0.1.1" in r.output() and "index.html" in r.output()
+    assert _deployments(r, "production") == []
