@@ -85,6 +85,7 @@ class Rehearsal:
         for d in (self.store, self.targets):
             d.mkdir(parents=True, exist_ok=True)
         self._make_repo()
+        self.action_repo = self._snapshot_actions()
         self.double = GitHubDouble().start()
         self.double.add_repo(f"{REPOSITORY}={self.repo_dir}")
         self.double.register_token(TOKEN, permissions={"contents": "write", "deployments": "write", "actions": "read",
@@ -107,6 +108,17 @@ class Rehearsal:
                      ["remote", "add", "origin", f"https://github.com/{REPOSITORY}.git"]):
             subprocess.run([*git, *args], check=True, capture_output=True, env=_clean_env())
 
+    def _snapshot_actions(self) -> Path:
+        """What `uses: cdhelper/cdhelper/...@v0` resolves to. act copies the whole directory for
+        every action use, so it gets only what the actions need, not a checkout's .venv or .git."""
+        snap = self.workdir / "cdhelper-actions"
+        skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+        shutil.copytree(ROOT / "cdhelper", snap / "cdhelper", ignore=skip)
+        shutil.copytree(ROOT / "actions", snap / "actions", ignore=skip)
+        for name in ("action.yml", "pyproject.toml"):
+            shutil.copy2(ROOT / name, snap / name)
+        return snap
+
     def plan_run(self, *, review: str | None = "approved", run_id: int = RUN_ID) -> None:
         """The run as GitHub would know it: waiting at the gate, with the reviewer's answer planned."""
         waiting = ["production-approval"] if self.mode == "delivery" else []
@@ -125,7 +137,7 @@ class Rehearsal:
                "--env", f"GITHUB_API_URL={self.double.url}", "--env", f"GITHUB_GRAPHQL_URL={self.double.url}/graphql",
                "--env", f"GITHUB_RUN_ID={run_id}", "--env", "GITHUB_RUN_NUMBER=1", "--env", "GIT_PAGER=cat",
                "--env", f"CDHELPER_REHEARSAL_ARTIFACTS={self.store}", "--env", f"CDHELPER_REHEARSAL_TARGETS={self.targets}",
-               "--local-repository", f"cdhelper/cdhelper@v0={ROOT}"]
+               "--local-repository", f"cdhelper/cdhelper@v0={self.action_repo}"]
         for ref, stub in ARTIFACT_ACTIONS.items():
             cmd += ["--local-repository", f"{ref}={HERE / 'stubs' / stub}"]
         for key, value in (env or {}).items():
