@@ -23,7 +23,7 @@ from . import versions
 from .config import Config, Environment
 from .context import RunContext
 from .digests import Artifact, digest_paths, parse_digest
-from .errors import DeployError, EvidenceError, InputError, NotFoundError, OrderingError
+from .errors import DeployError, EvidenceError, GitHubAPIError, InputError, NotFoundError, OrderingError
 from .github_api import ApiFailure, GitHubClient, OutcomeUnknown
 from .records import PAYLOAD_VERSION, Record, live_record, now, read_ledger, validate_payload
 from .tagging import Candidate, tag_name
@@ -53,6 +53,9 @@ class PromotionResult:
     warnings: list[str] = field(default_factory=list)
 
 
+CREATE_ATTEMPTS = 3
+
+
 class Cancelled(BaseException):
     """The runner is stopping the job (SIGTERM/SIGINT): the record must still be closed."""
 
@@ -69,7 +72,11 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     version = versions.parse(req.version)
     tag = tag_name(config.tag_prefix, str(version))
     names = [env.name] + ([upstream.name] if upstream else [])
-    ledger = read_ledger(client, ctx.owner, ctx.name, names, tag=tag)
+    gated = config.is_gated(env.name) and req.mode == "delivery"
+    if gated and not ctx.run_id:
+        raise InputError("no workflow run id", "the gate is verified against this run's approvals (GITHUB_RUN_ID)",
+                         "run inside GitHub Actions, or set GITHUB_RUN_ID to the run that holds the approval")
+    ledger = read_ledger(client, ctx.owner, ctx.name, names, tag=tag, run_url=ctx.run_url if gated else None)
     candidate = _candidate(ledger.tag_message, ledger.tag_commit, tag)
     _check_artifact(candidate, req)
     target = ledger.of(env.name)
@@ -83,11 +90,11 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     rollback_of = _check_order(candidate, live, target, req, env)
     promoted_from = None if req.rollback else _check_evidence(candidate, upstream, ledger.of(upstream.name) if upstream else [], env)
     warnings = _superseded(target, candidate, ctx.run_id)
-    decision = _check_gate(client, ctx, config, env, req.mode)
+    decision = _check_gate(client, ctx, config, env, gated, ledger.approvals)
     payload = _payload(candidate, env, req, ctx, decision, promoted_from, rollback_of, previous)
     deployment_id = mine.id if mine is not None else _create_record(client, ctx, env, candidate, payload, target)
     result = PromotionResult(candidate, env.name, deployment_id, "success", decision, previous, rollback_of, warnings)
-    _deploy(client, ctx, env, req, result, log)
+    _deploy(client, ctx, env, req, result, {r.id for r in target}, log)
     return result
 
 
@@ -182,14 +189,13 @@ def _superseded(target: list[Record], candidate: Candidate, run_id: int) -> list
     return warnings
 
 
-def _check_gate(client: GitHubClient, ctx: RunContext, config: Config, env: Environment, mode: str) -> gates.GateDecision:
-    if not config.is_gated(env.name) or mode == "deployment":
+def _check_gate(client: GitHubClient, ctx: RunContext, config: Config, env: Environment, gated: bool,
+                approvals: list[dict] | None) -> gates.GateDecision:
+    if not gated:
         return gates.not_required(config.gate_environment)
-    if not ctx.run_id:
-        raise InputError("no workflow run id", "the gate is verified against this run's approvals (GITHUB_RUN_ID)",
-                         "run inside GitHub Actions, or set GITHUB_RUN_ID to the run that holds the approval")
-    return gates.decide(client.run_approvals(ctx.run_id), gate_environment=config.gate_environment,
-                        run_id=ctx.run_id, target=env.name)
+    if approvals is None:  # GraphQL did not resolve the run: ask REST for the same history
+        approvals = client.run_approvals(ctx.run_id)
+    return gates.decide(approvals, gate_environment=config.gate_environment, run_id=ctx.run_id, target=env.name)
 
 
 def _gate_from_payload(payload: dict | None, gate_environment: str) -> gates.GateDecision:
@@ -220,7 +226,7 @@ def _payload(candidate: Candidate, env: Environment, req: PromotionRequest, ctx:
 def _create_record(client: GitHubClient, ctx: RunContext, env: Environment, candidate: Candidate, payload: dict,
                    before: list[Record]) -> int:
     description = f"{'Rollback to' if payload['rollback_of'] else 'Deploy'} {candidate.version} ({candidate.manifest[:19]}…)"
-    for attempt in range(2):
+    for _ in range(CREATE_ATTEMPTS):
         try:
             return client.create_deployment(ref=candidate.commit, environment=env.name, payload=payload,
                                             description=description, required_contexts=list(env.required_contexts),
@@ -232,9 +238,9 @@ def _create_record(client: GitHubClient, ctx: RunContext, env: Environment, cand
             found = _find_own_record(client, ctx, env, candidate, before)
             if found is not None:
                 return found
-            if attempt == 1:
-                raise
-    raise AssertionError("unreachable")
+    raise GitHubAPIError(f"creating the deployment of {candidate.version} to {env.name} failed",
+                         f"GitHub did not answer {CREATE_ATTEMPTS} times, and no record of this run was made",
+                         "re-run the job; nothing was deployed")
 
 
 def _find_own_record(client: GitHubClient, ctx: RunContext, env: Environment, candidate: Candidate,
@@ -260,7 +266,7 @@ def _refusal(failure: ApiFailure, candidate: Candidate, env: Environment) -> Exc
 
 
 def _deploy(client: GitHubClient, ctx: RunContext, env: Environment, req: PromotionRequest, result: PromotionResult,
-            log: Callable[[str], None]) -> None:
+            known: set[int], log: Callable[[str], None]) -> None:
     url = req.environment_url or env.url
     marker = record_file(ctx, env.name)
     marker.parent.mkdir(parents=True, exist_ok=True)
@@ -271,6 +277,14 @@ def _deploy(client: GitHubClient, ctx: RunContext, env: Environment, req: Promot
     try:
         client.create_deployment_status(result.deployment_id, "in_progress", log_url=ctx.run_url, environment_url=url,
                                         description=f"Deploying {result.candidate.version} to {env.name}")
+        if not req.rollback:
+            rival = _newer_rival(client, ctx, env, result, known)
+            if rival is not None:
+                description = f"superseded by {rival.version} (deployment {rival.id}) promoted at the same time"
+                raise OrderingError(f"{result.candidate.version} was not deployed to {env.name}",
+                                    f"{rival.version} (deployment {rival.id}, run {rival.payload['run']['id']}) is being "
+                                    f"promoted there at the same time and is newer",
+                                    f"nothing to do: {rival.version} wins; give deploying jobs a `concurrency:` group per environment to queue them")
         if req.command:
             code = _run_command(req.command, _hook_env(ctx, env, req, result, url))
             if code != 0:
@@ -287,6 +301,27 @@ def _deploy(client: GitHubClient, ctx: RunContext, env: Environment, req: Promot
         finally:
             _restore_signals(previous_handlers)
     log(f"{result.candidate.version} ({result.candidate.manifest}) is live in {env.name}: deployment {result.deployment_id}")
+
+
+def _newer_rival(client: GitHubClient, ctx: RunContext, env: Environment, result: PromotionResult,
+                 known: set[int]) -> Record | None:
+    """A newer candidate being promoted concurrently wins: one still in flight, or one whose record
+    appeared after our first read. Of two racing promotions, the one that reads second sees the
+    other, so the older never ends live. (A newer record that was already final when we first read
+    is history, e.g. from before a rollback; the ordering check dealt with it.)"""
+    mine = versions.parse(result.candidate.version)
+    for record in read_ledger(client, ctx.owner, ctx.name, [env.name]).of(env.name):
+        if record.id == result.deployment_id or not record.ours or record.of_run(ctx.run_id):
+            continue
+        in_flight = record.state in {"pending", "queued", "in_progress"}
+        if record.state in {"failure", "error"} or (record.id in known and not in_flight):
+            continue
+        try:
+            if versions.parse(record.version) > mine:
+                return record
+        except InputError:
+            continue
+    return None
 
 
 def _hook_env(ctx: RunContext, env: Environment, req: PromotionRequest, result: PromotionResult, url: str) -> dict:

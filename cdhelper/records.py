@@ -114,14 +114,20 @@ class Ledger:
     records: dict[str, list[Record]]  # environment name -> newest first
     tag_message: str | None  # message of the requested annotated tag, if asked and found
     tag_commit: str | None
+    approvals: list[dict] | None = None  # the run's reviews, newest first; None if not asked or not resolved
 
     def of(self, environment: str) -> list[Record]:
         return self.records.get(environment, [])
 
 
+RUN_REVIEWS = """run: resource(url: $runUrl) { __typename ... on WorkflowRun { deploymentReviews(last: 50) {
+  nodes { state comment user { login } environments(first: 20) { nodes { name } } } } } }"""
+
+
 def read_ledger(client, owner: str, name: str, environments: list[str], *, tag: str | None = None,
-                depth: int = LEDGER_DEPTH) -> Ledger:
-    """One GraphQL request: the recent records of each environment (and a tag's message)."""
+                run_url: str | None = None, depth: int = LEDGER_DEPTH) -> Ledger:
+    """One GraphQL request: the recent records of each environment, and if asked a tag's message
+    and a workflow run's deployment reviews (the same history as REST's run approvals)."""
     parts, declared, variables = [], ["$owner: String!", "$name: String!"], {"owner": owner, "name": name}
     for i, env in enumerate(environments):
         declared.append(f"$env{i}: [String!]")
@@ -131,9 +137,17 @@ def read_ledger(client, owner: str, name: str, environments: list[str], *, tag: 
         declared.append("$tag: String!")
         variables["tag"] = f"refs/tags/{tag}"
         parts.append("tag: ref(qualifiedName: $tag) { target { __typename oid ... on Tag { message target { oid } } } }")
+    top = ""
+    if run_url is not None:
+        declared.append("$runUrl: URI!")
+        variables["runUrl"] = run_url
+        top = RUN_REVIEWS
     query = (f"query cdhelperLedger({', '.join(declared)}) {{ repository(owner: $owner, name: $name) {{ "
-             + " ".join(parts) + " } }\n" + DEPLOYMENT_FIELDS)
-    repo = client.graphql(query, variables)["repository"]
+             + " ".join(parts) + f" }} {top} }}\n" + DEPLOYMENT_FIELDS)
+    data = client.graphql(query, variables)
+    repo = dict(data["repository"])
+    if run_url is not None:
+        repo["run"] = data.get("run")
     records = {env: from_graphql(repo[f"e{i}"]["nodes"]) for i, env in enumerate(environments)}
     message = commit = None
     target = (repo.get("tag") or {}).get("target") if tag is not None else None
@@ -142,4 +156,10 @@ def read_ledger(client, owner: str, name: str, environments: list[str], *, tag: 
             message, commit = target["message"], target["target"]["oid"]
         else:
             commit = target["oid"]
-    return Ledger(records=records, tag_message=message, tag_commit=commit)
+    approvals = None
+    run = repo.get("run") if run_url is not None else None
+    if run and run.get("__typename") == "WorkflowRun":
+        approvals = [{"state": r["state"].lower(), "comment": r["comment"] or "", "user": r["user"]["login"],
+                      "environments": [e["name"] for e in r["environments"]["nodes"]]}
+                     for r in reversed(run["deploymentReviews"]["nodes"])]
+    return Ledger(records=records, tag_message=message, tag_commit=commit, approvals=approvals)

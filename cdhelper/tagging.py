@@ -79,7 +79,11 @@ def read_candidate(client: GitHubClient, tag: str) -> Candidate | None | str:
 
 def create_tag(client: GitHubClient, candidate: Candidate) -> TagResult:
     """Two requests when the tag is new; the existing tag is read back only when GitHub says it exists."""
-    tag_sha = client.create_tag_object(candidate.tag, candidate.message(), candidate.commit)
+    try:
+        tag_sha = client.create_tag_object(candidate.tag, candidate.message(), candidate.commit)
+    except ApiFailure as failure:
+        raise InputError(f"commit {candidate.commit} cannot be tagged", f"GitHub answered {failure}",
+                         "tag a commit that was pushed to the repository (GITHUB_SHA of the run is)") from None
     try:
         client.create_ref(f"refs/tags/{candidate.tag}", tag_sha)
         return TagResult(candidate, created=True)

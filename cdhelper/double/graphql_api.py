@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 import threading
 from importlib import resources
 from typing import Any
@@ -193,8 +194,35 @@ class Views:
         }
 
 
+RUN_URL = re.compile(r"^https?://[^/]+/(?P<owner>[^/]+)/(?P<name>[^/]+)/actions/runs/(?P<run>\d+)/?$")
+
+
+def _workflow_run(repo: Repo, run: dict) -> dict:
+    from .rest import apply_planned_reviews
+    apply_planned_reviews(repo, run)  # a planned reviewer answers once the run is seen waiting
+
+    def review(item: dict) -> dict:
+        names = [repo.environments[n.lower()]["name"] for n in item["environments"] if n.lower() in repo.environments]
+        return {"__typename": "DeploymentReview", "state": item["state"].upper(), "comment": item["comment"],
+                "user": {"__typename": "User", "login": item["user"]},
+                "environments": lambda info, **args: connection(
+                    names, **args, view=lambda n: {"__typename": "Environment", "name": n})}
+    return {"__typename": "WorkflowRun", "id": f"WFR_{run['id']}", "databaseId": run["id"],
+            "runNumber": run["run_number"], "url": f"https://github.com/{repo.full_name}/actions/runs/{run['id']}",
+            "deploymentReviews": lambda info, **args: connection(run["reviews"], **args, view=review)}
+
+
 def _root(req: Request) -> dict:
     world = req.app.world
+
+    def resource(info, url: str):
+        # Only workflow run URLs are resolved; other resources read as null, as unknown URLs do.
+        m = RUN_URL.match(url)
+        if not m:
+            return None
+        repo = world.repo(m["owner"], m["name"])
+        run = repo.runs.get(int(m["run"])) if repo else None
+        return _workflow_run(repo, run) if run else None
 
     def repository(info, owner: str, name: str, followRenames: bool = True):
         with world.lock:
@@ -206,6 +234,7 @@ def _root(req: Request) -> dict:
     quota = req.app.quotas["graphql"]
     return {
         "repository": repository,
+        "resource": resource,
         "rateLimit": lambda info, dryRun=False: {"limit": quota.limit, "cost": 1, "used": 0,
                                                   "remaining": quota.limit, "resetAt": iso(quota.reset_at),
                                                   "nodeCount": 0},

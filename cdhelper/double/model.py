@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+INITIAL_COMMIT_DATE = 1704067200.0  # 2024-01-01T00:00:00Z
+
 
 def iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
@@ -202,7 +204,7 @@ class World:
             repo.default_branch = default_branch or repo.git.head_branch() or "main"
         else:
             repo.default_branch = default_branch or "main"
-            now = self.clock.now()
+            now = INITIAL_COMMIT_DATE  # fixed, so every double's first commit has the same sha
             body = f"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor Octo Cat <octocat@example.com> {int(now)} +0000\n\nInitial commit\n"
             sha = git_object_sha("commit", body.encode())
             repo.commits[sha] = {"sha": sha, "tree": "4b825dc642cb6eb9a060e54bf8d69288fbee4904", "parents": [],

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cdhelper.rehearsal import REPOSITORY, RUN_ID, Rehearsal
+from cdhelper.rehearsal import REPOSITORY, RUN_ID, TOKEN, Rehearsal
 
 pytestmark = pytest.mark.act
 
@@ -21,6 +21,9 @@ def rehearsal_factory(tmp_path):
         return r
     yield make
     for r in made:
+        # act masks the secret itself; neither its log nor anything stored in GitHub may hold it.
+        assert TOKEN not in r.output(), "the token leaked into the job logs"
+        assert TOKEN not in json.dumps(r.double.snapshot(), default=str)
         r.close(keep=True)
 
 
