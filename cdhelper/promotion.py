@@ -94,7 +94,8 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     payload = _payload(candidate, env, req, ctx, decision, promoted_from, rollback_of, previous)
     deployment_id = mine.id if mine is not None else _create_record(client, ctx, env, candidate, payload, target)
     result = PromotionResult(candidate, env.name, deployment_id, "success", decision, previous, rollback_of, warnings)
-    _deploy(client, ctx, env, req, result, {r.id for r in target}, log)
+    settled = {r.id for r in target if r.state in {"success", "failure", "error", "inactive"}}
+    _deploy(client, ctx, env, req, result, settled, log)
     return result
 
 
@@ -266,7 +267,7 @@ def _refusal(failure: ApiFailure, candidate: Candidate, env: Environment) -> Exc
 
 
 def _deploy(client: GitHubClient, ctx: RunContext, env: Environment, req: PromotionRequest, result: PromotionResult,
-            known: set[int], log: Callable[[str], None]) -> None:
+            settled: set[int], log: Callable[[str], None]) -> None:
     url = req.environment_url or env.url
     marker = record_file(ctx, env.name)
     marker.parent.mkdir(parents=True, exist_ok=True)
@@ -278,13 +279,14 @@ def _deploy(client: GitHubClient, ctx: RunContext, env: Environment, req: Promot
         client.create_deployment_status(result.deployment_id, "in_progress", log_url=ctx.run_url, environment_url=url,
                                         description=f"Deploying {result.candidate.version} to {env.name}")
         if not req.rollback:
-            rival = _newer_rival(client, ctx, env, result, known)
+            rival = _newer_rival(client, ctx, env, result, settled)
             if rival is not None:
                 description = f"superseded by {rival.version} (deployment {rival.id}) promoted at the same time"
                 raise OrderingError(f"{result.candidate.version} was not deployed to {env.name}",
                                     f"{rival.version} (deployment {rival.id}, run {rival.payload['run']['id']}) is being "
                                     f"promoted there at the same time and is newer",
-                                    f"nothing to do: {rival.version} wins; give deploying jobs a `concurrency:` group per environment to queue them")
+                                    f"nothing to do: {rival.version} wins (if its job is no longer running, re-run it to close its record); "
+                                    "give deploying jobs a `concurrency:` group per environment to queue them")
         if req.command:
             code = _run_command(req.command, _hook_env(ctx, env, req, result, url))
             if code != 0:
@@ -304,17 +306,16 @@ def _deploy(client: GitHubClient, ctx: RunContext, env: Environment, req: Promot
 
 
 def _newer_rival(client: GitHubClient, ctx: RunContext, env: Environment, result: PromotionResult,
-                 known: set[int]) -> Record | None:
-    """A newer candidate being promoted concurrently wins: one still in flight, or one whose record
-    appeared after our first read. Of two racing promotions, the one that reads second sees the
-    other, so the older never ends live. (A newer record that was already final when we first read
-    is history, e.g. from before a rollback; the ordering check dealt with it.)"""
+                 settled: set[int]) -> Record | None:
+    """A newer candidate promoted concurrently wins: any newer record that was not already final
+    when we first read (`settled`), unless it failed. Of two racing promotions, the one that reads
+    second sees the other, so the older never ends live. (A newer record already final at our first
+    read is history, e.g. from before a rollback; the ordering check dealt with it.)"""
     mine = versions.parse(result.candidate.version)
     for record in read_ledger(client, ctx.owner, ctx.name, [env.name]).of(env.name):
         if record.id == result.deployment_id or not record.ours or record.of_run(ctx.run_id):
             continue
-        in_flight = record.state in {"pending", "queued", "in_progress"}
-        if record.state in {"failure", "error"} or (record.id in known and not in_flight):
+        if record.id in settled or record.state in {"failure", "error"}:
             continue
         try:
             if versions.parse(record.version) > mine:
