@@ -185,6 +185,13 @@ def cmd_release(args, io) -> int:
         result = tagging.create_tag(client, candidate)
         io.info(f"{'created' if result.created else 'already tagged, unchanged:'} {candidate.tag} -> {candidate.commit} "
                 f"{candidate.manifest} ({client.requests} requests)")
+    if cfg.image_tags and candidate.images:
+        _tag_images(candidate, cfg, ctx, io)
+    if cfg.release_assets:
+        with io.group(f"GitHub Release {candidate.tag}"):
+            release = tagging.publish_release(client, result.candidate, artifact.sources)
+            io.info(f"{len(artifact.sources)} file(s) on {release['html_url']}")
+            io.set_output("release-url", release["html_url"])
     for name, value in {"version": candidate.version, "tag": candidate.tag, "digest": candidate.manifest,
                         "commit": candidate.commit, "created": str(result.created).lower()}.items():
         io.set_output(name, value)
@@ -192,6 +199,21 @@ def cmd_release(args, io) -> int:
     print(json.dumps({"version": candidate.version, "tag": candidate.tag, "digest": candidate.manifest,
                       "created": result.created}))
     return 0
+
+
+def _tag_images(candidate, cfg, ctx, io) -> None:
+    from .registry import Registry, split
+    tags = [t.replace("{version}", candidate.version) for t in cfg.image_tags]
+    password = os.environ.get("INPUT_REGISTRY_PASSWORD", "")
+    io.mask(password)
+    for image in candidate.images:
+        ref = split(image)
+        secret = password or (ctx.token if ref.registry == "ghcr.io" else "")
+        registry = Registry(username=os.environ.get("INPUT_REGISTRY_USERNAME") or ctx.actor, password=secret)
+        with io.group(f"Registry tags on {image}"):
+            made = registry.tag(image, tags)
+            io.info(f"{', '.join(made) or 'no new tags'} on {ref.registry}/{ref.repository} "
+                    f"(already there: {', '.join(t for t in tags if t not in made) or 'none'})")
 
 
 def cmd_promote(args, io) -> int:

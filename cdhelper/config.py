@@ -34,6 +34,7 @@ class Config:
     gate_protects: tuple[str, ...] = ("production",)
     tag_prefix: str = "v"
     release_assets: bool = False
+    image_tags: tuple[str, ...] = ()
     version_base: str = "0.1"
 
     def environment(self, name: str) -> Environment:
@@ -113,6 +114,7 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH) -> Config:
     tag = raw.get("tag") or {}
     return Config(environments=environments, gate_environment=gate_env, gate_protects=protects,
                   tag_prefix=tag.get("prefix", "v"), release_assets=tag.get("release", False),
+                  image_tags=tuple(tag.get("image-tags", ())),
                   version_base=(raw.get("versioning") or {}).get("base", "0.1"))
 
 

@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
@@ -26,6 +26,7 @@ CHUNK = 1024 * 1024
 class Artifact:
     files: tuple[tuple[str, str], ...]  # (relative path, hex digest), sorted by path
     images: tuple[str, ...] = ()  # name@sha256:...
+    sources: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # (relative path, where it is on disk)
 
     @property
     def manifest(self) -> str:
@@ -118,7 +119,8 @@ def digest_paths(paths: list[str], images: list[str] = (), *, workers: int | Non
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(run, batches))
-    return Artifact(files=tuple(sorted(zip([n for n, _ in files], digests, strict=True))), images=tuple(sorted(images)))
+    return Artifact(files=tuple(sorted(zip([n for n, _ in files], digests, strict=True))), images=tuple(sorted(images)),
+                    sources=tuple(sorted((n, str(p)) for n, p in files)))
 
 
 def parse_image(raw: str) -> tuple[str, str]:

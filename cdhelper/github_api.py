@@ -164,6 +164,14 @@ class GitHubClient:
         return [{"state": a["state"], "comment": a.get("comment") or "", "user": a["user"]["login"],
                  "environments": [e["name"] for e in a["environments"]]} for a in data]
 
+    def get_release(self, tag: str) -> dict | None:
+        from urllib.parse import quote
+        try:
+            return self._call("GET", f"{self._repo_url}/releases/tags/{quote(tag, safe='')}", write=False,
+                              needs="contents: read", what=f"reading release {tag}")
+        except NotFoundError:
+            return None
+
     def get_environment(self, name: str) -> dict | None:
         from urllib.parse import quote
         try:
@@ -182,6 +190,30 @@ class GitHubClient:
     def create_ref(self, ref: str, sha: str) -> None:
         self._call("POST", f"{self._repo_url}/git/refs", write=True, needs="contents: write",
                    what=f"creating {ref}", body={"ref": ref, "sha": sha})
+
+    def create_release(self, tag: str, *, name: str, body: str, commit: str) -> dict:
+        return self._call("POST", f"{self._repo_url}/releases", write=True, needs="contents: write",
+                          what=f"creating release {tag}",
+                          body={"tag_name": tag, "name": name, "body": body, "target_commitish": commit,
+                                "draft": False, "prerelease": "-" in tag})
+
+    def upload_asset(self, upload_url: str, name: str, path: str) -> dict:
+        """Streams the file (PyGithub reads it from disk in chunks)."""
+        url = upload_url.split("{", 1)[0]
+        import requests
+        from github import GithubException
+        self.requests += 1
+        try:
+            return self._requester.requestBlobAndCheck("POST", url, parameters={"name": name},
+                                                       headers={"Content-Type": "application/octet-stream"},
+                                                       input=path)[1]
+        except GithubException as exc:
+            err = _Http(exc.status, exc.data, exc.headers or {})
+            if err.status >= 500:
+                raise OutcomeUnknown(f"uploading {name}: {err.message}") from None
+            raise self._translate(err, needs="contents: write", what=f"uploading release asset {name}") from None
+        except (requests.ConnectionError, requests.Timeout):
+            raise OutcomeUnknown(f"uploading {name}: connection failed") from None
 
     def create_deployment(self, *, ref: str, environment: str, payload: dict, description: str,
                           required_contexts: list[str], production: bool) -> dict:

@@ -114,3 +114,46 @@ def _same_or_conflict(wanted: Candidate, existing: Candidate | str) -> Candidate
         differs.append(f"digest {existing.manifest} (this build: {wanted.manifest})")
     raise ConflictError(f"tag {wanted.tag!r} already exists with other content", "it records " + " and ".join(differs),
                         "tags are immutable: release this build under a new version (bump it), never move the tag")
+
+
+def asset_name(path: str) -> str:
+    """Release assets are flat: `lib/core.bin` is published as `lib__core.bin`."""
+    return path.replace("/", "__")
+
+
+def publish_release(client: GitHubClient, candidate: Candidate, sources: tuple[tuple[str, str], ...]) -> dict:
+    """A GitHub Release holding the artifact's files, so a rollback never depends on expiring
+    workflow artifacts. Idempotent: files already there with the same digest are not uploaded again."""
+    release = client.get_release(candidate.tag)
+    if release is None:
+        try:
+            release = client.create_release(candidate.tag, name=f"Release candidate {candidate.version}",
+                                            body=f"```\n{candidate.message()}```\n", commit=candidate.commit)
+        except (ApiFailure, OutcomeUnknown):
+            release = client.get_release(candidate.tag)  # made meanwhile (a re-run, a lost response)
+            if release is None:
+                raise
+    digests = dict(candidate.files)
+    for path, source in sources:
+        name = asset_name(path)
+        existing = _asset(release, name)
+        want = f"sha256:{digests[path]}"
+        if existing is None:
+            try:
+                client.upload_asset(release["upload_url"], name, source)
+                continue
+            except OutcomeUnknown:
+                release = client.get_release(candidate.tag) or release
+                existing = _asset(release, name)
+                if existing is None:
+                    client.upload_asset(release["upload_url"], name, source)
+                    continue
+        if existing.get("digest") not in (want, None):
+            raise ConflictError(f"release {candidate.tag} already has an asset {name!r} with other content",
+                                f"it records {existing.get('digest')}, this build {want}",
+                                "assets of a release are immutable: release this build under a new version")
+    return release
+
+
+def _asset(release: dict, name: str) -> dict | None:
+    return next((a for a in release.get("assets", []) if a["name"] == name), None)

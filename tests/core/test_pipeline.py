@@ -249,3 +249,36 @@ def test_status_shows_live_and_previous_good_per_environment(pipeline, double):
     assert envs["production"]["live"]["version"] == "1.1.0"
     assert envs["production"]["previous"]["version"] == "1.0.0"
     assert "What is live where" in shown.summary
+
+
+def _release_config(pipeline):
+    (pipeline.tmp / ".github").mkdir(exist_ok=True)
+    (pipeline.tmp / ".github" / "cd.yml").write_text("tag: {release: true}\n")
+
+
+def test_release_assets_are_published_once_with_their_digests(pipeline, double):
+    _release_config(pipeline)
+    first = pipeline.release()
+    assert first.code == 0, first.out
+    [release] = double.repo("acme/app").releases.values()
+    assets = {double.repo("acme/app").assets[a]["name"]: double.repo("acme/app").assets[a] for a in release["assets"]}
+    assert sorted(assets) == ["app.txt", "lib__core.bin"]
+    assert assets["app.txt"]["data"] == (pipeline.artifact / "app.txt").read_bytes()
+    assert first.outputs["release-url"].endswith("/releases/tag/v1.0.0")
+    pipeline.attempt = 2
+    double.reset_log()
+    assert pipeline.release().code == 0
+    assert double.counts()["POST /repos/{owner}/{repo}/releases/{release_id}/assets"] == 0
+    assert len(release["assets"]) == 2
+
+
+def test_a_release_asset_with_other_content_is_refused(pipeline, double):
+    _release_config(pipeline)
+    repo = double.repo("acme/app")
+    repo.releases[77] = {"id": 77, "tag_name": "v1.0.0", "target_commitish": "main", "name": "x", "body": "",
+                         "draft": False, "prerelease": False, "created_at": 0.0, "published_at": 0.0,
+                         "author": "someone", "assets": [78]}
+    repo.assets[78] = {"id": 78, "name": "app.txt", "label": "", "content_type": "text/plain", "data": b"other",
+                       "uploader": "someone", "created_at": 0.0, "downloads": 0}
+    refused = pipeline.release()
+    assert refused.code == 5 and "already has an asset 'app.txt' with other content" in refused.out
