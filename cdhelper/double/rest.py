@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import fnmatch
 import hashlib
+import json
 import re
 from typing import Any
+from urllib.parse import quote
 
 from .http import ApiError, Request, Response, Router, not_found, paginate, token_of, validation_failed
 from .model import Repo, World, git_object_sha, iso
@@ -178,7 +180,6 @@ def create_deployment(req: Request) -> Response:
     payload = body.get("payload", {})
     if isinstance(payload, str):
         try:
-            import json
             payload = json.loads(payload) if payload else {}
         except ValueError as exc:
             raise validation_failed("Invalid request.\n\npayload is not valid JSON.") from exc
@@ -325,7 +326,6 @@ def get_deployment_status(req: Request) -> Response:
 # ---------------------------------------------------------------------------------------------
 
 def environment_json(ctx: Ctx, repo: Repo, env: dict) -> dict:
-    from urllib.parse import quote
     rules = []
     if env["wait_timer"]:
         rules.append({"id": env["id"] * 10 + 1, "node_id": _node("GA", env["id"] * 10 + 1), "type": "wait_timer",

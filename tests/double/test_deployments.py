@@ -36,7 +36,6 @@ def test_create_deployment_without_required_contexts_checks_every_status_context
     # docs: required_contexts defaults to all unique contexts; any non-success one -> 409
     repo = github.get_repo("acme/app")
     sha = double.repo("acme/app").resolve("main")
-    repo.get_commit(sha) if False else None
     requests.post(f"{double.url}/repos/acme/app/statuses/{sha}", headers=H, json={"state": "failure", "context": "ci/test"})
     with pytest.raises(GithubException) as err:
         repo.create_deployment(ref="main", auto_merge=False)

@@ -92,7 +92,6 @@ def test_release_with_asset_upload_and_download(double, github):
     repo = github.get_repo("acme/app")
     release = repo.create_git_release("v1.0.0", "v1.0.0", "notes")
     assert repo.get_git_ref("tags/v1.0.0").object.sha == double.repo("acme/app").resolve("main")
-    asset_path = double.url  # noqa: F841 - upload goes where upload_url points
     r = requests.post(f"{release.url}/assets?name=app.tar.gz", headers={**H, "Content-Type": "application/gzip"},
                       data=b"\x1f\x8bpayload")
     assert r.status_code == 201 and r.json()["size"] == 9
