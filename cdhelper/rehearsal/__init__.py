@@ -119,6 +119,14 @@ class Rehearsal:
             shutil.copy2(ROOT / name, snap / name)
         return snap
 
+    def commit(self, message: str, files: dict[str, str]) -> None:
+        """A new change in the sample app (its commits are real: the double reads them from git)."""
+        for name, text in files.items():
+            (self.repo_dir / name).write_text(text)
+        git = ["git", "-C", str(self.repo_dir), "-c", f"user.name={AUTHOR}", "-c", "user.email=author@acme.example"]
+        for args in (["add", "-A"], ["commit", "-q", "-m", message]):
+            subprocess.run([*git, *args], check=True, capture_output=True, env=_clean_env())
+
     def plan_run(self, *, review: str | None = "approved", run_id: int = RUN_ID) -> None:
         """The run as GitHub would know it: waiting at the gate, with the reviewer's answer planned."""
         waiting = ["production-approval"] if self.mode == "delivery" else []
@@ -127,15 +135,15 @@ class Rehearsal:
             comment = "Rehearsal: looks good" if review == "approved" else "Rehearsal: not this one"
             self.double.plan_review(REPOSITORY, run_id, "production-approval", REVIEWER, review, comment)
 
-    def act(self, *extra: str, run_id: int = RUN_ID, event: str = "push", workflow: str | None = None,
-            env: dict[str, str] | None = None) -> int:
+    def act(self, *extra: str, run_id: int = RUN_ID, run_number: int = 1, event: str = "push",
+            workflow: str | None = None, env: dict[str, str] | None = None) -> int:
         cmd = [act_binary(), event, "-W", f".github/workflows/{workflow or self.workflow}",
                "-P", "ubuntu-latest=-self-hosted", "--json", "--no-cache-server",
                "--action-cache-path", str(self.cache),
                "--var", f"CD_MODE={self.mode if self.cd_mode is None else self.cd_mode}",
                "-s", f"GITHUB_TOKEN={TOKEN}",
                "--env", f"GITHUB_API_URL={self.double.url}", "--env", f"GITHUB_GRAPHQL_URL={self.double.url}/graphql",
-               "--env", f"GITHUB_RUN_ID={run_id}", "--env", "GITHUB_RUN_NUMBER=1", "--env", "GIT_PAGER=cat",
+               "--env", f"GITHUB_RUN_ID={run_id}", "--env", f"GITHUB_RUN_NUMBER={run_number}", "--env", "GIT_PAGER=cat",
                "--env", f"CDHELPER_REHEARSAL_ARTIFACTS={self.store}", "--env", f"CDHELPER_REHEARSAL_TARGETS={self.targets}",
                "--local-repository", f"cdhelper/cdhelper@v0={self.action_repo}"]
         for ref, stub in ARTIFACT_ACTIONS.items():
@@ -151,8 +159,10 @@ class Rehearsal:
     def _observe(self, raw: str) -> None:
         try:
             line = json.loads(raw)
-        except ValueError:
-            return
+        except ValueError:  # act's own errors (e.g. an invalid workflow) are plain text
+            line = {"msg": raw.rstrip("\n")}
+        if not isinstance(line, dict):
+            line = {"msg": str(line)}
         self.lines.append(line)
         job_id = line.get("jobID")
         if not job_id:

@@ -133,3 +133,62 @@ def test_a_digest_changed_between_staging_and_production_is_refused(rehearsal_fa
     assert r.jobs["production"].result == "failure"
     assert "is not release 0.1.1" in r.output() and "index.html" in r.output()
     assert _deployments(r, "production") == []
+
+
+def test_promote_template_rolls_production_back_through_the_gate_without_rebuilding(rehearsal_factory):
+    r = rehearsal_factory("delivery")
+    r.plan_run(run_id=100)
+    assert r.act(run_id=100, run_number=1) == 0, r.output()[-3000:]
+    r.commit("Second version", {"app/index.html": "<p>Hello from the cdhelper rehearsal, again.</p>\n"})
+    r.plan_run(run_id=200)
+    assert r.act(run_id=200, run_number=2) == 0, r.output()[-3000:]
+    assert (r.targets / "production" / "VERSION").read_text().strip() == "0.1.2"
+    [first, second] = _deployments(r, "production")
+    # An older version without rollback is refused, before anything is written.
+    r.plan_run(run_id=300)
+    dispatch = ["--input", "version=0.1.1", "--input", "environment=production"]
+    assert r.act(*dispatch, "--input", "rollback=false", event="workflow_dispatch", workflow="cd-promote.yml",
+                 run_id=300) != 0
+    assert "0.1.2 is newer" in r.output() and len(_deployments(r, "production")) == 2
+    # The rollback goes through the same gate and redeploys exactly what was released as 0.1.1.
+    r.plan_run(run_id=400)
+    assert r.act(*dispatch, "--input", "rollback=true", event="workflow_dispatch", workflow="cd-promote.yml",
+                 run_id=400) == 0, r.output()[-3000:]
+    rollback = _deployments(r, "production")[-1]
+    assert rollback["payload"]["version"] == "0.1.1" and rollback["payload"]["rollback_of"] == second["id"]
+    assert rollback["payload"]["digest"] == first["payload"]["digest"]
+    assert rollback["payload"]["gate"]["approvers"][0]["login"] == "rehearsal-reviewer"
+    assert _states(r, rollback) == ["in_progress", "success"]
+    assert (r.targets / "production" / "VERSION").read_text().strip() == "0.1.1"
+    assert "again" not in (r.targets / "production" / "index.html").read_text()
+
+
+def test_root_action_reports_what_is_live_as_an_output(rehearsal_factory):
+    r = rehearsal_factory("deployment")
+    r.plan_run(review=None)
+    assert r.act() == 0, r.output()[-3000:]
+    (r.repo_dir / ".github" / "workflows" / "status.yml").write_text("""name: status
+on: push
+permissions: {}
+jobs:
+  report:
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    permissions:
+      contents: read
+      deployments: read
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
+        with:
+          persist-credentials: false
+      - id: status
+        uses: cdhelper/cdhelper@v0
+        with:
+          command: status
+      - env:
+          STATUS: ${{ steps.status.outputs.json }}
+        run: |
+          python3 -c 'import json, os; print("live:", {e["environment"]: e["live"]["version"] for e in json.loads(os.environ["STATUS"])["environments"]})'
+""")
+    assert r.act(workflow="status.yml") == 0, r.output()[-3000:]
+    assert "live: {'staging': '0.1.1', 'production': '0.1.1'}" in r.output()
