@@ -39,11 +39,29 @@ def decide(approvals: list[dict], *, gate_environment: str, run_id: int, target:
                         "address the reviewer's concern and start a new run; a rejected run cannot be promoted")
     approved = [a for a in decisive if a["state"] == "approved"]
     if not approved:
-        raise GateError(f"promotion to {target} refused",
+        raise MissingApproval(f"promotion to {target} refused",
                         f"Continuous Delivery needs an approval of environment {gate_environment!r} in this run ({run_id}), and it holds none",
                         f"run the gate job bound to `environment: {{name: {gate_environment}, deployment: false}}` before this job "
                         f"(`needs:` it), and give {gate_environment} required reviewers; or set CD_MODE=deployment for Continuous Deployment")
     return GateDecision(True, gate_environment, tuple({"login": a["user"], "comment": a["comment"]} for a in approved))
+
+
+class MissingApproval(GateError):
+    """No approval at all (as opposed to a rejection): worth explaining from the environment's rules."""
+
+
+def explain(error: MissingApproval, environment: dict | None, gate_environment: str) -> GateError:
+    """Say why nobody approved, when the environment's rules show it (one read, on failure only)."""
+    if environment is None:
+        why = (f"{error.why}; environment {gate_environment!r} does not exist, so nothing held the gate job "
+               "(a job naming a missing environment creates it unprotected)")
+        fix = f"create {gate_environment!r} under Settings > Environments with required reviewers and prevent self-review"
+    elif not any(rule.get("type") == "required_reviewers" for rule in environment.get("protection_rules", [])):
+        why = f"{error.why}; {gate_environment!r} has no required reviewers, so the gate job ran without asking anyone"
+        fix = f"add required reviewers to {gate_environment!r} (Settings > Environments), then re-run"
+    else:
+        return error
+    return GateError(error.what, why, fix)
 
 
 def not_required(gate_environment: str) -> GateDecision:

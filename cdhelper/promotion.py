@@ -196,7 +196,19 @@ def _check_gate(client: GitHubClient, ctx: RunContext, config: Config, env: Envi
         return gates.not_required(config.gate_environment)
     if approvals is None:  # GraphQL did not resolve the run: ask REST for the same history
         approvals = client.run_approvals(ctx.run_id)
-    return gates.decide(approvals, gate_environment=config.gate_environment, run_id=ctx.run_id, target=env.name)
+    try:
+        return gates.decide(approvals, gate_environment=config.gate_environment, run_id=ctx.run_id, target=env.name)
+    except gates.MissingApproval as missing:
+        raise gates.explain(missing, readable_environment(client, config.gate_environment),
+                            config.gate_environment) from None
+
+
+def readable_environment(client: GitHubClient, name: str) -> dict | None:
+    from .errors import CDHelperError
+    try:
+        return client.get_environment(name)
+    except CDHelperError:  # some tokens may not read environment settings: explain nothing more
+        return {"protection_rules": [{"type": "required_reviewers"}]}
 
 
 def _gate_from_payload(payload: dict | None, gate_environment: str) -> gates.GateDecision:

@@ -282,3 +282,21 @@ def test_a_release_asset_with_other_content_is_refused(pipeline, double):
                        "uploader": "someone", "created_at": 0.0, "downloads": 0}
     refused = pipeline.release()
     assert refused.code == 5 and "already has an asset 'app.txt' with other content" in refused.out
+
+
+def test_missing_gate_environment_is_explained(pipeline, double):
+    pipeline.release()
+    pipeline.promote("staging", mode="delivery")
+    double.create_run("acme/app", run_id=4242)
+    refused = pipeline.promote("production", mode="delivery")
+    assert refused.code == 6
+    assert "'production-approval' does not exist" in refused.out and "required reviewers" in refused.out
+
+
+def test_gate_environment_without_reviewers_is_explained(pipeline, double):
+    double.set_environment("acme/app", "production-approval")
+    pipeline.release()
+    pipeline.promote("staging", mode="delivery")
+    double.create_run("acme/app", run_id=4242)
+    refused = pipeline.promote("production", mode="delivery")
+    assert refused.code == 6 and "has no required reviewers, so the gate job ran without asking anyone" in refused.out
