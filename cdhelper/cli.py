@@ -264,13 +264,12 @@ def cmd_gate(args, io) -> int:
         io.append_summary("## Gate\n\nContinuous Deployment: no human approval applies.\n")
         return 0
     from . import gate as gates
-    from .promotion import readable_environment
     client = _client(ctx)
     try:
         decision = gates.decide(client.run_approvals(ctx.run_id), gate_environment=cfg.gate_environment,
                                 run_id=ctx.run_id, target=", ".join(cfg.gate_protects))
     except gates.MissingApproval as missing:
-        raise gates.explain(missing, readable_environment(client, cfg.gate_environment), cfg.gate_environment) from None
+        raise gates.explain(missing, client, cfg.gate_environment) from None
     who = ", ".join(a["login"] for a in decision.approvers)
     io.set_output("approved-by", who)
     io.notice(f"{cfg.gate_environment} approved by {who}", title="Gate passed")

@@ -50,8 +50,13 @@ class MissingApproval(GateError):
     """No approval at all (as opposed to a rejection): worth explaining from the environment's rules."""
 
 
-def explain(error: MissingApproval, environment: dict | None, gate_environment: str) -> GateError:
+def explain(error: MissingApproval, client, gate_environment: str) -> GateError:
     """Say why nobody approved, when the environment's rules show it (one read, on failure only)."""
+    from .errors import CDHelperError
+    try:
+        environment = client.get_environment(gate_environment)
+    except CDHelperError:  # some tokens may not read environment settings: explain nothing more
+        return error
     if environment is None:
         why = (f"{error.why}; environment {gate_environment!r} does not exist, so nothing held the gate job "
                "(a job naming a missing environment creates it unprotected)")

@@ -199,16 +199,7 @@ def _check_gate(client: GitHubClient, ctx: RunContext, config: Config, env: Envi
     try:
         return gates.decide(approvals, gate_environment=config.gate_environment, run_id=ctx.run_id, target=env.name)
     except gates.MissingApproval as missing:
-        raise gates.explain(missing, readable_environment(client, config.gate_environment),
-                            config.gate_environment) from None
-
-
-def readable_environment(client: GitHubClient, name: str) -> dict | None:
-    from .errors import CDHelperError
-    try:
-        return client.get_environment(name)
-    except CDHelperError:  # some tokens may not read environment settings: explain nothing more
-        return {"protection_rules": [{"type": "required_reviewers"}]}
+        raise gates.explain(missing, client, config.gate_environment) from None
 
 
 def _gate_from_payload(payload: dict | None, gate_environment: str) -> gates.GateDecision:
