@@ -128,9 +128,11 @@ class GitHubClient:
                               "check the inputs named above; re-run with ACTIONS_STEP_DEBUG=true for details")
 
     # --- reads ---------------------------------------------------------------------------------
-    def graphql(self, query: str, variables: dict) -> dict:
-        data = self._call("POST", self.ctx.graphql_url, write=False, body={"query": query, "variables": variables},
-                          what="reading deployment history (GraphQL)")
+    def graphql(self, query: str, variables: dict, *, mutation: bool = False) -> dict:
+        # The only mutation the helper sends writes a deployment status, which is harmless to repeat.
+        data = self._call("POST", self.ctx.graphql_url, write=mutation, idempotent=True,
+                          body={"query": query, "variables": variables}, needs="deployments: write" if mutation else "",
+                          what="writing a deployment status (GraphQL)" if mutation else "reading deployment history (GraphQL)")
         errors = data.get("errors") or []
         if errors:
             first = errors[0]
@@ -138,6 +140,9 @@ class GitHubClient:
                 raise NotFoundError(f"repository {self.ctx.repository} was not found", first.get("message", ""),
                                     "check the repository name and that the token can read it")
             if first.get("type") in {"FORBIDDEN", "INSUFFICIENT_SCOPES"}:
+                if mutation:
+                    raise PermissionDeniedError("writing a deployment status was refused", first.get("message", ""),
+                                                "grant it in the job: `permissions:` with `deployments: write`")
                 raise PermissionDeniedError("reading deployments was refused", first.get("message", ""),
                                             "grant `deployments: read` and `contents: read` under `permissions:`")
             raise GitHubAPIError("a GraphQL query failed", first.get("message", str(first)),

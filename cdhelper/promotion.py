@@ -25,7 +25,7 @@ from .context import RunContext
 from .digests import Artifact, digest_paths, parse_digest
 from .errors import DeployError, EvidenceError, GitHubAPIError, InputError, NotFoundError, OrderingError
 from .github_api import ApiFailure, GitHubClient, OutcomeUnknown
-from .records import PAYLOAD_VERSION, Record, live_record, now, read_ledger, validate_payload
+from .records import PAYLOAD_VERSION, Record, live_record, now, queue_and_read, read_ledger, validate_payload
 from .tagging import Candidate, tag_name
 
 
@@ -51,6 +51,7 @@ class PromotionResult:
     previous: Record | None = None
     rollback_of: int | None = None
     warnings: list[str] = field(default_factory=list)
+    node_id: str = ""
 
 
 CREATE_ATTEMPTS = 3
@@ -92,8 +93,10 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     warnings = _superseded(target, candidate, ctx.run_id)
     decision = _check_gate(client, ctx, config, env, gated, ledger.approvals)
     payload = _payload(candidate, env, req, ctx, decision, promoted_from, rollback_of, previous)
-    deployment_id = mine.id if mine is not None else _create_record(client, ctx, env, candidate, payload, target)
-    result = PromotionResult(candidate, env.name, deployment_id, "success", decision, previous, rollback_of, warnings)
+    deployment_id, node = (mine.id, mine.node_id) if mine is not None else _create_record(
+        client, ctx, env, candidate, payload, target)
+    result = PromotionResult(candidate, env.name, deployment_id, "success", decision, previous, rollback_of, warnings,
+                             node_id=node)
     settled = {r.id for r in target if r.state in {"success", "failure", "error", "inactive"}}
     _deploy(client, ctx, env, req, result, settled, log)
     return result
@@ -232,9 +235,10 @@ def _create_record(client: GitHubClient, ctx: RunContext, env: Environment, cand
     description = f"{'Rollback to' if payload['rollback_of'] else 'Deploy'} {candidate.version} ({candidate.manifest[:19]}…)"
     for _ in range(CREATE_ATTEMPTS):
         try:
-            return client.create_deployment(ref=candidate.commit, environment=env.name, payload=payload,
+            made = client.create_deployment(ref=candidate.commit, environment=env.name, payload=payload,
                                             description=description, required_contexts=list(env.required_contexts),
-                                            production=env.production)["id"]
+                                            production=env.production)
+            return made["id"], made["node_id"]
         except ApiFailure as failure:
             raise _refusal(failure, candidate, env) from None
         except OutcomeUnknown:
@@ -248,12 +252,12 @@ def _create_record(client: GitHubClient, ctx: RunContext, env: Environment, cand
 
 
 def _find_own_record(client: GitHubClient, ctx: RunContext, env: Environment, candidate: Candidate,
-                     before: list[Record]) -> int | None:
+                     before: list[Record]) -> tuple[int, str] | None:
     known = {r.id for r in before}
     for record in read_ledger(client, ctx.owner, ctx.name, [env.name]).of(env.name):
         if record.id not in known and record.of_run(ctx.run_id) and record.digest == candidate.manifest \
                 and (record.payload or {}).get("run", {}).get("attempt") == ctx.run_attempt:
-            return record.id
+            return record.id, record.node_id
     return None
 
 
@@ -279,10 +283,11 @@ def _deploy(client: GitHubClient, ctx: RunContext, env: Environment, req: Promot
     previous_handlers = _trap_signals()
     final, description = "error", "interrupted before the deployment finished"
     try:
-        client.create_deployment_status(result.deployment_id, "in_progress", log_url=ctx.run_url, environment_url=url,
-                                        description=f"Deploying {result.candidate.version} to {env.name}")
+        # queued, and in the same request the environment's records: a newer rival yields nothing deployed
+        ledger = queue_and_read(client, result.node_id, env.name, log_url=ctx.run_url, environment_url=url,
+                                description=f"Queued: {result.candidate.version} to {env.name}")
         if not req.rollback:
-            rival = _newer_rival(client, ctx, env, result, settled)
+            rival = _newer_rival(ctx, result, ledger, settled)
             if rival is not None:
                 description = f"superseded by {rival.version} (deployment {rival.id}) promoted at the same time"
                 raise OrderingError(f"{result.candidate.version} was not deployed to {env.name}",
@@ -290,6 +295,8 @@ def _deploy(client: GitHubClient, ctx: RunContext, env: Environment, req: Promot
                                     f"promoted there at the same time and is newer",
                                     f"nothing to do: {rival.version} wins (if its job is no longer running, re-run it to close its record); "
                                     "give deploying jobs a `concurrency:` group per environment to queue them")
+        client.create_deployment_status(result.deployment_id, "in_progress", log_url=ctx.run_url, environment_url=url,
+                                        description=f"Deploying {result.candidate.version} to {env.name}")
         if req.command:
             code = _run_command(req.command, _hook_env(ctx, env, req, result, url))
             if code != 0:
@@ -308,14 +315,13 @@ def _deploy(client: GitHubClient, ctx: RunContext, env: Environment, req: Promot
     log(f"{result.candidate.version} ({result.candidate.manifest}) is live in {env.name}: deployment {result.deployment_id}")
 
 
-def _newer_rival(client: GitHubClient, ctx: RunContext, env: Environment, result: PromotionResult,
-                 settled: set[int]) -> Record | None:
+def _newer_rival(ctx: RunContext, result: PromotionResult, ledger: list[Record], settled: set[int]) -> Record | None:
     """A newer candidate promoted concurrently wins: any newer record that was not already final
     when we first read (`settled`), unless it failed. Of two racing promotions, the one that reads
     second sees the other, so the older never ends live. (A newer record already final at our first
     read is history, e.g. from before a rollback; the ordering check dealt with it.)"""
     mine = versions.parse(result.candidate.version)
-    for record in read_ledger(client, ctx.owner, ctx.name, [env.name]).of(env.name):
+    for record in ledger:
         if record.id == result.deployment_id or not record.ours or record.of_run(ctx.run_id):
             continue
         if record.id in settled or record.state in {"failure", "error"}:

@@ -16,7 +16,7 @@ PAYLOAD_VERSION = 1
 LEDGER_DEPTH = 50  # records read per environment; older ones matter only for rollbacks far back
 
 DEPLOYMENT_FIELDS = """fragment ledgerRecord on Deployment {
-  databaseId environment createdAt payload
+  id databaseId environment createdAt payload
   latestStatus { state createdAt }
   statuses(last: 20) { nodes { state createdAt } }
 }"""
@@ -27,6 +27,7 @@ FINAL_STATES = {"success", "failure", "error", "inactive"}
 @dataclass(frozen=True)
 class Record:
     id: int
+    node_id: str
     environment: str
     created_at: datetime
     state: str  # latest status, lower case; "pending" when it has none
@@ -75,7 +76,7 @@ def from_graphql(nodes: list[dict]) -> list[Record]:
         statuses = (node.get("statuses") or {}).get("nodes") or []
         success = next((s for s in statuses if s["state"] == "SUCCESS"), None)
         latest = node.get("latestStatus")
-        records.append(Record(id=node["databaseId"], environment=node["environment"],
+        records.append(Record(id=node["databaseId"], node_id=node["id"], environment=node["environment"],
                               created_at=parse_time(node["createdAt"]),
                               state=latest["state"].lower() if latest else "pending",
                               succeeded_at=parse_time(success["createdAt"]) if success else None, payload=payload))
@@ -118,6 +119,25 @@ class Ledger:
 
     def of(self, environment: str) -> list[Record]:
         return self.records.get(environment, [])
+
+
+QUEUE = """mutation cdhelperQueue($deployment: ID!, $env: [String!], $log: String, $url: String, $description: String) {
+  createDeploymentStatus(input: {deploymentId: $deployment, state: QUEUED, logUrl: $log, environmentUrl: $url,
+                                 description: $description}) {
+    deploymentStatus { deployment { repository {
+      deployments(environments: $env, last: %d) { nodes { ...ledgerRecord } } } } } } }
+"""
+
+
+def queue_and_read(client, deployment_node_id: str, environment: str, *, log_url: str, environment_url: str,
+                   description: str, depth: int = LEDGER_DEPTH) -> list[Record]:
+    """Mark a record `queued` and, in the same request, read its environment's recent records:
+    the mutation's payload reaches back through the deployment to its repository."""
+    data = client.graphql(QUEUE % depth + DEPLOYMENT_FIELDS,
+                          {"deployment": deployment_node_id, "env": [environment], "log": log_url or None,
+                           "url": environment_url or None, "description": description[:140]}, mutation=True)
+    repo = data["createDeploymentStatus"]["deploymentStatus"]["deployment"]["repository"]
+    return from_graphql(repo["deployments"]["nodes"])
 
 
 RUN_REVIEWS = """run: resource(url: $runUrl) { __typename ... on WorkflowRun { deploymentReviews(last: 50) {

@@ -18,7 +18,7 @@ from typing import Any
 
 from .http import ApiError, Request, Response
 from .model import Repo, iso
-from .rest import router
+from .rest import add_status, node_id, parse_node_id, router
 
 _schema = None
 _schema_lock = threading.Lock()
@@ -44,9 +44,11 @@ def schema():
 
 
 class NotFound(Exception):
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.gh_type = "NOT_FOUND"
+    gh_type = "NOT_FOUND"
+
+
+class Forbidden(Exception):
+    gh_type = "FORBIDDEN"
 
 
 def _cursor(index: int) -> str:
@@ -102,7 +104,7 @@ class Views:
         self.repo = repo
 
     def status(self, dep: dict, status: dict) -> dict:
-        return {"__typename": "DeploymentStatus", "id": f"DES_{status['id']}", "state": status["state"].upper(),
+        return {"__typename": "DeploymentStatus", "id": node_id("DES", status["id"]), "state": status["state"].upper(),
                 "description": status["description"], "environment": status["environment"],
                 "logUrl": status["log_url"] or None, "environmentUrl": status["environment_url"] or None,
                 "createdAt": iso(status["created_at"]), "updatedAt": iso(status["updated_at"]),
@@ -112,7 +114,8 @@ class Views:
         statuses = self.repo.statuses.get(dep["id"], [])
         latest = statuses[-1] if statuses else None
         return {
-            "__typename": "Deployment", "id": f"DE_{dep['id']}", "databaseId": dep["id"], "task": dep["task"],
+            "__typename": "Deployment", "id": node_id("DE", dep["id"]), "databaseId": dep["id"], "task": dep["task"],
+            "repository": lambda info: self.repository(),
             "environment": dep["environment"], "originalEnvironment": dep["original_environment"],
             "latestEnvironment": latest["environment"] if latest else dep["environment"],
             "commitOid": dep["sha"], "description": dep["description"], "payload": json.dumps(dep["payload"]),
@@ -231,9 +234,31 @@ def _root(req: Request) -> dict:
             raise NotFound(f"Could not resolve to a Repository with the name '{owner}/{name}'.")
         return Views(repo).repository()
 
+    def create_deployment_status(info, input: dict):  # noqa: A002 - GraphQL argument name
+        principal = req.principal
+        if principal is None or not principal.allows("deployments", "write"):
+            raise Forbidden("Resource not accessible by integration")
+        parsed = parse_node_id(input["deploymentId"])
+        found = None
+        if parsed and parsed[0] == "DE":
+            found = next((r for r in world.repos.values() if parsed[1] in r.deployments), None)
+        if found is None:
+            raise NotFound(f"Could not resolve to a node with the global id of '{input['deploymentId']}'")
+        description = input.get("description") or ""
+        if len(description) > 140:
+            raise ValueError("description is too long (maximum is 140 characters)")
+        dep = found.deployments[parsed[1]]
+        status = add_status(found, dep, state=input["state"].lower(), description=description,
+                            log_url=input.get("logUrl") or "", target_url="", environment=input.get("environment") or "",
+                            environment_url=input.get("environmentUrl") or "",
+                            auto_inactive=input.get("autoInactive", True), creator=principal.login)
+        return {"clientMutationId": input.get("clientMutationId"),
+                "deploymentStatus": Views(found).status(dep, status)}
+
     quota = req.app.quotas["graphql"]
     return {
         "repository": repository,
+        "createDeploymentStatus": create_deployment_status,
         "resource": resource,
         "rateLimit": lambda info, dryRun=False: {"limit": quota.limit, "cost": 1, "used": 0,
                                                   "remaining": quota.limit, "resetAt": iso(quota.reset_at),
@@ -262,7 +287,7 @@ def graphql_endpoint(req: Request) -> Response:
         for err in result.errors:
             item = err.formatted
             original = getattr(err, "original_error", None)
-            if isinstance(original, NotFound):
+            if isinstance(original, (NotFound, Forbidden)):
                 item["type"] = original.gh_type
             elif isinstance(err, GraphQLError) and original is None and not item.get("path"):
                 item.setdefault("extensions", {})["code"] = "undefinedField"

@@ -57,6 +57,19 @@ class Ctx:
         }
 
 
+def node_id(prefix: str, ident: int) -> str:
+    """Global node ids, the same in REST and GraphQL."""
+    return _node(prefix, ident)
+
+
+def parse_node_id(raw: str) -> tuple[str, int] | None:
+    try:
+        prefix, _, ident = base64.b64decode(raw + "=" * (-len(raw) % 4)).decode().partition("_")
+        return prefix, int(ident)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
 def _node(prefix: str, ident: int) -> str:
     return base64.b64encode(f"{prefix}_{ident}".encode()).decode().rstrip("=")
 
@@ -271,22 +284,29 @@ def create_deployment_status(req: Request) -> Response:
         raise validation_failed("Validation Failed", errors=[{"resource": "DeploymentStatus", "field": "description",
                                                              "code": "custom",
                                                              "message": "description is too long (maximum is 140 characters)"}])
-    log_url = body.get("log_url") or ""
-    target_url = log_url or body.get("target_url") or ""  # setting log_url also sets target_url
-    environment = body.get("environment") or repo.current_environment(dep)
+    status = add_status(repo, dep, state=state, description=description, log_url=body.get("log_url") or "",
+                        target_url=body.get("target_url") or "", environment=body.get("environment") or "",
+                        environment_url=body.get("environment_url") or "",
+                        auto_inactive=body.get("auto_inactive", True), creator=req.principal.login)
+    rendered = status_json(ctx, repo, status)
+    return Response(201, rendered, {"Location": rendered["url"]})
+
+
+def add_status(repo: Repo, dep: dict, *, state: str, description: str, log_url: str, target_url: str,
+               environment: str, environment_url: str, auto_inactive: bool, creator: str) -> dict:
+    """One deployment status, as REST and GraphQL both create it."""
+    environment = environment or repo.current_environment(dep)
     now = repo.world.clock.now()
     status = {"id": repo.world.next_id(), "deployment_id": dep["id"], "state": state, "description": description,
-              "environment": environment, "target_url": target_url, "log_url": log_url,
-              "environment_url": body.get("environment_url") or "", "creator": req.principal.login,
+              "environment": environment, "target_url": log_url or target_url,  # log_url also sets target_url
+              "log_url": log_url, "environment_url": environment_url, "creator": creator,
               "created_at": now, "updated_at": now}
     repo.statuses.setdefault(dep["id"], []).append(status)
     dep["updated_at"] = now
-    if environment != dep["environment"]:
-        dep["environment"] = environment
-    if state == "success" and body.get("auto_inactive", True):
+    dep["environment"] = environment
+    if state == "success" and auto_inactive:
         _inactivate_prior(repo, dep, environment, now)
-    rendered = status_json(ctx, repo, status)
-    return Response(201, rendered, {"Location": rendered["url"]})
+    return status
 
 
 def _inactivate_prior(repo: Repo, dep: dict, environment: str, now: float) -> None:

@@ -16,8 +16,8 @@ def test_deployment_mode_promotes_to_production_without_approval_in_at_most_12_r
     assert (staging.code, production.code) == (0, 0), production.err
     assert double.total_requests() <= 12, double.counts()
     [stg], [prd] = pipeline.deployments("staging"), pipeline.deployments("production")
-    assert pipeline.states(stg["id"]) == ["in_progress", "success"]
-    assert pipeline.states(prd["id"]) == ["in_progress", "success"]
+    assert pipeline.states(stg["id"]) == ["queued", "in_progress", "success"]
+    assert pipeline.states(prd["id"]) == ["queued", "in_progress", "success"]
     payload = prd["payload"]
     assert payload["digest"] == released.outputs["digest"] == staging.outputs["digest"]
     assert payload["gate"] == {"required": False, "environment": "production-approval"}
@@ -108,11 +108,11 @@ def test_rerun_of_a_failed_promotion_continues_its_own_record(pipeline, double):
     failed = pipeline.promote("staging", "1.0.0", "--run", "exit 3")
     assert failed.code == 10 and "exited with status 3" in failed.out
     [record] = pipeline.deployments("staging")
-    assert pipeline.states(record["id"]) == ["in_progress", "failure"]
+    assert pipeline.states(record["id"]) == ["queued", "in_progress", "failure"]
     pipeline.attempt = 2
     assert pipeline.promote("staging", "1.0.0", "--run", "true").code == 0
     assert [d["id"] for d in pipeline.deployments("staging")] == [record["id"]]
-    assert pipeline.states(record["id"]) == ["in_progress", "failure", "in_progress", "success"]
+    assert pipeline.states(record["id"]) == ["queued", "in_progress", "failure", "queued", "in_progress", "success"]
 
 
 def test_missing_deployments_write_permission_is_named_and_nothing_is_written(pipeline, double):
@@ -209,11 +209,11 @@ def test_finish_closes_a_record_a_killed_job_left_in_progress(pipeline, double):
     assert stuck.code == 9
     double.clear_faults()
     [record] = pipeline.deployments("staging")
-    assert pipeline.states(record["id"]) == []
+    assert pipeline.states(record["id"]) == ["queued"]  # queued went through GraphQL; every REST status failed
     assert list(marker_dir.glob("cdhelper-record-*.json"))
     done = pipeline.run("finish", "--job-status", "cancelled")
     assert done.code == 0
-    assert pipeline.states(record["id"]) == ["error"]
+    assert pipeline.states(record["id"]) == ["queued", "error"]
     assert not list(marker_dir.glob("cdhelper-record-*.json"))
     double.reset_log()
     assert pipeline.run("finish").code == 0 and double.total_requests() == 0
@@ -224,7 +224,7 @@ def test_lost_deployment_response_is_reconciled_without_a_duplicate(pipeline, do
     double.inject(Fault("5xx", route="POST /repos/{owner}/{repo}/deployments", times=1, when="after"))
     assert pipeline.promote("staging").code == 0
     [record] = pipeline.deployments("staging")
-    assert pipeline.states(record["id"]) == ["in_progress", "success"]
+    assert pipeline.states(record["id"]) == ["queued", "in_progress", "success"]
 
 
 def test_lost_tag_ref_response_is_reconciled(pipeline, double):

@@ -49,7 +49,7 @@ def test_deployment_mode_deploys_production_automatically_without_approval(rehea
         "production": "success"}  # the gate job is skipped: act prints no result for it
     assert _tags(r) == ["refs/tags/v0.1.1"]
     [staging], [production] = _deployments(r, "staging"), _deployments(r, "production")
-    assert _states(r, staging) == _states(r, production) == ["in_progress", "success"]
+    assert _states(r, staging) == _states(r, production) == ["queued", "in_progress", "success"]
     assert production["payload"]["gate"] == {"required": False, "environment": "production-approval"}
     assert production["payload"]["digest"] == staging["payload"]["digest"]
     assert production["payload"]["promoted_from"]["deployment_id"] == staging["id"]
@@ -72,7 +72,7 @@ def test_delivery_mode_refuses_production_without_approval_then_proceeds_after_t
     assert _tags(r) == ["refs/tags/v0.1.1"]
     assert len(_deployments(r, "staging")) == 1
     [production] = _deployments(r, "production")
-    assert _states(r, production) == ["in_progress", "success"]
+    assert _states(r, production) == ["queued", "in_progress", "success"]
     assert production["payload"]["gate"]["approvers"] == [{"login": "rehearsal-reviewer", "comment": "ship it"}]
 
 
@@ -158,7 +158,7 @@ def test_promote_template_rolls_production_back_through_the_gate_without_rebuild
     assert rollback["payload"]["version"] == "0.1.1" and rollback["payload"]["rollback_of"] == second["id"]
     assert rollback["payload"]["digest"] == first["payload"]["digest"]
     assert rollback["payload"]["gate"]["approvers"][0]["login"] == "rehearsal-reviewer"
-    assert _states(r, rollback) == ["in_progress", "success"]
+    assert _states(r, rollback) == ["queued", "in_progress", "success"]
     assert (r.targets / "production" / "VERSION").read_text().strip() == "0.1.1"
     assert "again" not in (r.targets / "production" / "index.html").read_text()
 
