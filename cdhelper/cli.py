@@ -35,6 +35,13 @@ def _lines(raw: str) -> list[str]:
     return [part for part in (raw or "").split() if part]
 
 
+def _hours(raw: str) -> float:
+    try:
+        return float(raw or 6)
+    except ValueError:
+        return -1.0  # refused by the command with the value named
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cdhelper", description="Continuous Delivery / Continuous Deployment for GitHub Actions: build once, "
@@ -76,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--environment", action="append", default=None)
     p.add_argument("--job-status", default=_env("job-status"), help="success, failure or cancelled")
+
+    p = sub.add_parser("sweep", help="close records left queued/in progress by lost runners (run on a schedule)")
+    common(p)
+    p.add_argument("--older-than-hours", type=float, default=_hours(_env("older-than-hours")),
+                   help="age after which an unfinished record is abandoned (default 6; jobs time out well before)")
 
     p = sub.add_parser("status", help="what digest and version is live in each environment")
     common(p)
@@ -293,6 +305,24 @@ def cmd_finish(args, io) -> int:
     return 0
 
 
+def cmd_sweep(args, io) -> int:
+    from .errors import InputError
+    from .promotion import sweep
+    if args.older_than_hours <= 0:
+        shown = _env("older-than-hours") if args.older_than_hours == -1.0 else args.older_than_hours
+        raise InputError(f"older-than-hours {shown!r} is not a positive number of hours",
+                         "records younger than that are left alone", "pass a number of hours above 0, e.g. 6")
+    ctx = _context(args, io)
+    cfg = _config(args, ctx)
+    closed = sweep(_client(ctx), ctx, [e.name for e in cfg.environments], older_than_hours=args.older_than_hours)
+    for record in closed:
+        io.warning(f"deployment {record.id} ({record.version} to {record.environment}) was {record.state} since "
+                   f"{record.created_at:%Y-%m-%d %H:%M} UTC and is now closed as error", title="Abandoned record")
+    io.info(f"{len(closed)} abandoned record(s) closed")
+    io.set_output("closed", str(len(closed)))
+    return 0
+
+
 def cmd_status(args, io) -> int:
     from . import report
     from .history import status
@@ -352,7 +382,7 @@ def cmd_github_double(args, io) -> int:
     return 0
 
 
-ACTION_COMMANDS = ("promote", "release", "gate", "status", "finish", "report-check")
+ACTION_COMMANDS = ("promote", "release", "gate", "status", "finish", "report-check", "sweep")
 
 
 def cmd_action(args, io) -> int:
@@ -369,6 +399,6 @@ def cmd_rehearse(args, io) -> int:
     return rehearse(mode=args.mode, as_json=args.json, reject=args.reject, keep=args.keep, io=io)
 
 
-COMMANDS = {"release": cmd_release, "promote": cmd_promote, "gate": cmd_gate, "finish": cmd_finish,
+COMMANDS = {"release": cmd_release, "promote": cmd_promote, "gate": cmd_gate, "finish": cmd_finish, "sweep": cmd_sweep,
             "status": cmd_status, "report-check": cmd_report_check, "digest": cmd_digest,
             "github-double": cmd_github_double, "rehearse": cmd_rehearse, "action": cmd_action}

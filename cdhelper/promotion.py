@@ -392,3 +392,21 @@ def finish(client: GitHubClient, ctx: RunContext, environments: list[str], job_s
         marker.unlink(missing_ok=True)
         closed.append(data["deployment_id"])
     return closed
+
+
+def sweep(client: GitHubClient, ctx: RunContext, environments: list[str], *, older_than_hours: float) -> list[Record]:
+    """Close cdhelper records no job will finish: still queued or in progress (or never given a
+    status) long after they were created, e.g. when a runner was lost and `finish` never ran.
+    One read for every environment, one write per abandoned record."""
+    from datetime import timedelta as _td
+    ledger = read_ledger(client, ctx.owner, ctx.name, environments)
+    cutoff = now() - _td(hours=older_than_hours)
+    closed = []
+    for name in environments:
+        for record in ledger.of(name):
+            if record.ours and record.state in {"pending", "queued", "in_progress"} and record.created_at < cutoff:
+                hours = int((now() - record.created_at).total_seconds() // 3600)
+                client.create_deployment_status(record.id, "error", log_url=ctx.run_url,
+                                                description=f"abandoned: no job finished it in {hours} h (closed by sweep)")
+                closed.append(record)
+    return closed

@@ -300,3 +300,21 @@ def test_gate_environment_without_reviewers_is_explained(pipeline, double):
     double.create_run("acme/app", run_id=4242)
     refused = pipeline.promote("production", mode="delivery")
     assert refused.code == 6 and "has no required reviewers, so the gate job ran without asking anyone" in refused.out
+
+
+def test_sweep_closes_records_a_lost_runner_left_open_and_nothing_else(pipeline, double):
+    pipeline.release()
+    double.world.clock.offset = -7 * 3600  # this promotion happened seven hours ago
+    double.inject(Fault("5xx", route="POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses", times=99))
+    assert pipeline.promote("staging").code == 9  # the runner "dies": its record stays queued
+    double.clear_faults()
+    double.world.clock.offset = 0
+    [stuck] = pipeline.deployments("staging")
+    young = pipeline.run("sweep", "--older-than-hours", "8")
+    assert young.code == 0 and young.outputs["closed"] == "0" and pipeline.states(stuck["id"]) == ["queued"]
+    swept = pipeline.run("sweep")
+    assert swept.code == 0 and swept.outputs["closed"] == "1"
+    assert pipeline.states(stuck["id"]) == ["queued", "error"]
+    assert "Abandoned record" in swept.out
+    double.reset_log()
+    assert pipeline.run("sweep").outputs["closed"] == "0" and double.total_requests() == 1

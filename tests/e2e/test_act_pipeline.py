@@ -192,3 +192,16 @@ jobs:
 """)
     assert r.act(workflow="status.yml") == 0, r.output()[-3000:]
     assert "live: {'staging': '0.1.1', 'production': '0.1.1'}" in r.output()
+
+
+def test_sweep_template_closes_a_record_a_lost_runner_left_queued(rehearsal_factory):
+    import time as _time
+    r = rehearsal_factory("deployment")
+    payload = {"cdhelper": 1, "version": "0.0.9", "digest": "sha256:" + "e" * 64, "run": {"id": 1, "attempt": 1}}
+    [stale] = r.double.seed_deployments(REPOSITORY, 1, ["production"], state="queued", payload=payload,
+                                        start=_time.time() - 9 * 3600)
+    [fresh] = r.double.seed_deployments(REPOSITORY, 1, ["staging"], state="in_progress", payload=payload)
+    assert r.act(workflow="cd-sweep.yml", event="workflow_dispatch") == 0, r.output()[-3000:]
+    statuses = r.double.repo(REPOSITORY).statuses
+    assert [s["state"] for s in statuses[stale]] == ["queued", "error"]
+    assert [s["state"] for s in statuses[fresh]] == ["in_progress"]
