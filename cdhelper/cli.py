@@ -35,13 +35,6 @@ def _lines(raw: str) -> list[str]:
     return [part for part in (raw or "").split() if part]
 
 
-def _hours(raw: str) -> float:
-    try:
-        return float(raw or 6)
-    except ValueError:
-        return -1.0  # refused by the command with the value named
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cdhelper", description="Continuous Delivery / Continuous Deployment for GitHub Actions: build once, "
@@ -61,7 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifact", action="append", default=None, help="file or directory (repeatable)")
     p.add_argument("--image", action="append", default=None, help="container image NAME@sha256:... (repeatable)")
     p.add_argument("--commit", default=_env("commit"), help="commit to tag (default $GITHUB_SHA)")
-
     p.add_argument("--mode", default=_env("mode"), help="validated only, so a bad CD_MODE fails before the tag is made")
 
     p = sub.add_parser("promote", help="deploy a tagged candidate to an environment, with gate and evidence checks")
@@ -86,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="close records left queued/in progress by lost runners (run on a schedule)")
     common(p)
-    p.add_argument("--older-than-hours", type=float, default=_hours(_env("older-than-hours")),
+    p.add_argument("--older-than-hours", default=_env("older-than-hours") or "6",
                    help="age after which an unfinished record is abandoned (default 6; jobs time out well before)")
 
     p = sub.add_parser("status", help="what digest and version is live in each environment")
@@ -277,11 +269,8 @@ def cmd_gate(args, io) -> int:
         return 0
     from . import gate as gates
     client = _client(ctx)
-    try:
-        decision = gates.decide(client.run_approvals(ctx.run_id), gate_environment=cfg.gate_environment,
-                                run_id=ctx.run_id, target=", ".join(cfg.gate_protects))
-    except gates.MissingApproval as missing:
-        raise gates.explain(missing, client, cfg.gate_environment) from None
+    decision = gates.verify(client, client.run_approvals(ctx.run_id), gate_environment=cfg.gate_environment,
+                            run_id=ctx.run_id, target=", ".join(cfg.gate_protects))
     who = ", ".join(a["login"] for a in decision.approvers)
     io.set_output("approved-by", who)
     io.notice(f"{cfg.gate_environment} approved by {who}", title="Gate passed")
@@ -308,13 +297,16 @@ def cmd_finish(args, io) -> int:
 def cmd_sweep(args, io) -> int:
     from .errors import InputError
     from .promotion import sweep
-    if args.older_than_hours <= 0:
-        shown = _env("older-than-hours") if args.older_than_hours == -1.0 else args.older_than_hours
+    try:
+        hours = shown = float(args.older_than_hours)
+    except ValueError:
+        hours, shown = 0.0, args.older_than_hours
+    if not hours > 0:
         raise InputError(f"older-than-hours {shown!r} is not a positive number of hours",
                          "records younger than that are left alone", "pass a number of hours above 0, e.g. 6")
     ctx = _context(args, io)
     cfg = _config(args, ctx)
-    closed = sweep(_client(ctx), ctx, [e.name for e in cfg.environments], older_than_hours=args.older_than_hours)
+    closed = sweep(_client(ctx), ctx, [e.name for e in cfg.environments], older_than_hours=hours)
     for record in closed:
         io.warning(f"deployment {record.id} ({record.version} to {record.environment}) was {record.state} since "
                    f"{record.created_at:%Y-%m-%d %H:%M} UTC and is now closed as error", title="Abandoned record")

@@ -50,6 +50,14 @@ class MissingApproval(GateError):
     """No approval at all (as opposed to a rejection): worth explaining from the environment's rules."""
 
 
+def verify(client, approvals: list[dict], *, gate_environment: str, run_id: int, target: str) -> GateDecision:
+    """`decide`, and when no approval exists at all, say why from the gate environment's rules."""
+    try:
+        return decide(approvals, gate_environment=gate_environment, run_id=run_id, target=target)
+    except MissingApproval as missing:
+        raise explain(missing, client, gate_environment) from None
+
+
 def explain(error: MissingApproval, client, gate_environment: str) -> GateError:
     """Say why nobody approved, when the environment's rules show it (one read, on failure only)."""
     from .errors import CDHelperError

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from .context import RunContext
 from .errors import CDHelperError, GitHubAPIError, NotFoundError, PermissionDeniedError
@@ -59,14 +60,16 @@ class GitHubClient:
 
     # --- transport -------------------------------------------------------------------------
     def _send(self, verb: str, url: str, *, body: Any = None, params: dict | None = None,
-              headers: dict | None = None) -> tuple[dict, Any]:
+              headers: dict | None = None, upload: str | None = None) -> tuple[dict, Any]:
+        """One request. `upload` is a file path streamed as the body (release assets)."""
         import requests
         from github import GithubException
         self.requests += 1
+        headers = {"X-GitHub-Api-Version": API_VERSION, "Accept": "application/vnd.github+json", **(headers or {})}
         try:
-            return self._requester.requestJsonAndCheck(
-                verb, url, parameters=params, input=body,
-                headers={"X-GitHub-Api-Version": API_VERSION, "Accept": "application/vnd.github+json", **(headers or {})})
+            if upload is not None:
+                return self._requester.requestBlobAndCheck(verb, url, parameters=params, headers=headers, input=upload)
+            return self._requester.requestJsonAndCheck(verb, url, parameters=params, input=body, headers=headers)
         except GithubException as exc:
             raise _Http(exc.status, exc.data, exc.headers or {}) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
@@ -149,14 +152,17 @@ class GitHubClient:
                                  "report this with the message above; it is a cdhelper bug if the query is malformed")
         return data["data"]
 
-    def get_ref(self, ref: str) -> dict | None:
-        """`tags/v1` -> {"sha", "type"}, or None when the ref does not exist."""
+    def _get_optional(self, url: str, *, needs: str, what: str) -> Any:
+        """A GET whose 404 means "there is none" rather than an error."""
         try:
-            data = self._call("GET", f"{self._repo_url}/git/ref/{ref}", write=False, needs="contents: read",
-                              what=f"reading ref {ref}")
+            return self._call("GET", url, write=False, needs=needs, what=what)
         except NotFoundError:
             return None
-        return {"sha": data["object"]["sha"], "type": data["object"]["type"]}
+
+    def get_ref(self, ref: str) -> dict | None:
+        """`tags/v1` -> {"sha", "type"}, or None when the ref does not exist."""
+        data = self._get_optional(f"{self._repo_url}/git/ref/{ref}", needs="contents: read", what=f"reading ref {ref}")
+        return None if data is None else {"sha": data["object"]["sha"], "type": data["object"]["type"]}
 
     def get_tag_object(self, sha: str) -> dict:
         data = self._call("GET", f"{self._repo_url}/git/tags/{sha}", write=False, needs="contents: read",
@@ -170,20 +176,12 @@ class GitHubClient:
                  "environments": [e["name"] for e in a["environments"]]} for a in data]
 
     def get_release(self, tag: str) -> dict | None:
-        from urllib.parse import quote
-        try:
-            return self._call("GET", f"{self._repo_url}/releases/tags/{quote(tag, safe='')}", write=False,
-                              needs="contents: read", what=f"reading release {tag}")
-        except NotFoundError:
-            return None
+        return self._get_optional(f"{self._repo_url}/releases/tags/{quote(tag, safe='')}", needs="contents: read",
+                                  what=f"reading release {tag}")
 
     def get_environment(self, name: str) -> dict | None:
-        from urllib.parse import quote
-        try:
-            return self._call("GET", f"{self._repo_url}/environments/{quote(name, safe='')}", write=False,
-                              needs="actions: read", what=f"reading environment {name}")
-        except NotFoundError:
-            return None
+        return self._get_optional(f"{self._repo_url}/environments/{quote(name, safe='')}", needs="actions: read",
+                                  what=f"reading environment {name}")
 
     # --- writes --------------------------------------------------------------------------------
     def create_tag_object(self, tag: str, message: str, sha: str) -> str:
@@ -203,22 +201,10 @@ class GitHubClient:
                                 "draft": False, "prerelease": "-" in tag})
 
     def upload_asset(self, upload_url: str, name: str, path: str) -> dict:
-        """Streams the file (PyGithub reads it from disk in chunks)."""
-        url = upload_url.split("{", 1)[0]
-        import requests
-        from github import GithubException
-        self.requests += 1
-        try:
-            return self._requester.requestBlobAndCheck("POST", url, parameters={"name": name},
-                                                       headers={"Content-Type": "application/octet-stream"},
-                                                       input=path)[1]
-        except GithubException as exc:
-            err = _Http(exc.status, exc.data, exc.headers or {})
-            if err.status >= 500:
-                raise OutcomeUnknown(f"uploading {name}: {err.message}") from None
-            raise self._translate(err, needs="contents: write", what=f"uploading release asset {name}") from None
-        except (requests.ConnectionError, requests.Timeout):
-            raise OutcomeUnknown(f"uploading {name}: connection failed") from None
+        """Streams the file from disk. A lost response raises OutcomeUnknown: the caller looks first."""
+        return self._call("POST", upload_url.split("{", 1)[0], write=True, needs="contents: write",
+                          what=f"uploading release asset {name}", params={"name": name}, upload=path,
+                          headers={"Content-Type": "application/octet-stream"})
 
     def create_deployment(self, *, ref: str, environment: str, payload: dict, description: str,
                           required_contexts: list[str], production: bool) -> dict:

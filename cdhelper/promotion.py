@@ -25,7 +25,16 @@ from .context import RunContext
 from .digests import Artifact, digest_paths, parse_digest
 from .errors import DeployError, EvidenceError, GitHubAPIError, InputError, NotFoundError, OrderingError
 from .github_api import ApiFailure, GitHubClient, OutcomeUnknown
-from .records import PAYLOAD_VERSION, Record, live_record, now, queue_and_read, read_ledger, validate_payload
+from .records import (
+    FINAL_STATES,
+    PAYLOAD_VERSION,
+    Record,
+    live_record,
+    now,
+    queue_and_read,
+    read_ledger,
+    validate_payload,
+)
 from .tagging import Candidate, tag_name
 
 
@@ -97,7 +106,7 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
         client, ctx, env, candidate, payload, target)
     result = PromotionResult(candidate, env.name, deployment_id, "success", decision, previous, rollback_of, warnings,
                              node_id=node)
-    settled = {r.id for r in target if r.state in {"success", "failure", "error", "inactive"}}
+    settled = {r.id for r in target if r.state in FINAL_STATES}
     _deploy(client, ctx, env, req, result, settled, log)
     return result
 
@@ -186,7 +195,7 @@ def _check_evidence(candidate: Candidate, upstream: Environment | None, records:
 def _superseded(target: list[Record], candidate: Candidate, run_id: int) -> list[str]:
     warnings = []
     for record in target:
-        if record.ours and record.state in {"queued", "in_progress", "pending"} and not record.of_run(run_id) \
+        if record.ours and record.in_flight and not record.of_run(run_id) \
                 and record.digest != candidate.manifest:
             warnings.append(f"deployment {record.id} of {record.version} (run {record.payload['run']['id']}) is still "
                             f"{record.state} and is superseded by {candidate.version}")
@@ -199,10 +208,8 @@ def _check_gate(client: GitHubClient, ctx: RunContext, config: Config, env: Envi
         return gates.not_required(config.gate_environment)
     if approvals is None:  # GraphQL did not resolve the run: ask REST for the same history
         approvals = client.run_approvals(ctx.run_id)
-    try:
-        return gates.decide(approvals, gate_environment=config.gate_environment, run_id=ctx.run_id, target=env.name)
-    except gates.MissingApproval as missing:
-        raise gates.explain(missing, client, config.gate_environment) from None
+    return gates.verify(client, approvals, gate_environment=config.gate_environment, run_id=ctx.run_id,
+                        target=env.name)
 
 
 def _gate_from_payload(payload: dict | None, gate_environment: str) -> gates.GateDecision:
@@ -231,7 +238,7 @@ def _payload(candidate: Candidate, env: Environment, req: PromotionRequest, ctx:
 
 
 def _create_record(client: GitHubClient, ctx: RunContext, env: Environment, candidate: Candidate, payload: dict,
-                   before: list[Record]) -> int:
+                   before: list[Record]) -> tuple[int, str]:
     description = f"{'Rollback to' if payload['rollback_of'] else 'Deploy'} {candidate.version} ({candidate.manifest[:19]}…)"
     for _ in range(CREATE_ATTEMPTS):
         try:
@@ -398,13 +405,12 @@ def sweep(client: GitHubClient, ctx: RunContext, environments: list[str], *, old
     """Close cdhelper records no job will finish: still queued or in progress (or never given a
     status) long after they were created, e.g. when a runner was lost and `finish` never ran.
     One read for every environment, one write per abandoned record."""
-    from datetime import timedelta as _td
     ledger = read_ledger(client, ctx.owner, ctx.name, environments)
-    cutoff = now() - _td(hours=older_than_hours)
+    cutoff = now() - timedelta(hours=older_than_hours)
     closed = []
     for name in environments:
         for record in ledger.of(name):
-            if record.ours and record.state in {"pending", "queued", "in_progress"} and record.created_at < cutoff:
+            if record.ours and record.in_flight and record.created_at < cutoff:
                 hours = int((now() - record.created_at).total_seconds() // 3600)
                 client.create_deployment_status(record.id, "error", log_url=ctx.run_url,
                                                 description=f"abandoned: no job finished it in {hours} h (closed by sweep)")

@@ -22,6 +22,7 @@ DEPLOYMENT_FIELDS = """fragment ledgerRecord on Deployment {
 }"""
 
 FINAL_STATES = {"success", "failure", "error", "inactive"}
+IN_FLIGHT_STATES = {"pending", "queued", "in_progress"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class Record:
     def live(self) -> bool:
         """Succeeded and not replaced by a failure (auto-inactivation still counts as having been good)."""
         return self.state == "success"
+
+    @property
+    def in_flight(self) -> bool:
+        return self.state in IN_FLIGHT_STATES
 
     @property
     def proven(self) -> bool:
@@ -165,9 +170,7 @@ def read_ledger(client, owner: str, name: str, environments: list[str], *, tag: 
     query = (f"query cdhelperLedger({', '.join(declared)}) {{ repository(owner: $owner, name: $name) {{ "
              + " ".join(parts) + f" }} {top} }}\n" + DEPLOYMENT_FIELDS)
     data = client.graphql(query, variables)
-    repo = dict(data["repository"])
-    if run_url is not None:
-        repo["run"] = data.get("run")
+    repo = data["repository"]
     records = {env: from_graphql(repo[f"e{i}"]["nodes"]) for i, env in enumerate(environments)}
     message = commit = None
     target = (repo.get("tag") or {}).get("target") if tag is not None else None
@@ -177,7 +180,7 @@ def read_ledger(client, owner: str, name: str, environments: list[str], *, tag: 
         else:
             commit = target["oid"]
     approvals = None
-    run = repo.get("run") if run_url is not None else None
+    run = data.get("run")
     if run and run.get("__typename") == "WorkflowRun":
         approvals = [{"state": r["state"].lower(), "comment": r["comment"] or "", "user": r["user"]["login"],
                       "environments": [e["name"] for e in r["environments"]["nodes"]]}

@@ -18,7 +18,7 @@ from typing import Any
 
 from .http import ApiError, Request, Response
 from .model import Repo, iso
-from .rest import add_status, node_id, parse_node_id, router
+from .rest import add_status, apply_planned_reviews, node_id, parse_node_id, router
 
 _schema = None
 _schema_lock = threading.Lock()
@@ -201,7 +201,6 @@ RUN_URL = re.compile(r"^https?://[^/]+/(?P<owner>[^/]+)/(?P<name>[^/]+)/actions/
 
 
 def _workflow_run(repo: Repo, run: dict) -> dict:
-    from .rest import apply_planned_reviews
     apply_planned_reviews(repo, run)  # a planned reviewer answers once the run is seen waiting
 
     def review(item: dict) -> dict:

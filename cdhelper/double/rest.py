@@ -47,7 +47,7 @@ class Ctx:
         url = f"{self.base}/users/{login}"
         is_bot = login.endswith("[bot]")
         return {
-            "login": login, "id": uid, "node_id": _node("U", uid), "avatar_url": f"{self.base}/avatars/{uid}",
+            "login": login, "id": uid, "node_id": node_id("U", uid), "avatar_url": f"{self.base}/avatars/{uid}",
             "gravatar_id": "", "url": url, "html_url": f"{self.base}/{login}", "followers_url": f"{url}/followers",
             "following_url": f"{url}/following{{/other_user}}", "gists_url": f"{url}/gists{{/gist_id}}",
             "starred_url": f"{url}/starred{{/owner}}{{/repo}}", "subscriptions_url": f"{url}/subscriptions",
@@ -55,11 +55,6 @@ class Ctx:
             "received_events_url": f"{url}/received_events", "type": "Bot" if is_bot else "User",
             "site_admin": False,
         }
-
-
-def node_id(prefix: str, ident: int) -> str:
-    """Global node ids, the same in REST and GraphQL."""
-    return _node(prefix, ident)
 
 
 def parse_node_id(raw: str) -> tuple[str, int] | None:
@@ -70,7 +65,8 @@ def parse_node_id(raw: str) -> tuple[str, int] | None:
         return None
 
 
-def _node(prefix: str, ident: int) -> str:
+def node_id(prefix: str, ident: int) -> str:
+    """Global node ids, the same in REST and GraphQL."""
     return base64.b64encode(f"{prefix}_{ident}".encode()).decode().rstrip("=")
 
 
@@ -88,7 +84,7 @@ def repo_json(ctx: Ctx, repo: Repo) -> dict:
     url = ctx.repo_url(repo)
     html = f"{ctx.base}/{repo.full_name}"
     body: dict[str, Any] = {
-        "id": repo.id, "node_id": _node("R", repo.id), "name": repo.name, "full_name": repo.full_name,
+        "id": repo.id, "node_id": node_id("R", repo.id), "name": repo.name, "full_name": repo.full_name,
         "owner": ctx.user(repo.owner), "private": repo.private, "html_url": html, "description": None,
         "fork": False, "url": url, "homepage": None, "language": "Python", "forks_count": 0, "forks": 0,
         "stargazers_count": 0, "watchers_count": 0, "watchers": 0, "size": 1, "default_branch": repo.default_branch,
@@ -136,7 +132,7 @@ def get_rate_limit(req: Request) -> Response:
 def deployment_json(ctx: Ctx, repo: Repo, dep: dict) -> dict:
     url = f"{ctx.repo_url(repo)}/deployments/{dep['id']}"
     return {
-        "url": url, "id": dep["id"], "node_id": _node("DE", dep["id"]), "sha": dep["sha"], "ref": dep["ref"],
+        "url": url, "id": dep["id"], "node_id": node_id("DE", dep["id"]), "sha": dep["sha"], "ref": dep["ref"],
         "task": dep["task"], "payload": dep["payload"], "original_environment": dep["original_environment"],
         "environment": dep["environment"], "description": dep["description"], "creator": ctx.user(dep["creator"]),
         "created_at": iso(dep["created_at"]), "updated_at": iso(dep["updated_at"]), "statuses_url": f"{url}/statuses",
@@ -148,7 +144,7 @@ def deployment_json(ctx: Ctx, repo: Repo, dep: dict) -> dict:
 def status_json(ctx: Ctx, repo: Repo, status: dict) -> dict:
     dep_url = f"{ctx.repo_url(repo)}/deployments/{status['deployment_id']}"
     return {
-        "url": f"{dep_url}/statuses/{status['id']}", "id": status["id"], "node_id": _node("DES", status["id"]),
+        "url": f"{dep_url}/statuses/{status['id']}", "id": status["id"], "node_id": node_id("DES", status["id"]),
         "state": status["state"], "creator": ctx.user(status["creator"]), "description": status["description"],
         "environment": status["environment"], "target_url": status["target_url"], "log_url": status["log_url"],
         "environment_url": status["environment_url"], "created_at": iso(status["created_at"]),
@@ -348,16 +344,16 @@ def get_deployment_status(req: Request) -> Response:
 def environment_json(ctx: Ctx, repo: Repo, env: dict) -> dict:
     rules = []
     if env["wait_timer"]:
-        rules.append({"id": env["id"] * 10 + 1, "node_id": _node("GA", env["id"] * 10 + 1), "type": "wait_timer",
+        rules.append({"id": env["id"] * 10 + 1, "node_id": node_id("GA", env["id"] * 10 + 1), "type": "wait_timer",
                       "wait_timer": env["wait_timer"]})
     if env["reviewers"]:
-        rules.append({"id": env["id"] * 10 + 2, "node_id": _node("GA", env["id"] * 10 + 2),
+        rules.append({"id": env["id"] * 10 + 2, "node_id": node_id("GA", env["id"] * 10 + 2),
                       "type": "required_reviewers", "prevent_self_review": env["prevent_self_review"],
                       "reviewers": [_reviewer_json(ctx, r) for r in env["reviewers"]]})
     if env["deployment_branch_policy"]:
-        rules.append({"id": env["id"] * 10 + 3, "node_id": _node("GA", env["id"] * 10 + 3), "type": "branch_policy"})
+        rules.append({"id": env["id"] * 10 + 3, "node_id": node_id("GA", env["id"] * 10 + 3), "type": "branch_policy"})
     return {
-        "id": env["id"], "node_id": _node("EN", env["id"]), "name": env["name"],
+        "id": env["id"], "node_id": node_id("EN", env["id"]), "name": env["name"],
         "url": f"{ctx.repo_url(repo)}/environments/{env['name']}",
         "html_url": f"{ctx.base}/{repo.full_name}/deployments/activity_log?environments_filter={quote(env['name'])}",
         "created_at": iso(env["created_at"]), "updated_at": iso(env["updated_at"]), "protection_rules": rules,
@@ -371,7 +367,7 @@ def _reviewer_json(ctx: Ctx, reviewer: dict) -> dict:
     name = ctx.world.teams.get(reviewer["id"], f"team-{reviewer['id']}")
     url = f"{ctx.base}/teams/{reviewer['id']}"
     return {"type": "Team", "reviewer": {
-        "id": reviewer["id"], "node_id": _node("T", reviewer["id"]), "url": url, "html_url": url, "name": name,
+        "id": reviewer["id"], "node_id": node_id("T", reviewer["id"]), "url": url, "html_url": url, "name": name,
         "slug": name, "description": None, "privacy": "closed", "notification_setting": "notifications_enabled",
         "permission": "pull", "members_url": f"{url}/members{{/member}}", "repositories_url": f"{url}/repos",
         "parent": None}}
@@ -485,7 +481,7 @@ def create_branch_policy(req: Request) -> Response:
         if existing["name"] == name and existing["type"] == kind:
             return Response(303, None, {"Location": f"{req.base_url}{req.path}/{existing['id']}"})
     ident = ctx.world.next_id()
-    record = {"id": ident, "node_id": _node("DBP", ident), "name": name, "type": kind}
+    record = {"id": ident, "node_id": node_id("DBP", ident), "name": name, "type": kind}
     env["branch_policies"].append(record)
     return Response(200, record)
 
@@ -590,7 +586,7 @@ def get_run(req: Request) -> Response:
                if k in {"id", "node_id", "name", "full_name", "owner", "private", "html_url", "description", "fork",
                         "url"} or k.endswith("_url")}
     return Response(200, {
-        "id": run["id"], "name": "pipeline", "node_id": _node("WFR", run["id"]), "head_branch": run["head_branch"],
+        "id": run["id"], "name": "pipeline", "node_id": node_id("WFR", run["id"]), "head_branch": run["head_branch"],
         "head_sha": run["head_sha"], "path": run["path"], "display_title": commit["message"].split("\n")[0],
         "run_number": run["run_number"], "run_attempt": run["run_attempt"], "event": run["event"],
         "status": run["status"], "conclusion": run["conclusion"], "workflow_id": 1, "url": url,
@@ -669,14 +665,14 @@ def get_approvals(req: Request) -> Response:
 def ref_json(ctx: Ctx, repo: Repo, name: str, sha: str) -> dict:
     kind = "tag" if repo.tag_object(sha) is not None else "commit"
     obj_url = f"{ctx.repo_url(repo)}/git/{'tags' if kind == 'tag' else 'commits'}/{sha}"
-    return {"ref": name, "node_id": _node("REF", abs(hash(name)) % 10**9), "url": f"{ctx.repo_url(repo)}/git/{name}",
+    return {"ref": name, "node_id": node_id("REF", abs(hash(name)) % 10**9), "url": f"{ctx.repo_url(repo)}/git/{name}",
             "object": {"type": kind, "sha": sha, "url": obj_url}}
 
 
 def tag_json(ctx: Ctx, repo: Repo, tag: dict) -> dict:
     kind = tag["type"]
     return {
-        "node_id": _node("TAG", int(tag["sha"][:8], 16)), "sha": tag["sha"],
+        "node_id": node_id("TAG", int(tag["sha"][:8], 16)), "sha": tag["sha"],
         "url": f"{ctx.repo_url(repo)}/git/tags/{tag['sha']}", "tag": tag["tag"], "message": tag["message"],
         "tagger": {"date": iso(tag["tagger"]["date"]), "email": tag["tagger"]["email"], "name": tag["tagger"]["name"]},
         "object": {"sha": tag["object"], "type": kind,
@@ -805,7 +801,7 @@ def release_json(ctx: Ctx, repo: Repo, rel: dict) -> dict:
         "url": url, "html_url": html, "assets_url": f"{url}/assets", "upload_url": f"{url}/assets{{?name,label}}",
         "tarball_url": f"{ctx.repo_url(repo)}/tarball/{rel['tag_name']}",
         "zipball_url": f"{ctx.repo_url(repo)}/zipball/{rel['tag_name']}", "id": rel["id"],
-        "node_id": _node("RE", rel["id"]), "tag_name": rel["tag_name"], "target_commitish": rel["target_commitish"],
+        "node_id": node_id("RE", rel["id"]), "tag_name": rel["tag_name"], "target_commitish": rel["target_commitish"],
         "name": rel["name"], "body": rel["body"], "draft": rel["draft"], "prerelease": rel["prerelease"],
         "immutable": False, "created_at": iso(rel["created_at"]),
         "published_at": None if rel["draft"] else iso(rel["published_at"]), "author": ctx.user(rel["author"]),
@@ -817,7 +813,7 @@ def asset_json(ctx: Ctx, repo: Repo, asset: dict) -> dict:
     return {
         "url": f"{ctx.repo_url(repo)}/releases/assets/{asset['id']}",
         "browser_download_url": f"{ctx.base}/_double/assets/{repo.full_name}/{asset['id']}",
-        "id": asset["id"], "node_id": _node("RA", asset["id"]), "name": asset["name"], "label": asset["label"],
+        "id": asset["id"], "node_id": node_id("RA", asset["id"]), "name": asset["name"], "label": asset["label"],
         "state": "uploaded", "content_type": asset["content_type"], "size": len(asset["data"]),
         "digest": f"sha256:{hashlib.sha256(asset['data']).hexdigest()}", "download_count": asset["downloads"],
         "created_at": iso(asset["created_at"]), "updated_at": iso(asset["created_at"]),
@@ -1074,7 +1070,7 @@ def repository_dispatch(req: Request) -> Response:
 
 def commit_status_json(ctx: Ctx, repo: Repo, status: dict) -> dict:
     return {"url": f"{ctx.repo_url(repo)}/statuses/{status['sha']}", "avatar_url": None, "id": status["id"],
-            "node_id": _node("SC", status["id"]), "state": status["state"], "description": status["description"],
+            "node_id": node_id("SC", status["id"]), "state": status["state"], "description": status["description"],
             "target_url": status["target_url"], "context": status["context"], "created_at": iso(status["created_at"]),
             "updated_at": iso(status["created_at"]), "creator": ctx.user(status["creator"])}
 

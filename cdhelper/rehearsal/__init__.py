@@ -103,10 +103,13 @@ class Rehearsal:
         for name in os.listdir(ROOT / "workflows-templates"):
             if name.endswith(".yml"):
                 (workflows / name).write_text(for_act((ROOT / "workflows-templates" / name).read_text()))
-        git = ["git", "-C", str(self.repo_dir), "-c", f"user.name={AUTHOR}", "-c", "user.email=author@acme.example"]
         for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "Sample app"],
                      ["remote", "add", "origin", f"https://github.com/{REPOSITORY}.git"]):
-            subprocess.run([*git, *args], check=True, capture_output=True, env=_clean_env())
+            self._git(*args)
+
+    def _git(self, *args: str) -> None:
+        subprocess.run(["git", "-C", str(self.repo_dir), "-c", f"user.name={AUTHOR}", "-c",
+                        "user.email=author@acme.example", *args], check=True, capture_output=True, env=_clean_env())
 
     def _snapshot_actions(self) -> Path:
         """What `uses: cdhelper/cdhelper/...@v0` resolves to. act copies the whole directory for
@@ -123,9 +126,8 @@ class Rehearsal:
         """A new change in the sample app (its commits are real: the double reads them from git)."""
         for name, text in files.items():
             (self.repo_dir / name).write_text(text)
-        git = ["git", "-C", str(self.repo_dir), "-c", f"user.name={AUTHOR}", "-c", "user.email=author@acme.example"]
-        for args in (["add", "-A"], ["commit", "-q", "-m", message]):
-            subprocess.run([*git, *args], check=True, capture_output=True, env=_clean_env())
+        self._git("add", "-A")
+        self._git("commit", "-q", "-m", message)
 
     def plan_run(self, *, review: str | None = "approved", run_id: int = RUN_ID) -> None:
         """The run as GitHub would know it: waiting at the gate, with the reviewer's answer planned."""
