@@ -44,8 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser, *, github: bool = True) -> None:
         p.add_argument("--config", default=_env("config") or None, help="path of cd.yml (default .github/cd.yml)")
+        p.add_argument("--gate-environment", default=_env("gate-environment"),
+                       help="the approval environment the workflow's gate job is bound to (default production-approval)")
         if github:
             p.add_argument("--repository", default=_env("repository"), help="OWNER/NAME (default $GITHUB_REPOSITORY)")
+            p.add_argument("--trusted-writer", action="append", default=None, metavar="LOGIN",
+                           help="besides the Actions bot, a login whose deployment records and statuses count "
+                                "(e.g. your App's NAME[bot]); repeatable")
 
     p = sub.add_parser("release", help="digest the artifact and tag the commit (idempotent)")
     common(p)
@@ -66,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rollback", action="store_true", default=None, help="go back to an earlier, known-good version")
     p.add_argument("--run", dest="deploy_command", default=_env("run"), help="deploy command (bash), gets CD_* variables")
     p.add_argument("--environment-url", default=_env("environment-url"), help="URL shown on the deployment")
+    p.add_argument("--gated", action="store_true", default=None,
+                   help="this promotion needs the gate's approval in delivery mode, whatever cd.yml says (production)")
 
     p = sub.add_parser("gate", help="check the mode and report the approval this run holds (the gate job)")
     common(p)
@@ -88,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report-check", help="report a commit status (e.g. acceptance passed) used as evidence")
     common(p)
     p.add_argument("--context", default=_env("context"), required=not _env("context"))
-    p.add_argument("--state", default=_env("state") or "success", choices=["success", "failure", "error", "pending"])
+    p.add_argument("--state", default=_env("state") or "success", help="success, failure, error or pending")
     p.add_argument("--commit", default=_env("commit"))
     p.add_argument("--description", default=_env("description"))
 
@@ -153,12 +160,13 @@ def _context(args, io):
     from .context import RunContext
     token = os.environ.get("INPUT_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN", "")
     io.mask(token)
-    return RunContext.from_environ(dict(os.environ), token=token, repository=args.repository)
+    writers = getattr(args, "trusted_writer", None) or _lines(_env("trusted-writers"))
+    return RunContext.from_environ(dict(os.environ), token=token, repository=args.repository, writers=writers)
 
 
 def _config(args, ctx):
     from . import config
-    return config.load(args.config, workspace=ctx.workspace if ctx else ".")
+    return config.load(args.config, workspace=ctx.workspace if ctx else ".", gate_environment=args.gate_environment)
 
 
 def _client(ctx):
@@ -235,13 +243,15 @@ def cmd_promote(args, io) -> int:
         raise InputError("no version given", "promote needs the candidate's version",
                          "pass the `version` output of the release step")
     rollback = args.rollback if args.rollback is not None else _bool(_env("rollback"), "rollback")
+    gated = args.gated if args.gated is not None else _bool(_env("gated"), "gated")
     req = PromotionRequest(environment=args.environment, version=args.release_version, mode=mode,
                            artifact_paths=tuple(args.artifact or _lines(_env("artifact"))),
                            expected_digest=args.digest, rollback=rollback, command=args.deploy_command,
-                           environment_url=args.environment_url)
+                           environment_url=args.environment_url, gated=gated)
     client = _client(ctx)
     with io.group(f"Promote {req.version} to {req.environment} ({mode})"):
-        result = promote(client, ctx, cfg, req, log=io.info)
+        result = promote(client, ctx, cfg, req, log=io.info,
+                         warn=lambda note: io.warning(note, title="Untrusted record ignored"))
         for warning in result.warnings:
             io.warning(warning, title="Superseded candidate")
         io.info(f"{client.requests} GitHub requests")
@@ -259,6 +269,7 @@ def cmd_promote(args, io) -> int:
 
 def cmd_gate(args, io) -> int:
     from .context import parse_mode
+    from .errors import InputError
     mode = parse_mode(args.mode)
     ctx = _context(args, io)
     cfg = _config(args, ctx)
@@ -268,9 +279,16 @@ def cmd_gate(args, io) -> int:
         io.append_summary("## Gate\n\nContinuous Deployment: no human approval applies.\n")
         return 0
     from . import gate as gates
+    from .records import read_ledger
+    from .tagging import SHA
+    if not SHA.match(ctx.sha) or not ctx.run_id:
+        raise InputError(f"GITHUB_SHA {ctx.sha[:50]!r} / GITHUB_RUN_ID {ctx.run_id} do not name a run's commit",
+                         "the gate checks this run's approvals and who wrote its commit",
+                         "run the gate step inside GitHub Actions (the runner sets both)")
     client = _client(ctx)
-    decision = gates.verify(client, client.run_approvals(ctx.run_id), gate_environment=cfg.gate_environment,
-                            run_id=ctx.run_id, target=", ".join(cfg.gate_protects))
+    ledger = read_ledger(client, ctx, [], commit=ctx.sha, run_url=ctx.run_url, gate=cfg.gate_environment)
+    decision = gates.verify(client, ctx, ledger, gate_environment=cfg.gate_environment,
+                            target=", ".join(cfg.gate_protects))
     who = ", ".join(a["login"] for a in decision.approvers)
     io.set_output("approved-by", who)
     io.notice(f"{cfg.gate_environment} approved by {who}", title="Gate passed")
@@ -282,12 +300,15 @@ def cmd_finish(args, io) -> int:
     from .promotion import finish
     ctx = _context(args, io)
     cfg = _config(args, ctx)
-    names = args.environment or _lines(_env("environment")) or [e.name for e in cfg.environments]
+    named = args.environment or _lines(_env("environment"))
+    names = [cfg.environment(n).name for n in named] or [e.name for e in cfg.environments]
     from .promotion import record_file
-    if not any(record_file(ctx, n).exists() for n in names):
+    if args.job_status == "success" and not any(record_file(ctx, n).exists() for n in names):
         io.info("no deployment record left open by this job")
         return 0
-    closed = finish(_client(ctx), ctx, names, args.job_status)
+    closed = finish(_client(ctx), ctx, names, args.job_status, explicit=bool(named))
+    if not closed:
+        io.info("no deployment record of this run is still in flight")
     for deployment_id in closed:
         io.warning(f"deployment {deployment_id} was left open by this job and is now closed as {args.job_status or 'error'}",
                    title="Record closed")
@@ -298,11 +319,11 @@ def cmd_sweep(args, io) -> int:
     from .errors import InputError
     from .promotion import sweep
     try:
-        hours = shown = float(args.older_than_hours)
+        hours = float(args.older_than_hours)
     except ValueError:
-        hours, shown = 0.0, args.older_than_hours
-    if not hours > 0:
-        raise InputError(f"older-than-hours {shown!r} is not a positive number of hours",
+        hours = 0.0
+    if not 0 < hours <= 24 * 366:  # NaN and infinity fail here too
+        raise InputError(f"older-than-hours {args.older_than_hours[:40]!r} is not a number of hours between 0 and 8784",
                          "records younger than that are left alone", "pass a number of hours above 0, e.g. 6")
     ctx = _context(args, io)
     cfg = _config(args, ctx)
@@ -320,7 +341,9 @@ def cmd_status(args, io) -> int:
     from .history import status
     ctx = _context(args, io)
     cfg = _config(args, ctx)
-    rows = status(_client(ctx), ctx, cfg)
+    rows, ignored = status(_client(ctx), ctx, cfg)
+    for note in ignored:
+        io.warning(note, title="Untrusted record ignored")
     data = {"repository": ctx.repository, "environments": [r.as_json() for r in rows]}
     io.set_output("json", json.dumps(data))
     if args.json:
@@ -331,9 +354,24 @@ def cmd_status(args, io) -> int:
     return 0
 
 
+COMMIT_STATES = ("success", "failure", "error", "pending")
+
+
 def cmd_report_check(args, io) -> int:
+    from .errors import InputError
+    from .tagging import SHA
     ctx = _context(args, io)
     sha = args.commit or ctx.sha
+    # Checked before any request: the sha becomes part of the URL path, the state must be GitHub's.
+    if not SHA.match(sha or ""):
+        raise InputError(f"commit {sha[:60]!r} is not a full 40-character sha", "a status is reported on one exact commit",
+                         "pass the commit the candidate was built from (GITHUB_SHA inside Actions), or leave it empty")
+    if args.state not in COMMIT_STATES:
+        raise InputError(f"state {args.state[:40]!r} is not a commit status state", f"GitHub accepts {', '.join(COMMIT_STATES)}",
+                         "pass one of those (default success)")
+    if not args.context or len(args.context) > 255 or not args.context.isprintable():
+        raise InputError(f"context {args.context[:60]!r} is not usable", "it names the check (printable, 1-255 characters)",
+                         "pass a short name such as acceptance")
     _client(ctx).create_commit_status(sha, args.state, args.context, description=args.description,
                                       target_url=ctx.run_url)
     io.info(f"{args.context}: {args.state} on {sha[:12]}")

@@ -2,11 +2,21 @@
 
 A repository without the file gets the defaults: staging -> production, gate `production-approval`
 protecting production, tags `v<version>`.
+
+The file comes with the commit being deployed, so whoever pushes controls it. It may add rules
+(more gated environments, required contexts, soak times) but never remove the production gate:
+the last environment of the path, any environment named `production` (GitHub's own rule for
+`production_environment`) and any marked `production: true` are gated in delivery mode whatever
+the file says, and a file that tries otherwise is refused. What the gate environment is comes from
+the workflow (the `gate-environment` input, default `production-approval`), where the gate job is
+bound to it; the file may only repeat it.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -14,6 +24,8 @@ from pathlib import Path
 from .errors import ConfigError, InputError
 
 DEFAULT_PATH = ".github/cd.yml"
+DEFAULT_GATE = "production-approval"
+MAX_BYTES = 256 * 1024  # a real cd.yml is a few hundred bytes; this bounds the parser's work
 
 
 @dataclass(frozen=True)
@@ -30,7 +42,7 @@ class Environment:
 class Config:
     environments: tuple[Environment, ...] = field(default_factory=lambda: (
         Environment("staging"), Environment("production", production=True)))
-    gate_environment: str = "production-approval"
+    gate_environment: str = DEFAULT_GATE
     gate_protects: tuple[str, ...] = ("production",)
     tag_prefix: str = "v"
     release_assets: bool = False
@@ -58,34 +70,78 @@ def schema() -> dict:
     return json.loads(resources.files("cdhelper").joinpath("schemas/cd-config.schema.json").read_text())
 
 
-def load(path: str | Path | None = None, *, workspace: str = ".") -> Config:
-    """Read and validate the configuration; a missing default file means the defaults."""
+def load(path: str | Path | None = None, *, workspace: str = ".", gate_environment: str = "") -> Config:
+    """Read and validate the configuration; a missing default file means the defaults.
+    `gate_environment` is the workflow's (trusted) gate; empty means the default."""
     explicit = path is not None
     file = Path(path) if explicit else Path(workspace) / DEFAULT_PATH
-    if not file.exists():
+    gate = _gate_input(gate_environment)
+    try:
+        info = file.stat()
+    except FileNotFoundError:
         if explicit:
             raise ConfigError(f"configuration file {str(file)!r} not found", "the path given does not exist",
-                              f"create it, or drop the option to use {DEFAULT_PATH} or the defaults")
-        return Config()
+                              f"create it, or drop the option to use {DEFAULT_PATH} or the defaults") from None
+        return from_dict({}, gate_environment=gate)
+    except OSError as exc:
+        raise ConfigError(f"configuration file {str(file)!r} cannot be read", exc.strerror or str(exc),
+                          "point the config input at a readable YAML file") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        raise ConfigError(f"configuration file {str(file)!r} is {kind}", "cdhelper reads one YAML file",
+                          f"point the config input at the YAML file itself (e.g. {DEFAULT_PATH})")
+    if info.st_size > MAX_BYTES:
+        raise ConfigError(f"configuration file {str(file)!r} is {info.st_size} bytes",
+                          f"a cd.yml larger than {MAX_BYTES // 1024} KiB is not a configuration",
+                          "keep only the keys of docs/configuration.md in it")
     import yaml
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raw = _parse(file.read_bytes()[:MAX_BYTES].decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{file} is not valid YAML{where}", str(problem),
+        problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+        if isinstance(exc, RecursionError):
+            problem = "it nests too deeply"
+        raise ConfigError(f"{file} is not valid YAML{where}", str(problem)[:200],
                           "fix the YAML syntax (indentation, quoting) at that place") from None
-    return from_dict(raw if raw is not None else {}, source=str(file))
+    return from_dict(raw if raw is not None else {}, source=str(file), gate_environment=gate)
 
 
-def from_dict(raw: object, *, source: str = DEFAULT_PATH) -> Config:
+def _parse(text: str) -> object:
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        """No aliases: `*name` lets a few lines expand into billions of nodes (an alias bomb), and a
+        configuration never needs them."""
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in cd.yml; write the "
+                                                  "value out", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+    return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader
+
+
+def _gate_input(raw: str) -> str:
+    name = (raw or "").strip() or DEFAULT_GATE
+    from jsonschema import Draft202012Validator
+    if not Draft202012Validator(schema()["$defs"]["environmentName"]).is_valid(name):
+        raise InputError(f"gate-environment {name[:60]!r} is not an environment name",
+                         "it names the approval environment the gate job is bound to",
+                         "pass the name of that environment, e.g. production-approval")
+    return name
+
+
+def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str = DEFAULT_GATE) -> Config:
     import jsonschema
     validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(raw), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    # The first errors are enough to report one; never walk a huge document to the end.
+    first = list(itertools.islice(validator.iter_errors(raw), 20))
+    errors = sorted(first, key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         err = errors[0]
-        key = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        key = "/".join(str(p)[:40] for p in err.absolute_path) or "(top level)"
         raise ConfigError(f"{source}: key `{key}` is invalid", _describe(err), _fix_for(err))
     assert isinstance(raw, dict)
     envs_raw = raw.get("environments") or [{"name": "staging"}, {"name": "production"}]
@@ -98,32 +154,68 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH) -> Config:
     last = len(envs_raw) - 1
     environments = tuple(Environment(
         name=e["name"], url=e.get("url", ""), required_contexts=tuple(e.get("required-contexts", ())),
-        soak_minutes=e.get("soak-minutes", 0), production=e.get("production", i == last),
+        soak_minutes=int(e.get("soak-minutes", 0)), production=_is_production(e, i == last, source),
         strategy=e.get("strategy", "all-at-once")) for i, e in enumerate(envs_raw))
     gate = raw.get("gate") or {}
-    gate_env = gate.get("environment", "production-approval")
-    protects = tuple(gate.get("protects") or (environments[-1].name,))
-    unknown = [p for p in protects if p.lower() not in names]
-    if unknown:
-        raise ConfigError(f"{source}: key `gate/protects` names {unknown[0]!r}", "it is not in `environments`",
-                          "list only environments of the promotion path under gate.protects")
+    gate_env = gate.get("environment", gate_environment)
     if gate_env.lower() in names:
         raise ConfigError(f"{source}: key `gate/environment` is {gate_env!r}",
                           "the gate must be its own environment, not one of the promotion path",
                           "use a dedicated approval environment such as production-approval")
+    if gate_env.lower() != gate_environment.lower():
+        raise ConfigError(f"{source}: key `gate/environment` is {gate_env!r}",
+                          f"the workflow's gate job is bound to {gate_environment!r}, and the gate is the workflow's "
+                          "to say, not the deployed commit's",
+                          f"pass `gate-environment: {gate_env}` to the cdhelper steps and bind the gate job to it, "
+                          "or remove gate.environment from the file")
+    production = [e.name for e in environments if e.production]
+    protects = tuple(gate.get("protects") or ())
+    unknown = [p for p in protects if p.lower() not in names]
+    if unknown:
+        raise ConfigError(f"{source}: key `gate/protects` names {unknown[0]!r}", "it is not in `environments`",
+                          "list only environments of the promotion path under gate.protects")
+    ungated = [n for n in production if protects and n.lower() not in {p.lower() for p in protects}]
+    if ungated:
+        raise ConfigError(f"{source}: key `gate/protects` would leave {ungated[0]!r} ungated",
+                          "production environments (the last of the path, one named production, any marked "
+                          "production: true) are always gated in delivery mode; gate.protects can add "
+                          "environments, never take one away",
+                          f"add {ungated[0]!r} to gate.protects, or remove the key")
     tag = raw.get("tag") or {}
-    return Config(environments=environments, gate_environment=gate_env, gate_protects=protects,
+    return Config(environments=environments, gate_environment=gate_env,
+                  gate_protects=tuple(dict.fromkeys([*protects, *production])),
                   tag_prefix=tag.get("prefix", "v"), release_assets=tag.get("release", False),
                   image_tags=tuple(tag.get("image-tags", ())),
                   version_base=(raw.get("versioning") or {}).get("base", "0.1"))
 
 
+def _is_production(env: dict, last: bool, source: str) -> bool:
+    """GitHub's default: an environment named production is production; ours: so is the last."""
+    implied = last or env["name"].lower() == "production"
+    if env.get("production") is False and implied:
+        raise ConfigError(f"{source}: environment {env['name']!r} has `production: false`",
+                          f"{'the last environment of the path' if last else 'an environment named production'} is "
+                          "production, which is always gated in delivery mode whatever this file says",
+                          "remove `production: false` from it")
+    return bool(env.get("production")) or implied
+
+
+def _show(value: object, limit: int = 80) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an integer too long to print
+        return "<a number too large to show>"
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 def _describe(err) -> str:
     if err.validator == "additionalProperties":
-        return err.message.replace("Additional properties are not allowed", "unknown key(s) not allowed")
-    if err.validator == "required":
-        return err.message
-    return f"{err.instance!r} {_plain(err)}"
+        text = err.message.replace("Additional properties are not allowed", "unknown key(s) not allowed")
+    elif err.validator == "required":
+        text = err.message
+    else:
+        text = f"{_show(err.instance)} {_plain(err)}"
+    return text if len(text) <= 240 else text[:240] + "…"
 
 
 def _plain(err) -> str:

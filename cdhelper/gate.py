@@ -1,12 +1,17 @@
 """The production gate. Continuous Delivery: GitHub's required reviewers hold the gate job (no
-runner waits); the helper then checks, fail-closed, that this run really holds an approval for the
-gate environment. Continuous Deployment: no human gate, and the record says so."""
+runner waits); the helper then checks, fail-closed, that the gate environment really is protected
+(required reviewers, prevent self-review) and that this run holds an approval of it by someone
+other than the people who started the run or wrote the commit. Continuous Deployment: no human
+gate, and the record says so."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from .errors import GateError
+from .records import GateRules, Ledger, gate_rules_from_rest
+
+SETTINGS = "Settings > Environments"
 
 
 @dataclass(frozen=True)
@@ -28,8 +33,31 @@ class GateDecision:
         return f"approved on {self.environment} by {who}"
 
 
-def decide(approvals: list[dict], *, gate_environment: str, run_id: int, target: str) -> GateDecision:
-    """`approvals` is the run's review history, newest first. A rejection after an approval wins."""
+def check_rules(rules: GateRules, *, gate_environment: str, target: str) -> None:
+    """The gate only means something when GitHub asks a reviewer who is not the pusher."""
+    if not rules.exists:
+        raise GateError(f"promotion to {target} refused",
+                        f"environment {gate_environment!r} does not exist, so nothing held the gate job "
+                        "(a job naming a missing environment creates it unprotected)",
+                        f"create {gate_environment!r} under {SETTINGS} with required reviewers and prevent self-review")
+    if not rules.reviewers:
+        raise GateError(f"promotion to {target} refused",
+                        f"{gate_environment!r} has no required reviewers, so the gate job ran without asking anyone",
+                        f"add required reviewers to {gate_environment!r} ({SETTINGS}), then re-run")
+    if not rules.prevent_self_review:
+        raise GateError(f"promotion to {target} refused",
+                        f"{gate_environment!r} does not prevent self-review, so whoever pushed could approve "
+                        "their own change",
+                        f"tick 'Prevent self-review' on {gate_environment!r} ({SETTINGS}) and have another "
+                        "reviewer approve a new run")
+
+
+def decide(approvals: list[dict], *, gate_environment: str, run_id: int, target: str,
+           excluded: dict[str, str] | None = None) -> GateDecision:
+    """`approvals` is the run's review history, newest first. A rejection after an approval wins.
+    Approvals by `excluded` logins (login -> why: who started the run, who wrote the commit) do not
+    count, even where GitHub let them through."""
+    excluded = {k.lower(): v for k, v in (excluded or {}).items()}
     relevant = [a for a in approvals if gate_environment.lower() in {e.lower() for e in a["environments"]}]
     decisive = [a for a in relevant if a["state"] in {"approved", "rejected"}]
     if decisive and decisive[0]["state"] == "rejected":
@@ -38,43 +66,46 @@ def decide(approvals: list[dict], *, gate_environment: str, run_id: int, target:
                         + (f": {latest['comment']}" if latest["comment"] else ""),
                         "address the reviewer's concern and start a new run; a rejected run cannot be promoted")
     approved = [a for a in decisive if a["state"] == "approved"]
-    if not approved:
-        raise MissingApproval(f"promotion to {target} refused",
+    valid = [a for a in approved if a["user"].lower() not in excluded]
+    if approved and not valid:
+        who = "; ".join(f"{a['user']} ({excluded[a['user'].lower()]})" for a in approved)
+        raise GateError(f"promotion to {target} refused",
+                        f"{gate_environment} was approved in run {run_id} only by {who}: nobody may approve their own change",
+                        f"another required reviewer of {gate_environment!r} must approve: start a new run "
+                        f"(and keep 'Prevent self-review' on in {SETTINGS})")
+    if not valid:
+        raise GateError(f"promotion to {target} refused",
                         f"Continuous Delivery needs an approval of environment {gate_environment!r} in this run ({run_id}), and it holds none",
                         f"run the gate job bound to `environment: {{name: {gate_environment}, deployment: false}}` before this job "
                         f"(`needs:` it), and give {gate_environment} required reviewers; or set CD_MODE=deployment for Continuous Deployment")
-    return GateDecision(True, gate_environment, tuple({"login": a["user"], "comment": a["comment"]} for a in approved))
+    return GateDecision(True, gate_environment, tuple({"login": a["user"], "comment": a["comment"]} for a in valid))
 
 
-class MissingApproval(GateError):
-    """No approval at all (as opposed to a rejection): worth explaining from the environment's rules."""
+def excluded_people(*, actor: str, triggering_actor: str, authors: tuple[str, ...]) -> dict[str, str]:
+    """Who may not approve this release: GitHub's prevent-self-review covers the person who started
+    the job; the commit's authors and committer are just as much "self"."""
+    out: dict[str, str] = {}
+    for login in authors:
+        out.setdefault(login.lower(), "an author or the committer of the deployed commit")
+    if triggering_actor:
+        out[triggering_actor.lower()] = "who re-ran this run"
+    if actor:
+        out[actor.lower()] = "who started this run"
+    return out
 
 
-def verify(client, approvals: list[dict], *, gate_environment: str, run_id: int, target: str) -> GateDecision:
-    """`decide`, and when no approval exists at all, say why from the gate environment's rules."""
-    try:
-        return decide(approvals, gate_environment=gate_environment, run_id=run_id, target=target)
-    except MissingApproval as missing:
-        raise explain(missing, client, gate_environment) from None
-
-
-def explain(error: MissingApproval, client, gate_environment: str) -> GateError:
-    """Say why nobody approved, when the environment's rules show it (one read, on failure only)."""
-    from .errors import CDHelperError
-    try:
-        environment = client.get_environment(gate_environment)
-    except CDHelperError:  # some tokens may not read environment settings: explain nothing more
-        return error
-    if environment is None:
-        why = (f"{error.why}; environment {gate_environment!r} does not exist, so nothing held the gate job "
-               "(a job naming a missing environment creates it unprotected)")
-        fix = f"create {gate_environment!r} under Settings > Environments with required reviewers and prevent self-review"
-    elif not any(rule.get("type") == "required_reviewers" for rule in environment.get("protection_rules", [])):
-        why = f"{error.why}; {gate_environment!r} has no required reviewers, so the gate job ran without asking anyone"
-        fix = f"add required reviewers to {gate_environment!r} (Settings > Environments), then re-run"
-    else:
-        return error
-    return GateError(error.what, why, fix)
+def verify(client, ctx, ledger: Ledger, *, gate_environment: str, target: str) -> GateDecision:
+    """The whole check, from what the ledger read brought. Parts GitHub's GraphQL did not show (the
+    environment's rules, the run's reviews) are asked of REST, so either reading works."""
+    rules = ledger.gate or gate_rules_from_rest(client.get_environment(gate_environment))
+    check_rules(rules, gate_environment=gate_environment, target=target)
+    if ledger.commit is None:
+        raise GateError(f"promotion to {target} refused", "GitHub did not say who wrote the deployed commit, so "
+                        "self-approval cannot be ruled out", "re-run the job; check that the token has `contents: read`")
+    approvals = ledger.approvals if ledger.approvals is not None else client.run_approvals(ctx.run_id)
+    return decide(approvals, gate_environment=gate_environment, run_id=ctx.run_id, target=target,
+                  excluded=excluded_people(actor=ctx.actor, triggering_actor=ctx.triggering_actor,
+                                           authors=ledger.commit.people))
 
 
 def not_required(gate_environment: str) -> GateDecision:

@@ -11,6 +11,7 @@ and its retry (which re-POSTs after a 5xx, duplicating deployments) are off. Ins
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ class GitHubClient:
         except GithubException as exc:
             raise _Http(exc.status, exc.data, exc.headers or {}) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Http(0, {"message": f"connection failed: {type(exc).__name__}"}, {}) from None
+            raise _Http(0, {"message": f"connection failed: {_reason(exc)}"}, {}) from None
 
     def _call(self, verb: str, url: str, *, write: bool, idempotent: bool = False, needs: str = "",
               what: str = "", **kwargs: Any) -> Any:
@@ -124,33 +125,60 @@ class GitHubClient:
                                  + (f" (it needs `{needs}`)" if needs else ""))
         if err.status in (409, 422):
             return ApiFailure(err.status, err.message, err.data)
-        if err.status == 0 or err.status >= 500:
-            return GitHubAPIError(f"{what} failed", f"GitHub did not answer ({err.status or 'no response'}: {err.message}) after {self.attempts} attempts",
+        if err.status == 0:
+            return GitHubAPIError(f"{what} failed", f"no answer from {self.ctx.api_url} ({err.message}) after "
+                                  f"{self.attempts} attempts",
+                                  f"check that GITHUB_API_URL ({self.ctx.api_url}) is right and reachable from this "
+                                  "runner (the runner sets it; on GitHub Enterprise Server it is https://HOST/api/v3); "
+                                  "if it is, re-run the job: nothing half-done is left behind")
+        if err.status >= 500:
+            return GitHubAPIError(f"{what} failed", f"GitHub did not answer ({err.status}: {err.message}) after {self.attempts} attempts",
                                   "re-run the job; nothing half-done is left behind")
         return GitHubAPIError(f"{what} failed", f"GitHub answered {err.status}: {err.message}",
                               "check the inputs named above; re-run with ACTIONS_STEP_DEBUG=true for details")
 
     # --- reads ---------------------------------------------------------------------------------
     def graphql(self, query: str, variables: dict, *, mutation: bool = False) -> dict:
+        return self.graphql_partial(query, variables, mutation=mutation)[0]
+
+    def graphql_partial(self, query: str, variables: dict, *, mutation: bool = False,
+                        optional: list[tuple[str, ...]] | tuple = ()) -> tuple[dict, set[tuple[str, ...]]]:
+        """A GraphQL request whose `optional` parts (paths such as ("run",)) may fail on their own:
+        GitHub then answers the rest with errors that name those paths. Returns the data and the
+        optional paths that failed; any other error raises."""
         # The only mutation the helper sends writes a deployment status, which is harmless to repeat.
-        data = self._call("POST", self.ctx.graphql_url, write=mutation, idempotent=True,
-                          body={"query": query, "variables": variables}, needs="deployments: write" if mutation else "",
-                          what="writing a deployment status (GraphQL)" if mutation else "reading deployment history (GraphQL)")
-        errors = data.get("errors") or []
-        if errors:
-            first = errors[0]
-            if first.get("type") == "NOT_FOUND":
-                raise NotFoundError(f"repository {self.ctx.repository} was not found", first.get("message", ""),
-                                    "check the repository name and that the token can read it")
-            if first.get("type") in {"FORBIDDEN", "INSUFFICIENT_SCOPES"}:
-                if mutation:
-                    raise PermissionDeniedError("writing a deployment status was refused", first.get("message", ""),
-                                                "grant it in the job: `permissions:` with `deployments: write`")
-                raise PermissionDeniedError("reading deployments was refused", first.get("message", ""),
-                                            "grant `deployments: read` and `contents: read` under `permissions:`")
-            raise GitHubAPIError("a GraphQL query failed", first.get("message", str(first)),
-                                 "report this with the message above; it is a cdhelper bug if the query is malformed")
-        return data["data"]
+        raw = self._call("POST", self.ctx.graphql_url, write=mutation, idempotent=True,
+                         body={"query": query, "variables": variables}, needs="deployments: write" if mutation else "",
+                         what="writing a deployment status (GraphQL)" if mutation else "reading deployment history (GraphQL)")
+        failed, fatal = set(), []
+        for error in raw.get("errors") or []:
+            path = tuple(str(p) for p in error.get("path") or ())
+            part = next((tuple(o) for o in optional if path[:len(o)] == tuple(o)), None)
+            if part is not None:
+                failed.add(part)
+            else:
+                fatal.append(error)
+        if fatal:
+            raise self._graphql_error(fatal[0], mutation=mutation)
+        if not isinstance(raw.get("data"), dict):
+            raise GitHubAPIError("a GraphQL request returned no data", str(raw)[:200],
+                                 "re-run the job; report it if it persists")
+        return raw["data"], failed
+
+    def _graphql_error(self, first: dict, *, mutation: bool) -> CDHelperError:
+        message, path = first.get("message", str(first))[:300], [str(p) for p in first.get("path") or ()]
+        if first.get("type") == "NOT_FOUND" and path[:1] == ["repository"]:
+            return NotFoundError(f"repository {self.ctx.repository} was not found", message,
+                                 "check the repository name and that the token can read it")
+        if first.get("type") in {"FORBIDDEN", "INSUFFICIENT_SCOPES"}:
+            if mutation:
+                return PermissionDeniedError("writing a deployment status was refused", message,
+                                             "grant it in the job: `permissions:` with `deployments: write`")
+            return PermissionDeniedError(f"reading {'.'.join(path) or 'deployments'} was refused", message,
+                                         "grant `deployments: read` and `contents: read` under `permissions:` "
+                                         "(and `statuses: read` where required-contexts are checked)")
+        return GitHubAPIError("a GraphQL query failed", message + (f" (at {'.'.join(path)})" if path else ""),
+                              "report this with the message above; it is a cdhelper bug if the query is malformed")
 
     def _get_optional(self, url: str, *, needs: str, what: str) -> Any:
         """A GET whose 404 means "there is none" rather than an error."""
@@ -246,6 +274,14 @@ class _Http(Exception):
 
 def _is_rate_limit(err: _Http) -> bool:
     return any(m in err.message.lower() for m in RATE_LIMIT_MARKERS)
+
+
+def _reason(exc: Exception) -> str:
+    """The useful end of a requests error: "[Errno 111] Connection refused" rather than the pool's story."""
+    found = re.findall(r"\[Errno -?\d+\] [^'\")]+", str(exc))
+    if found:
+        return found[-1].strip()
+    return "timed out" if "timeout" in type(exc).__name__.lower() else type(exc).__name__
 
 
 def _short(url: str) -> str:

@@ -30,13 +30,14 @@ class EnvironmentStatus:
                 "latest": brief(self.latest)}
 
 
-def status(client, ctx: RunContext, config: Config) -> list[EnvironmentStatus]:
+def status(client, ctx: RunContext, config: Config) -> tuple[list[EnvironmentStatus], tuple[str, ...]]:
+    """What is live where, and the records that were ignored (not written by a trusted writer)."""
     names = [e.name for e in config.environments]
-    ledger = read_ledger(client, ctx.owner, ctx.name, names)
+    ledger = read_ledger(client, ctx, names)
     out = []
     for name in names:
         records = ledger.of(name)
         live = live_record(records)
         latest = next((r for r in records if r.ours), None)
         out.append(EnvironmentStatus(name, live, previous_good(records, live), latest))
-    return out
+    return out, ledger.ignored

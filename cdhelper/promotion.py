@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,7 +29,9 @@ from .github_api import ApiFailure, GitHubClient, OutcomeUnknown
 from .records import (
     FINAL_STATES,
     PAYLOAD_VERSION,
+    CommitFacts,
     Record,
+    Trust,
     live_record,
     now,
     queue_and_read,
@@ -48,6 +51,7 @@ class PromotionRequest:
     rollback: bool = False
     command: str = ""
     environment_url: str = ""
+    gated: bool = False  # the workflow marks this promotion as gated in delivery mode, whatever cd.yml says
 
 
 @dataclass
@@ -61,6 +65,7 @@ class PromotionResult:
     rollback_of: int | None = None
     warnings: list[str] = field(default_factory=list)
     node_id: str = ""
+    ignored: tuple[str, ...] = ()  # records and statuses not counted: their writer is not trusted
 
 
 CREATE_ATTEMPTS = 3
@@ -76,17 +81,23 @@ def record_file(ctx: RunContext, environment: str) -> Path:
 
 
 def promote(client: GitHubClient, ctx: RunContext, config: Config, req: PromotionRequest, *,
-            log: Callable[[str], None] = print) -> PromotionResult:
+            log: Callable[[str], None] = print, warn: Callable[[str], None] | None = None) -> PromotionResult:
+    """`warn` hears of every record or status that was not counted because of its writer, before
+    any decision is taken on what remains."""
     env = config.environment(req.environment)
     upstream = config.previous(env.name)
     version = versions.parse(req.version)
     tag = tag_name(config.tag_prefix, str(version))
     names = [env.name] + ([upstream.name] if upstream else [])
-    gated = config.is_gated(env.name) and req.mode == "delivery"
+    gated = (req.gated or config.is_gated(env.name)) and req.mode == "delivery"
     if gated and not ctx.run_id:
         raise InputError("no workflow run id", "the gate is verified against this run's approvals (GITHUB_RUN_ID)",
                          "run inside GitHub Actions, or set GITHUB_RUN_ID to the run that holds the approval")
-    ledger = read_ledger(client, ctx.owner, ctx.name, names, tag=tag, run_url=ctx.run_url if gated else None)
+    check_temp_dir(ctx)
+    ledger = read_ledger(client, ctx, names, tag=tag, contexts=bool(env.required_contexts),
+                         run_url=ctx.run_url if gated else None, gate=config.gate_environment if gated else None)
+    for note in ledger.ignored:
+        (warn or log)(note)
     candidate = _candidate(ledger.tag_message, ledger.tag_commit, tag)
     _check_artifact(candidate, req)
     target = ledger.of(env.name)
@@ -95,20 +106,35 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     if mine is not None and mine.state == "success":
         log(f"{candidate.version} is already live in {env.name} from this run (deployment {mine.id}); nothing to do")
         return PromotionResult(candidate, env.name, mine.id, "unchanged",
-                               _gate_from_payload(mine.payload, config.gate_environment), previous=live)
+                               _gate_from_payload(mine.payload, config.gate_environment), previous=live,
+                               ignored=ledger.ignored)
     previous = live if (live is None or live.digest != candidate.manifest) else None
     rollback_of = _check_order(candidate, live, target, req, env)
     promoted_from = None if req.rollback else _check_evidence(candidate, upstream, ledger.of(upstream.name) if upstream else [], env)
+    _check_contexts(ledger.commit, env, candidate, Trust.of(ctx))
     warnings = _superseded(target, candidate, ctx.run_id)
-    decision = _check_gate(client, ctx, config, env, gated, ledger.approvals)
+    decision = (gates.verify(client, ctx, ledger, gate_environment=config.gate_environment, target=env.name)
+                if gated else gates.not_required(config.gate_environment))
     payload = _payload(candidate, env, req, ctx, decision, promoted_from, rollback_of, previous)
     deployment_id, node = (mine.id, mine.node_id) if mine is not None else _create_record(
         client, ctx, env, candidate, payload, target)
     result = PromotionResult(candidate, env.name, deployment_id, "success", decision, previous, rollback_of, warnings,
-                             node_id=node)
+                             node_id=node, ignored=ledger.ignored)
     settled = {r.id for r in target if r.state in FINAL_STATES}
     _deploy(client, ctx, env, req, result, settled, log)
     return result
+
+
+def check_temp_dir(ctx: RunContext) -> None:
+    """The record marker goes to RUNNER_TEMP: find out it cannot before a record exists, not after."""
+    where = Path(ctx.temp_dir)
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=where, prefix=".cdhelper-probe-"):
+            pass
+    except OSError as exc:
+        raise InputError(f"RUNNER_TEMP {str(where)!r} is not a writable directory", exc.strerror or str(exc),
+                         "unset RUNNER_TEMP (the runner sets it) or point it at a writable directory") from None
 
 
 # --- checks (no writes) ------------------------------------------------------------------------
@@ -123,6 +149,10 @@ def _candidate(message: str | None, commit: str | None, tag: str) -> Candidate:
         raise InputError(f"tag {tag!r} is not a cdhelper release candidate",
                          "its message has no cdhelper-version/commit/manifest lines",
                          "promote a version made by the release step; do not reuse hand-made tags")
+    if candidate.commit != commit:  # the message is text anyone tagging can write; the target is git's
+        raise EvidenceError(f"tag {tag!r} cannot be promoted",
+                            f"it points at commit {commit[:12]} but its message records {candidate.commit[:12]}",
+                            "release the candidate again with the release step (a new version); never hand-edit tags")
     return candidate
 
 
@@ -159,7 +189,9 @@ def _check_order(candidate: Candidate, live: Record | None, target: list[Record]
         live_version = versions.parse(live.version)
     except InputError:
         live_version = None
-    newer_live = live_version is not None and live_version > versions.parse(candidate.version)
+    # Only a strictly newer candidate replaces what is live: build metadata (`+build.2`) gives equal
+    # precedence, so it orders nothing, and an equal one is a step sideways, not forward.
+    newer_live = live_version is not None and live_version >= versions.parse(candidate.version)
     if req.rollback:
         if not any(r.ours and r.proven and r.digest == candidate.manifest for r in target):
             raise EvidenceError(f"rollback of {env.name} to {candidate.version} refused",
@@ -167,8 +199,10 @@ def _check_order(candidate: Candidate, live: Record | None, target: list[Record]
                                 "roll back to a version that succeeded there before (`cdhelper status` shows them)")
         return live.id
     if newer_live:
+        same = live_version == versions.parse(candidate.version)
         raise OrderingError(f"{candidate.version} would replace {live.version} in {env.name}",
-                            f"{live.version} is newer and is live there (deployment {live.id})",
+                            f"{live.version} is live there (deployment {live.id}) and "
+                            + ("has the same precedence (build metadata does not order versions)" if same else "is newer"),
                             f"to go back on purpose, roll back: `cdhelper promote --rollback --environment {env.name} --version {candidate.version}` (or the rollback workflow)")
     return None
 
@@ -192,24 +226,35 @@ def _check_evidence(candidate: Candidate, upstream: Environment | None, records:
     return {"environment": upstream.name, "deployment_id": proof.id}
 
 
+def _check_contexts(facts: CommitFacts | None, env: Environment, candidate: Candidate, trust: Trust) -> None:
+    """Required contexts count only when a trusted writer reported them: GitHub's own check (it gets
+    them as required_contexts too) accepts a status from any token with `statuses: write`."""
+    if not env.required_contexts:
+        return
+    found = (facts.contexts if facts is not None else None) or {}
+    problems = []
+    for name in env.required_contexts:
+        state, creator = found.get(name, ("missing", ""))
+        if state != "success":
+            problems.append(f"{name} is {state}")
+        elif creator not in trust.writers:
+            problems.append(f"{name} is success but was reported by {creator or 'an unknown actor'}, who is not a "
+                            f"trusted writer ({trust.describe()})")
+    if problems:
+        raise EvidenceError(f"{candidate.version} cannot be deployed to {env.name}",
+                            "required commit statuses are not all success from a trusted writer: " + "; ".join(problems),
+                            f"let the workflow report {', '.join(env.required_contexts)} on {candidate.commit[:12]} "
+                            "(e.g. the acceptance job's report-check step), then promote again")
+
+
 def _superseded(target: list[Record], candidate: Candidate, run_id: int) -> list[str]:
     warnings = []
     for record in target:
         if record.ours and record.in_flight and not record.of_run(run_id) \
                 and record.digest != candidate.manifest:
-            warnings.append(f"deployment {record.id} of {record.version} (run {record.payload['run']['id']}) is still "
+            warnings.append(f"deployment {record.id} of {record.version} (run {record.run.get('id')}) is still "
                             f"{record.state} and is superseded by {candidate.version}")
     return warnings
-
-
-def _check_gate(client: GitHubClient, ctx: RunContext, config: Config, env: Environment, gated: bool,
-                approvals: list[dict] | None) -> gates.GateDecision:
-    if not gated:
-        return gates.not_required(config.gate_environment)
-    if approvals is None:  # GraphQL did not resolve the run: ask REST for the same history
-        approvals = client.run_approvals(ctx.run_id)
-    return gates.verify(client, approvals, gate_environment=config.gate_environment, run_id=ctx.run_id,
-                        target=env.name)
 
 
 def _gate_from_payload(payload: dict | None, gate_environment: str) -> gates.GateDecision:
@@ -227,7 +272,7 @@ def _payload(candidate: Candidate, env: Environment, req: PromotionRequest, ctx:
         "cdhelper": PAYLOAD_VERSION, "version": candidate.version, "tag": candidate.tag, "commit": candidate.commit,
         "digest": candidate.manifest, "images": list(candidate.images), "environment": env.name, "mode": req.mode,
         "run": {"id": ctx.run_id, "attempt": ctx.run_attempt, "number": ctx.run_number, "url": ctx.run_url,
-                "actor": ctx.actor},
+                "actor": ctx.actor, **({"repository_id": ctx.repository_id} if ctx.repository_id else {})},
         "gate": decision.payload(), "promoted_from": promoted_from, "rollback_of": rollback_of,
         "previous": {"version": previous.version, "digest": previous.digest, "deployment_id": previous.id}
         if previous else None,
@@ -261,9 +306,9 @@ def _create_record(client: GitHubClient, ctx: RunContext, env: Environment, cand
 def _find_own_record(client: GitHubClient, ctx: RunContext, env: Environment, candidate: Candidate,
                      before: list[Record]) -> tuple[int, str] | None:
     known = {r.id for r in before}
-    for record in read_ledger(client, ctx.owner, ctx.name, [env.name]).of(env.name):
+    for record in read_ledger(client, ctx, [env.name]).of(env.name):
         if record.id not in known and record.of_run(ctx.run_id) and record.digest == candidate.manifest \
-                and (record.payload or {}).get("run", {}).get("attempt") == ctx.run_attempt:
+                and record.run.get("attempt") == ctx.run_attempt:
             return record.id, record.node_id
     return None
 
@@ -284,21 +329,21 @@ def _deploy(client: GitHubClient, ctx: RunContext, env: Environment, req: Promot
             settled: set[int], log: Callable[[str], None]) -> None:
     url = req.environment_url or env.url
     marker = record_file(ctx, env.name)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"deployment_id": result.deployment_id, "environment": env.name,
-                                  "version": result.candidate.version}))
     previous_handlers = _trap_signals()
     final, description = "error", "interrupted before the deployment finished"
     try:
+        # A hint for `finish` that this job has a record open here (finish reads the truth back).
+        marker.write_text(json.dumps({"deployment_id": result.deployment_id, "environment": env.name,
+                                      "version": result.candidate.version}))
         # queued, and in the same request the environment's records: a newer rival yields nothing deployed
-        ledger = queue_and_read(client, result.node_id, env.name, log_url=ctx.run_url, environment_url=url,
-                                description=f"Queued: {result.candidate.version} to {env.name}")
+        ledger = queue_and_read(client, result.node_id, env.name, Trust.of(ctx), log_url=ctx.run_url,
+                                environment_url=url, description=f"Queued: {result.candidate.version} to {env.name}")
         if not req.rollback:
             rival = _newer_rival(ctx, result, ledger, settled)
             if rival is not None:
                 description = f"superseded by {rival.version} (deployment {rival.id}) promoted at the same time"
                 raise OrderingError(f"{result.candidate.version} was not deployed to {env.name}",
-                                    f"{rival.version} (deployment {rival.id}, run {rival.payload['run']['id']}) is being "
+                                    f"{rival.version} (deployment {rival.id}, run {rival.run.get('id')}) is being "
                                     f"promoted there at the same time and is newer",
                                     f"nothing to do: {rival.version} wins (if its job is no longer running, re-run it to close its record); "
                                     "give deploying jobs a `concurrency:` group per environment to queue them")
@@ -334,16 +379,25 @@ def _newer_rival(ctx: RunContext, result: PromotionResult, ledger: list[Record],
         if record.id in settled or record.state in {"failure", "error"}:
             continue
         try:
-            if versions.parse(record.version) > mine:
-                return record
+            theirs = versions.parse(record.version)
         except InputError:
             continue
+        # Equal precedence (other build metadata): the record created first wins, so exactly one does.
+        if theirs > mine or (theirs == mine and record.id < result.deployment_id):
+            return record
     return None
 
 
+# Never handed to the user's command: credentials, and the action's inputs (registry password...).
+SCRUBBED = {"GITHUB_TOKEN", "GH_TOKEN", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "ACTIONS_RUNTIME_TOKEN"}
+SCRUBBED_PREFIXES = ("INPUT_", "CDHELPER_")
+
+
 def _hook_env(ctx: RunContext, env: Environment, req: PromotionRequest, result: PromotionResult, url: str) -> dict:
-    """What the user's command receives, all through CD_* variables; never the token."""
-    base = {k: v for k, v in os.environ.items() if k not in {"GITHUB_TOKEN", "INPUT_GITHUB-TOKEN", "INPUT_GITHUB_TOKEN"}}
+    """What the user's command receives, all through CD_* variables; never a token or an input.
+    (The job's own environment otherwise passes through: cloud credentials set up by earlier steps.)"""
+    base = {k: v for k, v in os.environ.items()
+            if k.upper() not in SCRUBBED and not k.upper().startswith(SCRUBBED_PREFIXES) and not (ctx.token and v == ctx.token)}
     previous = result.previous
     return base | {
         "CD_ENVIRONMENT": env.name, "CD_VERSION": result.candidate.version, "CD_DIGEST": result.candidate.manifest,
@@ -385,19 +439,30 @@ def _restore_signals(saved: dict) -> None:
         signal.signal(sig, handler)
 
 
-def finish(client: GitHubClient, ctx: RunContext, environments: list[str], job_status: str) -> list[int]:
-    """Close records a job left open (cancelled, runner lost, killed): zero requests when none."""
+def finish(client: GitHubClient, ctx: RunContext, environments: list[str], job_status: str, *,
+           explicit: bool = True) -> list[int]:
+    """Close what a job left open (cancelled, killed, runner lost): this run's records that are still
+    in flight, read back from GitHub. The marker file in RUNNER_TEMP is only a hint that a record
+    may be open: a deploy command can rewrite or delete it, and a kill can leave it behind after
+    `success` landed, so it never decides which record is closed, and a record that reached a final
+    state is never touched. Zero requests when the job succeeded and left no marker. Environments
+    not named by the workflow (`explicit=False`) are looked at only where this job left a marker,
+    so one job's finish never closes a record another job of the run has in flight."""
+    hinted = [n for n in environments if record_file(ctx, n).exists()]
+    look = environments if explicit else hinted
+    if not look or (job_status == "success" and not hinted):
+        return []
+    ledger = read_ledger(client, ctx, look)
+    state = "failure" if job_status == "failure" else "error"
     closed = []
-    for name in environments:
-        marker = record_file(ctx, name)
-        if not marker.exists():
-            continue
-        data = json.loads(marker.read_text())
-        state = "failure" if job_status == "failure" else "error"
-        client.create_deployment_status(data["deployment_id"], state, log_url=ctx.run_url,
-                                        description=f"job {job_status or 'ended'} before {data['version']} finished deploying")
-        marker.unlink(missing_ok=True)
-        closed.append(data["deployment_id"])
+    for name in look:
+        for record in ledger.of(name):
+            if record.ours and record.of_run(ctx.run_id) and record.in_flight:
+                client.create_deployment_status(record.id, state, log_url=ctx.run_url,
+                                                description=f"job {job_status or 'ended'} before {record.version} "
+                                                "finished deploying")
+                closed.append(record.id)
+        record_file(ctx, name).unlink(missing_ok=True)
     return closed
 
 
@@ -405,13 +470,15 @@ def sweep(client: GitHubClient, ctx: RunContext, environments: list[str], *, old
     """Close cdhelper records no job will finish: still queued or in progress (or never given a
     status) long after they were created, e.g. when a runner was lost and `finish` never ran.
     One read for every environment, one write per abandoned record."""
-    ledger = read_ledger(client, ctx.owner, ctx.name, environments)
+    ledger = read_ledger(client, ctx, environments)
     cutoff = now() - timedelta(hours=older_than_hours)
     closed = []
     for name in environments:
         for record in ledger.of(name):
-            if record.ours and record.in_flight and record.created_at < cutoff:
-                hours = int((now() - record.created_at).total_seconds() // 3600)
+            # Age from the last sign of life: a re-run may have picked up an old record minutes ago.
+            seen = record.changed_at or record.created_at
+            if record.ours and record.in_flight and seen < cutoff:
+                hours = int((now() - seen).total_seconds() // 3600)
                 client.create_deployment_status(record.id, "error", log_url=ctx.run_url,
                                                 description=f"abandoned: no job finished it in {hours} h (closed by sweep)")
                 closed.append(record)

@@ -2,27 +2,82 @@
 
 The ledger is read with GraphQL because REST has no latest-status field: knowing which records
 succeeded would cost one extra request per deployment (N+1). One query returns the recent
-records of every environment needed, with their statuses.
+records of every environment needed, with their statuses, and whatever else the decision needs
+(the candidate's tag and commit, the run's reviews, the gate environment's rules).
+
+Only trusted writers make evidence: anyone holding `deployments: write` can create a deployment
+with a cdhelper-looking payload, or post a `success` status on one of ours. A record counts only
+when a trusted writer (the Actions bot, or a login the workflow names) created it for a run of this
+repository, and its state is read from the statuses trusted writers posted. What was ignored is
+reported, so a forgery never passes silently.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
 
 PAYLOAD_VERSION = 1
 LEDGER_DEPTH = 50  # records read per environment; older ones matter only for rollbacks far back
 
-DEPLOYMENT_FIELDS = """fragment ledgerRecord on Deployment {
-  id databaseId environment createdAt payload
-  latestStatus { state createdAt }
-  statuses(last: 20) { nodes { state createdAt } }
+ACTOR = "creator { __typename login }"
+DEPLOYMENT_FIELDS = f"""fragment ledgerRecord on Deployment {{
+  id databaseId environment createdAt payload {ACTOR}
+  statuses(last: 20) {{ nodes {{ state createdAt {ACTOR} }} }}
+}}"""
+COMMIT_FIELDS = """fragment commitFacts on Commit {
+  oid authors(first: 10) { nodes { user { login } } } committer { user { login } }
 }"""
+CONTEXT_FIELDS = "status { contexts { context state " + ACTOR + " } }"
+GATE_FIELDS = """gate: environment(name: $gate) { name protectionRules(first: 20) { nodes {
+  type preventSelfReview reviewers(first: 10) { nodes { __typename ... on User { login } ... on Team { slug } } } } } }"""
 
 FINAL_STATES = {"success", "failure", "error", "inactive"}
 IN_FLIGHT_STATES = {"pending", "queued", "in_progress"}
+RUN_PATH = re.compile(r"^[a-z][a-z0-9+.-]*://[^/]+(/[^?#]*)$", re.I)
+
+
+def identity(actor: dict | None) -> str:
+    """A comparable login. GraphQL gives a Bot's login without the `[bot]` REST shows: put it back."""
+    if not actor:
+        return ""
+    login = str(actor.get("login") or "")
+    if actor.get("__typename") == "Bot" and not login.endswith("[bot]"):
+        login += "[bot]"
+    return login.lower()
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Who may write evidence, and which runs are this repository's."""
+
+    writers: frozenset[str]
+    repository: str  # owner/name, lower case
+    repository_id: int = 0
+
+    @classmethod
+    def of(cls, ctx) -> Trust:
+        return cls(frozenset(w.lower() for w in ctx.writers), ctx.repository.lower(), ctx.repository_id)
+
+    def describe(self) -> str:
+        return ", ".join(sorted(self.writers))
+
+    def foreign_run(self, payload: dict) -> str:
+        """Why the payload's run is not one of this repository's ("" when it is)."""
+        run = payload.get("run")
+        if not isinstance(run, dict) or not isinstance(run.get("id"), int):
+            return "its payload names no workflow run"
+        if self.repository_id and isinstance(run.get("repository_id"), int):
+            if run["repository_id"] != self.repository_id:
+                return f"its payload names a run of another repository (id {run['repository_id']})"
+            return ""
+        m = RUN_PATH.match(str(run.get("url", "")))
+        if not m or m.group(1).lower() != f"/{self.repository}/actions/runs/{run['id']}":
+            return f"its payload names a run of another repository ({str(run.get('url'))[:100]})"
+        return ""
 
 
 @dataclass(frozen=True)
@@ -31,9 +86,10 @@ class Record:
     node_id: str
     environment: str
     created_at: datetime
-    state: str  # latest status, lower case; "pending" when it has none
-    succeeded_at: datetime | None  # first success status, kept when later made inactive
-    payload: dict | None  # None for deployments not written by cdhelper
+    state: str  # latest trusted status, lower case; "pending" when it has none
+    succeeded_at: datetime | None  # first trusted success status, kept when later made inactive
+    payload: dict | None  # None for deployments cdhelper did not write (or whose writer is not trusted)
+    changed_at: datetime | None = None  # time of the latest trusted status (the record's last sign of life)
 
     @property
     def ours(self) -> bool:
@@ -46,6 +102,10 @@ class Record:
     @property
     def digest(self) -> str:
         return (self.payload or {}).get("digest", "")
+
+    @property
+    def run(self) -> dict:
+        return (self.payload or {}).get("run") or {}
 
     @property
     def live(self) -> bool:
@@ -61,30 +121,56 @@ class Record:
         return self.succeeded_at is not None
 
     def of_run(self, run_id: int) -> bool:
-        return (self.payload or {}).get("run", {}).get("id") == run_id
+        return self.run.get("id") == run_id
 
 
 def parse_time(raw: str) -> datetime:
     return datetime.fromisoformat(raw.replace("Z", "+00:00"))
 
 
-def from_graphql(nodes: list[dict]) -> list[Record]:
-    """GraphQL `last:` windows come oldest first; the ledger is newest first."""
+def _payload(raw: str | None) -> dict | None:
+    """A cdhelper payload, or None. The fields the decisions read must have their types."""
+    try:
+        payload = json.loads(raw or "null")
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or payload.get("cdhelper") != PAYLOAD_VERSION:
+        return None
+    if not isinstance(payload.get("version"), str) or not isinstance(payload.get("digest"), str):
+        return None
+    return payload
+
+
+def from_graphql(nodes: list[dict], trust: Trust, ignored: list[str] | None = None) -> list[Record]:
+    """GraphQL `last:` windows come oldest first; the ledger is newest first. Untrusted records
+    lose their payload (they are not ours) and untrusted statuses are not read; both are noted."""
+    notes = ignored if ignored is not None else []
     records = []
     for node in reversed(nodes):
-        try:
-            payload = json.loads(node.get("payload") or "null")
-        except ValueError:
-            payload = None
-        if not isinstance(payload, dict) or payload.get("cdhelper") != PAYLOAD_VERSION:
-            payload = None
+        payload = _payload(node.get("payload"))
+        where = f"deployment {node['databaseId']} in {node['environment']}"
+        if payload is not None:
+            writer = identity(node.get("creator"))
+            if writer not in trust.writers:
+                notes.append(f"{where} was ignored: it was created by {writer or 'an unknown actor'}, who is not a "
+                             f"trusted writer ({trust.describe()})")
+                payload = None
+            elif why := trust.foreign_run(payload):
+                notes.append(f"{where} was ignored: {why}")
+                payload = None
         statuses = (node.get("statuses") or {}).get("nodes") or []
-        success = next((s for s in statuses if s["state"] == "SUCCESS"), None)
-        latest = node.get("latestStatus")
+        trusted = [s for s in statuses if identity(s.get("creator")) in trust.writers]
+        if payload is not None and len(trusted) < len(statuses):
+            others = sorted({identity(s.get("creator")) or "unknown" for s in statuses} - trust.writers)
+            notes.append(f"{where}: {len(statuses) - len(trusted)} status(es) by {', '.join(others)} ignored "
+                         "(not a trusted writer)")
+        success = next((s for s in trusted if s["state"] == "SUCCESS"), None)
+        latest = trusted[-1] if trusted else None
         records.append(Record(id=node["databaseId"], node_id=node["id"], environment=node["environment"],
                               created_at=parse_time(node["createdAt"]),
                               state=latest["state"].lower() if latest else "pending",
-                              succeeded_at=parse_time(success["createdAt"]) if success else None, payload=payload))
+                              succeeded_at=parse_time(success["createdAt"]) if success else None, payload=payload,
+                              changed_at=parse_time(latest["createdAt"]) if latest else None))
     return records
 
 
@@ -94,15 +180,13 @@ def live_record(records: list[Record]) -> Record | None:
 
 
 def previous_good(records: list[Record], current: Record | None) -> Record | None:
-    """The rollback target: the newest proven record before `current` with another digest."""
-    seen_current = current is None
-    for record in records:
-        if not seen_current:
-            seen_current = record.id == current.id
-            continue
-        if record.ours and record.proven and record.digest != current.digest:
-            return record
-    return None
+    """The rollback target: the newest proven record older than `current` with another digest
+    (with nothing live now, the newest proven record of all)."""
+    older = records
+    if current is not None:
+        index = next((i for i, r in enumerate(records) if r.id == current.id), len(records))
+        older = records[index + 1:]
+    return next((r for r in older if r.ours and r.proven and (current is None or r.digest != current.digest)), None)
 
 
 def validate_payload(payload: dict) -> None:
@@ -116,11 +200,33 @@ def now() -> datetime:
 
 
 @dataclass(frozen=True)
+class CommitFacts:
+    """Who wrote a commit (GitHub logins of its authors, co-authors and committer) and the commit
+    statuses on it, each context's latest with its creator."""
+
+    oid: str
+    people: tuple[str, ...] = ()
+    contexts: dict[str, tuple[str, str]] | None = None  # context -> (state, creator); None when not read
+
+
+@dataclass(frozen=True)
+class GateRules:
+    """The gate environment's protection, as GitHub reports it."""
+
+    exists: bool
+    reviewers: tuple[str, ...] = ()
+    prevent_self_review: bool = False
+
+
+@dataclass(frozen=True)
 class Ledger:
     records: dict[str, list[Record]]  # environment name -> newest first
-    tag_message: str | None  # message of the requested annotated tag, if asked and found
-    tag_commit: str | None
+    tag_message: str | None = None  # message of the requested annotated tag, if asked and found
+    tag_commit: str | None = None  # the commit the tag really points at
     approvals: list[dict] | None = None  # the run's reviews, newest first; None if not asked or not resolved
+    commit: CommitFacts | None = None
+    gate: GateRules | None = None  # None when not asked, or when GitHub did not show it
+    ignored: tuple[str, ...] = field(default_factory=tuple)  # records and statuses that were not trusted
 
     def of(self, environment: str) -> list[Record]:
         return self.records.get(environment, [])
@@ -134,55 +240,125 @@ QUEUE = """mutation cdhelperQueue($deployment: ID!, $env: [String!], $log: Strin
 """
 
 
-def queue_and_read(client, deployment_node_id: str, environment: str, *, log_url: str, environment_url: str,
-                   description: str, depth: int = LEDGER_DEPTH) -> list[Record]:
+def queue_and_read(client, deployment_node_id: str, environment: str, trust: Trust, *, log_url: str,
+                   environment_url: str, description: str, depth: int = LEDGER_DEPTH) -> list[Record]:
     """Mark a record `queued` and, in the same request, read its environment's recent records:
     the mutation's payload reaches back through the deployment to its repository."""
     data = client.graphql(QUEUE % depth + DEPLOYMENT_FIELDS,
                           {"deployment": deployment_node_id, "env": [environment], "log": log_url or None,
                            "url": environment_url or None, "description": description[:140]}, mutation=True)
     repo = data["createDeploymentStatus"]["deploymentStatus"]["deployment"]["repository"]
-    return from_graphql(repo["deployments"]["nodes"])
+    return from_graphql(repo["deployments"]["nodes"], trust)
 
 
 RUN_REVIEWS = """run: resource(url: $runUrl) { __typename ... on WorkflowRun { deploymentReviews(last: 50) {
   nodes { state comment user { login } environments(first: 20) { nodes { name } } } } } }"""
 
 
-def read_ledger(client, owner: str, name: str, environments: list[str], *, tag: str | None = None,
-                run_url: str | None = None, depth: int = LEDGER_DEPTH) -> Ledger:
-    """One GraphQL request: the recent records of each environment, and if asked a tag's message
-    and a workflow run's deployment reviews (the same history as REST's run approvals)."""
-    parts, declared, variables = [], ["$owner: String!", "$name: String!"], {"owner": owner, "name": name}
+def read_ledger(client, ctx, environments: list[str], *, tag: str | None = None, commit: str | None = None,
+                contexts: bool = False, run_url: str | None = None, gate: str | None = None,
+                depth: int = LEDGER_DEPTH) -> Ledger:
+    """One GraphQL request: the recent records of each environment and, when asked, a tag's message
+    and target, the facts of its commit (or of `commit`), with its commit statuses if `contexts`,
+    a workflow run's deployment reviews, and the rules of the `gate` environment. The run and the
+    gate are optional parts: if GitHub does not resolve them the caller asks REST instead."""
+    trust = Trust.of(ctx)
+    parts, declared = [], ["$owner: String!", "$name: String!"]
+    variables: dict = {"owner": ctx.owner, "name": ctx.name}
     for i, env in enumerate(environments):
         declared.append(f"$env{i}: [String!]")
         variables[f"env{i}"] = [env]
         parts.append(f"e{i}: deployments(environments: $env{i}, last: {depth}) {{ nodes {{ ...ledgerRecord }} }}")
+    facts = "...commitFacts " + (CONTEXT_FIELDS if contexts else "")
+    fragments = [DEPLOYMENT_FIELDS] if environments else []
     if tag is not None:
         declared.append("$tag: String!")
         variables["tag"] = f"refs/tags/{tag}"
-        parts.append("tag: ref(qualifiedName: $tag) { target { __typename oid ... on Tag { message target { oid } } } }")
+        parts.append("tag: ref(qualifiedName: $tag) { target { __typename oid ... on Tag { message target { "
+                     f"__typename oid ... on Commit {{ {facts} }} }} }} ... on Commit {{ {facts} }} }} }}")
+        fragments.append(COMMIT_FIELDS)
+    elif commit is not None:
+        declared.append("$commit: GitObjectID!")
+        variables["commit"] = commit
+        parts.append(f"commit: object(oid: $commit) {{ __typename ... on Commit {{ {facts} }} }}")
+        fragments.append(COMMIT_FIELDS)
+    optional = []
+    if gate is not None:
+        declared.append("$gate: String!")
+        variables["gate"] = gate
+        parts.append(GATE_FIELDS)
+        optional.append(("repository", "gate"))
     top = ""
     if run_url is not None:
         declared.append("$runUrl: URI!")
         variables["runUrl"] = run_url
         top = RUN_REVIEWS
+        optional.append(("run",))
     query = (f"query cdhelperLedger({', '.join(declared)}) {{ repository(owner: $owner, name: $name) {{ "
-             + " ".join(parts) + f" }} {top} }}\n" + DEPLOYMENT_FIELDS)
-    data = client.graphql(query, variables)
+             + " ".join(parts) + f" }} {top} }}\n" + "\n".join(fragments))
+    data, failed = client.graphql_partial(query, variables, optional=optional)
     repo = data["repository"]
-    records = {env: from_graphql(repo[f"e{i}"]["nodes"]) for i, env in enumerate(environments)}
-    message = commit = None
+    ignored: list[str] = []
+    records = {env: from_graphql(repo[f"e{i}"]["nodes"], trust, ignored) for i, env in enumerate(environments)}
+    message = tag_commit = None
     target = (repo.get("tag") or {}).get("target") if tag is not None else None
+    commit_node = None
     if target:
         if target["__typename"] == "Tag":
-            message, commit = target["message"], target["target"]["oid"]
+            message, commit_node = target["message"], target["target"]
         else:
-            commit = target["oid"]
-    approvals = None
-    run = data.get("run")
-    if run and run.get("__typename") == "WorkflowRun":
-        approvals = [{"state": r["state"].lower(), "comment": r["comment"] or "", "user": r["user"]["login"],
-                      "environments": [e["name"] for e in r["environments"]["nodes"]]}
-                     for r in reversed(run["deploymentReviews"]["nodes"])]
-    return Ledger(records=records, tag_message=message, tag_commit=commit, approvals=approvals)
+            commit_node = target
+        tag_commit = commit_node["oid"]
+    elif commit is not None:
+        commit_node = repo.get("commit")
+    return Ledger(records=records, tag_message=message, tag_commit=tag_commit,
+                  approvals=None if ("run",) in failed else _reviews(data.get("run")),
+                  commit=_commit_facts(commit_node, contexts), ignored=tuple(ignored),
+                  gate=None if gate is None or ("repository", "gate") in failed else _gate_rules(repo.get("gate")))
+
+
+def _reviews(run: dict | None) -> list[dict] | None:
+    if not run or run.get("__typename") != "WorkflowRun":
+        return None
+    return [{"state": r["state"].lower(), "comment": r["comment"] or "", "user": (r.get("user") or {}).get("login", ""),
+             "environments": [e["name"] for e in r["environments"]["nodes"]]}
+            for r in reversed(run["deploymentReviews"]["nodes"])]
+
+
+def _commit_facts(node: dict | None, contexts: bool) -> CommitFacts | None:
+    if not node or node.get("__typename", "Commit") != "Commit" or "authors" not in node:
+        return None
+    people = [(a.get("user") or {}).get("login") for a in (node.get("authors") or {}).get("nodes") or []]
+    people.append(((node.get("committer") or {}).get("user") or {}).get("login"))
+    found = None
+    if contexts:
+        found = {c["context"]: (c["state"].lower(), identity(c.get("creator")))
+                 for c in ((node.get("status") or {}).get("contexts") or [])}
+    return CommitFacts(node["oid"], tuple(sorted({p.lower() for p in people if p})), found)
+
+
+def _gate_rules(env: dict | None) -> GateRules | None:
+    """None when GitHub's answer leaves a doubt (the caller then asks REST): a missing environment
+    reads as null here, as does one the token may not see."""
+    if not env:
+        return None
+    reviewers, prevent = [], None
+    for rule in env["protectionRules"]["nodes"]:
+        if rule["type"] == "REQUIRED_REVIEWERS":
+            reviewers += [n.get("login") or n.get("slug") or "" for n in rule["reviewers"]["nodes"]]
+            prevent = rule.get("preventSelfReview")
+    if reviewers and prevent is None:
+        return None
+    return GateRules(True, tuple(reviewers), bool(prevent))
+
+
+def gate_rules_from_rest(environment: dict | None) -> GateRules:
+    if environment is None:
+        return GateRules(False)
+    reviewers, prevent = [], False
+    for rule in environment.get("protection_rules") or []:
+        if rule.get("type") == "required_reviewers":
+            reviewers += [(r.get("reviewer") or {}).get("login") or (r.get("reviewer") or {}).get("slug") or ""
+                          for r in rule.get("reviewers") or []]
+            prevent = bool(rule.get("prevent_self_review"))
+    return GateRules(True, tuple(reviewers), prevent)

@@ -113,11 +113,12 @@ class Pipeline:
             assert_no_sentinel(text, where)
         return result
 
-    def release(self, version: str = "1.0.0", *extra: str) -> Outcome:
-        return self.run("release", "--version", version, "--artifact", str(self.artifact), *extra)
+    def release(self, version: str = "1.0.0", *extra: str, **env: str) -> Outcome:
+        return self.run("release", "--version", version, "--artifact", str(self.artifact), *extra, **env)
 
-    def promote(self, environment: str, version: str = "1.0.0", *extra: str, mode: str = "deployment") -> Outcome:
-        return self.run("promote", "--environment", environment, "--version", version, "--mode", mode, *extra)
+    def promote(self, environment: str, version: str = "1.0.0", *extra: str, mode: str = "deployment",
+                **env: str) -> Outcome:
+        return self.run("promote", "--environment", environment, "--version", version, "--mode", mode, *extra, **env)
 
     def new_run(self, run_id: int) -> None:
         self.run_id, self.attempt = run_id, 1

@@ -93,8 +93,19 @@ def connection(items: list, first: int | None = None, last: int | None = None, a
 
 
 def _actor(login: str) -> dict:
-    return {"__typename": "Bot" if login.endswith("[bot]") else "User", "login": login,
-            "resourcePath": f"/{login}", "url": f"https://github.com/{login}"}
+    """GraphQL names a Bot without the `[bot]` suffix REST shows (github-actions, not
+    github-actions[bot]), and links it under /apps/ (observed on github.com)."""
+    if login.endswith("[bot]"):
+        slug = login[: -len("[bot]")]
+        return {"__typename": "Bot", "login": slug, "resourcePath": f"/apps/{slug}",
+                "url": f"https://github.com/apps/{slug}"}
+    return {"__typename": "User", "login": login, "resourcePath": f"/{login}", "url": f"https://github.com/{login}"}
+
+
+def _git_actor(world, name: str, email: str, date: float) -> dict:
+    login = world.login_for_email(email)
+    return {"__typename": "GitActor", "name": name, "email": email, "date": iso(date),
+            "user": _actor(login) if login else None}
 
 
 class Views:
@@ -145,9 +156,31 @@ class Views:
         commit = self.repo.commit(sha)
         if commit is None:
             return None
+        world = self.repo.world
+        author = _git_actor(world, commit["author"], commit["email"], commit["date"])
+        # Co-authored-by trailers count as authors on GitHub, after the commit's own author.
+        co = [_git_actor(world, m.group(1).strip(), m.group(2).strip(), commit["date"])
+              for m in re.finditer(r"^Co-authored-by:\s*(.*?)\s*<([^>]+)>\s*$", commit["message"], re.M | re.I)]
         return {"__typename": "Commit", "oid": commit["sha"], "message": commit["message"],
                 "committedDate": iso(commit["date"]), "authoredDate": iso(commit["date"]),
-                "abbreviatedOid": commit["sha"][:7]}
+                "abbreviatedOid": commit["sha"][:7], "author": author, "committer": author,
+                "authors": lambda info, **args: connection([author, *co], **args),
+                "status": lambda info: self.commit_status(commit["sha"])}
+
+    def commit_status(self, sha: str) -> dict | None:
+        """The combined status: each context's latest, with its creator (null when there is none)."""
+        latest: dict[str, dict] = {}
+        for status in self.repo.commit_statuses.get(sha, []):
+            latest[status["context"]] = status
+        if not latest:
+            return None
+        contexts = [{"__typename": "StatusContext", "id": f"SC_{s['id']}", "context": s["context"],
+                     "state": s["state"].upper(), "description": s["description"], "targetUrl": s["target_url"],
+                     "createdAt": iso(s["created_at"]), "creator": _actor(s["creator"])} for s in latest.values()]
+        states = {c["state"] for c in contexts}
+        state = "FAILURE" if states & {"FAILURE", "ERROR"} else "PENDING" if "PENDING" in states else "SUCCESS"
+        return {"__typename": "Status", "id": f"ST_{sha}", "state": state, "contexts": contexts,
+                "context": lambda info, name: next((c for c in contexts if c["context"] == name), None)}
 
     def ref(self, qualified: str) -> dict | None:
         name = qualified if qualified.startswith("refs/") else None
@@ -179,7 +212,28 @@ class Views:
                 and (self.repo.latest_status(d["id"]) or {}).get("state") in {"success", "failure", "error", "inactive"}]
         return {"__typename": "Environment", "id": f"EN_{env['id']}", "databaseId": env["id"], "name": env["name"],
                 "isPinned": False,
-                "latestCompletedDeployment": self.deployment(done[-1]) if done else None}
+                "latestCompletedDeployment": self.deployment(done[-1]) if done else None,
+                "protectionRules": lambda info, **args: connection(self.protection_rules(env), **args)}
+
+    def protection_rules(self, env: dict) -> list[dict]:
+        """The same rules REST lists, in the order they were added (wait timer, reviewers, branches)."""
+        world, rules = self.repo.world, []
+
+        def rule(kind: str, ident: int, **extra) -> dict:
+            return {"__typename": "DeploymentProtectionRule", "type": kind, "databaseId": ident, "timeout": 0,
+                    "preventSelfReview": None,
+                    "reviewers": lambda info, **args: connection([], **args), **extra}
+        if env["wait_timer"]:
+            rules.append(rule("WAIT_TIMER", env["id"] * 10 + 1, timeout=env["wait_timer"]))
+        if env["reviewers"]:
+            people = [_actor(world.login_of(r["id"]) or f"user{r['id']}") if r["type"] == "User" else
+                      {"__typename": "Team", "slug": world.teams.get(r["id"], f"team-{r['id']}"),
+                       "name": world.teams.get(r["id"], f"team-{r['id']}")} for r in env["reviewers"]]
+            rules.append(rule("REQUIRED_REVIEWERS", env["id"] * 10 + 2, preventSelfReview=env["prevent_self_review"],
+                              reviewers=lambda info, **args: connection(people, **args)))
+        if env["deployment_branch_policy"]:
+            rules.append(rule("BRANCH_POLICY", env["id"] * 10 + 3))
+        return rules
 
     def repository(self) -> dict:
         repo = self.repo

@@ -177,6 +177,7 @@ class World:
         self.repos: dict[str, Repo] = {}
         self.users: dict[str, int] = {"github-actions[bot]": 41898282}
         self.teams: dict[int, str] = {}
+        self.emails: dict[str, str] = {"octocat@example.com": "octocat"}  # verified commit email -> login
         self._ids = 1000
 
     def next_id(self) -> int:
@@ -192,6 +193,21 @@ class World:
 
     def login_of(self, user_id: int) -> str | None:
         return next((login for login, uid in self.users.items() if uid == user_id), None)
+
+    def register_email(self, email: str, login: str) -> None:
+        """GitHub links a commit to a user by the user's verified emails."""
+        self.user_id(login)
+        self.emails[email.lower()] = login
+
+    def login_for_email(self, email: str) -> str | None:
+        """A verified email, or GitHub's noreply form ID+LOGIN@users.noreply.github.com."""
+        email = (email or "").lower()
+        if email in self.emails:
+            return self.emails[email]
+        local, _, domain = email.partition("@")
+        if domain == "users.noreply.github.com":
+            return local.split("+", 1)[-1] or None
+        return None
 
     def add_repo(self, full_name: str, git_dir: str | None = None, default_branch: str | None = None) -> Repo:
         owner, _, name = full_name.partition("/")
@@ -217,15 +233,17 @@ class World:
     def repo(self, owner: str, name: str) -> Repo | None:
         return self.repos.get(f"{owner}/{name}".lower())
 
-    def add_commit(self, repo: Repo, message: str, parent: str | None = None, branch: str | None = None) -> str:
+    def add_commit(self, repo: Repo, message: str, parent: str | None = None, branch: str | None = None, *,
+                   author: tuple[str, str] = ("Octo Cat", "octocat@example.com")) -> str:
         """Make up a commit (for repositories without a git directory) and move `branch` to it."""
         parent = parent or repo.resolve(branch or repo.default_branch)
         now = self.clock.now()
-        body = f"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nparent {parent}\nauthor Octo Cat <octocat@example.com> {int(now)} +0000\n\n{message}\n"
+        name, email = author
+        body = f"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nparent {parent}\nauthor {name} <{email}> {int(now)} +0000\n\n{message}\n"
         sha = git_object_sha("commit", body.encode())
         repo.commits[sha] = {"sha": sha, "tree": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
-                             "parents": [parent] if parent else [], "author": "Octo Cat",
-                             "email": "octocat@example.com", "date": now, "message": message}
+                             "parents": [parent] if parent else [], "author": name,
+                             "email": email, "date": now, "message": message}
         if branch:
             repo.refs[f"refs/heads/{branch}"] = sha
         return sha

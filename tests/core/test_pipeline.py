@@ -37,6 +37,7 @@ def test_request_count_is_the_same_with_5000_past_deployments(pipeline, double):
 
 
 def test_delivery_mode_refuses_production_when_the_run_holds_no_approval(pipeline, double):
+    double.set_environment("acme/app", "production-approval", reviewers=["alice"], prevent_self_review=True)
     pipeline.release()
     pipeline.promote("staging", mode="delivery")
     double.create_run("acme/app", run_id=4242)
@@ -64,7 +65,7 @@ def test_delivery_mode_proceeds_after_the_reviewer_approves_and_records_them(pip
 
 
 def test_a_rejection_refuses_production(pipeline, double):
-    double.set_environment("acme/app", "production-approval", reviewers=["alice"])
+    double.set_environment("acme/app", "production-approval", reviewers=["alice"], prevent_self_review=True)
     double.create_run("acme/app", run_id=4242, waiting_on=["production-approval"])
     pipeline.release()
     pipeline.promote("staging", mode="delivery")
@@ -164,7 +165,7 @@ def test_an_older_candidate_never_replaces_a_newer_one_except_by_explicit_rollba
     pipeline.new_run(9000)
     older = pipeline.promote("staging", "1.0.0")
     assert older.code == 8
-    assert "1.1.0 is newer" in older.out and "--rollback" in older.out
+    assert "1.1.0 is live there" in older.out and "is newer" in older.out and "--rollback" in older.out
     back = pipeline.promote("staging", "1.0.0", "--rollback")
     assert back.code == 0, back.out
     latest = pipeline.deployments("staging")[-1]

@@ -37,7 +37,7 @@ gate:
 tag:
   prefix: release-
 """)
-    cfg = config.load(workspace=str(tmp_path))
+    cfg = config.load(workspace=str(tmp_path), gate_environment="release-gate")
     assert [e.name for e in cfg.environments] == ["dev", "staging", "production"]
     assert cfg.previous("production").name == "staging" and cfg.previous("dev") is None
     assert cfg.environment("staging").required_contexts == ("acceptance",)
@@ -110,12 +110,12 @@ def test_default_version_is_base_dot_run_number():
 
 
 @pytest.mark.parametrize("raw, mode", [("", "delivery"), (None, "delivery"), ("delivery", "delivery"),
-                                       ("Deployment", "deployment"), (" deployment ", "deployment")])
+                                       ("deployment", "deployment")])
 def test_mode_defaults_to_delivery(raw, mode):
     assert parse_mode(raw) == mode
 
 
-@pytest.mark.parametrize("raw", ["continuous", "cd", "true", "auto"])
+@pytest.mark.parametrize("raw", ["continuous", "cd", "true", "auto", "Deployment", " deployment ", "DELIVERY"])
 def test_unknown_mode_fails_closed(raw):
     with pytest.raises(InputError) as err:
         parse_mode(raw)

@@ -73,7 +73,7 @@ def new_double(openapi=None) -> GitHubDouble:
     gh = GitHubDouble(repos=["acme/app"]).start()
     if openapi is not None:
         gh.observe(openapi)
-    gh.set_environment("acme/app", "production-approval", reviewers=["alice"])
+    gh.set_environment("acme/app", "production-approval", reviewers=["alice"], prevent_self_review=True)
     gh.create_run("acme/app", run_id=5000, waiting_on=["production-approval"])
     gh.review("acme/app", 5000, "production-approval", "alice", comment="ok")
     return gh

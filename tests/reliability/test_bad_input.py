@@ -87,7 +87,7 @@ CASES = [
     ("repository-malformed", [*PROMOTE, "--repository", "not a repo"], [], 2, "'not a repo'"),
     ("rollback-not-bool", ["promote"], ["release", ("env", {"INPUT_ENVIRONMENT": "staging", "INPUT_VERSION": "1.0.0", "INPUT_MODE": "deployment", "INPUT_ROLLBACK": "maybe"})], 2, "'maybe'"),
     ("action-command", ["action"], [("env", {"INPUT_COMMAND": "deploy"})], 2, "'deploy'"),
-    ("sweep-zero-hours", ["sweep", "--older-than-hours", "0"], [], 2, "0.0"),
+    ("sweep-zero-hours", ["sweep", "--older-than-hours", "0"], [], 2, "'0'"),
     ("sweep-text-hours", ["action"], [("env", {"INPUT_COMMAND": "sweep", "INPUT_OLDER_THAN_HOURS": "soon"})], 2, "'soon'"),
 ]
 
