@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from cdhelper import digests
+from cdhelper import digests, tagging
 from cdhelper.digests import digest_paths
 from cdhelper.errors import InputError
 
@@ -256,3 +256,84 @@ def test_many_files_are_hashed_alike_on_one_or_many_threads(tmp_path):
     one, many = digest_paths([root], workers=1), digest_paths([root], workers=4)
     assert one == many and len(one.files) == len(files)
     assert dict(one.files)["big.bin"] == hashlib.sha256(files["big.bin"]).hexdigest()
+
+
+# --- the tag message and release assets (items 14 and from_message) ----------------------------
+
+SHA = "a" * 40
+
+
+def _candidate(tmp_path, files: dict[str, bytes], images=()) -> tagging.Candidate:
+    artifact = digest_paths([_tree(tmp_path / "dist", files)], list(images))
+    return tagging.make_candidate("1.0.0", "v", SHA, artifact)
+
+
+def test_from_message_round_trips_paths_with_spaces_at_both_ends(tmp_path):
+    wanted = _candidate(tmp_path, {" lead and trail ": b"1", "lib/ inner /x.txt": b"2", "plain.txt": b"3"},
+                        ["ghcr.io/acme/app@sha256:" + "d" * 64])
+    back = tagging.Candidate.from_message("v1.0.0", wanted.message())
+    assert back == wanted
+    assert dict(back.files)[" lead and trail "] == hashlib.sha256(b"1").hexdigest()  # what publish_release looks up
+    assert digests.manifest_digest(back.files, back.images) == wanted.manifest
+
+
+def test_from_message_reads_a_path_holding_colons_and_hashes(tmp_path):
+    wanted = _candidate(tmp_path, {"a: b #1.txt": b"1", "sha256: x": b"2"})
+    assert tagging.Candidate.from_message("v1.0.0", wanted.message()) == wanted
+
+
+def test_from_message_reads_a_repeated_identical_line_once(tmp_path):
+    wanted = _candidate(tmp_path, {"a.txt": b"1"})
+    lines = wanted.message().splitlines(keepends=True)
+    assert tagging.Candidate.from_message("v1.0.0", "".join(lines + lines[2:])) == wanted
+
+
+@pytest.mark.parametrize("extra", [
+    "cdhelper-version: 9.9.9",
+    "cdhelper-commit: " + "b" * 40,
+    "cdhelper-manifest: sha256:" + "e" * 64,
+    "cdhelper-file: sha256:" + "f" * 64 + " a.txt",  # the same path with another digest
+    "cdhelper-file: sha256:short a.txt",
+    "cdhelper-file: md5:" + "f" * 32 + " b.txt",
+])
+def test_a_message_that_contradicts_itself_records_no_candidate(tmp_path, extra):
+    message = _candidate(tmp_path, {"a.txt": b"1"}).message()
+    assert tagging.Candidate.from_message("v1.0.0", message + extra + "\n") is None
+    assert tagging.Candidate.from_message("v1.0.0", extra + "\n" + message) is None
+
+
+def test_release_asset_names_that_collide_after_flattening_are_refused():
+    with pytest.raises(InputError) as err:
+        tagging.check_release_assets(["lib/app.js", "lib__app.js", "other.txt"])
+    line = err.value.one_line()
+    assert "'lib/app.js' and 'lib__app.js'" in line and "'lib__app.js'" in line and " Fix: " in line
+
+
+def test_release_asset_names_equal_but_for_case_are_refused():
+    with pytest.raises(InputError, match="equal but for case"):
+        tagging.check_release_assets(["App.js", "lib/x", "app.js"])
+
+
+@pytest.mark.parametrize("path", ["my app.js", ".env", "lib/.env.", "app.", "na\u00efve.txt", "a(1).js", "a~b",
+                                  "a:b", "a+b.tgz", "100%.txt", "a\tb"])
+def test_release_asset_names_github_would_rename_are_refused(path):
+    with pytest.raises(InputError) as err:
+        tagging.check_release_assets(["ok.txt", path])
+    assert repr(path) in err.value.what and "renames" in err.value.why and "tag.release: false" in err.value.fix
+
+
+def test_release_asset_names_github_keeps_are_mapped():
+    paths = ["app-1.0_x.tar.gz", "lib/core.bin", "lib/.hidden", "a/b/c.d-e_f"]
+    assert tagging.check_release_assets(paths) == [
+        ("app-1.0_x.tar.gz", "app-1.0_x.tar.gz"), ("lib/core.bin", "lib__core.bin"), ("lib/.hidden", "lib__.hidden"),
+        ("a/b/c.d-e_f", "a__b__c.d-e_f")]
+
+
+def test_publish_release_refuses_a_clash_before_any_request(tmp_path):
+    class NoRequests:
+        def __getattr__(self, name):
+            raise AssertionError(f"{name} was called: a refused release must not touch GitHub")
+
+    candidate = _candidate(tmp_path, {"lib/app.js": b"1", "lib__app.js": b"2"})
+    with pytest.raises(InputError, match="would both be release asset 'lib__app.js'"):
+        tagging.publish_release(NoRequests(), candidate, (("lib/app.js", "x"), ("lib__app.js", "y")))
