@@ -5,6 +5,7 @@ a tag that exists with other content is refused."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .digests import Artifact, manifest_digest
@@ -12,6 +13,10 @@ from .errors import ConflictError, InputError
 from .github_api import ApiFailure, GitHubClient, OutcomeUnknown
 
 SHA = re.compile(r"^[0-9a-f]{40}$")
+FILE_LINE = re.compile(r"sha256:(?P<digest>[0-9a-f]{64}) (?P<path>.+)", re.DOTALL)
+# What GitHub keeps as is in a release asset name; it renames other characters and a leading or
+# trailing period ("Upload a release asset" in the REST docs), which would hide which file is which.
+ASSET_NAME = re.compile(r"[A-Za-z0-9_.-]+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -34,17 +39,27 @@ class Candidate:
 
     @classmethod
     def from_message(cls, tag: str, message: str) -> Candidate | None:
+        """The candidate a tag message records; None if it records none, or records it ambiguously.
+        Values are taken exactly as written (a path may begin or end with a blank). A key repeated
+        with the same value is harmless; repeated with another value, or a file line that does not
+        parse, the message cannot be trusted to say what was released."""
         fields: dict[str, list[str]] = {}
-        for line in message.splitlines():
+        for line in message.split("\n"):  # not splitlines(): it also splits at \x1c, \x85, U+2028...
             key, sep, value = line.partition(": ")
             if sep and key.startswith("cdhelper-"):
-                fields.setdefault(key, []).append(value.strip())
-        if not {"cdhelper-version", "cdhelper-commit", "cdhelper-manifest"} <= fields.keys():
+                values = fields.setdefault(key, [])
+                if value not in values:
+                    values.append(value)
+        if any(len(fields.get(key, ())) != 1 for key in ("cdhelper-version", "cdhelper-commit", "cdhelper-manifest")):
             return None
-        files = tuple(sorted((p, d.removeprefix("sha256:"))
-                             for d, _, p in (f.partition(" ") for f in fields.get("cdhelper-file", []))))
+        files: dict[str, str] = {}
+        for value in fields.get("cdhelper-file", []):
+            m = FILE_LINE.fullmatch(value)
+            if not m or files.setdefault(m["path"], m["digest"]) != m["digest"]:
+                return None
         return cls(version=fields["cdhelper-version"][0], tag=tag, commit=fields["cdhelper-commit"][0],
-                   manifest=fields["cdhelper-manifest"][0], files=files, images=tuple(fields.get("cdhelper-image", [])))
+                   manifest=fields["cdhelper-manifest"][0], files=tuple(sorted(files.items())),
+                   images=tuple(sorted(fields.get("cdhelper-image", []))))
 
 
 @dataclass(frozen=True)
@@ -121,9 +136,34 @@ def asset_name(path: str) -> str:
     return path.replace("/", "__")
 
 
+def check_release_assets(paths: Iterable[str]) -> list[tuple[str, str]]:
+    """(path, asset name) of each artifact file, or InputError if GitHub would not keep the names
+    apart exactly: names it would rename, and names that collide once flattened (GitHub's asset
+    names are unique regardless of case). Pure, so it runs before the tag or release is written."""
+    named = [(path, asset_name(path)) for path in paths]
+    seen: dict[str, tuple[str, str]] = {}
+    for path, name in named:
+        if not ASSET_NAME.fullmatch(name) or name.startswith(".") or name.endswith("."):
+            raise InputError(f"artifact file {path!r} cannot be published as release asset {name!r}",
+                             "GitHub renames asset names with characters other than letters, digits, '.', '-', '_' "
+                             "or with a leading or trailing '.', and the release would no longer say which file is which",
+                             "rename the file to those characters, or publish no release assets "
+                             "(`tag.release: false` in .github/cd.yml)")
+        first = seen.setdefault(name.lower(), (path, name))
+        if first[0] != path:
+            raise InputError(f"artifact files {first[0]!r} and {path!r} would both be release asset {first[1]!r}"
+                             + ("" if first[1] == name else f" (as {name!r}, equal but for case)"),
+                             "release assets are flat ('/' becomes '__') and GitHub keeps one asset per name, "
+                             "regardless of case",
+                             "rename one of the files, or publish no release assets (`tag.release: false` in "
+                             ".github/cd.yml)")
+    return named
+
+
 def publish_release(client: GitHubClient, candidate: Candidate, sources: tuple[tuple[str, str], ...]) -> dict:
     """A GitHub Release holding the artifact's files, so a rollback never depends on expiring
     workflow artifacts. Idempotent: files already there with the same digest are not uploaded again."""
+    names = dict(check_release_assets(path for path, _ in sources))  # again here: never a release half uploaded
     release = client.get_release(candidate.tag)
     if release is None:
         try:
@@ -135,7 +175,7 @@ def publish_release(client: GitHubClient, candidate: Candidate, sources: tuple[t
                 raise
     digests = dict(candidate.files)
     for path, source in sources:
-        name = asset_name(path)
+        name = names[path]
         existing = _asset(release, name)
         want = f"sha256:{digests[path]}"
         if existing is None:
