@@ -15,7 +15,9 @@ class CDHelperError(Exception):
         self.what, self.why, self.fix, self.details = what, why, fix, details
 
     def one_line(self) -> str:
-        return f"{self.what}: {self.why}. Fix: {self.fix}"
+        """Always one line: what/why/fix often quote user input, which may hold line breaks."""
+        text = f"{self.what}: {self.why}. Fix: {self.fix}"
+        return " ".join(text.splitlines())
 
     def markdown(self) -> str:
         parts = [f"### :x: {self.title}", "", f"**What failed:** {self.what}", "", f"**Why:** {self.why}", "",
