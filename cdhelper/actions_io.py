@@ -11,6 +11,7 @@ outside (versions, tags, file names, reviewers' comments, error messages) is mad
   (`::warning::x` -> `\\::warning::x`), and every `#` `\\`* `#[` gets one more backslash after its
   first `#` (`##[error]` -> `#\\#[error]`). Remove one backslash to get the original text back.
 - Command data and properties keep the toolkit's %-escaping, so a newline never starts a line.
+- Summary text goes through `md_text` / `md_code` / `mermaid_label`; `table` escapes cells.
 """
 
 from __future__ import annotations
@@ -241,9 +242,64 @@ def _append_problem(path: str) -> str:
     return ""
 
 
-def table(headers: list[str], rows: list[list[str]]) -> str:
+# --- Markdown for the job summary ---------------------------------------------------------------
+
+class Md(str):
+    """Markdown that is already safe (built by the helpers below or by our own templates)."""
+
+
+_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # all ASCII punctuation: CommonMark lets each be escaped
+
+
+def md_text(value: object) -> Md:
+    """Plain text in Markdown: nothing in it can form a link, image, emphasis, heading, list, table cell,
+    HTML tag, entity, mention or code span; line breaks become spaces."""
+    return Md(_MD_SPECIAL.sub(r"\\\1", one_line(str(value))))
+
+
+def md_code(value: object) -> Md:
+    """Inline code for any content: a fence longer than the longest backtick run inside, padded with a
+    space when the content starts or ends with a backtick or space (CommonMark strips one each side)."""
+    text = one_line(str(value))
+    if not text:
+        return Md("")
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return Md(f"{fence}{pad}{text}{pad}{fence}")
+
+
+def md_block(value: object) -> Md:
+    """A fenced code block keeping the lines of `value`; no line inside can close the fence."""
+    text = str(value).rstrip("\n")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return Md(f"{fence}\n{text}\n{fence}\n")
+
+
+def md_link(text: object, url: str) -> Md:
+    """A link only for http(s) URLs (no `javascript:`), else the text alone."""
+    if not re.match(r"https?://", url, re.I):
+        return md_text(text)
+    safe = re.sub(r"[\x00-\x20<>\\\x7f]", lambda m: f"%{ord(m.group()):02X}", url)
+    return Md(f"[{md_text(text)}](<{safe}>)")
+
+
+_MERMAID_PLAIN = re.compile(r"[A-Za-z0-9 ._/+-]")
+
+
+def mermaid_label(value: object) -> str:
+    """The inside of a quoted Mermaid label: every character but a few plain ones as a Mermaid entity
+    code (`#quot;`, `#35;`...), so no quote, bracket, backtick, `%%{...}%%` directive or HTML survives."""
+    return "".join(c if _MERMAID_PLAIN.match(c) else "#quot;" if c == '"' else f"#{ord(c)};"
+                   for c in one_line(str(value)))
+
+
+def table(headers: list[str], rows: list[list[object]]) -> str:
+    """A GFM table. Cells are plain text (escaped here) unless they are `Md`; GFM splits cells on `|`
+    before anything else, even inside code spans, so every `|` is escaped for the table too."""
     def cell(value: object) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+        text = value if isinstance(value, Md) else md_text(value)
+        return one_line(text).replace("|", "\\|")
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"

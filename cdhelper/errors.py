@@ -20,10 +20,13 @@ class CDHelperError(Exception):
         return " ".join(text.splitlines())
 
     def markdown(self) -> str:
-        parts = [f"### :x: {self.title}", "", f"**What failed:** {self.what}", "", f"**Why:** {self.why}", "",
-                 f"**Fix:** {self.fix}"]
+        """For the job summary. The texts quote user input, so they are escaped as plain text;
+        details keep their lines in a code block."""
+        from .actions_io import md_block, md_text
+        parts = [f"### :x: {md_text(self.title)}", "", f"**What failed:** {md_text(self.what)}", "",
+                 f"**Why:** {md_text(self.why)}", "", f"**Fix:** {md_text(self.fix)}"]
         if self.details:
-            parts += ["", self.details]
+            parts += ["", md_block(self.details).rstrip("\n")]
         return "\n".join(parts) + "\n"
 
 
