@@ -15,13 +15,18 @@ class CDHelperError(Exception):
         self.what, self.why, self.fix, self.details = what, why, fix, details
 
     def one_line(self) -> str:
-        return f"{self.what}: {self.why}. Fix: {self.fix}"
+        """Always one line: what/why/fix often quote user input, which may hold line breaks."""
+        text = f"{self.what}: {self.why}. Fix: {self.fix}"
+        return " ".join(text.splitlines())
 
     def markdown(self) -> str:
-        parts = [f"### :x: {self.title}", "", f"**What failed:** {self.what}", "", f"**Why:** {self.why}", "",
-                 f"**Fix:** {self.fix}"]
+        """For the job summary. The texts quote user input, so they are escaped as plain text;
+        details keep their lines in a code block."""
+        from .actions_io import md_block, md_text
+        parts = [f"### :x: {md_text(self.title)}", "", f"**What failed:** {md_text(self.what)}", "",
+                 f"**Why:** {md_text(self.why)}", "", f"**Fix:** {md_text(self.fix)}"]
         if self.details:
-            parts += ["", self.details]
+            parts += ["", md_block(self.details).rstrip("\n")]
         return "\n".join(parts) + "\n"
 
 

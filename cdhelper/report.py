@@ -1,9 +1,14 @@
-"""Job summaries: what a command did, as Markdown tables and a Mermaid picture of the path."""
+"""Job summaries: what a command did, as Markdown tables and a Mermaid picture of the path.
+
+Every value here comes from outside (inputs, the pushed config, tags, records, reviewers), so each one
+goes through `md_text`, `md_code` or `mermaid_label`; `table` escapes plain cells itself.
+"""
 
 from __future__ import annotations
 
-from .actions_io import table
+from .actions_io import Md, md_code, md_link, md_text, mermaid_label, one_line, table
 from .config import Config
+from .gate import GateDecision
 from .history import EnvironmentStatus
 from .promotion import PromotionResult
 from .tagging import TagResult
@@ -11,11 +16,13 @@ from .tagging import TagResult
 
 def release_summary(result: TagResult, *, run_url: str) -> str:
     c = result.candidate
-    rows = [["Version", c.version], ["Tag", f"`{c.tag}`" + ("" if result.created else " (already existed: unchanged)")],
-            ["Commit", f"`{c.commit}`"], ["Digest", f"`{c.manifest}`"]]
-    rows += [[f"File `{path}`", f"`sha256:{digest}`"] for path, digest in c.files[:50]]
-    rows += [["Image", f"`{image}`"] for image in c.images]
-    return f"## Release candidate {c.version}\n\n" + table(["", ""], rows) + f"\n[Run]({run_url})\n"
+    tag = Md(md_code(c.tag) + ("" if result.created else " (already existed: unchanged)"))
+    rows: list[list[object]] = [["Version", c.version], ["Tag", tag], ["Commit", md_code(c.commit)],
+                                ["Digest", md_code(c.manifest)]]
+    rows += [[Md("File " + md_code(path)), md_code(f"sha256:{digest}")] for path, digest in c.files[:50]]
+    rows += [["Image", md_code(image)] for image in c.images]
+    return (f"## Release candidate {md_text(c.version)}\n\n" + table(["", ""], rows)
+            + f"\n{md_link('Run', run_url)}\n")
 
 
 def promotion_summary(result: PromotionResult, config: Config, *, mode: str) -> str:
@@ -23,27 +30,28 @@ def promotion_summary(result: PromotionResult, config: Config, *, mode: str) -> 
     verb = "Rolled back" if result.rollback_of else "Promoted"
     if result.state == "unchanged":
         verb = "Already live (re-run changed nothing):"
-    rows = [["Environment", result.environment], ["Version", c.version], ["Digest", f"`{c.manifest}`"],
+    rows = [["Environment", result.environment], ["Version", c.version], ["Digest", md_code(c.manifest)],
             ["Deployment", str(result.deployment_id)], ["Mode", mode], ["Gate", result.gate.describe()],
             ["Replaced", f"{result.previous.version} (deployment {result.previous.id})" if result.previous else "nothing"]]
     if result.rollback_of:
         rows.append(["Rollback of", f"deployment {result.rollback_of}"])
-    notes = "".join(f"\n> [!WARNING]\n> {w}\n" for w in result.warnings)
-    return (f"## {verb} {c.version} to {result.environment}\n\n" + table(["", ""], rows) + notes + "\n"
+    notes = "".join(f"\n> [!WARNING]\n> {md_text(w)}\n" for w in result.warnings)
+    return (f"## {verb} {md_text(c.version)} to {md_text(result.environment)}\n\n" + table(["", ""], rows) + notes
+            + "\n"
             + path_diagram(config, result.environment, c.version, gated=result.gate.required) + "\n")
 
 
 def path_diagram(config: Config, reached: str, version: str, *, gated: bool) -> str:
     names = [e.name for e in config.environments]
-    lines = ["```mermaid", "flowchart LR", f'  build(["{version}"])']
+    lines = ["```mermaid", "flowchart LR", f'  build(["{mermaid_label(version)}"])']
     prev = "build"
     for i, name in enumerate(names):
         node = f"e{i}"
         if config.is_gated(name):
-            lines.append(f'  g{i}{{"{config.gate_environment}"}}')
+            lines.append(f'  g{i}{{"{mermaid_label(config.gate_environment)}"}}')
             lines.append(f"  {prev} --> g{i}" if gated else f"  {prev} -.->|auto| g{i}")
             prev = f"g{i}"
-        lines.append(f'  {node}["{name}"]')
+        lines.append(f'  {node}["{mermaid_label(name)}"]')
         lines.append(f"  {prev} --> {node}")
         prev = node
     done = names[: names.index(reached) + 1] if reached in names else []
@@ -58,7 +66,7 @@ def status_summary(rows: list[EnvironmentStatus]) -> str:
     body = []
     for s in rows:
         live, prev = s.live, s.previous
-        body.append([s.environment, live.version if live else "—", f"`{live.digest[:19]}…`" if live else "—",
+        body.append([s.environment, live.version if live else "—", md_code(f"{live.digest[:19]}…") if live else "—",
                      live.created_at.strftime("%Y-%m-%d %H:%M") if live else "—",
                      prev.version if prev else "—",
                      f"{s.latest.version}: {s.latest.state}" if s.latest and s.latest is not live else ""])
@@ -74,5 +82,14 @@ def status_text(rows: list[EnvironmentStatus]) -> str:
         live, prev = s.live, s.previous
         cells = (s.environment, live.version if live else "-", (live.digest[:19] + "…") if live else "-",
                  live.created_at.strftime("%Y-%m-%d %H:%M") if live else "-", prev.version if prev else "-")
-        lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
+        lines.append("  ".join(one_line(c).ljust(w) for c, w in zip(cells, widths, strict=True)))
     return "\n".join(lines)
+
+
+def gate_summary(decision: GateDecision) -> str:
+    """The gate job's summary: who approved, with their comments (reviewers' free text)."""
+    if not decision.required:
+        return "## Gate\n\nContinuous Deployment: no human approval applies.\n"
+    rows = [[a["login"], a.get("comment") or "—"] for a in decision.approvers]
+    return (f"## Gate\n\nContinuous Delivery: {md_text(decision.environment)} approved.\n\n"
+            + table(["Approved by", "Comment"], rows))
