@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 from . import __version__
 
@@ -125,11 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     io = ActionsIO.from_environ(dict(os.environ))
     from .errors import CDHelperError
     try:
+        io.check_writable()  # an output file that cannot be written is refused before anything happens
         return COMMANDS[args.command](args, io)
     except CDHelperError as err:
         io.error(err.one_line(), title=err.title)
         if io.in_actions:
-            print(io.redact(err.one_line()), file=sys.stderr)
+            io.info(err.one_line())
         io.append_summary(err.markdown())
         return err.exit_code
     except KeyboardInterrupt:
@@ -192,6 +192,12 @@ def cmd_release(args, io) -> int:
         cfg.version_base, ctx.run_number)
     artifact = digest_paths(args.artifact or _lines(_env("artifact")), args.image or _lines(_env("image")))
     candidate = tagging.make_candidate(str(version), cfg.tag_prefix, args.commit or ctx.sha, artifact)
+    # Everything that can be refused is refused here, before the tag exists.
+    if cfg.release_assets:
+        tagging.check_release_assets(path for path, _ in artifact.files)
+    if cfg.image_tags and candidate.images:
+        from .registry import check_tags
+        check_tags(_image_tags(cfg, candidate))
     client = _client(ctx)
     with io.group(f"Tag {candidate.tag}"):
         result = tagging.create_tag(client, candidate)
@@ -208,14 +214,18 @@ def cmd_release(args, io) -> int:
                         "commit": candidate.commit, "created": str(result.created).lower()}.items():
         io.set_output(name, value)
     io.append_summary(report.release_summary(result, run_url=ctx.run_url))
-    print(json.dumps({"version": candidate.version, "tag": candidate.tag, "digest": candidate.manifest,
-                      "created": result.created}))
+    io.out_json({"version": candidate.version, "tag": candidate.tag, "digest": candidate.manifest,
+                 "created": result.created})
     return 0
+
+
+def _image_tags(cfg, candidate) -> list[str]:
+    return [t.replace("{version}", candidate.version) for t in cfg.image_tags]
 
 
 def _tag_images(candidate, cfg, ctx, io) -> None:
     from .registry import Registry, split
-    tags = [t.replace("{version}", candidate.version) for t in cfg.image_tags]
+    tags = _image_tags(cfg, candidate)
     password = os.environ.get("INPUT_REGISTRY_PASSWORD", "")
     io.mask(password)
     for image in candidate.images:
@@ -262,12 +272,16 @@ def cmd_promote(args, io) -> int:
                "environment-url": req.environment_url or cfg.environment(req.environment).url}
     for name, value in outputs.items():
         io.set_output(name, value)
+    for note in result.ignored if result.state == "unchanged" else ():
+        io.warning(note, title="Untrusted record ignored")
     io.append_summary(report.promotion_summary(result, cfg, mode=mode))
-    print(json.dumps(outputs))
+    io.out_json(outputs)
     return 0
 
 
 def cmd_gate(args, io) -> int:
+    from . import gate as gates
+    from . import report
     from .context import parse_mode
     from .errors import InputError
     mode = parse_mode(args.mode)
@@ -276,9 +290,8 @@ def cmd_gate(args, io) -> int:
     io.set_output("mode", mode)
     if mode == "deployment":
         io.notice("Continuous Deployment: production is promoted without a human gate", title="CD_MODE=deployment")
-        io.append_summary("## Gate\n\nContinuous Deployment: no human approval applies.\n")
+        io.append_summary(report.gate_summary(gates.not_required(cfg.gate_environment)))
         return 0
-    from . import gate as gates
     from .records import read_ledger
     from .tagging import SHA
     if not SHA.match(ctx.sha) or not ctx.run_id:
@@ -292,7 +305,7 @@ def cmd_gate(args, io) -> int:
     who = ", ".join(a["login"] for a in decision.approvers)
     io.set_output("approved-by", who)
     io.notice(f"{cfg.gate_environment} approved by {who}", title="Gate passed")
-    io.append_summary(f"## Gate\n\nContinuous Delivery: {decision.describe()}.\n")
+    io.append_summary(report.gate_summary(decision))
     return 0
 
 
@@ -347,9 +360,9 @@ def cmd_status(args, io) -> int:
     data = {"repository": ctx.repository, "environments": [r.as_json() for r in rows]}
     io.set_output("json", json.dumps(data))
     if args.json:
-        print(json.dumps(data, indent=2))
+        io.out_json(data, indent=2)
     else:
-        print(report.status_text(rows))
+        io.out(report.status_text(rows))
     io.append_summary(report.status_summary(rows))
     return 0
 
@@ -382,10 +395,9 @@ def cmd_digest(args, io) -> int:
     from .digests import digest_paths
     artifact = digest_paths(args.paths)
     if args.json:
-        print(json.dumps({"digest": artifact.manifest, "files": dict(artifact.files)}))
+        io.out_json({"digest": artifact.manifest, "files": dict(artifact.files)})
     else:
-        sys.stdout.write(artifact.sha256sum())
-        print(f"manifest {artifact.manifest}")
+        io.out(artifact.sha256sum() + f"manifest {artifact.manifest}")
     return 0
 
 
@@ -401,7 +413,7 @@ def cmd_github_double(args, io) -> int:
         if double.world.repo(*spec.partition("=")[0].split("/", 1)) is None:
             double.add_repo(spec)
     double.start()
-    print(double.url, flush=True)
+    io.out(double.url)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

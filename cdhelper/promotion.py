@@ -191,7 +191,7 @@ def _check_order(candidate: Candidate, live: Record | None, target: list[Record]
         live_version = None
     # Only a strictly newer candidate replaces what is live: build metadata (`+build.2`) gives equal
     # precedence, so it orders nothing, and an equal one is a step sideways, not forward.
-    newer_live = live_version is not None and live_version >= versions.parse(candidate.version)
+    newer_live = live_version is not None and not versions.parse(candidate.version).is_newer_than(live_version)
     if req.rollback:
         if not any(r.ours and r.proven and r.digest == candidate.manifest for r in target):
             raise EvidenceError(f"rollback of {env.name} to {candidate.version} refused",
@@ -199,7 +199,7 @@ def _check_order(candidate: Candidate, live: Record | None, target: list[Record]
                                 "roll back to a version that succeeded there before (`cdhelper status` shows them)")
         return live.id
     if newer_live:
-        same = live_version == versions.parse(candidate.version)
+        same = live_version.same_precedence(versions.parse(candidate.version))
         raise OrderingError(f"{candidate.version} would replace {live.version} in {env.name}",
                             f"{live.version} is live there (deployment {live.id}) and "
                             + ("has the same precedence (build metadata does not order versions)" if same else "is newer"),
@@ -383,7 +383,7 @@ def _newer_rival(ctx: RunContext, result: PromotionResult, ledger: list[Record],
         except InputError:
             continue
         # Equal precedence (other build metadata): the record created first wins, so exactly one does.
-        if theirs > mine or (theirs == mine and record.id < result.deployment_id):
+        if theirs.is_newer_than(mine) or (theirs.same_precedence(mine) and record.id < result.deployment_id):
             return record
     return None
 

@@ -37,6 +37,16 @@ class ImageRef:
         return f"{scheme}://{self.registry}/v2/{self.repository}"
 
 
+def check_tags(tags: list[str]) -> None:
+    """Pure, so the release step can refuse before it writes the git tag."""
+    for tag in tags:
+        if not TAG.match(tag):
+            raise InputError(f"registry tag {tag[:60]!r} is not valid",
+                             "tags are [A-Za-z0-9_.-], at most 128, not starting with . or - (a version's +build "
+                             "metadata is not allowed in them)",
+                             "change tag.image-tags in .github/cd.yml, or release a version without +build metadata")
+
+
 def split(image: str) -> ImageRef:
     name, digest = parse_image(image)
     first, _, rest = name.partition("/")
@@ -89,10 +99,7 @@ class Registry:
     def tag(self, image: str, tags: list[str]) -> list[str]:
         """Put each tag on the image digest. Returns the tags created (the rest were already there)."""
         ref = split(image)
-        for tag in tags:
-            if not TAG.match(tag):
-                raise InputError(f"registry tag {tag!r} is not valid", "tags are [A-Za-z0-9_.-], at most 128, not starting with . or -",
-                                 "change tag.image-tags in .github/cd.yml")
+        check_tags(tags)
         created = []
         manifest: requests.Response | None = None
         for tag in tags:

@@ -123,14 +123,15 @@ def test_masks_cover_the_exact_secret_and_each_of_its_lines(secret, capsys):
 
 
 def test_a_sha256sum_list_of_hostile_file_names_is_inert(tmp_path, capsys):
-    names = ["::warning::x", "a\n::set-output name=digest::sha256:0", "b ##[error]c", "d\r::stop-commands::t"]
+    names = ["::warning::x", "b ##[error]c", "  ::stop-commands::t"]
     for i, name in enumerate(names):
         (tmp_path / name).write_text(str(i))
-    artifact = digest_paths([str(tmp_path)])
-    ActionsIO(in_actions=True).out(artifact.sha256sum())
+    artifact = digest_paths([str(tmp_path)])  # names with line breaks are refused by digest_paths itself
+    text = artifact.sha256sum() + "0" * 64 + "  a\n::set-output name=digest::sha256:0\n"  # and if one got through
+    ActionsIO(in_actions=True).out(text)
     out = capsys.readouterr().out
     assert runner_commands(out) == []
-    assert len(re.split(r"\r|\n", out.rstrip("\n"))) == len(names) + 2  # the names with \n and \r break lines
+    assert len(out.rstrip("\n").split("\n")) == len(names) + 2
 
 
 def test_json_on_stdout_is_inert_and_parses_to_the_same_value(capsys):
