@@ -83,9 +83,9 @@ def load(path: str | Path | None = None, *, workspace: str = ".", gate_environme
             raise ConfigError(f"configuration file {str(file)!r} not found", "the path given does not exist",
                               f"create it, or drop the option to use {DEFAULT_PATH} or the defaults") from None
         return from_dict({}, gate_environment=gate)
-    except OSError as exc:
-        raise ConfigError(f"configuration file {str(file)!r} cannot be read", exc.strerror or str(exc),
-                          "point the config input at a readable YAML file") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        raise ConfigError(f"configuration file {str(file)[:200]!r} cannot be read",
+                          getattr(exc, "strerror", None) or str(exc), "point the config input at a readable YAML file") from None
     if not stat.S_ISREG(info.st_mode):
         kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
         raise ConfigError(f"configuration file {str(file)!r} is {kind}", "cdhelper reads one YAML file",
@@ -103,6 +103,8 @@ def load(path: str | Path | None = None, *, workspace: str = ".", gate_environme
         problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
         if isinstance(exc, RecursionError):
             problem = "it nests too deeply"
+        elif isinstance(exc, ValueError) and not isinstance(exc, UnicodeDecodeError):
+            problem = "a number in it is too long to read"
         raise ConfigError(f"{file} is not valid YAML{where}", str(problem)[:200],
                           "fix the YAML syntax (indentation, quoting) at that place") from None
     return from_dict(raw if raw is not None else {}, source=str(file), gate_environment=gate)

@@ -389,8 +389,9 @@ def _newer_rival(ctx: RunContext, result: PromotionResult, ledger: list[Record],
 
 
 # Never handed to the user's command: credentials, and the action's inputs (registry password...).
-SCRUBBED = {"GITHUB_TOKEN", "GH_TOKEN", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "ACTIONS_RUNTIME_TOKEN"}
-SCRUBBED_PREFIXES = ("INPUT_", "CDHELPER_")
+SCRUBBED = {"GITHUB_TOKEN", "GH_TOKEN", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "ACTIONS_RUNTIME_TOKEN",
+            "CDHELPER_SECRETS_FD"}
+SCRUBBED_PREFIXES = ("INPUT_",)
 
 
 def _hook_env(ctx: RunContext, env: Environment, req: PromotionRequest, result: PromotionResult, url: str) -> dict:

@@ -353,5 +353,27 @@ def test_deploy_command_environment_holds_no_token_or_action_inputs(pipeline, do
     assert ok.code == 0, ok.out
     seen = dump.read_text()
     assert SENTINEL not in seen
-    assert not [line for line in seen.splitlines() if line.startswith(("INPUT_", "CDHELPER_"))]
+    assert not [line for line in seen.splitlines() if line.startswith(("INPUT_", "CDHELPER_SECRETS_FD"))]
     assert "CD_VERSION=1.0.0" in seen
+
+
+# --- 16. files the runner gives us: refused up front, or never fatal after the deployment ---------------
+
+def test_an_unwritable_output_file_is_refused_before_anything_is_written(pipeline, double, tmp_path):
+    assert pipeline.release().code == 0
+    before = len(pipeline.deployments())
+    refused = pipeline.run("promote", "--environment", "staging", "--version", "1.0.0", "--mode", "deployment",
+                           actions=False, GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(tmp_path / "missing" / "out"))
+    assert refused.code == 2 and "GITHUB_OUTPUT" in refused.out and " Fix: " in refused.out
+    assert len(pipeline.deployments()) == before
+
+
+def test_an_unwritable_summary_never_fails_a_deployment(pipeline, double, tmp_path):
+    assert pipeline.release().code == 0
+    (tmp_path / "summary-dir").mkdir()
+    done = pipeline.run("promote", "--environment", "staging", "--version", "1.0.0", "--mode", "deployment",
+                        actions=False, GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(tmp_path / "summary-dir"))
+    assert done.code == 0, done.out + done.err
+    assert "Traceback" not in done.out + done.err and "summary" in (done.out + done.err).lower()
+    [record] = pipeline.deployments("staging")
+    assert pipeline.states(record["id"])[-1] == "success"

@@ -149,7 +149,8 @@ def test_promote_template_rolls_production_back_through_the_gate_without_rebuild
     dispatch = ["--input", "version=0.1.1", "--input", "environment=production"]
     assert r.act(*dispatch, "--input", "rollback=false", event="workflow_dispatch", workflow="cd-promote.yml",
                  run_id=300) != 0
-    assert "0.1.2 is newer" in r.output() and len(_deployments(r, "production")) == 2
+    assert "0.1.2 is live there" in r.output() and "is newer" in r.output()
+    assert len(_deployments(r, "production")) == 2
     # The rollback goes through the same gate and redeploys exactly what was released as 0.1.1.
     r.plan_run(run_id=400)
     assert r.act(*dispatch, "--input", "rollback=true", event="workflow_dispatch", workflow="cd-promote.yml",
@@ -197,7 +198,8 @@ jobs:
 def test_sweep_template_closes_a_record_a_lost_runner_left_queued(rehearsal_factory):
     import time as _time
     r = rehearsal_factory("deployment")
-    payload = {"cdhelper": 1, "version": "0.0.9", "digest": "sha256:" + "e" * 64, "run": {"id": 1, "attempt": 1}}
+    payload = {"cdhelper": 1, "version": "0.0.9", "digest": "sha256:" + "e" * 64,
+               "run": {"id": 1, "attempt": 1, "url": f"https://github.com/{REPOSITORY}/actions/runs/1"}}
     [stale] = r.double.seed_deployments(REPOSITORY, 1, ["production"], state="queued", payload=payload,
                                         start=_time.time() - 9 * 3600)
     [fresh] = r.double.seed_deployments(REPOSITORY, 1, ["staging"], state="in_progress", payload=payload)

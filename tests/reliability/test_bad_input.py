@@ -89,6 +89,65 @@ CASES = [
     ("action-command", ["action"], [("env", {"INPUT_COMMAND": "deploy"})], 2, "'deploy'"),
     ("sweep-zero-hours", ["sweep", "--older-than-hours", "0"], [], 2, "'0'"),
     ("sweep-text-hours", ["action"], [("env", {"INPUT_COMMAND": "sweep", "INPUT_OLDER_THAN_HOURS": "soon"})], 2, "'soon'"),
+    # --- the hardening review's classes, and more of the same kind ---------------------------------
+    # cd.yml: bounded work, no aliases, only a regular file, numbers of any size
+    ("yaml-alias-bomb", PROMOTE, [_config("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                                          "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n")],
+     2, "aliases"),
+    ("yaml-merge-key", PROMOTE, [_config("base: &b {url: 'https://x'}\nenvironments: [{<<: *b, name: a}]\n")], 2, "aliases"),
+    ("yaml-deep-nesting", PROMOTE, [_config("[" * 3000 + "]" * 3000)], 2, "nests too deeply"),
+    ("yaml-huge-integer", PROMOTE, [_config("environments: [{name: a, soak-minutes: " + "9" * 5000 + "}]")], 2, "too long"),
+    ("yaml-two-documents", PROMOTE, [_config("version: 1\n---\nversion: 1\n")], 2, "not valid YAML"),
+    ("yaml-not-utf8", PROMOTE, [("config-bytes", b"environments: [{name: \xff\xfe}]\n")], 2, "not valid YAML"),
+    ("soak-over-limit", PROMOTE, [_config("environments: [{name: a, soak-minutes: 100000000000000000000000}]")], 2,
+     "at most 43200"),
+    ("soak-infinite", PROMOTE, [_config("environments: [{name: a, soak-minutes: .inf}]")], 2, "inf"),
+    ("soak-nan", PROMOTE, [_config("environments: [{name: a, soak-minutes: .nan}]")], 2, "nan"),
+    ("soak-fraction", PROMOTE, [_config("environments: [{name: a, soak-minutes: 1.5}]")], 2, "1.5"),
+    ("config-directory", [*PROMOTE, "--config", "{tmp}"], [], 2, "is a directory"),
+    ("config-device", [*PROMOTE, "--config", "/dev/zero"], [], 2, "not a regular file"),
+    ("config-too-large", PROMOTE, [_config("# padding\n" * 40000)], 2, "bytes"),
+    ("config-nul-in-path", [*PROMOTE, "--config", "cd\x00.yml"], [], 2, "cannot be read"),
+    # cd.yml cannot take the production gate away, nor move it
+    ("gate-protects-drops-production", PROMOTE, [_config("gate: {protects: [staging]}")], 2, "ungated"),
+    ("production-false-on-last", PROMOTE, [_config("environments: [{name: staging}, {name: prod, production: false}]")],
+     2, "production: false"),
+    ("production-false-on-production", PROMOTE,
+     [_config("environments: [{name: production, production: false}, {name: after}]")], 2, "production: false"),
+    ("gate-moved-by-config", PROMOTE, [_config("gate: {environment: other-approval}")], 2, "gate-environment"),
+    ("gate-input-bad-name", [*PROMOTE, "--gate-environment", "bad name!"], [], 2, "'bad name!'"),
+    ("gated-not-bool", ["promote"], ["release", ("env", {"INPUT_ENVIRONMENT": "staging", "INPUT_VERSION": "1.0.0",
+                                                          "INPUT_MODE": "deployment", "INPUT_GATED": "sure"})], 2, "'sure'"),
+    ("trusted-writer-bad", [*PROMOTE, "--trusted-writer", "evil user!"], ["release"], 2, "'evil user!'"),
+    ("trusted-writers-input-bad", PROMOTE, ["release", ("env", {"INPUT_TRUSTED_WRITERS": "ok-bot[bot]\n$(id)"})], 2,
+     "'$(id)'"),
+    # CD_MODE: exactly delivery, deployment or empty
+    ("mode-leading-space", ["promote", "--environment", "staging", "--version", "1.0.0", "--mode", " deployment"],
+     ["release"], 2, "' deployment'"),
+    ("mode-capitalised", ["promote", "--environment", "staging", "--version", "1.0.0", "--mode", "Deployment"],
+     ["release"], 2, "'Deployment'"),
+    ("mode-newline", ["gate", "--mode", "delivery\n"], [], 2, "'delivery\\n'"),
+    # the run context: URLs, numbers
+    ("api-url-not-url", PROMOTE, [("env", {"GITHUB_API_URL": "not a url"})], 2, "GITHUB_API_URL='not a url'"),
+    ("api-url-ftp", PROMOTE, [("env", {"GITHUB_API_URL": "ftp://github.example"})], 2, "ftp://github.example"),
+    ("api-url-unreachable", PROMOTE, [("env", {"GITHUB_API_URL": "http://127.0.0.1:9"})], 9, "http://127.0.0.1:9"),
+    ("graphql-url-script", PROMOTE, [("env", {"GITHUB_GRAPHQL_URL": "javascript:alert(1)"})], 2, "GITHUB_GRAPHQL_URL"),
+    ("server-url-spaces", PROMOTE, [("env", {"GITHUB_SERVER_URL": "https://git hub.example"})], 2, "GITHUB_SERVER_URL"),
+    ("run-attempt-unicode-digit", PROMOTE, [("env", {"GITHUB_RUN_ATTEMPT": "\u0663"})], 2, "GITHUB_RUN_ATTEMPT"),
+    ("run-id-huge", PROMOTE, [("env", {"GITHUB_RUN_ID": "9" * 40})], 2, "GITHUB_RUN_ID"),
+    ("repository-id-text", PROMOTE, [("env", {"GITHUB_REPOSITORY_ID": "acme"})], 2, "'acme'"),
+    ("runner-temp-is-a-file", PROMOTE, ["release", ("file", "runner-file", "x"), ("env", {"RUNNER_TEMP": "{tmp}/runner-file"})],
+     2, "RUNNER_TEMP"),
+    # report-check, sweep, finish
+    ("check-commit-path", ["report-check", "--context", "acceptance", "--commit", "../../deployments"], [], 2,
+     "'../../deployments'"),
+    ("check-state-unknown", ["report-check", "--context", "acceptance"], [("env", {"INPUT_STATE": "inactive"})], 2,
+     "'inactive'"),
+    ("check-context-newline", ["report-check", "--context", "accept\nance"], [], 2, "'accept\\nance'"),
+    ("sweep-infinite-hours", ["sweep", "--older-than-hours", "inf"], [], 2, "'inf'"),
+    ("sweep-nan-hours", ["sweep", "--older-than-hours", "nan"], [], 2, "'nan'"),
+    ("sweep-huge-hours", ["sweep", "--older-than-hours", "1e308"], [], 2, "'1e308'"),
+    ("finish-unknown-environment", ["finish", "--environment", "prod", "--job-status", "failure"], [], 2, "'prod'"),
 ]
 
 
@@ -98,8 +157,8 @@ def _world(double) -> str:
                       sort_keys=True, default=str)
 
 
-def test_the_corpus_has_at_least_50_cases():
-    assert len(CASES) >= 50 and len({c[0] for c in CASES}) == len(CASES)
+def test_the_corpus_has_at_least_100_cases():
+    assert len(CASES) >= 100 and len({c[0] for c in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("name, argv, setup, code, text", CASES, ids=[c[0] for c in CASES])
@@ -119,12 +178,17 @@ def test_malformed_input_fails_in_one_clear_line_and_writes_nothing(name, argv, 
         elif item[0] == "config":
             (tmp_path / ".github").mkdir(exist_ok=True)
             (tmp_path / ".github" / "cd.yml").write_text(item[1])
+        elif item[0] == "config-bytes":
+            (tmp_path / ".github").mkdir(exist_ok=True)
+            (tmp_path / ".github" / "cd.yml").write_bytes(item[1])
+        elif item[0] == "file":
+            (tmp_path / item[1]).write_text(item[2])
         elif item[0] == "tokens":
             for token, perms in item[1].items():
                 double.register_token(pipeline.token if token == "TOKEN" else token, permissions=perms)
         elif item[0] == "env":
-            extra_env.update(item[1])
-    argv = [a.format(artifact=pipeline.artifact, empty=empty, other=other) for a in argv]
+            extra_env.update({k: v.format(tmp=tmp_path) for k, v in item[1].items()})
+    argv = [a.format(artifact=pipeline.artifact, empty=empty, other=other, tmp=tmp_path) for a in argv]
     before = _world(double)
     result = pipeline.run(*argv, **extra_env)
     assert result.code == code, result.out
