@@ -45,6 +45,7 @@ from cdhelper.digests import digest_paths
 from cdhelper.double import Fault, GitHubDouble
 from cdhelper.double import http as double_http
 from cdhelper.errors import DeployError
+from cdhelper.records import validate_payload
 
 from .harness import PipelineRun, assert_no_sentinel, new_double
 from .killing import (
@@ -163,6 +164,21 @@ def _double(world: World) -> GitHubDouble:
     return gh
 
 
+def _abandon(gh, environment: str) -> int:
+    """An older version's record of run 4500, in_progress for 8 h: its runner was lost. (Old by
+    the double's clock and by the real one, so whichever clock sweep measures age with, it is
+    abandoned; the 7 h the suite then adds to the double's clock make nothing else old by it.)"""
+    repo = gh.repo("acme/app")
+    payload = {"cdhelper": 1, "version": "1.0.1", "tag": "v1.0.1", "commit": repo.resolve("main"),
+               "digest": "sha256:" + "ab" * 32, "images": [], "environment": environment, "mode": "deployment",
+               "run": {"id": 4500, "attempt": 1, "number": 2, "url": "https://github.com/acme/app/actions/runs/4500",
+                       "actor": "octocat"}, "gate": {"required": False}, "promoted_from": None, "rollback_of": None,
+               "previous": None, "strategy": "all-at-once"}
+    validate_payload(payload)
+    return gh.seed_deployments("acme/app", 1, [environment], state="in_progress", payload=payload,
+                               start=gh.world.clock.now() - 8 * 3600)[0]
+
+
 # --- the killed promote --------------------------------------------------------------------------
 
 def _spawn(run: PipelineRun, cwd, environment: str, mode: str, command: str) -> Promote:
@@ -226,14 +242,18 @@ def trial(seed: int, tmp_path, cal: Timeline, worlds: Worlds) -> Trial:
     environment = "production" if rng.random() < 0.7 else "staging"
     mode = rng.choice(["deployment", "delivery"])
     prior_live = rng.random() < 0.5
+    abandoned = rng.random() < 0.3
     world = worlds.get(environment, prior_live, mode)
     gh = _double(world)
     connections = Connections(gh._server)
     repo = gh.repo("acme/app")
     try:
+        if abandoned:  # a record another run's lost runner left in progress: sweep's, never finish's
+            abandoned = _abandon(gh, environment)
         # The deploy command, and the marker rewrite it may leave behind.
         targets = ["own"] + [world.old[environment]] * 2 if world.old else ["own"]
         targets += [world.own_staging] if world.own_staging else []
+        targets += [abandoned] if abandoned else []
         kind = rng.choices(["quick", "sleep", "flaky"], weights=[35, 50, 15])[0]
         command = Command(work / "signals", environment, VERSION, sleep=rng.uniform(0.01, 0.12) * (kind == "sleep"),
                           flaky=kind == "flaky", rewrite_to=rng.choice(targets) if rng.random() < 0.5 else None,
@@ -242,7 +262,7 @@ def trial(seed: int, tmp_path, cal: Timeline, worlds: Worlds) -> Trial:
         phase, anchor, delay = _plan(seed, rng, cal, command)
         job_status = rng.choice(["failure", "cancelled"])
         result = Trial(seed, f"{phase}@{anchor}+{delay * 1000:.0f}ms", {
-            "environment": environment, "mode": mode, "prior_live": prior_live, "command": kind,
+            "environment": environment, "mode": mode, "prior_live": prior_live, "abandoned": abandoned, "command": kind,
             "rewrite_to": command.rewrite_to, "rewrite_after": round(command.rewrite_after, 3), "job_status": job_status})
 
         # Attempt 1: promote as a real process, killed at the planned moment.
