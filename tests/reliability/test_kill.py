@@ -247,6 +247,7 @@ def trial(seed: int, tmp_path, cal: Timeline, worlds: Worlds) -> Trial:
     gh = _double(world)
     connections = Connections(gh._server)
     repo = gh.repo("acme/app")
+    promote = None
     try:
         if abandoned:  # a record another run's lost runner left in progress: sweep's, never finish's
             abandoned = _abandon(gh, environment)
@@ -268,7 +269,6 @@ def trial(seed: int, tmp_path, cal: Timeline, worlds: Worlds) -> Trial:
         # Attempt 1: promote as a real process, killed at the planned moment.
         run = _job(gh, work / "attempt1", RUN_ID)
         gh.inject(*_faults(rng))
-        promote = None
         watch = Watch(anchor, delay, kill=lambda: promote.kill())
         gh.observe(watch)
         promote = _spawn(run, work / "cwd", environment, mode, command.text())
@@ -340,6 +340,9 @@ def trial(seed: int, tmp_path, cal: Timeline, worlds: Worlds) -> Trial:
                            for i, statuses in history(repo).items()}
         return result
     finally:
+        if promote is not None:
+            promote.drain(timeout=0)  # after an error: end whatever this trial started
+            promote.proc.wait(timeout=10)
         gh.stop()
 
 
