@@ -193,7 +193,7 @@ class Promote:
 
 def group_members(pgid: int) -> list[int]:
     """Live (not zombie) processes of a process group, from /proc: orphans are reparented to
-    PID 1, which on some machines never reaps them, so kill(pid, 0) would see zombies forever."""
+    PID 1, which on some machines reaps them late, so kill(pid, 0) would count the dead."""
     members = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
