@@ -75,18 +75,15 @@ VERSION, OLD_VERSION = "1.1.0", "1.0.0"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _fast_quiet_double():
-    """The double answers in two writes (headers, then body); with Nagle's algorithm on, each
-    answer then waits for the client's delayed ACK, ~40 ms a request. Off, this suite is ~5x
-    faster; the kill semantics do not depend on it. A killed client resets its connections, which
-    socketserver would print as tracebacks: expected here, so not printed."""
+def _quiet_double():
+    """A killed client resets its connections, which socketserver would print as tracebacks:
+    expected here, so not printed."""
     original = double_http.DoubleHTTPServer.handle_error
 
     def handle_error(self, request, client_address):
         if not isinstance(sys.exc_info()[1], ConnectionError):
             original(self, request, client_address)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(double_http.Handler, "disable_nagle_algorithm", True)
         mp.setattr(double_http.DoubleHTTPServer, "handle_error", handle_error)
         yield
 
