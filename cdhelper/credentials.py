@@ -31,7 +31,8 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 
-#: Moved out of the environment by the launcher, in this order of precedence for the token.
+#: Moved out of the environment by the launcher (in any spelling: INPUT_GITHUB-TOKEN too), in this
+#: order of precedence for the token.
 TOKEN_VARIABLES = ("INPUT_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN")
 PASSWORD_VARIABLES = ("INPUT_REGISTRY_PASSWORD",)
 SECRET_VARIABLES = TOKEN_VARIABLES + PASSWORD_VARIABLES
@@ -56,9 +57,22 @@ class Credentials:
                 f"registry_password={'<set>' if self.registry_password else '<empty>'})")
 
 
+def _canonical(name: str) -> str:
+    """INPUT_GITHUB-TOKEN (how act, and the runner for JavaScript actions, spell an input) -> INPUT_GITHUB_TOKEN."""
+    return name.upper().replace("-", "_")
+
+
+def secret_names(environ: Mapping[str, str]) -> list[str]:
+    """The variables of `environ` that hold a secret, in any spelling."""
+    return [name for name in environ if _canonical(name) in SECRET_VARIABLES]
+
+
 def from_mapping(values: Mapping[str, str]) -> Credentials:
-    token = next((values[name] for name in TOKEN_VARIABLES if values.get(name)), "")
-    return Credentials(github_token=token, registry_password=values.get("INPUT_REGISTRY_PASSWORD") or "")
+    canonical: dict[str, str] = {}
+    for name in sorted(values, key=lambda n: n != _canonical(n)):  # the exact spelling wins over INPUT_X-Y
+        canonical.setdefault(_canonical(name), values[name])
+    token = next((canonical[name] for name in TOKEN_VARIABLES if canonical.get(name)), "")
+    return Credentials(github_token=token, registry_password=canonical.get("INPUT_REGISTRY_PASSWORD") or "")
 
 
 def load(environ: MutableMapping[str, str]) -> Credentials:
@@ -73,7 +87,7 @@ def load(environ: MutableMapping[str, str]) -> Credentials:
 def hand_over(environ: Mapping[str, str], argv: list[str]) -> None:
     """Re-execute `argv` (same pid) without the secrets in its environment, passing them in a pipe.
     Returns only when `environ` holds none of them (nothing to hand over)."""
-    present = {name: environ[name] for name in SECRET_VARIABLES if name in environ}
+    present = {name: environ[name] for name in secret_names(environ)}
     if not present:
         return
     payload = json.dumps(present).encode()
@@ -89,7 +103,7 @@ def hand_over(environ: Mapping[str, str], argv: list[str]) -> None:
     finally:
         os.close(write_end)
     os.set_inheritable(read_end, True)
-    env = {name: value for name, value in environ.items() if name not in SECRET_VARIABLES}
+    env = {name: value for name, value in environ.items() if name not in present}
     env[FD_VARIABLE] = str(read_end)
     sys.stdout.flush()
     sys.stderr.flush()
