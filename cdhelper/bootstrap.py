@@ -152,9 +152,15 @@ def write_manifest(entry: str, key: str, material: dict[str, str]) -> dict:
 def verify(entry: str, key: str) -> str | None:
     """None when the entry is exactly what was built for `key`; else the first problem, one line."""
     try:
-        top = set(os.listdir(entry))
-    except FileNotFoundError:
-        return "no cache entry"
+        return _verify(entry, key)
+    except FileNotFoundError as exc:
+        return "no cache entry" if exc.filename == entry else f"vanished while verifying: {exc.filename}"
+    except OSError as exc:
+        return f"unreadable: {exc.strerror} ({exc.filename})"
+
+
+def _verify(entry: str, key: str) -> str | None:
+    top = set(os.listdir(entry))
     if top != {SITE, MANIFEST}:
         extra = sorted(top - {SITE, MANIFEST})
         return f"unexpected {extra[0]}" if extra else f"missing {sorted({SITE, MANIFEST} - top)[0]}"
@@ -166,7 +172,7 @@ def verify(entry: str, key: str) -> str | None:
             manifest = json.load(fh)
         expected_files: dict[str, list] = manifest["files"]
         expected_dirs = set(manifest["dirs"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return "unreadable manifest"
     if manifest.get("format") != FORMAT or manifest.get("key") != key:
         return "manifest of another key"
@@ -174,12 +180,15 @@ def verify(entry: str, key: str) -> str | None:
     files, dirs, odd = _scan(site)
     if odd:
         return odd
-    extra = sorted(set(files) - expected_files.keys()) or sorted(set(dirs) - expected_dirs)
+    extra = sorted(set(files) - expected_files.keys())
     if extra:
         return f"extra file {SITE}/{extra[0]}"
+    extra = sorted(set(dirs) - expected_dirs)
+    if extra:
+        return f"extra directory {SITE}/{extra[0]}"
     missing = sorted(expected_files.keys() - set(files)) or sorted(expected_dirs - set(dirs))
     if missing:
-        return f"missing file {SITE}/{missing[0]}"
+        return f"missing {SITE}/{missing[0]}"
     for rel, (size, digest) in expected_files.items():
         path = os.path.join(site, rel)
         if os.path.getsize(path) != size or _sha256(path) != digest:
@@ -324,6 +333,10 @@ def main() -> int:
         ensure(dict(os.environ))
     except BootstrapError as err:
         print(f"::error title=cdhelper set-up::{err}")
+        return 1
+    except OSError as exc:
+        print(f"::error title=cdhelper set-up::cdhelper bootstrap: cannot use the tool cache: {exc.strerror} "
+              f"({exc.filename}). Fix: make RUNNER_TOOL_CACHE (or CDHELPER_CACHE) writable by the runner's user")
         return 1
     compile_own_code()
     lines = f"python={sys.executable}\nroot={ROOT}\n"

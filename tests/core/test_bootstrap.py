@@ -72,7 +72,7 @@ def _tamper(entry: bootstrap.Entry, how: str, marker: Path) -> str:
         return "changed file site/yaml/__init__.py"
     if how == "removed file":
         (site / "requests" / "api.py").unlink()
-        return "missing file site/requests/api.py"
+        return "missing site/requests/api.py"
     if how == "stray .pyc":
         (site / "__pycache__" / "sitecustomize.cpython-311.pyc").write_bytes(b"\0" * 16)
         return "extra file site/__pycache__/sitecustomize.cpython-311.pyc"
@@ -245,3 +245,12 @@ def test_windows_is_refused_with_one_line_not_a_traceback(tmp_path, capsys, monk
                           cwd=tmp_path, capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
     assert proc.returncode == 1 and proc.stderr == ""
     assert proc.stdout == bootstrap.WINDOWS_REFUSAL + "\n"
+
+
+def test_an_unusable_tool_cache_fails_with_one_line(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    proc = _bootstrap(tmp_path, tmp_path, CDHELPER_CACHE=str(blocker))
+    assert proc.returncode == 1 and proc.stderr == ""
+    assert proc.stdout.startswith("::error title=cdhelper set-up::cdhelper bootstrap: cannot use the tool cache")
+    assert proc.stdout.count("\n") == 1
