@@ -186,13 +186,17 @@ def test_the_old_launch_line_runs_a_pushed_cdhelper_package_with_the_token(job, 
     assert "cdhelper" in found and f"token={SENTINEL}" in found["cdhelper"], found  # the attack works there
 
 
-@pytest.mark.parametrize("action, inputs", [("actions/status", {}), (".", {"command": "status"})],
-                         ids=["actions/status", "root action"])
-def test_shadowing_modules_in_the_workspace_are_never_imported(job, tmp_path, double, action, inputs):
+@pytest.mark.parametrize("action, inputs, cold", [("actions/status", {}, True), (".", {"command": "status"}, False)],
+                         ids=["actions/status, cold cache: pip runs too", "root action"])
+def test_shadowing_modules_in_the_workspace_are_never_imported(job, tmp_path, double, action, inputs, cold):
     markers = tmp_path / "markers"
     job.env.update(plant_shadows(job.workspace, markers))
+    if cold:
+        job.cache = tmp_path / "empty-tool-cache"
     setup, run = job.run_action(action, inputs)
     assert markers_left(markers) == {}
+    if cold:  # the set-up built the entry here: pip ran in this job, and imported nothing from it either
+        assert list((job.cache / "cdhelper").glob("deps-*/manifest.json"))
     assert setup.code == 0, setup.out + setup.err
     assert run.code == 0, run.out + run.err
     assert "staging" in run.out and "production" in run.out  # the real status table, from the double
