@@ -59,7 +59,7 @@ class Credentials:
 
 def _canonical(name: str) -> str:
     """INPUT_GITHUB-TOKEN (how act, and the runner for JavaScript actions, spell an input) -> INPUT_GITHUB_TOKEN."""
-    return name.upper().replace("-", "_")
+    return name.replace("-", "_")
 
 
 def secret_names(environ: Mapping[str, str]) -> list[str]:
