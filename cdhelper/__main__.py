@@ -66,28 +66,7 @@ def launch() -> int:
     import cdhelper.cli
     if not _inside(cdhelper.cli.__file__, root):
         return _fail(f"cdhelper.cli was imported from {cdhelper.cli.__file__}, not from {root}")
-    _bridge_for_a_cli_that_reads_the_environment(cdhelper.cli.__file__, credentials)
     return cdhelper.cli.main()
-
-
-def _bridge_for_a_cli_that_reads_the_environment(cli_file: str, credentials) -> None:
-    """TEMPORARY, until cli.py gets its secrets from credentials.load(os.environ): the cli still
-    reads them from os.environ, so give them back to Python's os.environ mapping only, without
-    putenv: /proc/<pid>/environ never shows them and children that inherit the environment do not
-    get them. (The deploy command's environment is built from the mapping by promotion._hook_env,
-    which drops the token; the registry password is given back only to release.) A no-op once
-    cli.py calls credentials.load; then delete this function."""
-    with open(cli_file, encoding="utf-8") as fh:
-        if "credentials.load" in fh.read():
-            return
-    creds = credentials.load(os.environ)
-    given = {"INPUT_GITHUB_TOKEN": creds.github_token}
-    command = sys.argv[1] if len(sys.argv) > 1 else ""
-    if command == "release" or (command == "action" and os.environ.get("INPUT_COMMAND") == "release"):
-        given["INPUT_REGISTRY_PASSWORD"] = creds.registry_password
-    for name, value in given.items():
-        if value:
-            os.environ._data[os.environ.encodekey(name)] = os.environ.encodevalue(value)
 
 
 if __name__ == "__main__":

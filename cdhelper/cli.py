@@ -41,15 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cdhelper {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def common(p: argparse.ArgumentParser, *, github: bool = True) -> None:
+    def common(p: argparse.ArgumentParser, *, github: bool = True, records: bool = False, gate: bool = False) -> None:
         p.add_argument("--config", default=_env("config") or None, help="path of cd.yml (default .github/cd.yml)")
-        p.add_argument("--gate-environment", default=_env("gate-environment"),
-                       help="the approval environment the workflow's gate job is bound to (default production-approval)")
         if github:
             p.add_argument("--repository", default=_env("repository"), help="OWNER/NAME (default $GITHUB_REPOSITORY)")
+        if records:
             p.add_argument("--trusted-writer", action="append", default=None, metavar="LOGIN",
                            help="besides the Actions bot, a login whose deployment records and statuses count "
-                                "(e.g. your App's NAME[bot]); repeatable")
+                                "(e.g. your App's NAME[bot]); repeatable (input trusted-writers, one per line)")
+        if gate:
+            p.add_argument("--gate-environment", default=_env("gate-environment"),
+                           help="the approval environment the workflow's gate job is bound to (default "
+                                "production-approval); .github/cd.yml may only repeat it")
 
     p = sub.add_parser("release", help="digest the artifact and tag the commit (idempotent)")
     common(p)
@@ -61,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default=_env("mode"), help="validated only, so a bad CD_MODE fails before the tag is made")
 
     p = sub.add_parser("promote", help="deploy a tagged candidate to an environment, with gate and evidence checks")
-    common(p)
+    common(p, records=True, gate=True)
     p.add_argument("--environment", default=_env("environment"), help="target environment of the path")
     p.add_argument("--version", dest="release_version", default=_env("version"), help="candidate version")
     p.add_argument("--mode", default=_env("mode"), help="delivery (default) or deployment; pass vars.CD_MODE")
@@ -74,21 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="this promotion needs the gate's approval in delivery mode, whatever cd.yml says (production)")
 
     p = sub.add_parser("gate", help="check the mode and report the approval this run holds (the gate job)")
-    common(p)
+    common(p, gate=True)
     p.add_argument("--mode", default=_env("mode"))
 
     p = sub.add_parser("finish", help="close any record this job left in progress (run with if: always())")
-    common(p)
+    common(p, records=True)
     p.add_argument("--environment", action="append", default=None)
     p.add_argument("--job-status", default=_env("job-status"), help="success, failure or cancelled")
 
     p = sub.add_parser("sweep", help="close records left queued/in progress by lost runners (run on a schedule)")
-    common(p)
+    common(p, records=True)
     p.add_argument("--older-than-hours", default=_env("older-than-hours") or "6",
                    help="age after which an unfinished record is abandoned (default 6; jobs time out well before)")
 
     p = sub.add_parser("status", help="what digest and version is live in each environment")
-    common(p)
+    common(p, records=True)
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("report-check", help="report a commit status (e.g. acceptance passed) used as evidence")
@@ -156,17 +159,31 @@ def main(argv: list[str] | None = None) -> int:
 
 # --- commands ----------------------------------------------------------------------------------
 
+def _secrets(io):
+    from . import credentials
+    from .errors import InputError
+    try:
+        found = credentials.load(os.environ)
+    except credentials.CredentialsError as err:
+        what, _, fix = str(err).partition(". Fix: ")
+        raise InputError("the secrets handed to cdhelper could not be read", what, fix or "re-run the job") from None
+    io.mask(found.github_token)
+    io.mask(found.registry_password)
+    return found
+
+
 def _context(args, io):
     from .context import RunContext
-    token = os.environ.get("INPUT_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN", "")
-    io.mask(token)
+    token = _secrets(io).github_token
     writers = getattr(args, "trusted_writer", None) or _lines(_env("trusted-writers"))
     return RunContext.from_environ(dict(os.environ), token=token, repository=args.repository, writers=writers)
 
 
 def _config(args, ctx):
     from . import config
-    return config.load(args.config, workspace=ctx.workspace if ctx else ".", gate_environment=args.gate_environment)
+    # Only the commands that decide on the gate hold the workflow's gate environment to check cd.yml against.
+    return config.load(args.config, workspace=ctx.workspace if ctx else ".",
+                       gate_environment=getattr(args, "gate_environment", None))
 
 
 def _client(ctx):
@@ -226,8 +243,7 @@ def _image_tags(cfg, candidate) -> list[str]:
 def _tag_images(candidate, cfg, ctx, io) -> None:
     from .registry import Registry, split
     tags = _image_tags(cfg, candidate)
-    password = os.environ.get("INPUT_REGISTRY_PASSWORD", "")
-    io.mask(password)
+    password = _secrets(io).registry_password
     for image in candidate.images:
         ref = split(image)
         secret = password or (ctx.token if ref.registry == "ghcr.io" else "")

@@ -70,12 +70,13 @@ def schema() -> dict:
     return json.loads(resources.files("cdhelper").joinpath("schemas/cd-config.schema.json").read_text())
 
 
-def load(path: str | Path | None = None, *, workspace: str = ".", gate_environment: str = "") -> Config:
+def load(path: str | Path | None = None, *, workspace: str = ".", gate_environment: str | None = None) -> Config:
     """Read and validate the configuration; a missing default file means the defaults.
-    `gate_environment` is the workflow's (trusted) gate; empty means the default."""
+    `gate_environment` is the workflow's (trusted) gate ("" means the default), which the file may
+    only repeat; None (commands that do not decide on the gate) takes the file's or the default."""
     explicit = path is not None
     file = Path(path) if explicit else Path(workspace) / DEFAULT_PATH
-    gate = _gate_input(gate_environment)
+    gate = None if gate_environment is None else _gate_input(gate_environment)
     try:
         info = file.stat()
     except FileNotFoundError:
@@ -135,7 +136,7 @@ def _gate_input(raw: str) -> str:
     return name
 
 
-def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str = DEFAULT_GATE) -> Config:
+def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str | None = DEFAULT_GATE) -> Config:
     import jsonschema
     validator = jsonschema.Draft202012Validator(schema())
     # The first errors are enough to report one; never walk a huge document to the end.
@@ -159,12 +160,12 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
         soak_minutes=int(e.get("soak-minutes", 0)), production=_is_production(e, i == last, source),
         strategy=e.get("strategy", "all-at-once")) for i, e in enumerate(envs_raw))
     gate = raw.get("gate") or {}
-    gate_env = gate.get("environment", gate_environment)
+    gate_env = gate.get("environment", gate_environment or DEFAULT_GATE)
     if gate_env.lower() in names:
         raise ConfigError(f"{source}: key `gate/environment` is {gate_env!r}",
                           "the gate must be its own environment, not one of the promotion path",
                           "use a dedicated approval environment such as production-approval")
-    if gate_env.lower() != gate_environment.lower():
+    if gate_environment is not None and gate_env.lower() != gate_environment.lower():
         raise ConfigError(f"{source}: key `gate/environment` is {gate_env!r}",
                           f"the workflow's gate job is bound to {gate_environment!r}, and the gate is the workflow's "
                           "to say, not the deployed commit's",

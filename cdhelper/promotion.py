@@ -410,8 +410,23 @@ def _hook_env(ctx: RunContext, env: Environment, req: PromotionRequest, result: 
     }
 
 
+# The runner's file commands. A deploy command writing to the step's real ones would set the step's
+# outputs (a forged deployment-id) or the environment and PATH of every later step of the job,
+# `finish` included, which holds the token (LD_PRELOAD, BASH_ENV, a fake python3): it gets its own
+# scratch files instead, discarded when it ends.
+HOOK_FILES = ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STATE")
+
+
 def _run_command(command: str, environ: dict) -> int:
-    proc = subprocess.Popen(["bash", "-eo", "pipefail", "-c", command], env=environ)
+    with tempfile.TemporaryDirectory(prefix="cdhelper-hook-") as scratch:
+        for name in HOOK_FILES:
+            environ[name] = str(Path(scratch) / name.lower())
+            Path(environ[name]).touch()
+        return _wait(["bash", "-eo", "pipefail", "-c", command], environ)
+
+
+def _wait(argv: list[str], environ: dict) -> int:
+    proc = subprocess.Popen(argv, env=environ)
     try:
         return proc.wait()
     except BaseException:

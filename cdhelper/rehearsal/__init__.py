@@ -227,14 +227,14 @@ def rehearse(*, mode: str, as_json: bool, reject: bool, keep: bool, io) -> int:
         expected_production = "not deployed" if (mode == "delivery" and reject) else "success"
         ok = envs["production"]["state"] == expected_production and envs["staging"]["state"] == "success"
         if as_json:
-            print(json.dumps(result, indent=2))
+            io.out_json(result, indent=2)
         else:
-            print(_timeline(rehearsal, result, reject))
+            io.out(_timeline(rehearsal, result, reject))
         if not ok:
             io.error(f"the rehearsal did not end as expected (act exited {code}); production is "
                      f"{envs['production']['state']}. Fix: read the act output with --keep", title="Rehearsal failed")
             if not as_json:
-                print(rehearsal.output()[-4000:], file=sys.stderr)
+                io.info(rehearsal.output()[-4000:])  # act's output holds the inner jobs' commands: inert
         return 0 if ok else 1
     finally:
         rehearsal.close(keep=keep)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,6 @@ WORKFLOWS = sorted([*ROOT.glob(".github/workflows/*.yml"), *ROOT.glob("workflows
 
 
 def test_committed_template_is_rendered_from_the_reusable_workflow():
-    import importlib.util
     spec = importlib.util.spec_from_file_location("render_template", ROOT / "tests" / "tools" / "render_template.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -73,3 +73,14 @@ def test_release_and_promote_flags_default_to_the_action_inputs(monkeypatch):
     monkeypatch.setenv("INPUT_RUN", "./deploy.sh")
     args = cli.build_parser().parse_args(["promote"])
     assert (args.environment, args.release_version, args.deploy_command) == ("staging", "1.2.3", "./deploy.sh")
+
+
+def test_action_readmes_list_the_inputs_and_outputs_of_their_action_yml():
+    spec = importlib.util.spec_from_file_location("render_action_readmes",
+                                                  ROOT / "tests" / "tools" / "render_action_readmes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for action_yml in sorted(ROOT.glob("actions/*/action.yml")):
+        readme = action_yml.with_name("README.md").read_text()
+        assert readme == module.render(readme, yaml.safe_load(action_yml.read_text())), \
+            f"{action_yml.parent.name}/README.md is stale: run python tests/tools/render_action_readmes.py"

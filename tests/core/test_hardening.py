@@ -348,11 +348,11 @@ def test_deploy_command_environment_holds_no_token_or_action_inputs(pipeline, do
     assert pipeline.release().code == 0
     dump = tmp_path / "env.txt"
     ok = pipeline.promote("staging", "1.0.0", "--run", f'env > "{dump}"', GH_TOKEN=SENTINEL,
-                          INPUT_GITHUB_TOKEN=SENTINEL, INPUT_REGISTRY_PASSWORD="registry-" + SENTINEL,
-                          GITHUB_ENTERPRISE_TOKEN=SENTINEL, CDHELPER_SECRETS_FD="7")
+                          INPUT_GITHUB_TOKEN=SENTINEL, INPUT_REGISTRY_PASSWORD="registry-secret-42",
+                          GITHUB_ENTERPRISE_TOKEN=SENTINEL)
     assert ok.code == 0, ok.out
     seen = dump.read_text()
-    assert SENTINEL not in seen
+    assert SENTINEL not in seen and "registry-secret-42" not in seen
     assert not [line for line in seen.splitlines() if line.startswith(("INPUT_", "CDHELPER_SECRETS_FD"))]
     assert "CD_VERSION=1.0.0" in seen
 
@@ -377,3 +377,17 @@ def test_an_unwritable_summary_never_fails_a_deployment(pipeline, double, tmp_pa
     assert "Traceback" not in done.out + done.err and "summary" in (done.out + done.err).lower()
     [record] = pipeline.deployments("staging")
     assert pipeline.states(record["id"])[-1] == "success"
+
+
+def test_the_deploy_command_cannot_set_outputs_or_the_environment_of_later_steps(pipeline, double, tmp_path):
+    assert pipeline.release().code == 0
+    job_env, job_path = tmp_path / "github_env", tmp_path / "github_path"
+    job_env.write_text("")
+    job_path.write_text("")
+    attack = ('echo "LD_PRELOAD=/tmp/evil.so" >> "$GITHUB_ENV"; echo /tmp/evil-bin >> "$GITHUB_PATH"; '
+              'echo "deployment-id=666" >> "$GITHUB_OUTPUT"; echo "environment-url=https://evil.example" >> "$GITHUB_OUTPUT"')
+    done = pipeline.promote("staging", "1.0.0", "--run", attack, GITHUB_ENV=str(job_env), GITHUB_PATH=str(job_path))
+    assert done.code == 0, done.out
+    assert job_env.read_text() == "" and job_path.read_text() == ""
+    [record] = pipeline.deployments("staging")
+    assert done.outputs["deployment-id"] == str(record["id"]) and "evil" not in json.dumps(done.outputs)
