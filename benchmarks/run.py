@@ -105,7 +105,7 @@ def _pipeline(past: int) -> dict:
     with GitHubDouble(repos=["acme/app"]) as gh, tempfile.TemporaryDirectory() as tmp:
         if past:
             gh.seed_deployments("acme/app", past, ["staging", "production"])
-        gh.set_environment("acme/app", "production-approval", reviewers=["alice"])
+        gh.set_environment("acme/app", "production-approval", reviewers=["alice"], prevent_self_review=True)
         gh.create_run("acme/app", run_id=1, waiting_on=["production-approval"])
         gh.review("acme/app", 1, "production-approval", "alice")
         art = Path(tmp) / "dist"
