@@ -114,9 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("action", help="run the command named by INPUT_COMMAND (the root action.yml)")
 
     p = sub.add_parser("rehearse", help="run the template pipeline under act against a fresh GitHub double")
-    p.add_argument("--mode", default="delivery", choices=["delivery", "deployment"])
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--reject", action="store_true", help="the simulated reviewer rejects instead of approving")
+    p.add_argument("--mode", default="delivery", choices=["delivery", "deployment"],
+                   help="CD_MODE of the rehearsed run: delivery waits for the simulated reviewer, deployment does not")
+    p.add_argument("--json", action="store_true", help="print the outcome (jobs, records, requests) as JSON")
+    p.add_argument("--reject", action="store_true", help="the simulated reviewer rejects instead of approving "
+                   "(exit 0 when production then stays untouched, as it should)")
     p.add_argument("--keep", action="store_true", help="keep the rehearsal's working directory")
     return parser
 

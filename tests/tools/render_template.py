@@ -38,6 +38,7 @@ env:
   DEPLOY_COMMAND: ./deploy.sh # gets CD_ENVIRONMENT, CD_VERSION, CD_DIGEST, CD_ARTIFACT, ...
   ACCEPTANCE_COMMAND: ./acceptance-tests.sh # gets CD_ENVIRONMENT_URL, CD_VERSION
   VERSION: "" # empty: 0.1.RUN_NUMBER (versioning.base in .github/cd.yml)
+  TRUSTED_WRITERS: "" # besides the Actions bot, logins whose deployment records count (an App's name[bot])
 
 permissions: {}
 
@@ -49,6 +50,8 @@ def render(source: str) -> str:
     jobs = source.split("\njobs:\n", 1)[1]
     jobs = jobs.replace("${{ inputs.mode }}", "${{ vars.CD_MODE }}")
     jobs = jobs.replace("inputs.mode != 'deployment'", "vars.CD_MODE != 'deployment'")
+    # An environment's name cannot come from `env`: the template names the gate environment itself.
+    jobs = jobs.replace("${{ inputs.gate-environment }}", "production-approval")
     jobs = re.sub(r"\$\{\{ inputs\.([a-z-]+) \}\}",
                   lambda m: "${{ env." + m.group(1).upper().replace("-", "_") + " }}", jobs)
     if "inputs." in jobs:
