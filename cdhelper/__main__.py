@@ -23,7 +23,8 @@ import sys
 
 
 def _fail(message: str) -> int:
-    print(f"::error title=cdhelper::{message}", flush=True)
+    data = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")  # data, never a new command
+    print(f"::error title=cdhelper::{data}", flush=True)
     return 1
 
 

@@ -295,6 +295,13 @@ def build(entry: str, key: str, material: dict[str, str], lock: str = LOCK) -> N
         shutil.rmtree(fresh, ignore_errors=True)
 
 
+def annotation(level: str, message: str) -> str:
+    """One workflow-command line: the message is data, so a file name holding a line break (the
+    cache is writable by the job) cannot start a command of its own."""
+    data = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return f"::{level} title=cdhelper set-up::{data}"
+
+
 def ensure(environ: dict[str, str], lock: str = LOCK, *, notify=print) -> str:
     """The verified entry for this lock, interpreter and repository, (re)built when needed."""
     entry, key, material = entry_for(environ, lock)
@@ -306,8 +313,8 @@ def ensure(environ: dict[str, str], lock: str = LOCK, *, notify=print) -> str:
         problem = verify(entry, key)  # another job may have rebuilt it meanwhile
         if problem is not None:
             if problem != "no cache entry":
-                notify(f"::warning title=cdhelper set-up::the cached dependencies in {entry} did not verify "
-                       f"({problem}); rebuilding them from the lock")
+                notify(annotation("warning", f"the cached dependencies in {entry} did not verify ({problem}); "
+                                  "rebuilding them from the lock"))
             build(entry, key, material, lock)
             problem = verify(entry, key)
             if problem is not None:
@@ -332,11 +339,11 @@ def main() -> int:
     try:
         ensure(dict(os.environ))
     except BootstrapError as err:
-        print(f"::error title=cdhelper set-up::{err}")
+        print(annotation("error", str(err)))
         return 1
     except OSError as exc:
-        print(f"::error title=cdhelper set-up::cdhelper bootstrap: cannot use the tool cache: {exc.strerror} "
-              f"({exc.filename}). Fix: make RUNNER_TOOL_CACHE (or CDHELPER_CACHE) writable by the runner's user")
+        print(annotation("error", f"cdhelper bootstrap: cannot use the tool cache: {exc.strerror} ({exc.filename}). "
+                         "Fix: make RUNNER_TOOL_CACHE (or CDHELPER_CACHE) writable by the runner's user"))
         return 1
     compile_own_code()
     lines = f"python={sys.executable}\nroot={ROOT}\n"

@@ -195,8 +195,10 @@ def _client(ctx):
     try:
         backoff = float(raw)
     except ValueError:
-        raise InputError(f"CDHELPER_BACKOFF={raw!r} is not a number", "it is the first retry delay in seconds",
-                         "unset it or set e.g. 0.25") from None
+        backoff = -1.0
+    if not 0 <= backoff <= 60:  # NaN fails here too
+        raise InputError(f"CDHELPER_BACKOFF={raw[:40]!r} is not a delay between 0 and 60 seconds",
+                         "it is the first retry delay in seconds", "unset it or set e.g. 0.25") from None
     return GitHubClient(ctx, backoff=backoff)
 
 

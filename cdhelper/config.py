@@ -97,7 +97,16 @@ def load(path: str | Path | None = None, *, workspace: str = ".", gate_environme
                           "keep only the keys of docs/configuration.md in it")
     import yaml
     try:
-        raw = _parse(file.read_bytes()[:MAX_BYTES].decode("utf-8"))
+        with open(file, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"configuration file {str(file)[:200]!r} cannot be read", exc.strerror or str(exc),
+                          "point the config input at a readable YAML file") from None
+    if len(data) > MAX_BYTES:
+        raise ConfigError(f"configuration file {str(file)!r} is larger than {MAX_BYTES // 1024} KiB",
+                          "a cd.yml that large is not a configuration", "keep only the keys of docs/configuration.md in it")
+    try:
+        raw = _parse(data.decode("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -99,9 +99,12 @@ def verify(client, ctx, ledger: Ledger, *, gate_environment: str, target: str) -
     environment's rules, the run's reviews) are asked of REST, so either reading works."""
     rules = ledger.gate or gate_rules_from_rest(client.get_environment(gate_environment))
     check_rules(rules, gate_environment=gate_environment, target=target)
-    if ledger.commit is None:
-        raise GateError(f"promotion to {target} refused", "GitHub did not say who wrote the deployed commit, so "
-                        "self-approval cannot be ruled out", "re-run the job; check that the token has `contents: read`")
+    if ledger.commit is None or not ledger.commit.complete:
+        why = ("GitHub did not say who wrote the deployed commit" if ledger.commit is None else
+               "the deployed commit lists more authors than cdhelper reads (100)")
+        raise GateError(f"promotion to {target} refused", f"{why}, so self-approval cannot be ruled out",
+                        "re-run the job; check that the token has `contents: read`" if ledger.commit is None else
+                        "deploy a commit with fewer Co-authored-by trailers")
     approvals = ledger.approvals if ledger.approvals is not None else client.run_approvals(ctx.run_id)
     return decide(approvals, gate_environment=gate_environment, run_id=ctx.run_id, target=target,
                   excluded=excluded_people(actor=ctx.actor, triggering_actor=ctx.triggering_actor,

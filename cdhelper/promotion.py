@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from . import gate as gates
-from . import versions
+from . import hooks, versions
 from .config import Config, Environment
 from .context import RunContext
 from .digests import Artifact, digest_paths, parse_digest
@@ -98,7 +97,15 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
                          run_url=ctx.run_url if gated else None, gate=config.gate_environment if gated else None)
     for note in ledger.ignored:
         (warn or log)(note)
+    if env.name in ledger.doubts:
+        raise EvidenceError(f"nothing can be promoted to {env.name} now",
+                            f"cdhelper cannot tell what is live there: {ledger.doubts[env.name]}",
+                            "remove the deployments and statuses the warnings name (an admin can mark a deployment "
+                            "inactive, then DELETE it), and find out which token wrote them")
     candidate = _candidate(ledger.tag_message, ledger.tag_commit, tag)
+    if candidate.version != str(version):  # the ref name and the message must tell the same story
+        raise EvidenceError(f"tag {tag!r} cannot be promoted", f"its message records version {candidate.version[:60]!r}",
+                            "promote the version the tag was made for; never reuse or hand-edit tags")
     _check_artifact(candidate, req)
     target = ledger.of(env.name)
     mine = next((r for r in target if r.of_run(ctx.run_id) and r.digest == candidate.manifest), None)
@@ -110,7 +117,9 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
                                ignored=ledger.ignored)
     previous = live if (live is None or live.digest != candidate.manifest) else None
     rollback_of = _check_order(candidate, live, target, req, env)
-    promoted_from = None if req.rollback else _check_evidence(candidate, upstream, ledger.of(upstream.name) if upstream else [], env)
+    promoted_from = None if req.rollback else _check_evidence(
+        candidate, upstream, ledger.of(upstream.name) if upstream else [], env,
+        ledger.doubts.get(upstream.name, "") if upstream else "")
     _check_contexts(ledger.commit, env, candidate, Trust.of(ctx))
     warnings = _superseded(target, candidate, ctx.run_id)
     decision = (gates.verify(client, ctx, ledger, gate_environment=config.gate_environment, target=env.name)
@@ -208,13 +217,14 @@ def _check_order(candidate: Candidate, live: Record | None, target: list[Record]
 
 
 def _check_evidence(candidate: Candidate, upstream: Environment | None, records: list[Record],
-                    env: Environment) -> dict | None:
+                    env: Environment, doubt: str = "") -> dict | None:
     if upstream is None:
         return None
     proof = next((r for r in records if r.ours and r.proven and r.digest == candidate.manifest), None)
     if proof is None:
         raise EvidenceError(f"{candidate.version} cannot be promoted to {env.name}",
-                            f"digest {candidate.manifest} never succeeded in {upstream.name}, the previous environment",
+                            f"digest {candidate.manifest} never succeeded in {upstream.name}, the previous environment"
+                            + (f" (and {upstream.name}'s history is in doubt: {doubt})" if doubt else ""),
                             f"deploy {candidate.version} to {upstream.name} first and let it pass there")
     if env.soak_minutes:
         ready = proof.succeeded_at + timedelta(minutes=env.soak_minutes)
@@ -332,9 +342,7 @@ def _deploy(client: GitHubClient, ctx: RunContext, env: Environment, req: Promot
     previous_handlers = _trap_signals()
     final, description = "error", "interrupted before the deployment finished"
     try:
-        # A hint for `finish` that this job has a record open here (finish reads the truth back).
-        marker.write_text(json.dumps({"deployment_id": result.deployment_id, "environment": env.name,
-                                      "version": result.candidate.version}))
+        _write_marker(marker, result)
         # queued, and in the same request the environment's records: a newer rival yields nothing deployed
         ledger = queue_and_read(client, result.node_id, env.name, Trust.of(ctx), log_url=ctx.run_url,
                                 environment_url=url, description=f"Queued: {result.candidate.version} to {env.name}")
@@ -350,7 +358,7 @@ def _deploy(client: GitHubClient, ctx: RunContext, env: Environment, req: Promot
         client.create_deployment_status(result.deployment_id, "in_progress", log_url=ctx.run_url, environment_url=url,
                                         description=f"Deploying {result.candidate.version} to {env.name}")
         if req.command:
-            code = _run_command(req.command, _hook_env(ctx, env, req, result, url))
+            code = hooks.run(req.command, _hook_env(ctx, env, req, result, url))
             if code != 0:
                 final, description = "failure", f"deploy command exited {code}"
                 raise DeployError(f"deploying {result.candidate.version} to {env.name} failed",
@@ -361,10 +369,26 @@ def _deploy(client: GitHubClient, ctx: RunContext, env: Environment, req: Promot
         try:
             client.create_deployment_status(result.deployment_id, final, log_url=ctx.run_url, environment_url=url,
                                             description=description)
-            marker.unlink(missing_ok=True)
+            _remove_marker(marker)
         finally:
             _restore_signals(previous_handlers)
     log(f"{result.candidate.version} ({result.candidate.manifest}) is live in {env.name}: deployment {result.deployment_id}")
+
+
+def _write_marker(marker: Path, result: PromotionResult) -> None:
+    """A hint for `finish` that this job has a record open here (finish reads the truth back)."""
+    try:
+        marker.write_text(json.dumps({"deployment_id": result.deployment_id, "environment": result.environment,
+                                      "version": result.candidate.version}))
+    except OSError:
+        pass  # finish then looks only where the workflow names the environment, which the templates do
+
+
+def _remove_marker(marker: Path) -> None:
+    try:
+        marker.unlink(missing_ok=True)
+    except OSError:  # a deploy command may have put a directory there: a hint is never worth failing for
+        pass
 
 
 def _newer_rival(ctx: RunContext, result: PromotionResult, ledger: list[Record], settled: set[int]) -> Record | None:
@@ -388,54 +412,18 @@ def _newer_rival(ctx: RunContext, result: PromotionResult, ledger: list[Record],
     return None
 
 
-# Never handed to the user's command: credentials, and the action's inputs (registry password...).
-SCRUBBED = {"GITHUB_TOKEN", "GH_TOKEN", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "ACTIONS_RUNTIME_TOKEN",
-            "CDHELPER_SECRETS_FD"}
-SCRUBBED_PREFIXES = ("INPUT_",)
-
-
 def _hook_env(ctx: RunContext, env: Environment, req: PromotionRequest, result: PromotionResult, url: str) -> dict:
     """What the user's command receives, all through CD_* variables; never a token or an input.
     (The job's own environment otherwise passes through: cloud credentials set up by earlier steps.)"""
-    base = {k: v for k, v in os.environ.items()
-            if k.upper() not in SCRUBBED and not k.upper().startswith(SCRUBBED_PREFIXES) and not (ctx.token and v == ctx.token)}
     previous = result.previous
-    return base | {
+    return hooks.environment(os.environ, {
         "CD_ENVIRONMENT": env.name, "CD_VERSION": result.candidate.version, "CD_DIGEST": result.candidate.manifest,
         "CD_COMMIT": result.candidate.commit, "CD_TAG": result.candidate.tag, "CD_MODE": req.mode,
         "CD_DEPLOYMENT_ID": str(result.deployment_id), "CD_ENVIRONMENT_URL": url,
         "CD_IMAGES": " ".join(result.candidate.images), "CD_ROLLBACK": "true" if req.rollback else "false",
         "CD_PREVIOUS_VERSION": previous.version if previous else "",
         "CD_PREVIOUS_DIGEST": previous.digest if previous else "", "CD_STRATEGY": env.strategy,
-    }
-
-
-# The runner's file commands. A deploy command writing to the step's real ones would set the step's
-# outputs (a forged deployment-id) or the environment and PATH of every later step of the job,
-# `finish` included, which holds the token (LD_PRELOAD, BASH_ENV, a fake python3): it gets its own
-# scratch files instead, discarded when it ends.
-HOOK_FILES = ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STATE")
-
-
-def _run_command(command: str, environ: dict) -> int:
-    with tempfile.TemporaryDirectory(prefix="cdhelper-hook-") as scratch:
-        for name in HOOK_FILES:
-            environ[name] = str(Path(scratch) / name.lower())
-            Path(environ[name]).touch()
-        return _wait(["bash", "-eo", "pipefail", "-c", command], environ)
-
-
-def _wait(argv: list[str], environ: dict) -> int:
-    proc = subprocess.Popen(argv, env=environ)
-    try:
-        return proc.wait()
-    except BaseException:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        raise
+    }, secrets=(ctx.token,))
 
 
 def _trap_signals() -> dict:
@@ -464,7 +452,7 @@ def finish(client: GitHubClient, ctx: RunContext, environments: list[str], job_s
     state is never touched. Zero requests when the job succeeded and left no marker. Environments
     not named by the workflow (`explicit=False`) are looked at only where this job left a marker,
     so one job's finish never closes a record another job of the run has in flight."""
-    hinted = [n for n in environments if record_file(ctx, n).exists()]
+    hinted = [n for n in environments if record_file(ctx, n).is_file()]
     look = environments if explicit else hinted
     if not look or (job_status == "success" and not hinted):
         return []
@@ -478,7 +466,7 @@ def finish(client: GitHubClient, ctx: RunContext, environments: list[str], job_s
                                                 description=f"job {job_status or 'ended'} before {record.version} "
                                                 "finished deploying")
                 closed.append(record.id)
-        record_file(ctx, name).unlink(missing_ok=True)
+        _remove_marker(record_file(ctx, name))
     return closed
 
 

@@ -22,14 +22,15 @@ from importlib import resources
 
 PAYLOAD_VERSION = 1
 LEDGER_DEPTH = 50  # records read per environment; older ones matter only for rollbacks far back
+STATUS_DEPTH = 50  # statuses read per record: ours write about four per attempt
 
 ACTOR = "creator { __typename login }"
 DEPLOYMENT_FIELDS = f"""fragment ledgerRecord on Deployment {{
   id databaseId environment createdAt payload {ACTOR}
-  statuses(last: 20) {{ nodes {{ state createdAt {ACTOR} }} }}
+  statuses(last: {STATUS_DEPTH}) {{ pageInfo {{ hasPreviousPage }} nodes {{ state createdAt {ACTOR} }} }}
 }}"""
 COMMIT_FIELDS = """fragment commitFacts on Commit {
-  oid authors(first: 10) { nodes { user { login } } } committer { user { login } }
+  oid authors(first: 100) { pageInfo { hasNextPage } nodes { user { login } } } committer { user { login } }
 }"""
 CONTEXT_FIELDS = "status { contexts { context state " + ACTOR + " } }"
 GATE_FIELDS = """gate: environment(name: $gate) { name protectionRules(first: 20) { nodes {
@@ -37,6 +38,7 @@ GATE_FIELDS = """gate: environment(name: $gate) { name protectionRules(first: 20
 
 FINAL_STATES = {"success", "failure", "error", "inactive"}
 IN_FLIGHT_STATES = {"pending", "queued", "in_progress"}
+UNKNOWN = "unknown"  # the trusted statuses were pushed out of the window by others': nobody can say
 RUN_PATH = re.compile(r"^[a-z][a-z0-9+.-]*://[^/]+(/[^?#]*)$", re.I)
 
 
@@ -90,6 +92,14 @@ class Record:
     succeeded_at: datetime | None  # first trusted success status, kept when later made inactive
     payload: dict | None  # None for deployments cdhelper did not write (or whose writer is not trusted)
     changed_at: datetime | None = None  # time of the latest trusted status (the record's last sign of life)
+    creator: str = ""  # who created it (identity(): lower case, bots as name[bot])
+    notes: tuple[str, ...] = ()  # what was not trusted about it, for the warnings
+
+    @property
+    def home(self) -> str:
+        """Where the record belongs: the environment its trusted payload names. A status may move a
+        deployment to another environment on GitHub; anyone with `deployments: write` can post one."""
+        return str((self.payload or {}).get("environment") or self.environment)
 
     @property
     def ours(self) -> bool:
@@ -141,16 +151,16 @@ def _payload(raw: str | None) -> dict | None:
     return payload
 
 
-def from_graphql(nodes: list[dict], trust: Trust, ignored: list[str] | None = None) -> list[Record]:
+def from_graphql(nodes: list[dict], trust: Trust) -> list[Record]:
     """GraphQL `last:` windows come oldest first; the ledger is newest first. Untrusted records
     lose their payload (they are not ours) and untrusted statuses are not read; both are noted."""
-    notes = ignored if ignored is not None else []
     records = []
     for node in reversed(nodes):
+        notes: list[str] = []
         payload = _payload(node.get("payload"))
+        writer = identity(node.get("creator"))
         where = f"deployment {node['databaseId']} in {node['environment']}"
         if payload is not None:
-            writer = identity(node.get("creator"))
             if writer not in trust.writers:
                 notes.append(f"{where} was ignored: it was created by {writer or 'an unknown actor'}, who is not a "
                              f"trusted writer ({trust.describe()})")
@@ -158,20 +168,56 @@ def from_graphql(nodes: list[dict], trust: Trust, ignored: list[str] | None = No
             elif why := trust.foreign_run(payload):
                 notes.append(f"{where} was ignored: {why}")
                 payload = None
-        statuses = (node.get("statuses") or {}).get("nodes") or []
+            elif str(payload.get("environment", "")).lower() != str(node["environment"]).lower():
+                notes.append(f"{where} counts for {payload.get('environment')}, where it was made: a status moved it")
+        connection = node.get("statuses") or {}
+        statuses = connection.get("nodes") or []
         trusted = [s for s in statuses if identity(s.get("creator")) in trust.writers]
+        state = trusted[-1]["state"].lower() if trusted else "pending"
         if payload is not None and len(trusted) < len(statuses):
             others = sorted({identity(s.get("creator")) or "unknown" for s in statuses} - trust.writers)
             notes.append(f"{where}: {len(statuses) - len(trusted)} status(es) by {', '.join(others)} ignored "
                          "(not a trusted writer)")
+            if (connection.get("pageInfo") or {}).get("hasPreviousPage"):
+                state = UNKNOWN  # older trusted statuses may have been pushed out of the window
         success = next((s for s in trusted if s["state"] == "SUCCESS"), None)
         latest = trusted[-1] if trusted else None
         records.append(Record(id=node["databaseId"], node_id=node["id"], environment=node["environment"],
-                              created_at=parse_time(node["createdAt"]),
-                              state=latest["state"].lower() if latest else "pending",
+                              created_at=parse_time(node["createdAt"]), state=state,
                               succeeded_at=parse_time(success["createdAt"]) if success else None, payload=payload,
-                              changed_at=parse_time(latest["createdAt"]) if latest else None))
+                              changed_at=parse_time(latest["createdAt"]) if latest else None, creator=writer,
+                              notes=tuple(notes)))
     return records
+
+
+def group(windows: dict[str, list[Record]], extra: list[Record], environments: list[str]) -> dict[str, list[Record]]:
+    """Each record under the environment it belongs to (`home`), newest first (ids grow): a record
+    moved by a status still counts where it was made, and never where it was moved to."""
+    by_id = {r.id: r for r in extra}
+    for records in windows.values():
+        by_id.update((r.id, r) for r in records)
+    names = {e.lower(): e for e in environments}
+    out: dict[str, list[Record]] = {e: [] for e in environments}
+    for record in sorted(by_id.values(), key=lambda r: r.id, reverse=True):
+        name = names.get(record.home.lower())
+        if name is not None:
+            out[name].append(record)
+    return out
+
+
+def inconclusive(environment: str, records: list[Record], window: list[Record], full: bool, trust: Trust) -> str:
+    """Why what is live in `environment` cannot be told, or "" when it can. Others' deployments can
+    fill the window read, and others' statuses can push ours out of a record's window: then absence
+    proves nothing, and promotions there are refused until the junk is removed."""
+    unknown = [r for r in records if r.ours and r.state == UNKNOWN]
+    if unknown:
+        return (f"deployment {unknown[0].id} carries more statuses from untrusted writers than cdhelper reads "
+                f"({STATUS_DEPTH}), so its own are out of sight")
+    foreign = sorted({r.creator or "unknown" for r in window if r.creator not in trust.writers})
+    if full and foreign and not any(r.ours and r.live for r in records):
+        return (f"its last {len(window)} deployments hold no live cdhelper record, and some were created by "
+                f"{', '.join(foreign[:5])} (not trusted writers), who can hide the live one that way")
+    return ""
 
 
 def live_record(records: list[Record]) -> Record | None:
@@ -207,6 +253,7 @@ class CommitFacts:
     oid: str
     people: tuple[str, ...] = ()
     contexts: dict[str, tuple[str, str]] | None = None  # context -> (state, creator); None when not read
+    complete: bool = True  # False when GitHub listed more authors than were read
 
 
 @dataclass(frozen=True)
@@ -227,6 +274,7 @@ class Ledger:
     commit: CommitFacts | None = None
     gate: GateRules | None = None  # None when not asked, or when GitHub did not show it
     ignored: tuple[str, ...] = field(default_factory=tuple)  # records and statuses that were not trusted
+    doubts: dict[str, str] = field(default_factory=dict)  # environment -> why what is live there is unknowable
 
     def of(self, environment: str) -> list[Record]:
         return self.records.get(environment, [])
@@ -248,7 +296,7 @@ def queue_and_read(client, deployment_node_id: str, environment: str, trust: Tru
                           {"deployment": deployment_node_id, "env": [environment], "log": log_url or None,
                            "url": environment_url or None, "description": description[:140]}, mutation=True)
     repo = data["createDeploymentStatus"]["deploymentStatus"]["deployment"]["repository"]
-    return from_graphql(repo["deployments"]["nodes"], trust)
+    return group({environment: from_graphql(repo["deployments"]["nodes"], trust)}, [], [environment])[environment]
 
 
 RUN_REVIEWS = """run: resource(url: $runUrl) { __typename ... on WorkflowRun { deploymentReviews(last: 50) {
@@ -268,7 +316,10 @@ def read_ledger(client, ctx, environments: list[str], *, tag: str | None = None,
     for i, env in enumerate(environments):
         declared.append(f"$env{i}: [String!]")
         variables[f"env{i}"] = [env]
-        parts.append(f"e{i}: deployments(environments: $env{i}, last: {depth}) {{ nodes {{ ...ledgerRecord }} }}")
+        parts.append(f"e{i}: deployments(environments: $env{i}, last: {depth}) {{ pageInfo {{ hasPreviousPage }} "
+                     "nodes { ...ledgerRecord } }")
+    if environments:  # the latest of all environments: records a status moved away still count at home
+        parts.append(f"recent: deployments(last: {depth}) {{ nodes {{ ...ledgerRecord }} }}")
     facts = "...commitFacts " + (CONTEXT_FIELDS if contexts else "")
     fragments = [DEPLOYMENT_FIELDS] if environments else []
     if tag is not None:
@@ -298,8 +349,14 @@ def read_ledger(client, ctx, environments: list[str], *, tag: str | None = None,
              + " ".join(parts) + f" }} {top} }}\n" + "\n".join(fragments))
     data, failed = client.graphql_partial(query, variables, optional=optional)
     repo = data["repository"]
-    ignored: list[str] = []
-    records = {env: from_graphql(repo[f"e{i}"]["nodes"], trust, ignored) for i, env in enumerate(environments)}
+    windows = {env: from_graphql(repo[f"e{i}"]["nodes"], trust) for i, env in enumerate(environments)}
+    recent = from_graphql((repo.get("recent") or {}).get("nodes") or [], trust) if environments else []
+    records = group(windows, recent, environments)
+    seen = [*(r for env in environments for r in windows[env]), *(r for env in environments for r in records[env])]
+    ignored = [note for record in seen for note in record.notes]
+    doubts = {env: why for i, env in enumerate(environments)
+              if (why := inconclusive(env, records[env], windows[env], repo[f"e{i}"]["pageInfo"]["hasPreviousPage"],
+                                      trust))}
     message = tag_commit = None
     target = (repo.get("tag") or {}).get("target") if tag is not None else None
     commit_node = None
@@ -313,7 +370,7 @@ def read_ledger(client, ctx, environments: list[str], *, tag: str | None = None,
         commit_node = repo.get("commit")
     return Ledger(records=records, tag_message=message, tag_commit=tag_commit,
                   approvals=None if ("run",) in failed else _reviews(data.get("run")),
-                  commit=_commit_facts(commit_node, contexts), ignored=tuple(ignored),
+                  commit=_commit_facts(commit_node, contexts), ignored=tuple(dict.fromkeys(ignored)), doubts=doubts,
                   gate=None if gate is None or ("repository", "gate") in failed else _gate_rules(repo.get("gate")))
 
 
@@ -334,7 +391,8 @@ def _commit_facts(node: dict | None, contexts: bool) -> CommitFacts | None:
     if contexts:
         found = {c["context"]: (c["state"].lower(), identity(c.get("creator")))
                  for c in ((node.get("status") or {}).get("contexts") or [])}
-    return CommitFacts(node["oid"], tuple(sorted({p.lower() for p in people if p})), found)
+    complete = not ((node.get("authors") or {}).get("pageInfo") or {}).get("hasNextPage")
+    return CommitFacts(node["oid"], tuple(sorted({p.lower() for p in people if p})), found, complete)
 
 
 def _gate_rules(env: dict | None) -> GateRules | None:

@@ -254,3 +254,9 @@ def test_an_unusable_tool_cache_fails_with_one_line(tmp_path):
     assert proc.returncode == 1 and proc.stderr == ""
     assert proc.stdout.startswith("::error title=cdhelper set-up::cdhelper bootstrap: cannot use the tool cache")
     assert proc.stdout.count("\n") == 1
+
+
+def test_a_file_name_in_the_cache_cannot_start_a_workflow_command():
+    line = bootstrap.annotation("warning", "site/x\n::error title=Forged::approved by the-cto did not verify")
+    assert "\n" not in line and line.startswith("::warning title=cdhelper set-up::")
+    assert "%0A::error" in line

@@ -391,3 +391,135 @@ def test_the_deploy_command_cannot_set_outputs_or_the_environment_of_later_steps
     assert job_env.read_text() == "" and job_path.read_text() == ""
     [record] = pipeline.deployments("staging")
     assert done.outputs["deployment-id"] == str(record["id"]) and "evil" not in json.dumps(done.outputs)
+
+
+def test_nothing_the_deploy_command_leaves_running_outlives_it(pipeline, double, tmp_path):
+    """A background process that outlives the deploy command could read a later step's token from
+    /proc or rewrite the files later steps run: the double fork and setsid do not save it."""
+    assert pipeline.release().code == 0
+    late = tmp_path / "late"
+    poller = f'sleep 1.5; echo alive > "{late}"'
+    attack = (f"(setsid nohup bash -c '{poller}' >/dev/null 2>&1 &); "
+              f"(bash -c '{poller}' &); nohup bash -c '{poller}' >/dev/null 2>&1 &")
+    done = pipeline.promote("staging", "1.0.0", "--run", attack)
+    assert done.code == 0, done.out
+    import time
+    time.sleep(2.5)
+    assert not late.exists(), "a process the deploy command left behind was still running"
+
+
+# --- the second review: records moved, flooded or shadowed by other tokens ---------------------------
+
+def _two_versions_live(pipeline):
+    """1.0.0 and 2.0.0 released; 2.0.0 live in production (run 5000); then run 6000 tries 1.0.0."""
+    assert pipeline.release("1.0.0").code == 0
+    assert pipeline.promote("staging", "1.0.0").code == 0
+    (pipeline.artifact / "app.txt").write_text("v2\n")
+    assert pipeline.release("2.0.0").code == 0
+    pipeline.new_run(5000)
+    assert pipeline.promote("staging", "2.0.0").code == 0
+    assert pipeline.promote("production", "2.0.0").code == 0
+    [live] = pipeline.deployments("production")
+    pipeline.new_run(6000)
+    assert pipeline.promote("production", "1.0.0").code == 8
+    return live
+
+
+def test_a_status_moving_our_record_to_another_environment_does_not_make_it_evidence_there(pipeline, double):
+    _config(pipeline, "environments: [{name: qa}, {name: staging}, {name: production}]\n")
+    forger = Forger(double, permissions={"deployments": "write", "metadata": "read"})
+    assert pipeline.release("1.1.0").code == 0
+    assert pipeline.promote("qa", "1.1.0").code == 0
+    [qa] = pipeline.deployments("qa")
+    forger.post(f"/deployments/{qa['id']}/statuses", {"state": "success", "environment": "staging"})
+    refused = pipeline.promote("production", "1.1.0")
+    assert refused.code == 7 and "never succeeded in staging" in refused.out, refused.out
+    assert "counts for qa" in refused.out
+
+
+def test_a_status_moving_the_live_record_away_does_not_hide_it(pipeline, double):
+    forger = Forger(double, permissions={"deployments": "write", "metadata": "read"})
+    live = _two_versions_live(pipeline)
+    forger.post(f"/deployments/{live['id']}/statuses", {"state": "success", "environment": "elsewhere"})
+    refused = pipeline.promote("production", "1.0.0")
+    assert refused.code == 8 and "2.0.0 is live there" in refused.out, refused.out
+
+
+def test_a_flood_of_foreign_deployments_cannot_hide_the_live_record(pipeline, double):
+    forger = Forger(double, permissions={"deployments": "write", "metadata": "read"})
+    _two_versions_live(pipeline)
+    for _ in range(50):
+        forger.post("/deployments", {"ref": pipeline.sha, "environment": "production", "required_contexts": [],
+                                     "auto_merge": False})
+    refused = pipeline.promote("production", "1.0.0")
+    assert refused.code == 7, refused.out
+    assert "cannot tell what is live" in refused.out and "mallory" in refused.out
+
+
+def test_a_flood_of_foreign_statuses_makes_the_record_unknown_and_sweep_leaves_it(pipeline, double):
+    forger = Forger(double, permissions={"deployments": "write", "metadata": "read"})
+    live = _two_versions_live(pipeline)
+    for _ in range(50):
+        forger.post(f"/deployments/{live['id']}/statuses", {"state": "in_progress"})
+    refused = pipeline.promote("production", "1.0.0")
+    assert refused.code == 7 and "out of sight" in refused.out, refused.out
+    double.world.clock.offset = 9 * 3600
+    swept = pipeline.run("sweep")
+    assert swept.code == 0 and swept.outputs["closed"] == "0"
+    assert pipeline.states(live["id"])[-1] == "in_progress"  # the forger's, untouched by cdhelper
+
+
+def test_a_co_author_beyond_the_first_page_cannot_approve(pipeline, double):
+    repo = double.repo("acme/app")
+    double.world.register_email("carol@example.com", "carol")
+    fillers = "".join(f"Co-authored-by: Filler {i} <filler{i}@example.com>\n" for i in range(10))
+    pipeline.sha = double.world.add_commit(
+        repo, f"carol's change\n\n{fillers}Co-authored-by: Carol <carol@example.com>\n", branch="main",
+        author=("Dave", "dave@example.com"))
+    _gate(double, reviewers=["carol", "alice"], actor="dave")
+    assert pipeline.release().code == 0
+    assert pipeline.promote("staging", mode="delivery").code == 0
+    double.review("acme/app", 4242, "production-approval", "carol")
+    refused = pipeline.promote("production", mode="delivery", GITHUB_ACTOR="dave")
+    assert refused.code == 6 and "carol" in refused.out
+
+
+def test_a_tag_whose_message_names_another_version_is_refused(pipeline, double):
+    assert pipeline.release("1.0.0").code == 0
+    repo = double.repo("acme/app")
+    message = repo.tag_object(repo.refs["refs/tags/v1.0.0"])["message"]
+    auth = {"Authorization": "token t"}
+    made = requests.post(f"{double.url}/repos/acme/app/git/tags", timeout=5, headers=auth,
+                         json={"tag": "v9.0.0", "message": message, "object": pipeline.sha, "type": "commit"}).json()
+    requests.post(f"{double.url}/repos/acme/app/git/refs", timeout=5, headers=auth,
+                  json={"ref": "refs/tags/v9.0.0", "sha": made["sha"]})
+    refused = pipeline.promote("staging", "9.0.0")
+    assert refused.code == 7 and "records version '1.0.0'" in refused.out
+    assert pipeline.deployments() == []
+
+
+def test_a_marker_replaced_by_a_directory_is_no_internal_error(pipeline, double):
+    assert pipeline.release().code == 0
+    marker = pipeline.tmp / "runner" / "cdhelper-record-staging.json"
+    done = pipeline.promote("staging", "1.0.0", "--run", f'rm -f "{marker}"; mkdir "{marker}"')
+    assert done.code == 0, done.out
+    closed = pipeline.run("finish", "--job-status", "failure", "--environment", "staging")
+    assert closed.code == 0, closed.out
+    [record] = pipeline.deployments("staging")
+    assert pipeline.states(record["id"])[-1] == "success"
+
+
+@pytest.mark.parametrize("target", ["/proc/self/mem", "/proc/self/task", "/dev/zero"])
+def test_a_pushed_cd_yml_linking_to_a_special_file_is_a_clear_error(pipeline, double, target):
+    (pipeline.tmp / ".github").mkdir(exist_ok=True)
+    (pipeline.tmp / ".github" / "cd.yml").symlink_to(target)
+    refused = pipeline.promote("staging", "1.0.0")
+    assert refused.code == 2 and " Fix: " in refused.out, refused.out
+
+
+@pytest.mark.parametrize("backoff", ["nan", "-1", "1e308", "inf"])
+def test_an_unusable_retry_delay_is_refused_before_any_request(pipeline, double, backoff):
+    double.reset_log()
+    refused = pipeline.release("1.0.0", CDHELPER_BACKOFF=backoff)
+    assert refused.code == 2 and "CDHELPER_BACKOFF" in refused.out
+    assert double.total_requests() == 0

@@ -213,8 +213,10 @@ def group_members(pgid: int) -> list[int]:
 
 @dataclass
 class Command:
-    """The user's deploy command. `rewrite_to` (a deployment id, or "own") makes it leave a
-    background process that later rewrites the record marker in RUNNER_TEMP (finding 10)."""
+    """The user's deploy command. `rewrite_to` (a deployment id, or "own") makes it start a
+    background process that rewrites the record marker in RUNNER_TEMP (finding 10). cdhelper kills
+    whatever a deploy command leaves running when it ends, so the command waits for it: the rewrite
+    lands before the command exits, unless the command is killed first."""
 
     signals: Path
     environment: str
@@ -237,20 +239,16 @@ class Command:
                          f': > {sig}/rewrote-"$GITHUB_RUN_ATTEMPT" ) </dev/null >/dev/null 2>&1 &')
         if self.sleep:
             parts.append(f"sleep {self.sleep:.3f}")
+        if self.rewrite_to is not None:
+            parts.append("wait")
         if self.flaky:
             parts.append('if [ "$GITHUB_RUN_ATTEMPT" = 1 ]; then echo "deploy failed (flaky)"; exit 3; fi')
         return "\n".join(parts)
 
-    def wait_for_rewrite(self, attempt: int, timeout: float = 10.0) -> bool:
-        """After a command that ran to its end: wait for its background rewrite, if it started one."""
-        if not (self.signals / f"spawned-{attempt}").exists():
-            return False
-        deadline = time.monotonic() + timeout
-        while not (self.signals / f"rewrote-{attempt}").exists():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the background rewrite of attempt {attempt} never happened")
-            time.sleep(0.005)
-        return True
+    def wait_for_rewrite(self, attempt: int) -> bool:
+        """After a command that ran to its end: whether its background rewrite landed (it waited for
+        it, so there is nothing left to wait for: anything still running was killed with it)."""
+        return (self.signals / f"rewrote-{attempt}").exists()
 
 
 # --- what the double holds -------------------------------------------------------------------------
