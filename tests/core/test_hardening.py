@@ -46,6 +46,14 @@ def _gate(double, *, reviewers=("alice",), prevent_self_review=True, actor="bob"
     double.create_run("acme/app", run_id=run_id, actor=actor, waiting_on=["production-approval"])
 
 
+def _approved_by(pipeline, double, reviewer: str, *, actor: str, comment: str = ""):
+    """Release, stage, let `reviewer` approve the gate, and promote to production as run by `actor`."""
+    assert pipeline.release().code == 0
+    assert pipeline.promote("staging", mode="delivery").code == 0
+    double.review("acme/app", 4242, "production-approval", reviewer, comment=comment)
+    return pipeline.promote("production", mode="delivery", GITHUB_ACTOR=actor)
+
+
 def _payload_like(pipeline, record: dict, **changes) -> dict:
     return {**record["payload"], **changes}
 
@@ -196,10 +204,7 @@ def test_the_commit_author_approving_someone_elses_push_is_refused(pipeline, dou
     double.world.register_email("carol@example.com", "carol")
     pipeline.sha = double.world.add_commit(repo, "carol's change", branch="main", author=("Carol", "carol@example.com"))
     _gate(double, reviewers=["carol", "alice"], actor="dave")
-    assert pipeline.release().code == 0
-    assert pipeline.promote("staging", mode="delivery").code == 0
-    double.review("acme/app", 4242, "production-approval", "carol", comment="mine, looks fine")
-    refused = pipeline.promote("production", mode="delivery", GITHUB_ACTOR="dave")
+    refused = _approved_by(pipeline, double, "carol", actor="dave", comment="mine, looks fine")
     assert refused.code == 6, refused.out
     assert "carol" in refused.out and "author" in refused.out
     assert pipeline.deployments("production") == []
@@ -207,10 +212,7 @@ def test_the_commit_author_approving_someone_elses_push_is_refused(pipeline, dou
 
 def test_the_run_actor_approving_their_own_run_is_refused(pipeline, double):
     _gate(double, reviewers=["bob"], prevent_self_review=False, actor="bob")
-    assert pipeline.release().code == 0
-    assert pipeline.promote("staging", mode="delivery").code == 0
-    double.review("acme/app", 4242, "production-approval", "bob")
-    refused = pipeline.promote("production", mode="delivery", GITHUB_ACTOR="bob")
+    refused = _approved_by(pipeline, double, "bob", actor="bob")
     assert refused.code == 6 and "prevent self-review" in refused.out
 
 
@@ -223,10 +225,7 @@ def test_the_gate_requires_prevent_self_review_on_the_gate_environment(pipeline,
 
 def test_an_approval_by_another_reviewer_passes_and_is_recorded(pipeline, double):
     _gate(double, reviewers=["alice", "bob"], actor="bob")
-    assert pipeline.release().code == 0
-    assert pipeline.promote("staging", mode="delivery").code == 0
-    double.review("acme/app", 4242, "production-approval", "alice", comment="LGTM")
-    done = pipeline.promote("production", mode="delivery", GITHUB_ACTOR="bob")
+    done = _approved_by(pipeline, double, "alice", actor="bob", comment="LGTM")
     assert done.code == 0, done.out
     assert done.outputs["approved-by"] == "alice"
 
@@ -477,10 +476,7 @@ def test_a_co_author_beyond_the_first_page_cannot_approve(pipeline, double):
         repo, f"carol's change\n\n{fillers}Co-authored-by: Carol <carol@example.com>\n", branch="main",
         author=("Dave", "dave@example.com"))
     _gate(double, reviewers=["carol", "alice"], actor="dave")
-    assert pipeline.release().code == 0
-    assert pipeline.promote("staging", mode="delivery").code == 0
-    double.review("acme/app", 4242, "production-approval", "carol")
-    refused = pipeline.promote("production", mode="delivery", GITHUB_ACTOR="dave")
+    refused = _approved_by(pipeline, double, "carol", actor="dave")
     assert refused.code == 6 and "carol" in refused.out
 
 
