@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--gate-environment", default=_env("gate-environment"),
                            help="the approval environment the workflow's gate job is bound to (default "
                                 "production-approval); .github/cd.yml may only repeat it")
+            p.add_argument("--gate-job", default=_env("gate-job") or "Approval (delivery mode)",
+                           help="the gate job's name as GitHub shows it: tells an approval in this attempt of a "
+                                "re-run from a rejection in another (default: the templates' name)")
 
     p = sub.add_parser("release", help="digest the artifact and tag the commit (idempotent)")
     common(p)
@@ -76,9 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gated", action="store_true", default=None,
                    help="this promotion needs the gate's approval in delivery mode, whatever cd.yml says (production)")
 
-    p = sub.add_parser("gate", help="check the mode and report the approval this run holds (the gate job)")
+    p = sub.add_parser("gate", help="the gate job's step: check the mode (and, with --verify, the approval)")
     common(p, gate=True)
     p.add_argument("--mode", default=_env("mode"))
+    p.add_argument("--verify", action="store_true", default=None,
+                   help="also read and check this run's approval (one request; the production promotion checks and "
+                        "records it anyway)")
 
     p = sub.add_parser("finish", help="close any record this job left in progress (run with if: always())")
     common(p, records=True)
@@ -277,7 +283,7 @@ def cmd_promote(args, io) -> int:
     req = PromotionRequest(environment=args.environment, version=args.release_version, mode=mode,
                            artifact_paths=tuple(args.artifact or _lines(_env("artifact"))),
                            expected_digest=args.digest, rollback=rollback, command=args.deploy_command,
-                           environment_url=args.environment_url, gated=gated)
+                           environment_url=args.environment_url, gated=gated, gate_job=args.gate_job)
     client = _client(ctx)
     with io.group(f"Promote {req.version} to {req.environment} ({mode})"):
         result = promote(client, ctx, cfg, req, log=io.info,
@@ -312,6 +318,14 @@ def cmd_gate(args, io) -> int:
         io.notice("Continuous Deployment: production is promoted without a human gate", title="CD_MODE=deployment")
         io.append_summary(report.gate_summary(gates.not_required(cfg.gate_environment)))
         return 0
+    verify = args.verify if args.verify is not None else _bool(_env("verify"), "verify")
+    if not verify:
+        # GitHub held this job for the environment's reviewers; the production promotion verifies the
+        # approval (reviewers, self-review, who) in the read it makes anyway, so nothing is read here.
+        io.notice(f"{cfg.gate_environment} released this job; the production promotion verifies and records the "
+                  "approval", title="Gate")
+        io.append_summary(report.gate_summary(gates.GateDecision(True, cfg.gate_environment)))
+        return 0
     from .records import read_ledger
     from .tagging import SHA
     if not SHA.match(ctx.sha) or not ctx.run_id:
@@ -321,7 +335,7 @@ def cmd_gate(args, io) -> int:
     client = _client(ctx)
     ledger = read_ledger(client, ctx, [], commit=ctx.sha, run_url=ctx.run_url, gate=cfg.gate_environment)
     decision = gates.verify(client, ctx, ledger, gate_environment=cfg.gate_environment,
-                            target=", ".join(cfg.gate_protects))
+                            target=", ".join(cfg.gate_protects), gate_job=args.gate_job)
     who = ", ".join(a["login"] for a in decision.approvers)
     io.set_output("approved-by", who)
     io.notice(f"{cfg.gate_environment} approved by {who}", title="Gate passed")

@@ -6,12 +6,14 @@ gate, and the record says so."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import GateError
 from .records import GateRules, Ledger, gate_rules_from_rest
 
 SETTINGS = "Settings > Environments"
+DEFAULT_GATE_JOB = "Approval (delivery mode)"  # the templates' gate job
 
 
 @dataclass(frozen=True)
@@ -53,21 +55,32 @@ def check_rules(rules: GateRules, *, gate_environment: str, target: str) -> None
 
 
 def decide(approvals: list[dict], *, gate_environment: str, run_id: int, target: str,
-           excluded: dict[str, str] | None = None) -> GateDecision:
-    """`approvals` is the run's review history, newest first. A rejection after an approval wins.
-    Approvals by `excluded` logins (login -> why: who started the run, who wrote the commit) do not
-    count, even where GitHub let them through."""
+           excluded: dict[str, str] | None = None,
+           approved_in_attempt: Callable[[], bool | None] | None = None) -> GateDecision:
+    """Decide from the run's review history, whatever its order: GitHub documents none, and gives
+    the reviews no time. Approvals by `excluded` logins (login -> why: who started the run, who
+    wrote the commit) do not count, even where GitHub let them through. A history holding both a
+    rejection and an approval (attempts of a re-run) is settled by `approved_in_attempt`: whether
+    this attempt's gate job ran, which GitHub allows only after an approval in this attempt."""
     excluded = {k.lower(): v for k, v in (excluded or {}).items()}
     relevant = [a for a in approvals if gate_environment.lower() in {e.lower() for e in a["environments"]}]
-    decisive = [a for a in relevant if a["state"] in {"approved", "rejected"}]
-    if decisive and decisive[0]["state"] == "rejected":
-        latest = decisive[0]
-        raise GateError(f"promotion to {target} refused", f"{latest['user']} rejected {gate_environment} in run {run_id}"
-                        + (f": {latest['comment']}" if latest["comment"] else ""),
-                        "address the reviewer's concern and start a new run; a rejected run cannot be promoted")
-    approved = [a for a in decisive if a["state"] == "approved"]
+    rejections = [a for a in relevant if a["state"] == "rejected"]
+    approved = [a for a in relevant if a["state"] == "approved"]
     valid = [a for a in approved if a["user"].lower() not in excluded]
-    if approved and not valid:
+    if rejections:
+        verdict = approved_in_attempt() if (valid and approved_in_attempt) else None
+        if verdict is None and valid:
+            raise GateError(f"promotion to {target} refused",
+                            f"run {run_id} holds both an approval and a rejection of {gate_environment}, GitHub "
+                            "gives them no order, and this attempt's gate job was not found to tell them apart",
+                            "name the gate job with the `gate-job` input (its name as GitHub shows it), or start a new run")
+        if not verdict:
+            latest = rejections[0]
+            raise GateError(f"promotion to {target} refused",
+                            f"{latest['user']} rejected {gate_environment} in run {run_id}"
+                            + (f": {latest['comment']}" if latest["comment"] else ""),
+                            "address the reviewer's concern and start a new run; a rejected run cannot be promoted")
+    elif approved and not valid:
         who = "; ".join(f"{a['user']} ({excluded[a['user'].lower()]})" for a in approved)
         raise GateError(f"promotion to {target} refused",
                         f"{gate_environment} was approved in run {run_id} only by {who}: nobody may approve their own change",
@@ -79,6 +92,15 @@ def decide(approvals: list[dict], *, gate_environment: str, run_id: int, target:
                         f"run the gate job bound to `environment: {{name: {gate_environment}, deployment: false}}` before this job "
                         f"(`needs:` it), and give {gate_environment} required reviewers; or set CD_MODE=deployment for Continuous Deployment")
     return GateDecision(True, gate_environment, tuple({"login": a["user"], "comment": a["comment"]} for a in valid))
+
+
+def gate_job_succeeded(jobs: list[dict], name: str) -> bool | None:
+    """Whether this attempt's gate job ran to success (True), ended otherwise (False), or was not
+    found (None). A job of a called workflow shows as `CALLER / NAME`."""
+    found = [j for j in jobs if j["name"] == name or j["name"].endswith(f" / {name}")]
+    if not found:
+        return None
+    return all(j["status"] == "completed" and j["conclusion"] == "success" for j in found)
 
 
 def excluded_people(*, actor: str, triggering_actor: str, authors: tuple[str, ...]) -> dict[str, str]:
@@ -94,7 +116,8 @@ def excluded_people(*, actor: str, triggering_actor: str, authors: tuple[str, ..
     return out
 
 
-def verify(client, ctx, ledger: Ledger, *, gate_environment: str, target: str) -> GateDecision:
+def verify(client, ctx, ledger: Ledger, *, gate_environment: str, target: str,
+           gate_job: str = DEFAULT_GATE_JOB) -> GateDecision:
     """The whole check, from what the ledger read brought. Parts GitHub's GraphQL did not show (the
     environment's rules, the run's reviews) are asked of REST, so either reading works."""
     rules = ledger.gate or gate_rules_from_rest(client.get_environment(gate_environment))
@@ -108,7 +131,9 @@ def verify(client, ctx, ledger: Ledger, *, gate_environment: str, target: str) -
     approvals = ledger.approvals if ledger.approvals is not None else client.run_approvals(ctx.run_id)
     return decide(approvals, gate_environment=gate_environment, run_id=ctx.run_id, target=target,
                   excluded=excluded_people(actor=ctx.actor, triggering_actor=ctx.triggering_actor,
-                                           authors=ledger.commit.people))
+                                           authors=ledger.commit.people),
+                  approved_in_attempt=lambda: gate_job_succeeded(client.attempt_jobs(ctx.run_id, ctx.run_attempt),
+                                                                 gate_job))
 
 
 def not_required(gate_environment: str) -> GateDecision:

@@ -29,6 +29,11 @@ class OutcomeUnknown(Exception):
     """A write whose response was lost (5xx, reset, timeout): it may or may not have happened."""
 
 
+class GraphQLRefused(GitHubAPIError):
+    """GitHub answered a GraphQL request with errors (an unknown field, a preview it requires, a
+    FORBIDDEN): nothing was done, and a REST way may still work."""
+
+
 @dataclass
 class ApiFailure(Exception):
     """A definite refusal (4xx) the caller interprets: 409 conflicts, 422 validation."""
@@ -55,6 +60,7 @@ class GitHubClient:
         self._repo_url = f"{ctx.api_url}/repos/{ctx.repository}"
         self.attempts, self.max_wait, self.backoff, self._sleep = attempts, max_wait, backoff, sleep
         self.requests = 0  # what this client sent, retries included
+        self.refused: set[str] = set()  # GraphQL features GitHub refused once: not asked again by this process
 
     def close(self) -> None:
         self._gh.close()
@@ -138,11 +144,13 @@ class GitHubClient:
                               "check the inputs named above; re-run with ACTIONS_STEP_DEBUG=true for details")
 
     # --- reads ---------------------------------------------------------------------------------
-    def graphql(self, query: str, variables: dict, *, mutation: bool = False) -> dict:
-        return self.graphql_partial(query, variables, mutation=mutation)[0]
+    def graphql(self, query: str, variables: dict, *, mutation: bool = False, refusable: bool = False) -> dict:
+        """`refusable`: GraphQL errors raise GraphQLRefused, for callers that have a REST way."""
+        return self.graphql_partial(query, variables, mutation=mutation, refusable=refusable)[0]
 
     def graphql_partial(self, query: str, variables: dict, *, mutation: bool = False,
-                        optional: list[tuple[str, ...]] | tuple = ()) -> tuple[dict, set[tuple[str, ...]]]:
+                        optional: list[tuple[str, ...]] | tuple = (),
+                        refusable: bool = False) -> tuple[dict, set[tuple[str, ...]]]:
         """A GraphQL request whose `optional` parts (paths such as ("run",)) may fail on their own:
         GitHub then answers the rest with errors that name those paths. Returns the data and the
         optional paths that failed; any other error raises."""
@@ -159,6 +167,10 @@ class GitHubClient:
             else:
                 fatal.append(error)
         if fatal:
+            if refusable:
+                first = fatal[0]
+                raise GraphQLRefused("GitHub refused a GraphQL request", str(first.get("message", first))[:300],
+                                     "nothing to do: cdhelper falls back to REST")
             raise self._graphql_error(fatal[0], mutation=mutation)
         if not isinstance(raw.get("data"), dict):
             raise GitHubAPIError("a GraphQL request returned no data", str(raw)[:200],
@@ -202,6 +214,14 @@ class GitHubClient:
                           needs="actions: read", what=f"reading the approvals of run {run_id}")
         return [{"state": a["state"], "comment": a.get("comment") or "", "user": a["user"]["login"],
                  "environments": [e["name"] for e in a["environments"]]} for a in data]
+
+    def attempt_jobs(self, run_id: int, attempt: int) -> list[dict]:
+        """The jobs of one attempt of a run: name, status, conclusion (one page of 100 is plenty)."""
+        data = self._call("GET", f"{self._repo_url}/actions/runs/{run_id}/attempts/{attempt}/jobs", write=False,
+                          needs="actions: read", what=f"reading the jobs of run {run_id} attempt {attempt}",
+                          params={"per_page": 100})
+        return [{"name": j.get("name", ""), "status": j.get("status"), "conclusion": j.get("conclusion"),
+                 "run_attempt": j.get("run_attempt")} for j in data.get("jobs", [])]
 
     def get_release(self, tag: str) -> dict | None:
         return self._get_optional(f"{self._repo_url}/releases/tags/{quote(tag, safe='')}", needs="contents: read",

@@ -51,6 +51,7 @@ class PromotionRequest:
     command: str = ""
     environment_url: str = ""
     gated: bool = False  # the workflow marks this promotion as gated in delivery mode, whatever cd.yml says
+    gate_job: str = gates.DEFAULT_GATE_JOB  # the gate job's name, to tell attempts of a re-run apart
 
 
 @dataclass
@@ -122,8 +123,8 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
         ledger.doubts.get(upstream.name, "") if upstream else "")
     _check_contexts(ledger.commit, env, candidate, Trust.of(ctx))
     warnings = _superseded(target, candidate, ctx.run_id)
-    decision = (gates.verify(client, ctx, ledger, gate_environment=config.gate_environment, target=env.name)
-                if gated else gates.not_required(config.gate_environment))
+    decision = (gates.verify(client, ctx, ledger, gate_environment=config.gate_environment, target=env.name,
+                             gate_job=req.gate_job) if gated else gates.not_required(config.gate_environment))
     payload = _payload(candidate, env, req, ctx, decision, promoted_from, rollback_of, previous)
     deployment_id, node = (mine.id, mine.node_id) if mine is not None else _create_record(
         client, ctx, env, candidate, payload, target)
@@ -237,24 +238,30 @@ def _check_evidence(candidate: Candidate, upstream: Environment | None, records:
 
 
 def _check_contexts(facts: CommitFacts | None, env: Environment, candidate: Candidate, trust: Trust) -> None:
-    """Required contexts count only when a trusted writer reported them: GitHub's own check (it gets
-    them as required_contexts too) accepts a status from any token with `statuses: write`."""
+    """Required contexts (commit statuses or check runs, such as the acceptance job's own) count only
+    when a trusted writer reported them: GitHub's own check (it gets them as required_contexts too)
+    accepts a status from any token with `statuses: write`."""
     if not env.required_contexts:
         return
     found = (facts.contexts if facts is not None else None) or {}
     problems = []
     for name in env.required_contexts:
-        state, creator = found.get(name, ("missing", ""))
-        if state != "success":
-            problems.append(f"{name} is {state}")
-        elif creator not in trust.writers:
-            problems.append(f"{name} is success but was reported by {creator or 'an unknown actor'}, who is not a "
-                            f"trusted writer ({trust.describe()})")
+        entries = found.get(name, [])
+        if any(state == "success" and writer in trust.writers for state, writer in entries):
+            continue
+        if not entries:
+            problems.append(f"{name} is missing")
+        elif any(state == "success" for state, _ in entries):
+            writers = sorted({w or "an unknown actor" for s, w in entries if s == "success"})
+            problems.append(f"{name} is success but was reported by {', '.join(writers)}, not a trusted writer "
+                            f"({trust.describe()})")
+        else:
+            problems.append(f"{name} is {entries[0][0]}")
     if problems:
         raise EvidenceError(f"{candidate.version} cannot be deployed to {env.name}",
-                            "required commit statuses are not all success from a trusted writer: " + "; ".join(problems),
-                            f"let the workflow report {', '.join(env.required_contexts)} on {candidate.commit[:12]} "
-                            "(e.g. the acceptance job's report-check step), then promote again")
+                            "required checks are not all success from a trusted writer: " + "; ".join(problems),
+                            f"let the workflow's {', '.join(env.required_contexts)} job (a check run) or report-check "
+                            f"step (a commit status) pass on {candidate.commit[:12]}, then promote again")
 
 
 def _superseded(target: list[Record], candidate: Candidate, run_id: int) -> list[str]:
@@ -344,7 +351,7 @@ def _deploy(client: GitHubClient, ctx: RunContext, env: Environment, req: Promot
     try:
         _write_marker(marker, result)
         # queued, and in the same request the environment's records: a newer rival yields nothing deployed
-        ledger = queue_and_read(client, result.node_id, env.name, Trust.of(ctx), log_url=ctx.run_url,
+        ledger = queue_and_read(client, ctx, result.deployment_id, result.node_id, env.name, log_url=ctx.run_url,
                                 environment_url=url, description=f"Queued: {result.candidate.version} to {env.name}")
         if not req.rollback:
             rival = _newer_rival(ctx, result, ledger, settled)

@@ -32,7 +32,11 @@ DEPLOYMENT_FIELDS = f"""fragment ledgerRecord on Deployment {{
 COMMIT_FIELDS = """fragment commitFacts on Commit {
   oid authors(first: 100) { pageInfo { hasNextPage } nodes { user { login } } } committer { user { login } }
 }"""
-CONTEXT_FIELDS = "status { contexts { context state " + ACTOR + " } }"
+# Required contexts are commit statuses or check runs (GitHub counts both; an Actions job is a check
+# run named after the job, written by the github-actions app).
+CONTEXT_FIELDS = """statusCheckRollup { contexts(first: 100) { nodes { __typename
+  ... on StatusContext { context state """ + ACTOR + """ }
+  ... on CheckRun { name status conclusion checkSuite { app { slug } } } } } }"""
 GATE_FIELDS = """gate: environment(name: $gate) { name protectionRules(first: 20) { nodes {
   type preventSelfReview reviewers(first: 10) { nodes { __typename ... on User { login } ... on Team { slug } } } } } }"""
 
@@ -252,7 +256,7 @@ class CommitFacts:
 
     oid: str
     people: tuple[str, ...] = ()
-    contexts: dict[str, tuple[str, str]] | None = None  # context -> (state, creator); None when not read
+    contexts: dict[str, list[tuple[str, str]]] | None = None  # name -> [(state, writer)]; None when not read
     complete: bool = True  # False when GitHub listed more authors than were read
 
 
@@ -288,15 +292,31 @@ QUEUE = """mutation cdhelperQueue($deployment: ID!, $env: [String!], $log: Strin
 """
 
 
-def queue_and_read(client, deployment_node_id: str, environment: str, trust: Trust, *, log_url: str,
+def queue_and_read(client, ctx, deployment_id: int, deployment_node_id: str, environment: str, *, log_url: str,
                    environment_url: str, description: str, depth: int = LEDGER_DEPTH) -> list[Record]:
-    """Mark a record `queued` and, in the same request, read its environment's recent records:
-    the mutation's payload reaches back through the deployment to its repository."""
-    data = client.graphql(QUEUE % depth + DEPLOYMENT_FIELDS,
-                          {"deployment": deployment_node_id, "env": [environment], "log": log_url or None,
-                           "url": environment_url or None, "description": description[:140]}, mutation=True)
-    repo = data["createDeploymentStatus"]["deploymentStatus"]["deployment"]["repository"]
-    return group({environment: from_graphql(repo["deployments"]["nodes"], trust)}, [], [environment])[environment]
+    """Mark a record `queued` and read its environment's recent records after that write, for the
+    race check. One request: GraphQL `createDeploymentStatus`, whose payload reaches back through
+    the deployment to its repository. The mutation sits on GitHub's schema-previews page, so if
+    GitHub refuses it (unknown field, preview required, FORBIDDEN), REST writes the status and a
+    GraphQL query reads the records (one request more), and this process does not ask again."""
+    description = description[:140]
+    if "createDeploymentStatus" not in client.refused:
+        from .github_api import GraphQLRefused
+        try:
+            data = client.graphql(QUEUE % depth + DEPLOYMENT_FIELDS,
+                                  {"deployment": deployment_node_id, "env": [environment], "log": log_url or None,
+                                   "url": environment_url or None, "description": description},
+                                  mutation=True, refusable=True)
+            repo = ((data.get("createDeploymentStatus") or {}).get("deploymentStatus") or {})
+            repo = ((repo.get("deployment") or {}).get("repository") or {}).get("deployments")
+            if repo is None:  # answered without error, yet without the status: treat it as refused
+                raise GraphQLRefused("GitHub did not write the status", "no deploymentStatus in the answer", "REST")
+            return group({environment: from_graphql(repo["nodes"], Trust.of(ctx))}, [], [environment])[environment]
+        except GraphQLRefused:
+            client.refused.add("createDeploymentStatus")
+    client.create_deployment_status(deployment_id, "queued", log_url=log_url, environment_url=environment_url,
+                                    description=description)
+    return read_ledger(client, ctx, [environment], depth=depth).of(environment)
 
 
 RUN_REVIEWS = """run: resource(url: $runUrl) { __typename ... on WorkflowRun { deploymentReviews(last: 50) {
@@ -389,8 +409,14 @@ def _commit_facts(node: dict | None, contexts: bool) -> CommitFacts | None:
     people.append(((node.get("committer") or {}).get("user") or {}).get("login"))
     found = None
     if contexts:
-        found = {c["context"]: (c["state"].lower(), identity(c.get("creator")))
-                 for c in ((node.get("status") or {}).get("contexts") or [])}
+        found = {}
+        for c in (((node.get("statusCheckRollup") or {}).get("contexts") or {}).get("nodes") or []):
+            if c.get("__typename") == "CheckRun":
+                app = ((c.get("checkSuite") or {}).get("app") or {}).get("slug")
+                state = (c.get("conclusion") or "pending").lower() if c.get("status") == "COMPLETED" else "pending"
+                found.setdefault(c["name"], []).append((state, f"{app}[bot]".lower() if app else ""))
+            elif c.get("__typename") == "StatusContext":
+                found.setdefault(c["context"], []).append((c["state"].lower(), identity(c.get("creator"))))
     complete = not ((node.get("authors") or {}).get("pageInfo") or {}).get("hasNextPage")
     return CommitFacts(node["oid"], tuple(sorted({p.lower() for p in people if p})), found, complete)
 

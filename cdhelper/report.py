@@ -90,6 +90,10 @@ def gate_summary(decision: GateDecision) -> str:
     """The gate job's summary: who approved, with their comments (reviewers' free text)."""
     if not decision.required:
         return "## Gate\n\nContinuous Deployment: no human approval applies.\n"
+    if not decision.approvers:
+        return (f"## Gate\n\nContinuous Delivery: {md_text(decision.environment)} released this job after its "
+                "required reviewers' approval. The production promotion verifies the approval (reviewers, prevent "
+                "self-review, who approved) and records it.\n")
     rows = [[a["login"], a.get("comment") or "—"] for a in decision.approvers]
     return (f"## Gate\n\nContinuous Delivery: {md_text(decision.environment)} approved.\n\n"
             + table(["Approved by", "Comment"], rows))

@@ -219,7 +219,7 @@ def test_the_run_actor_approving_their_own_run_is_refused(pipeline, double):
 def test_the_gate_requires_prevent_self_review_on_the_gate_environment(pipeline, double):
     _gate(double, reviewers=["alice"], prevent_self_review=False, actor="bob")
     double.review("acme/app", 4242, "production-approval", "alice")
-    refused = pipeline.run("gate", "--mode", "delivery", GITHUB_ACTOR="bob")
+    refused = pipeline.run("gate", "--mode", "delivery", "--verify", GITHUB_ACTOR="bob")
     assert refused.code == 6 and "prevent self-review" in refused.out and "Settings" in refused.out
 
 

@@ -173,11 +173,40 @@ def test_gate_needs_an_approval_of_the_gate_environment_in_this_run():
     assert decision.approvers == ({"login": "bob", "comment": ""},)
 
 
-def test_a_later_rejection_overrides_an_approval():
-    history = [{"state": "rejected", "comment": "no", "user": "carol", "environments": ["gate"]},
-               {"state": "approved", "comment": "", "user": "bob", "environments": ["gate"]}]
+REJECTED = {"state": "rejected", "comment": "no", "user": "carol", "environments": ["gate"]}
+APPROVED = {"state": "approved", "comment": "", "user": "bob", "environments": ["gate"]}
+
+
+@pytest.mark.parametrize("history", [[REJECTED, APPROVED], [APPROVED, REJECTED]], ids=["rejected-first", "approved-first"])
+def test_a_history_with_both_answers_is_decided_by_this_attempt_in_any_order(history):
+    """GitHub lists reviews without times or a documented order (re-run attempts each add one)."""
+    def decide(signal):
+        return gate.decide(history, gate_environment="gate", run_id=1, target="production",
+                           approved_in_attempt=lambda: signal)
+    assert [a["login"] for a in decide(True).approvers] == ["bob"]  # this attempt's gate job ran
     with pytest.raises(GateError, match="carol rejected"):
+        decide(False)  # this attempt's gate job did not succeed
+    with pytest.raises(GateError, match="both an approval and a rejection"):
+        decide(None)  # no way to tell: fail closed
+    with pytest.raises(GateError, match="both an approval and a rejection"):
         gate.decide(history, gate_environment="gate", run_id=1, target="production")
+
+
+def test_only_rejections_refuse_without_asking_about_the_attempt():
+    asked = []
+    with pytest.raises(GateError, match="carol rejected"):
+        gate.decide([REJECTED], gate_environment="gate", run_id=1, target="production",
+                    approved_in_attempt=lambda: asked.append(1) or True)
+    assert asked == []
+
+
+def test_the_gate_job_of_this_attempt_is_found_by_name_also_inside_a_called_workflow():
+    jobs = [{"name": "pipeline / Approval (delivery mode)", "status": "completed", "conclusion": "success"},
+            {"name": "Build", "status": "completed", "conclusion": "success"}]
+    assert gate.gate_job_succeeded(jobs, "Approval (delivery mode)") is True
+    assert gate.gate_job_succeeded(jobs, "Approve") is None
+    jobs[0]["conclusion"] = "failure"
+    assert gate.gate_job_succeeded(jobs, "Approval (delivery mode)") is False
 
 
 def test_workflow_commands_escape_and_multiline_outputs_use_a_delimiter(tmp_path, capsys):

@@ -74,7 +74,7 @@ CASES = [
     ("token-unknown", PROMOTE, ["release", ("tokens", {"someone-else": {}})], 3, "401"),
     ("perm-contents", ["release", "--version", "1.0.0", "--artifact", "{artifact}"], [("tokens", {"TOKEN": {"metadata": "read"}})], 3, "contents: write"),
     ("perm-deployments", PROMOTE, ["release", ("tokens", {"TOKEN": {"contents": "read", "metadata": "read"}})], 3, "deployments: write"),
-    ("perm-actions", ["gate", "--mode", "delivery"], [("tokens", {"TOKEN": {"contents": "read"}})], 3, "actions: read"),
+    ("perm-actions", ["gate", "--mode", "delivery", "--verify"], [("tokens", {"TOKEN": {"contents": "read"}})], 3, "actions: read"),
     # GitHub 404 / 422 and evidence
     ("repo-unknown-graphql", [*PROMOTE, "--repository", "acme/nope"], ["release"], 4, "acme/nope"),
     ("repo-unknown-rest", ["release", "--version", "1.0.0", "--artifact", "{artifact}", "--repository", "acme/nope"], [], 4, "acme/nope"),
