@@ -46,6 +46,13 @@ class RunContext:
         return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
 
     @property
+    def ghes(self) -> bool:
+        """GitHub Enterprise Server serves its REST API under /api/v3 (github.com and GHEC, data
+        residency included, do not): there a job bound to an environment always creates its own
+        deployment record, since GHES has no `deployment: false`."""
+        return self.api_url.endswith("/api/v3")
+
+    @property
     def run_path(self) -> str:
         """The run's URL path, which identifies it whatever the server's host name."""
         return f"/{self.repository}/actions/runs/{self.run_id}".lower()

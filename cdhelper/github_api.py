@@ -277,6 +277,14 @@ class GitHubClient:
                           idempotent=True, needs="deployments: write",
                           what=f"setting deployment {deployment_id} to {state}", body=body)
 
+    def delete_deployment(self, deployment_id: int) -> None:
+        """Deleting twice is harmless: a 404 after a lost response means it is gone."""
+        try:
+            self._call("DELETE", f"{self._repo_url}/deployments/{deployment_id}", write=True, idempotent=True,
+                       needs="deployments: write", what=f"deleting deployment {deployment_id}")
+        except NotFoundError:
+            pass
+
     def create_commit_status(self, sha: str, state: str, context: str, *, description: str = "",
                              target_url: str = "") -> None:
         self._call("POST", f"{self._repo_url}/statuses/{sha}", write=True, idempotent=True, needs="statuses: write",

@@ -128,6 +128,8 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     payload = _payload(candidate, env, req, ctx, decision, promoted_from, rollback_of, previous)
     deployment_id, node = (mine.id, mine.node_id) if mine is not None else _create_record(
         client, ctx, env, candidate, payload, target)
+    if ctx.ghes:
+        _retire_job_records(client, ctx, env, target, deployment_id)
     result = PromotionResult(candidate, env.name, deployment_id, "success", decision, previous, rollback_of, warnings,
                              node_id=node, ignored=ledger.ignored)
     settled = {r.id for r in target if r.state in FINAL_STATES}
@@ -318,6 +320,25 @@ def _create_record(client: GitHubClient, ctx: RunContext, env: Environment, cand
     raise GitHubAPIError(f"creating the deployment of {candidate.version} to {env.name} failed",
                          f"GitHub did not answer {CREATE_ATTEMPTS} times, and no record of this run was made",
                          "re-run the job; nothing was deployed")
+
+
+def _retire_job_records(client: GitHubClient, ctx: RunContext, env: Environment, before: list[Record],
+                        ours: int) -> None:
+    """GitHub Enterprise Server has no `deployment: false`: the job bound to this environment made a
+    record of its own when it started, whose payload no API can change. So that each promotion has
+    one record (cdhelper's, with its payload and states), the job's is deleted: the Actions bot's,
+    without a cdhelper payload, still in flight, and pointing at a job of this run. GitHub deletes
+    only inactive deployments; if it refuses, the record is made inactive first."""
+    marker = f"/actions/runs/{ctx.run_id}/"
+    for record in before:
+        if record.ours or record.creator != "github-actions[bot]" or not record.in_flight or marker not in record.log_url:
+            continue
+        try:
+            client.delete_deployment(record.id)
+        except ApiFailure:
+            client.create_deployment_status(record.id, "inactive", log_url=ctx.run_url,
+                                            description=f"recorded by cdhelper as deployment {ours}")
+            client.delete_deployment(record.id)
 
 
 def _find_own_record(client: GitHubClient, ctx: RunContext, env: Environment, candidate: Candidate,

@@ -27,7 +27,7 @@ STATUS_DEPTH = 50  # statuses read per record: ours write about four per attempt
 ACTOR = "creator { __typename login }"
 DEPLOYMENT_FIELDS = f"""fragment ledgerRecord on Deployment {{
   id databaseId environment createdAt payload {ACTOR}
-  statuses(last: {STATUS_DEPTH}) {{ pageInfo {{ hasPreviousPage }} nodes {{ state createdAt {ACTOR} }} }}
+  statuses(last: {STATUS_DEPTH}) {{ pageInfo {{ hasPreviousPage }} nodes {{ state createdAt logUrl {ACTOR} }} }}
 }}"""
 COMMIT_FIELDS = """fragment commitFacts on Commit {
   oid authors(first: 100) { pageInfo { hasNextPage } nodes { user { login } } } committer { user { login } }
@@ -98,6 +98,7 @@ class Record:
     changed_at: datetime | None = None  # time of the latest trusted status (the record's last sign of life)
     creator: str = ""  # who created it (identity(): lower case, bots as name[bot])
     notes: tuple[str, ...] = ()  # what was not trusted about it, for the warnings
+    log_url: str = ""  # of its latest status, whoever wrote it (GitHub's own records point at their job)
 
     @property
     def home(self) -> str:
@@ -190,7 +191,7 @@ def from_graphql(nodes: list[dict], trust: Trust) -> list[Record]:
                               created_at=parse_time(node["createdAt"]), state=state,
                               succeeded_at=parse_time(success["createdAt"]) if success else None, payload=payload,
                               changed_at=parse_time(latest["createdAt"]) if latest else None, creator=writer,
-                              notes=tuple(notes)))
+                              notes=tuple(notes), log_url=(statuses[-1].get("logUrl") or "") if statuses else ""))
     return records
 
 

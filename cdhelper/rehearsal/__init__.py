@@ -48,9 +48,50 @@ def act_binary() -> str:
 
 
 def for_act(workflow: str) -> str:
-    """The scratch copy act runs: the starter placeholder filled, `deployment: false` dropped."""
+    """The scratch copy act runs: the starter placeholder filled, `deployment: false` dropped, and
+    each job reporting its start and end to the double (GitHub knows its jobs; act tells no one)."""
     workflow = workflow.replace("$default-branch", "main")
-    return re.sub(r"\n\s+deployment: false[^\n]*", "", workflow)
+    return _report_jobs(re.sub(r"\n\s+deployment: false[^\n]*", "", workflow))
+
+
+REPORT = HERE / "stubs" / "report-job" / "report_job.py"
+
+
+def _report_jobs(workflow: str) -> str:
+    """A first and a last (`if: always()`) step in every job: the job's check run, and on GitHub
+    Enterprise Server the record GitHub makes for a job bound to an environment."""
+    import yaml
+    jobs = yaml.safe_load(workflow).get("jobs") or {}
+    lines, out, job = workflow.split("\n"), [], None
+
+    def close() -> None:
+        if job is not None:
+            out.extend(["      - name: Report the job's end to the double", "        if: ${{ always() }}",
+                        "        env:", "          JOB_STATUS: ${{ job.status }}",
+                        f'        run: python3 "{REPORT}" end "$JOB_STATUS"', ""])
+    in_jobs = False
+    for line in lines:
+        if line == "jobs:":
+            in_jobs = True
+        m = re.match(r"^  ([A-Za-z0-9_-]+):\s*(#.*)?$", line) if in_jobs else None
+        if m and m.group(1) in jobs:
+            while out and not out[-1].strip():
+                out.pop()
+            close()
+            job = m.group(1)
+        out.append(line)
+        if job is not None and re.match(r"^    steps:\s*$", line):
+            spec = jobs[job]
+            env = spec.get("environment") or ""
+            env = env.get("name", "") if isinstance(env, dict) else env
+            out.extend(["      - name: Report the job's start to the double", "        env:",
+                        f"          JOB_NAME: {json.dumps(str(spec.get('name', job)))}",
+                        f"          JOB_ENVIRONMENT: {json.dumps(str(env))}",
+                        f'        run: python3 "{REPORT}" start "$JOB_NAME" "$JOB_ENVIRONMENT"'])
+    while out and not out[-1].strip():
+        out.pop()
+    close()
+    return "\n".join(out) + "\n"
 
 
 @dataclass
@@ -89,7 +130,7 @@ class Rehearsal:
         self.double = GitHubDouble().start()
         self.double.add_repo(f"{REPOSITORY}={self.repo_dir}")
         self.double.register_token(TOKEN, permissions={"contents": "write", "deployments": "write", "actions": "read",
-                                                       "statuses": "write", "metadata": "read"})
+                                                       "checks": "read", "statuses": "read", "metadata": "read"})
         self.double.set_environment(REPOSITORY, "production-approval", reviewers=[REVIEWER], prevent_self_review=True)
         self.double.set_environment(REPOSITORY, "staging")
         self.double.set_environment(REPOSITORY, "production")
@@ -147,6 +188,7 @@ class Rehearsal:
                "--env", f"GITHUB_API_URL={self.double.url}", "--env", f"GITHUB_GRAPHQL_URL={self.double.url}/graphql",
                "--env", f"GITHUB_RUN_ID={run_id}", "--env", f"GITHUB_RUN_NUMBER={run_number}", "--env", "GIT_PAGER=cat",
                "--env", f"CDHELPER_REHEARSAL_ARTIFACTS={self.store}", "--env", f"CDHELPER_REHEARSAL_TARGETS={self.targets}",
+               "--env", f"CDHELPER_REHEARSAL_DOUBLE={self.double.url.removesuffix('/api/v3')}",
                "--local-repository", f"cdhelper/cdhelper@v0={self.action_repo}"]
         for ref, stub in ARTIFACT_ACTIONS.items():
             cmd += ["--local-repository", f"{ref}={HERE / 'stubs' / stub}"]
