@@ -12,36 +12,63 @@ from ..model import Repo, World, iso
 router = Router()
 
 
+ACTIONS_APP_ID = 15368  # the `github-actions` GitHub App (check runs of Actions jobs name it; PyGithub replay data)
+
+
 class Ctx:
-    """Per-request view: the world, the repository addressed and the base URL for links."""
+    """Per-request view: the world, the repository addressed and the base URLs for links: `api` for
+    API URLs (with /api/v3 on GitHub Enterprise Server), `web` for html_url-style ones."""
 
     def __init__(self, req: Request):
-        self.req, self.base = req, req.base_url
+        self.req, self.api, self.web = req, req.base_url, req.root_url or req.base_url
         self.world: World = req.app.world
 
     @property
     def repo(self) -> Repo:
         repo = self.world.repo(self.req.params["owner"], self.req.params["repo"])
-        if repo is None:
+        if repo is None or (repo.private and self.req.principal is not None and self.req.principal.kind == "anonymous"):
             raise not_found()
         return repo
 
     def repo_url(self, repo: Repo) -> str:
-        return f"{self.base}/repos/{repo.full_name}"
+        return f"{self.api}/repos/{repo.full_name}"
 
     def user(self, login: str) -> dict:
         uid = self.world.user_id(login)
-        url = f"{self.base}/users/{login}"
+        url = f"{self.api}/users/{login}"
         is_bot = login.endswith("[bot]")
         return {
-            "login": login, "id": uid, "node_id": node_id("U", uid), "avatar_url": f"{self.base}/avatars/{uid}",
-            "gravatar_id": "", "url": url, "html_url": f"{self.base}/{login}", "followers_url": f"{url}/followers",
+            "login": login, "id": uid, "node_id": node_id("U", uid), "avatar_url": f"{self.web}/avatars/{uid}",
+            "gravatar_id": "", "url": url, "html_url": f"{self.web}/{login}", "followers_url": f"{url}/followers",
             "following_url": f"{url}/following{{/other_user}}", "gists_url": f"{url}/gists{{/gist_id}}",
             "starred_url": f"{url}/starred{{/owner}}{{/repo}}", "subscriptions_url": f"{url}/subscriptions",
             "organizations_url": f"{url}/orgs", "repos_url": f"{url}/repos", "events_url": f"{url}/events{{/privacy}}",
             "received_events_url": f"{url}/received_events", "type": "Bot" if is_bot else "User",
             "site_admin": False,
         }
+
+    def app(self, slug: str) -> dict:
+        """A GitHub App (`integration`); `github-actions` is the one whose token GITHUB_TOKEN is."""
+        ident = ACTIONS_APP_ID if slug == "github-actions" else 200000 + self.world.user_id(f"{slug}[bot]") % 100000
+        owner = self.user("github")
+        owner["type"] = "Organization"
+        return {
+            "id": ident, "slug": slug, "node_id": node_id("A", ident), "owner": owner,
+            "name": "GitHub Actions" if slug == "github-actions" else slug,
+            "description": "Automate your workflow from idea to production" if slug == "github-actions" else None,
+            "external_url": "https://help.github.com/en/actions" if slug == "github-actions" else f"{self.web}/apps/{slug}",
+            "html_url": f"{self.web}/apps/{slug}", "created_at": "2018-07-30T09:30:17Z",
+            "updated_at": "2019-12-10T19:04:12Z",
+            "permissions": {"actions": "write", "checks": "write", "contents": "write", "deployments": "write",
+                            "metadata": "read", "statuses": "write"},
+            "events": ["check_run", "check_suite", "deployment", "deployment_status", "workflow_run"],
+        }
+
+    def performed_via(self, login: str) -> dict | None:
+        """`performed_via_github_app`: the App whose installation token made a record (its bot is the
+        creator), null for a person's token (PyGithub replay data: deployments and statuses made with a
+        personal token carry `"performed_via_github_app": null`)."""
+        return self.app(login[: -len("[bot]")]) if login.endswith("[bot]") else None
 
 
 def parse_node_id(raw: str) -> tuple[str, int] | None:
@@ -65,7 +92,7 @@ def _body_fields(body: dict, allowed: set[str]) -> None:
 
 def repo_json(ctx: Ctx, repo: Repo) -> dict:
     url = ctx.repo_url(repo)
-    html = f"{ctx.base}/{repo.full_name}"
+    html = f"{ctx.web}/{repo.full_name}"
     body: dict[str, Any] = {
         "id": repo.id, "node_id": node_id("R", repo.id), "name": repo.name, "full_name": repo.full_name,
         "owner": ctx.user(repo.owner), "private": repo.private, "html_url": html, "description": None,

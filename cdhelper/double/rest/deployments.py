@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from ..http import ApiError, Request, Response, not_found, paginate, validation_failed
-from ..model import Repo, iso
+from ..model import Repo, check_state, iso
 from .common import Ctx, _body_fields, node_id, router
 
 DEPLOY_DOCS = "https://docs.github.com/rest/deployments/deployments"
@@ -46,12 +46,27 @@ def _deployment(repo: Repo, raw_id: str) -> dict:
     return dep
 
 
-def _failed_contexts(repo: Repo, sha: str, required: list[str] | None) -> list[dict]:
-    latest: dict[str, str] = {}
+def commit_contexts(repo: Repo, sha: str) -> dict[str, str]:
+    """What required_contexts is checked against: the latest commit status of each context, then the
+    latest check run of each name (GitHub counts check runs: sbb-design-systems/sbb-angular's preview
+    workflow lists its CI job names `build`, `packages`, `docs` as required_contexts, and a `skipped`
+    job failed the check, #2447). A status context wins over a check run of the same name (a choice)."""
+    found: dict[str, str] = {}
+    for job in repo.latest_check_runs(sha, per="name"):
+        found[job["name"]] = check_state(job)
     for status in repo.commit_statuses.get(sha, []):
-        latest[status["context"]] = status["state"]
-    contexts = sorted(latest) if required is None else required
-    return [{"context": c, "state": latest.get(c, "missing")} for c in contexts if latest.get(c) != "success"]
+        found[status["context"]] = status["state"]
+    return found
+
+
+def _contexts_in_conflict(repo: Repo, sha: str, required: list[str] | None) -> list[dict]:
+    """Every context considered, each with its state, when any is not success; [] when all are. GitHub's
+    409 lists them all, successes included (remind101/slashdeploy#15 shows `ci/circleci` success next to
+    `container/docker` failure). A required context nobody reported reads `missing` (a choice)."""
+    found = commit_contexts(repo, sha)
+    names = sorted(found) if required is None else list(dict.fromkeys(required))
+    listed = [{"context": name, "state": found.get(name, "missing")} for name in names]
+    return listed if any(c["state"] != "success" for c in listed) else []
 
 
 @router.add("POST", "/repos/{owner}/{repo}/deployments", ("deployments", "write"))
@@ -63,13 +78,14 @@ def create_deployment(req: Request) -> Response:
                         "transient_environment", "production_environment"})
     ref = body.get("ref")
     if not isinstance(ref, str) or not ref:
-        raise validation_failed("Invalid request.\n\n\"ref\" wasn't supplied.", docs=DEPLOY_DOCS)
+        raise validation_failed("Invalid request.\n\n\"ref\" wasn't supplied.", docs=DEPLOY_DOCS, shape=True)
     sha = repo.resolve(ref)
     if sha is None:
         raise validation_failed(f"No ref found for: {ref}", docs=DEPLOY_DOCS)
     environment = body.get("environment", "production")
     if not isinstance(environment, str) or not environment:
-        raise validation_failed("Invalid request.\n\nFor 'properties/environment', nil is not a string.")
+        raise validation_failed("Invalid request.\n\nFor 'properties/environment', nil is not a string.",
+                                shape=not isinstance(environment, str))
     payload = body.get("payload", {})
     if isinstance(payload, str):
         try:
@@ -77,6 +93,8 @@ def create_deployment(req: Request) -> Response:
         except ValueError as exc:
             raise validation_failed("Invalid request.\n\npayload is not valid JSON.") from exc
     description = body.get("description", "")
+    if description is not None and not isinstance(description, str):
+        raise validation_failed("Invalid request.\n\ndescription must be a string.", shape=True)
     if description is not None and len(description) > 140:
         raise validation_failed("Invalid request.\n\ndescription is too long (maximum is 140 characters).")
     # auto_merge defaults to true: a branch behind the default branch is merged, not deployed (202).
@@ -86,11 +104,13 @@ def create_deployment(req: Request) -> Response:
         if behind:
             return Response(202, {"message": f"Auto-merged {repo.default_branch} into {ref} on deployment."})
     required = body.get("required_contexts")
-    failed = _failed_contexts(repo, sha, required)
-    if failed:
+    if required is not None and (not isinstance(required, list) or not all(isinstance(c, str) for c in required)):
+        raise validation_failed("Invalid request.\n\nrequired_contexts must be an array of strings.", shape=True)
+    conflict = _contexts_in_conflict(repo, sha, required)
+    if conflict:
         raise ApiError(409, f"Conflict: Commit status checks failed for {ref}.", docs=DEPLOY_DOCS,
                        errors=[{"resource": "Deployment", "field": "required_contexts", "code": "invalid",
-                                "contexts": failed}])
+                                "contexts": conflict}])
     now = repo.world.clock.now()
     dep_id = repo.world.next_id()
     dep = {
@@ -139,8 +159,7 @@ def delete_deployment(req: Request) -> Response:
             "We cannot delete an active deployment unless it is the only deployment in a given environment.",
             errors=["We cannot delete an active deployment unless it is the only deployment in a given environment."],
             docs=f"{DEPLOY_DOCS}#delete-a-deployment")
-    del repo.deployments[dep["id"]]
-    repo.statuses.pop(dep["id"], None)
+    repo.forget_deployment(dep["id"])
     return Response(204)
 
 
@@ -154,7 +173,7 @@ def create_deployment_status(req: Request) -> Response:
     state = body.get("state")
     if state not in STATUS_STATES:
         raise validation_failed("Validation Failed", errors=[{"resource": "DeploymentStatus", "field": "state",
-                                                             "code": "invalid"}])
+                                                             "code": "invalid"}], shape=True)
     description = body.get("description") or ""
     if len(description) > 140:
         raise validation_failed("Validation Failed", errors=[{"resource": "DeploymentStatus", "field": "description",
@@ -174,10 +193,9 @@ def add_status(repo: Repo, dep: dict, *, state: str, description: str, log_url: 
     environment = environment or repo.current_environment(dep)
     now = repo.world.clock.now()
     status = {"id": repo.world.next_id(), "deployment_id": dep["id"], "state": state, "description": description,
-              "environment": environment, "target_url": log_url or target_url,  # log_url also sets target_url
-              "log_url": log_url, "environment_url": environment_url, "creator": creator,
-              "created_at": now, "updated_at": now}
-    repo.statuses.setdefault(dep["id"], []).append(status)
+              "environment": environment, "target_url": log_url or target_url, "log_url": log_url,
+              "environment_url": environment_url, "creator": creator, "created_at": now, "updated_at": now}
+    repo.append_status(dep, status)
     dep["updated_at"] = now
     dep["environment"] = environment
     if state == "success" and auto_inactive:
@@ -187,14 +205,11 @@ def add_status(repo: Repo, dep: dict, *, state: str, description: str, log_url: 
 
 def _inactivate_prior(repo: Repo, dep: dict, environment: str, now: float) -> None:
     """Documented rule: prior non-transient, non-production deployments of the same environment
-    whose state is success get an `inactive` status."""
-    for other in repo.deployments.values():
-        if other["id"] == dep["id"] or other["transient_environment"] or other["production_environment"]:
-            continue
-        latest = repo.latest_status(other["id"])
-        if latest and latest["state"] == "success" and latest["environment"] == environment:
-            repo.statuses[other["id"]].append({**latest, "id": repo.world.next_id(), "state": "inactive",
-                                               "created_at": now, "updated_at": now})
+    whose state is success get an `inactive` status (found through the index, not a scan)."""
+    for other_id in sorted(repo.inactivatable.get(environment, set()) - {dep["id"]}):
+        latest = repo.latest_status(other_id)
+        repo.append_status(repo.deployments[other_id], {**latest, "id": repo.world.next_id(), "state": "inactive",
+                                                        "created_at": now, "updated_at": now})
 
 
 @router.add("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses", ("deployments", "read"))

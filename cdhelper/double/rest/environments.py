@@ -28,7 +28,7 @@ def environment_json(ctx: Ctx, repo: Repo, env: dict) -> dict:
     return {
         "id": env["id"], "node_id": node_id("EN", env["id"]), "name": env["name"],
         "url": f"{ctx.repo_url(repo)}/environments/{env['name']}",
-        "html_url": f"{ctx.base}/{repo.full_name}/deployments/activity_log?environments_filter={quote(env['name'])}",
+        "html_url": f"{ctx.web}/{repo.full_name}/deployments/activity_log?environments_filter={quote(env['name'])}",
         "created_at": iso(env["created_at"]), "updated_at": iso(env["updated_at"]), "protection_rules": rules,
         "deployment_branch_policy": env["deployment_branch_policy"], "can_admins_bypass": env["can_admins_bypass"],
     }
@@ -38,7 +38,7 @@ def _reviewer_json(ctx: Ctx, reviewer: dict) -> dict:
     if reviewer["type"] == "User":
         return {"type": "User", "reviewer": ctx.user(ctx.world.login_of(reviewer["id"]) or f"user{reviewer['id']}")}
     name = ctx.world.teams.get(reviewer["id"], f"team-{reviewer['id']}")
-    url = f"{ctx.base}/teams/{reviewer['id']}"
+    url = f"{ctx.api}/teams/{reviewer['id']}"
     return {"type": "Team", "reviewer": {
         "id": reviewer["id"], "node_id": node_id("T", reviewer["id"]), "url": url, "html_url": url, "name": name,
         "slug": name, "description": None, "privacy": "closed", "notification_setting": "notifications_enabled",

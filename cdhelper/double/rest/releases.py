@@ -11,7 +11,7 @@ from .common import Ctx, node_id, router
 
 def release_json(ctx: Ctx, repo: Repo, rel: dict) -> dict:
     url = f"{ctx.repo_url(repo)}/releases/{rel['id']}"
-    html = f"{ctx.base}/{repo.full_name}/releases/tag/{rel['tag_name']}"
+    html = f"{ctx.web}/{repo.full_name}/releases/tag/{rel['tag_name']}"
     return {
         "url": url, "html_url": html, "assets_url": f"{url}/assets", "upload_url": f"{url}/assets{{?name,label}}",
         "tarball_url": f"{ctx.repo_url(repo)}/tarball/{rel['tag_name']}",
@@ -27,7 +27,7 @@ def release_json(ctx: Ctx, repo: Repo, rel: dict) -> dict:
 def asset_json(ctx: Ctx, repo: Repo, asset: dict) -> dict:
     return {
         "url": f"{ctx.repo_url(repo)}/releases/assets/{asset['id']}",
-        "browser_download_url": f"{ctx.base}/_double/assets/{repo.full_name}/{asset['id']}",
+        "browser_download_url": f"{ctx.web}/_double/assets/{repo.full_name}/{asset['id']}",
         "id": asset["id"], "node_id": node_id("RA", asset["id"]), "name": asset["name"], "label": asset["label"],
         "state": "uploaded", "content_type": asset["content_type"], "size": len(asset["data"]),
         "digest": f"sha256:{hashlib.sha256(asset['data']).hexdigest()}", "download_count": asset["downloads"],

@@ -24,3 +24,21 @@ def get_rate_limit(req: Request) -> Response:
         resources[name] = {"limit": quota.limit, "remaining": max(quota.limit - used, 0), "reset": quota.reset_at,
                            "used": used}
     return Response(200, {"resources": resources, "rate": resources["core"]})
+
+
+@router.add("GET", "/meta")
+def get_meta(req: Request) -> Response:
+    # https://docs.github.com/rest/meta/meta#get-github-meta-information . GitHub Enterprise Server adds
+    # `installed_version` (its own OpenAPI description, ghes-3.19: "installed_version": "3.19.0"); that
+    # is how clients tell a GHES from github.com. The address lists are made up (loopback).
+    body: dict = {"verifiable_password_authentication": False, "packages": ["127.0.0.1/32"],
+                  "domains": {"website": ["*.github.example"], "packages": ["*.github.example"]}}
+    version = req.app.world.variant("ghes")
+    if version is None:
+        body.update({"ssh_key_fingerprints": {"SHA256_ED25519": "+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU"},
+                     "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"],
+                     "hooks": ["127.0.0.1/32"], "web": ["127.0.0.1/32"], "api": ["127.0.0.1/32"],
+                     "git": ["127.0.0.1/32"], "actions": ["127.0.0.1/32"]})
+    else:
+        body["installed_version"] = version
+    return Response(200, body)

@@ -1,10 +1,13 @@
-"""Commit statuses (https://docs.github.com/rest/commits/statuses); they feed required_contexts."""
+"""Commit statuses (https://docs.github.com/rest/commits/statuses) and check runs
+(https://docs.github.com/rest/checks/runs); both feed required_contexts. The check runs are the jobs
+of workflow runs (jobs.py): Actions makes no other kind here."""
 
 from __future__ import annotations
 
 from ..http import Request, Response, not_found, paginate, validation_failed
 from ..model import Repo, iso
 from .common import Ctx, node_id, repo_minimal, router
+from .jobs import find_job, job_url
 
 COMMIT_STATES = {"error", "failure", "pending", "success"}
 
@@ -63,3 +66,62 @@ def combined_commit_status(req: Request) -> Response:
     return Response(200, {"state": state, "statuses": statuses, "sha": sha, "total_count": len(latest),
                           "repository": minimal, "commit_url": f"{ctx.repo_url(repo)}/commits/{sha}",
                           "url": f"{ctx.repo_url(repo)}/commits/{sha}/status"})
+
+
+# --- check runs ---------------------------------------------------------------------------------
+
+def check_run_json(ctx: Ctx, repo: Repo, job: dict) -> dict:
+    url = f"{ctx.repo_url(repo)}/check-runs/{job['id']}"
+    page = job_url(ctx.web, repo, job)
+    body = {
+        "id": job["id"], "node_id": node_id("CR", job["id"]), "head_sha": job["head_sha"],
+        "external_id": f"{job['run_id']}-{job['attempt']}-{job['name']}", "url": url, "html_url": page,
+        "details_url": page, "status": job["status"], "conclusion": job["conclusion"],
+        "started_at": iso(job["started_at"]), "completed_at": iso(job["completed_at"]) if job["completed_at"] else None,
+        "output": {"title": None, "summary": None, "text": None, "annotations_count": 0,
+                   "annotations_url": f"{url}/annotations"},
+        "name": job["name"], "check_suite": {"id": job["check_suite_id"]}, "app": ctx.app("github-actions"),
+        "pull_requests": [],
+    }
+    dep = repo.deployments.get(job["deployment_id"]) if job.get("deployment_id") else None
+    if dep is not None:
+        dep_url = f"{ctx.repo_url(repo)}/deployments/{dep['id']}"
+        body["deployment"] = {
+            "url": dep_url, "id": dep["id"], "node_id": node_id("DE", dep["id"]), "task": dep["task"],
+            "original_environment": dep["original_environment"], "environment": dep["environment"],
+            "description": dep["description"], "created_at": iso(dep["created_at"]),
+            "updated_at": iso(dep["updated_at"]), "statuses_url": f"{dep_url}/statuses",
+            "repository_url": ctx.repo_url(repo), "transient_environment": dep["transient_environment"],
+            "production_environment": dep["production_environment"]}
+    return body
+
+
+@router.add("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", ("checks", "read"))
+def list_check_runs(req: Request) -> Response:
+    # https://docs.github.com/rest/checks/runs#list-check-runs-for-a-git-reference ; filter=latest (the
+    # default) keeps the latest run of each name in each check suite; check_name and status filter.
+    ctx = Ctx(req)
+    repo = ctx.repo
+    sha = repo.resolve(req.params["ref"])
+    if sha is None:
+        raise validation_failed(f"No commit found for SHA: {req.params['ref']}")
+    q = req.query
+    if q.get("filter", "latest") == "all":
+        runs = [repo.jobs[j] for j in repo.check_runs.get(sha, [])]
+    else:
+        runs = repo.latest_check_runs(sha)
+    runs = [r for r in runs if ("check_name" not in q or r["name"] == q["check_name"])
+            and ("status" not in q or r["status"] == q["status"])
+            and ("app_id" not in q or q["app_id"] == str(ctx.app("github-actions")["id"]))]
+    runs.sort(key=lambda r: r["id"], reverse=True)  # newest first (a choice: GitHub does not say)
+    page, headers = paginate(req, runs)
+    return Response(200, {"total_count": len(runs), "check_runs": [check_run_json(ctx, repo, r) for r in page]},
+                    headers)
+
+
+@router.add("GET", "/repos/{owner}/{repo}/check-runs/{check_run_id}", ("checks", "read"))
+def get_check_run(req: Request) -> Response:
+    # https://docs.github.com/rest/checks/runs#get-a-check-run
+    ctx = Ctx(req)
+    repo = ctx.repo
+    return Response(200, check_run_json(ctx, repo, find_job(repo, req.params["check_run_id"])))

@@ -107,7 +107,7 @@ def dispatch_workflow(req: Request) -> Response:
     if body.get("return_run_details"):
         url = f"{ctx.repo_url(repo)}/actions/runs/{run['id']}"
         return Response(200, {"workflow_run_id": run["id"], "run_url": url,
-                              "html_url": f"{ctx.base}/{repo.full_name}/actions/runs/{run['id']}"})
+                              "html_url": f"{ctx.web}/{repo.full_name}/actions/runs/{run['id']}"})
     return Response(204)
 
 
