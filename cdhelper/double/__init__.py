@@ -18,17 +18,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import admin, graphql_api, rest  # noqa: F401 - importing registers the routes
+from . import admin, graphql_api, rest, variants  # noqa: F401 - importing registers the routes
 from .http import App, DoubleHTTPServer, Fault, LogEntry, Request, Response
 from .model import GitDir, Repo, World
+from .rest.jobs import add_job, find_job, update_job
+from .rest.runs import rerun
 
 __all__ = ["Fault", "GitHubDouble", "LogEntry", "Request", "Response"]
 
 
 class GitHubDouble:
     def __init__(self, repos: list[str] | tuple[str, ...] = (), *, host: str = "127.0.0.1", port: int = 0,
-                 rate_limit: int = 5000):
+                 rate_limit: int = 5000, variant: str | list[str] | tuple[str, ...] | set[str] | None = None):
+        """`variant`: one or several of variants.KNOWN, as "NAME" or "NAME:SETTING" (e.g. "ghes",
+        ["approvals-any-order:shuffled", "run-resource-null"]); docs/github-double.md describes each."""
         self.world = World()
+        self.world.variants = variants.parse(variant)
         self.app = App(self.world, rest.router, rate_limit=rate_limit)
         self._address = (host, port)
         self._server: DoubleHTTPServer | None = None
@@ -59,10 +64,32 @@ class GitHubDouble:
         self.stop()
 
     @property
-    def url(self) -> str:
+    def root_url(self) -> str:
+        """The server itself (web pages, /_double/ admin routes)."""
         if self._server is None:
             raise RuntimeError("the double is not started")
         return self._server.base_url
+
+    @property
+    def url(self) -> str:
+        """Where the REST API starts: the root, or ROOT/api/v3 with the `ghes` variant (as on GHES)."""
+        return self.root_url + ("/api/v3" if self.world.variant("ghes") is not None else "")
+
+    @property
+    def graphql_url(self) -> str:
+        """ROOT/graphql, or ROOT/api/graphql with the `ghes` variant."""
+        return self.root_url + ("/api/graphql" if self.world.variant("ghes") is not None else "/graphql")
+
+    # --- variants --------------------------------------------------------------------------------
+    @property
+    def variants(self) -> list[str]:
+        return variants.describe(self.world.variants)
+
+    def set_variants(self, *names: str) -> None:
+        """Replace the active variants (none: github.com as the double knows it). Raises ValueError."""
+        parsed = variants.parse(list(names))
+        with self.world.lock:
+            self.world.variants = parsed
 
     # --- repositories and people -------------------------------------------------------------
     def add_repo(self, spec: str, git_dir: str | None = None) -> Repo:
@@ -108,6 +135,35 @@ class GitHubDouble:
             repo = self.repo(full_name)
             rest.review(repo, repo.runs[run_id], [environment.lower()], reviewer, state, comment)
 
+    def rerun(self, full_name: str, run_id: int, *, actor: str | None = None,
+              waiting_on: list[str] | None = None) -> dict:
+        """Re-run all jobs: run_attempt + 1, the run waits again on its environments (those it waited on
+        at first, or `waiting_on`); reviews of earlier attempts stay in its history."""
+        with self.world.lock:
+            repo = self.repo(full_name)
+            return rerun(repo, repo.runs[run_id], actor=actor, waiting_on=waiting_on)
+
+    # --- jobs (check runs) -------------------------------------------------------------------------
+    def add_job(self, full_name: str, run_id: int, name: str, *, attempt: int | None = None,
+                environment: str | None = None, status: str = "in_progress", conclusion: str | None = None,
+                environment_url: str = "", deployment: bool | None = None) -> int:
+        """A job of the run (its current attempt unless `attempt`), which is also a check run on the
+        run's commit; returns its id. With `environment` and the `ghes` variant (or deployment=True)
+        Actions' own deployment record is made, its statuses following the job."""
+        with self.world.lock:
+            repo = self.repo(full_name)
+            return add_job(repo, repo.runs[run_id], name=name, web=self.root_url, attempt=attempt,
+                           environment=environment, status=status, conclusion=conclusion,
+                           environment_url=environment_url, deployment=deployment)["id"]
+
+    def update_job(self, full_name: str, job_id: int, *, status: str | None = None, conclusion: str | None = None,
+                   environment_url: str | None = None) -> dict:
+        """Move a job on; a `conclusion` alone completes it."""
+        with self.world.lock:
+            repo = self.repo(full_name)
+            return update_job(repo, find_job(repo, job_id), status=status, conclusion=conclusion,
+                              environment_url=environment_url)
+
     def plan_review(self, full_name: str, run_id: int, environment: str, reviewer: str, state: str = "approved",
                     comment: str = "") -> None:
         """The reviewer answers when the run is next inspected while waiting on `environment`."""
@@ -150,7 +206,7 @@ class GitHubDouble:
         with self.world.lock:
             repos = []
             for repo in self.world.repos.values():
-                state = {k: v for k, v in vars(repo).items() if k not in {"world", "git"}}
+                state = {k: v for k, v in vars(repo).items() if k not in {"world", "git", "inactivatable"}}
                 state["git"] = repo.git.path if repo.git else None
                 state["assets"] = {k: {**a, "data": base64.b64encode(a["data"]).decode()} for k, a in repo.assets.items()}
                 repos.append(state)
@@ -166,12 +222,21 @@ class GitHubDouble:
                 state = dict(state)
                 git = state.pop("git")
                 repo = Repo(world=self.world, git=GitDir(git) if git else None, **{
-                    k: v for k, v in state.items() if k not in {"deployments", "statuses", "runs", "releases", "assets"}})
+                    k: v for k, v in state.items()
+                    if k not in {"deployments", "statuses", "runs", "releases", "assets", "jobs", "inactivatable"}})
                 repo.deployments = {int(k): v for k, v in state["deployments"].items()}
                 repo.statuses = {int(k): v for k, v in state["statuses"].items()}
                 repo.runs = {int(k): v for k, v in state["runs"].items()}
+                repo.jobs = {int(k): v for k, v in state.get("jobs", {}).items()}
+                for run in repo.runs.values():  # state saved before runs had attempts and jobs
+                    run.setdefault("triggering_actor", run["actor"])
+                    run.setdefault("run_started_at", run["created_at"])
+                    run.setdefault("check_suite_id", self.world.next_id())
+                    run.setdefault("gates", list(run["pending"]))
+                    run.setdefault("jobs", [])
                 repo.releases = {int(k): v for k, v in state["releases"].items()}
                 repo.assets = {int(k): {**a, "data": base64.b64decode(a["data"])} for k, a in state["assets"].items()}
+                repo.reindex()
                 self.world.repos[repo.full_name.lower()] = repo
 
     def save(self, path: str | Path) -> None:

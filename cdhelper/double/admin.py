@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from .http import ApiError, Fault, Request, Response, not_found
+from . import variants
+from .http import ApiError, Fault, Request, Response, not_found, validation_failed
 from .rest import ensure_environment, new_run, review, router
+from .rest.jobs import add_job, find_job, update_job
+from .rest.runs import rerun
 
 
 def _repo(req: Request):
@@ -81,6 +84,70 @@ def create_run(req: Request) -> Response:
         for env_name, plan in (body.get("planned_reviews") or {}).items():
             run["planned_reviews"][env_name.lower()] = plan
     return Response(201, {"id": run["id"], "pending": list(run["pending"])})
+
+
+def _run_of(req: Request):
+    repo = _repo(req)
+    try:
+        run = repo.runs.get(int(req.params["run_id"]))
+    except ValueError:
+        run = None
+    if run is None:
+        raise not_found()
+    return repo, run
+
+
+@router.add("POST", "/_double/repos/{owner}/{repo}/runs/{run_id}/rerun", admin=True)
+def rerun_run(req: Request) -> Response:
+    """Re-run all jobs: {"actor"?, "waiting_on"?} -> the run's next attempt."""
+    body = req.json_object()
+    with req.app.world.lock:
+        repo, run = _run_of(req)
+        rerun(repo, run, actor=body.get("actor"), waiting_on=body.get("waiting_on"))
+    return Response(200, {"id": run["id"], "run_attempt": run["run_attempt"], "pending": list(run["pending"])})
+
+
+@router.add("POST", "/_double/repos/{owner}/{repo}/runs/{run_id}/jobs", admin=True)
+def create_job(req: Request) -> Response:
+    """A job that ran: {"name", "attempt"?, "environment"?, "status"?, "conclusion"?, "environment_url"?,
+    "deployment"?} -> {"id", "deployment_id"} (the job id is also its check run id)."""
+    body = req.json_object()
+    with req.app.world.lock:
+        repo, run = _run_of(req)
+        job = add_job(repo, run, name=body.get("name"), web=req.root_url, attempt=body.get("attempt"),
+                      environment=body.get("environment"), status=body.get("status", "in_progress"),
+                      conclusion=body.get("conclusion"), environment_url=body.get("environment_url") or "",
+                      deployment=body.get("deployment"))
+    return Response(201, {"id": job["id"], "deployment_id": job["deployment_id"]})
+
+
+@router.add("PATCH", "/_double/repos/{owner}/{repo}/jobs/{job_id}", admin=True)
+def patch_job(req: Request) -> Response:
+    """{"status"?, "conclusion"?, "environment_url"?} -> the job's state."""
+    body = req.json_object()
+    with req.app.world.lock:
+        repo = _repo(req)
+        job = update_job(repo, find_job(repo, req.params["job_id"]), status=body.get("status"),
+                         conclusion=body.get("conclusion"), environment_url=body.get("environment_url"))
+    return Response(200, {"id": job["id"], "status": job["status"], "conclusion": job["conclusion"]})
+
+
+@router.add("GET", "/_double/variants", admin=True)
+def get_variants(req: Request) -> Response:
+    return Response(200, {"variants": variants.describe(req.app.world.variants)})
+
+
+@router.add("PUT", "/_double/variants", admin=True)
+def put_variants(req: Request) -> Response:
+    """{"variants": ["ghes", "approvals-any-order:shuffled", ...]} replaces the active set ([] = none)."""
+    body = req.json_object()
+    try:
+        parsed = variants.parse(body.get("variants") or [])
+    except ValueError as exc:
+        raise validation_failed(str(exc)) from exc
+    with req.app.world.lock:
+        req.app.world.variants = parsed
+    return Response(200, {"variants": variants.describe(parsed)})
 
 
 @router.add("POST", "/_double/repos/{owner}/{repo}/runs/{run_id}/review", admin=True)

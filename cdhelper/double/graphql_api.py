@@ -17,8 +17,10 @@ from importlib import resources
 from typing import Any
 
 from .http import ApiError, Request, Response
-from .model import Repo, iso
+from .model import Repo, check_state, iso
 from .rest import add_status, apply_planned_reviews, node_id, parse_node_id, router
+from .rest.common import ACTIONS_APP_ID
+from .rest.runs import reviews_in_order
 
 _schema = None
 _schema_lock = threading.Lock()
@@ -43,12 +45,29 @@ def schema():
         return _schema
 
 
+ACTIONS_APP = {"__typename": "App", "id": node_id("A", ACTIONS_APP_ID), "databaseId": ACTIONS_APP_ID,
+               "slug": "github-actions", "name": "GitHub Actions", "url": "https://github.com/apps/github-actions",
+               "createdAt": "2018-07-30T09:30:17Z", "updatedAt": "2019-12-10T19:04:12Z",
+               "logoBackgroundColor": "000000", "logoUrl": lambda info, size=None: "https://avatars.example/github-actions",
+               "description": "Automate your workflow from idea to production"}
+# check-run conclusion (or "pending") -> how it counts in the status rollup
+ROLLUP_STATE = {"success": "success", "neutral": "success", "skipped": "success", "pending": "pending"}
+
+
 class NotFound(Exception):
     gh_type = "NOT_FOUND"
 
 
 class Forbidden(Exception):
     gh_type = "FORBIDDEN"
+
+
+class PreviewRequired(Exception):
+    """A schema member still behind a preview (the `status-mutation-refused:preview-required` variant)."""
+
+
+PREVIEW_MESSAGE = ("The createDeploymentStatus mutation is only available with the flash preview: pass "
+                   "'Accept: application/vnd.github.flash-preview+json'.")
 
 
 def _cursor(index: int) -> str:
@@ -161,11 +180,102 @@ class Views:
         # Co-authored-by trailers count as authors on GitHub, after the commit's own author.
         co = [_git_actor(world, m.group(1).strip(), m.group(2).strip(), commit["date"])
               for m in re.finditer(r"^Co-authored-by:\s*(.*?)\s*<([^>]+)>\s*$", commit["message"], re.M | re.I)]
-        return {"__typename": "Commit", "oid": commit["sha"], "message": commit["message"],
+        sha = commit["sha"]
+        return {"__typename": "Commit", "oid": sha, "message": commit["message"],
                 "committedDate": iso(commit["date"]), "authoredDate": iso(commit["date"]),
-                "abbreviatedOid": commit["sha"][:7], "author": author, "committer": author,
+                "abbreviatedOid": sha[:7], "author": author, "committer": author,
                 "authors": lambda info, **args: connection([author, *co], **args),
-                "status": lambda info: self.commit_status(commit["sha"])}
+                "status": lambda info: self.commit_status(sha),
+                "checkSuites": lambda info, filterBy=None, **args: connection(
+                    self.check_suites(sha, filterBy), **args, view=self.check_suite),
+                "statusCheckRollup": lambda info: self.rollup(sha)}
+
+    # --- check suites and runs: one suite per workflow run (of the github-actions App), a run per job ---
+    def check_suites(self, sha: str, filter_by: dict | None) -> list[dict]:
+        runs = [run for run in self.repo.runs.values() if run["head_sha"] == sha and run.get("check_suite_id")]
+        if filter_by and filter_by.get("appId") not in (None, ACTIONS_APP_ID):
+            return []
+        if filter_by and filter_by.get("checkName"):
+            runs = [r for r in runs if any(self.repo.jobs[j]["name"] == filter_by["checkName"] for j in r["jobs"])]
+        return runs
+
+    def check_suite(self, run: dict) -> dict:
+        jobs = [self.repo.jobs[j] for j in run.get("jobs", [])]
+        states = {job["status"] for job in jobs}
+        status = "COMPLETED" if jobs and states == {"completed"} else "QUEUED" if states <= {"queued"} else "IN_PROGRESS"
+        conclusions = {job["conclusion"] for job in jobs}
+        conclusion = None if status != "COMPLETED" else (
+            "FAILURE" if conclusions & {"failure", "timed_out", "cancelled", "action_required"} else "SUCCESS")
+        url = f"https://github.com/{self.repo.full_name}/commit/{run['head_sha']}/checks?check_suite_id={run['check_suite_id']}"
+
+        def check_runs(info, filterBy=None, **args):  # noqa: N803 - GraphQL argument name
+            return connection(self.filter_check_runs(jobs, filterBy), **args, view=lambda j: self.check_run(j, run))
+        return {"__typename": "CheckSuite", "id": node_id("CS", run["check_suite_id"]),
+                "databaseId": run["check_suite_id"], "status": status, "conclusion": conclusion,
+                "app": ACTIONS_APP, "workflowRun": lambda info: _workflow_run(self.repo, run), "url": url,
+                "resourcePath": url.removeprefix("https://github.com"), "createdAt": iso(run["created_at"]),
+                "updatedAt": iso(run["updated_at"]), "commit": lambda info: self.git_object(run["head_sha"]),
+                "repository": lambda info: self.repository(), "checkRuns": check_runs}
+
+    @staticmethod
+    def filter_check_runs(jobs: list[dict], filter_by: dict | None) -> list[dict]:
+        """checkType LATEST (taken as the default, as REST's filter=latest is) keeps each name's latest."""
+        filter_by = filter_by or {}
+        if filter_by.get("checkType", "LATEST") == "LATEST":
+            jobs = list({job["name"]: job for job in jobs}.values())
+            jobs.sort(key=lambda j: j["id"])
+        if filter_by.get("checkName"):
+            jobs = [j for j in jobs if j["name"] == filter_by["checkName"]]
+        statuses = filter_by.get("statuses") or ([filter_by["status"]] if filter_by.get("status") else None)
+        if statuses:
+            jobs = [j for j in jobs if j["status"].upper() in statuses]
+        if filter_by.get("conclusions"):
+            jobs = [j for j in jobs if (j["conclusion"] or "").upper() in filter_by["conclusions"]]
+        return jobs
+
+    def check_run(self, job: dict, run: dict | None = None) -> dict:
+        run = run or self.repo.runs.get(job["run_id"], {})
+        page = f"https://github.com/{self.repo.full_name}/actions/runs/{job['run_id']}/job/{job['id']}"
+        dep = self.repo.deployments.get(job["deployment_id"]) if job.get("deployment_id") else None
+        return {"__typename": "CheckRun", "id": node_id("CR", job["id"]), "databaseId": job["id"],
+                "name": job["name"], "status": job["status"].upper(),
+                "conclusion": job["conclusion"].upper() if job["conclusion"] else None,
+                "startedAt": iso(job["started_at"]), "completedAt": iso(job["completed_at"]) if job["completed_at"] else None,
+                "detailsUrl": page, "permalink": page, "url": page, "resourcePath": page.removeprefix("https://github.com"),
+                "title": None, "summary": None, "text": None, "externalId": None,
+                "isRequired": lambda info, **args: False,
+                "deployment": (lambda info: self.deployment(dep)) if dep else None,
+                "checkSuite": lambda info: self.check_suite(run), "repository": lambda info: self.repository()}
+
+    def rollup(self, sha: str) -> dict | None:
+        """Commit.statusCheckRollup: the latest check run of each name per suite and the latest status of
+        each context, with a combined state (failure > pending > success; a choice for neutral and
+        skipped, which count as success)."""
+        runs = self.repo.latest_check_runs(sha)
+        statuses: dict[str, dict] = {}
+        for status in self.repo.commit_statuses.get(sha, []):
+            statuses[status["context"]] = status
+        if not runs and not statuses:
+            return None
+        states = {s["state"] for s in statuses.values()} | {ROLLUP_STATE.get(check_state(j), "failure") for j in runs}
+        state = "FAILURE" if states & {"failure", "error"} else "PENDING" if "pending" in states else "SUCCESS"
+        nodes = [*runs, *statuses.values()]
+
+        def view(item: dict) -> dict:
+            return self.status_context(item) if "context" in item else self.check_run(item)
+
+        def contexts(info, **args):
+            out = connection(nodes, **args, view=view)
+            out.update(checkRunCount=len(runs), statusContextCount=len(statuses))
+            return out
+        return {"__typename": "StatusCheckRollup", "id": f"SCR_{sha}", "state": state,
+                "commit": lambda info: self.git_object(sha), "contexts": contexts}
+
+    def status_context(self, s: dict) -> dict:
+        return {"__typename": "StatusContext", "id": f"SC_{s['id']}", "context": s["context"],
+                "state": s["state"].upper(), "description": s["description"], "targetUrl": s["target_url"],
+                "createdAt": iso(s["created_at"]), "creator": _actor(s["creator"]),
+                "isRequired": lambda info, **args: False}
 
     def commit_status(self, sha: str) -> dict | None:
         """The combined status: each context's latest, with its creator (null when there is none)."""
@@ -174,9 +284,7 @@ class Views:
             latest[status["context"]] = status
         if not latest:
             return None
-        contexts = [{"__typename": "StatusContext", "id": f"SC_{s['id']}", "context": s["context"],
-                     "state": s["state"].upper(), "description": s["description"], "targetUrl": s["target_url"],
-                     "createdAt": iso(s["created_at"]), "creator": _actor(s["creator"])} for s in latest.values()]
+        contexts = [self.status_context(s) for s in latest.values()]
         states = {c["state"] for c in contexts}
         state = "FAILURE" if states & {"FAILURE", "ERROR"} else "PENDING" if "PENDING" in states else "SUCCESS"
         return {"__typename": "Status", "id": f"ST_{sha}", "state": state, "contexts": contexts,
@@ -256,6 +364,7 @@ RUN_URL = re.compile(r"^https?://[^/]+/(?P<owner>[^/]+)/(?P<name>[^/]+)/actions/
 
 def _workflow_run(repo: Repo, run: dict) -> dict:
     apply_planned_reviews(repo, run)  # a planned reviewer answers once the run is seen waiting
+    reviews = reviews_in_order(repo.world, run, newest_first=False)
 
     def review(item: dict) -> dict:
         names = [repo.environments[n.lower()]["name"] for n in item["environments"] if n.lower() in repo.environments]
@@ -263,9 +372,12 @@ def _workflow_run(repo: Repo, run: dict) -> dict:
                 "user": {"__typename": "User", "login": item["user"]},
                 "environments": lambda info, **args: connection(
                     names, **args, view=lambda n: {"__typename": "Environment", "name": n})}
-    return {"__typename": "WorkflowRun", "id": f"WFR_{run['id']}", "databaseId": run["id"],
-            "runNumber": run["run_number"], "url": f"https://github.com/{repo.full_name}/actions/runs/{run['id']}",
-            "deploymentReviews": lambda info, **args: connection(run["reviews"], **args, view=review)}
+    url = f"https://github.com/{repo.full_name}/actions/runs/{run['id']}"
+    return {"__typename": "WorkflowRun", "id": node_id("WFR", run["id"]), "databaseId": run["id"],
+            "runNumber": run["run_number"], "url": url, "resourcePath": url.removeprefix("https://github.com"),
+            "event": run["event"], "createdAt": iso(run["created_at"]), "updatedAt": iso(run["updated_at"]),
+            "checkSuite": lambda info: Views(repo).check_suite(run),
+            "deploymentReviews": lambda info, **args: connection(reviews, **args, view=review)}
 
 
 def _root(req: Request) -> dict:
@@ -276,6 +388,13 @@ def _root(req: Request) -> dict:
         m = RUN_URL.match(url)
         if not m:
             return None
+        if world.variant("run-resource-null") is not None:
+            return None
+        refusal = world.variant("run-resource-forbidden")
+        if refusal == "forbidden":
+            raise Forbidden("Resource not accessible by integration")
+        if refusal == "not-found":
+            raise NotFound(f"Could not resolve to a resource with the url '{url}'.")
         repo = world.repo(m["owner"], m["name"])
         run = repo.runs.get(int(m["run"])) if repo else None
         return _workflow_run(repo, run) if run else None
@@ -288,6 +407,11 @@ def _root(req: Request) -> dict:
         return Views(repo).repository()
 
     def create_deployment_status(info, input: dict):  # noqa: A002 - GraphQL argument name
+        refusal = world.variant("status-mutation-refused")
+        if refusal == "forbidden":
+            raise Forbidden("Resource not accessible by integration")
+        if refusal == "preview-required" and "flash-preview" not in req.headers.get("accept", ""):
+            raise PreviewRequired(PREVIEW_MESSAGE)
         principal = req.principal
         if principal is None or not principal.allows("deployments", "write"):
             raise Forbidden("Resource not accessible by integration")
@@ -319,6 +443,34 @@ def _root(req: Request) -> dict:
     }
 
 
+def _mutation_undefined(req: Request, query: str, operation_name: str | None) -> dict | None:
+    """`status-mutation-refused` (default setting): the schema has no createDeploymentStatus, so the
+    document fails validation before anything runs, in graphql-ruby's shape as GitHub answers it
+    (path starting with "mutation NAME", extensions.code undefinedField, no data)."""
+    if req.app.world.variant("status-mutation-refused") != "undefined-field":
+        return None
+    from graphql import FieldNode, GraphQLSyntaxError, OperationDefinitionNode, OperationType, parse
+    from graphql.language import get_location
+    try:
+        doc = parse(query)
+    except GraphQLSyntaxError:
+        return None
+    ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
+    op = next((o for o in ops if o.name and o.name.value == operation_name), ops[0] if len(ops) == 1 else None)
+    if op is None or op.operation != OperationType.MUTATION:
+        return None
+    field = next((f for f in op.selection_set.selections
+                  if isinstance(f, FieldNode) and f.name.value == "createDeploymentStatus"), None)
+    if field is None:
+        return None
+    where = get_location(doc.loc.source, field.loc.start)
+    return {"errors": [{
+        "path": ["mutation" + (f" {op.name.value}" if op.name else ""), "createDeploymentStatus"],
+        "extensions": {"code": "undefinedField", "typeName": "Mutation", "fieldName": "createDeploymentStatus"},
+        "locations": [{"line": where.line, "column": where.column}],
+        "message": "Field 'createDeploymentStatus' doesn't exist on type 'Mutation'"}]}
+
+
 @router.add("POST", "/graphql")
 def graphql_endpoint(req: Request) -> Response:
     from graphql import GraphQLError, graphql_sync
@@ -329,6 +481,9 @@ def graphql_endpoint(req: Request) -> Response:
         raise ApiError(400, "A query attribute must be specified and must be a string.",
                        docs="https://docs.github.com/graphql")
     variables = body.get("variables") or {}
+    refused = _mutation_undefined(req, query, body.get("operationName"))
+    if refused is not None:
+        return Response(200, refused)
     # Resolution reads shared state: hold the world lock, released around schema building above.
     sch = schema()
     with req.app.world.lock:

@@ -23,13 +23,16 @@ SECONDARY_MESSAGE = "You have exceeded a secondary rate limit. Please wait a few
 
 
 class ApiError(Exception):
-    """A GitHub-shaped error response."""
+    """A GitHub-shaped error response. `shape=True` marks a refusal of the request's shape (a missing
+    required key, a value outside an enum, a key the schema forbids): GitHub's OpenAPI description says
+    the same, and the test suite checks that it does (tests/openapi_check.py)."""
 
     def __init__(self, status: int, message: str, *, errors: list | None = None, docs: str = DOCS,
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, shape: bool = False):
         super().__init__(message)
         self.status, self.message, self.errors, self.docs = status, message, errors, docs
         self.headers = headers or {}
+        self.shape = shape
 
     def body(self) -> dict:
         body: dict[str, Any] = {"message": self.message, "documentation_url": self.docs, "status": str(self.status)}
@@ -42,8 +45,9 @@ def not_found() -> ApiError:
     return ApiError(404, "Not Found")
 
 
-def validation_failed(message: str = "Validation Failed", errors: list | None = None, docs: str = DOCS) -> ApiError:
-    return ApiError(422, message, errors=errors, docs=docs)
+def validation_failed(message: str = "Validation Failed", errors: list | None = None, docs: str = DOCS, *,
+                      shape: bool = False) -> ApiError:
+    return ApiError(422, message, errors=errors, docs=docs, shape=shape)
 
 
 @dataclass
@@ -51,7 +55,7 @@ class Principal:
     """Who a token speaks for. `permissions=None` means unrestricted (a classic PAT with `repo`)."""
 
     login: str
-    kind: str = "integration"  # "integration" (GITHUB_TOKEN, App) or "user" (PAT)
+    kind: str = "integration"  # "integration" (GITHUB_TOKEN, App), "user" (PAT) or "anonymous" (no token)
     permissions: dict[str, str] | None = None
 
     def allows(self, scope: str, level: str) -> bool:
@@ -68,11 +72,12 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
-    base_url: str
+    base_url: str  # where API URLs start: the server, plus /api/v3 on GitHub Enterprise Server
     params: dict[str, str] = field(default_factory=dict)
     principal: Principal | None = None
     route: str = ""
     app: App | None = None
+    root_url: str = ""  # the server itself (html_url-style links)
 
     def json(self) -> Any:
         if not self.body:
@@ -95,6 +100,7 @@ class Response:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None
+    refused_shape: bool = False  # a 4xx about the request's shape (see ApiError)
 
 
 @dataclass
@@ -185,18 +191,31 @@ class LogEntry:
 
 
 class Quota:
-    def __init__(self, limit: int, clock: Callable[[], float]):
-        self.limit, self.clock = limit, clock
-        self.used: Counter = Counter()
-        self.reset_at = int(clock()) + 3600
+    """One resource's primary rate limit, counted per token ("" = unauthenticated, per address)."""
 
-    def take(self, key: str) -> tuple[int, int]:
+    def __init__(self, limit: int, clock: Callable[[], float], *, anonymous: int = 60, window: int = 3600):
+        self.limit, self.anonymous, self.clock, self.window = limit, anonymous, clock, window
+        self.used: Counter = Counter()
+        self.reset_at = int(clock()) + window
+
+    def _roll(self) -> None:
         now = self.clock()
         if now >= self.reset_at:
             self.used.clear()
-            self.reset_at = int(now) + 3600
+            self.reset_at = int(now) + self.window
+
+    def limit_for(self, key: str) -> int:
+        return self.limit if key else self.anonymous
+
+    def take(self, key: str) -> tuple[int, int]:
+        self._roll()
         self.used[key] += 1
         return self.used[key], self.reset_at
+
+    def peek(self, key: str) -> dict:
+        self._roll()
+        limit, used = self.limit_for(key), self.used.get(key, 0)
+        return {"limit": limit, "used": used, "remaining": max(limit - used, 0), "reset": self.reset_at}
 
 
 class DoubleHTTPServer(ThreadingHTTPServer):
@@ -217,7 +236,9 @@ class App:
         self.faults: list[Fault] = []
         self.log: list[LogEntry] = []
         self.observers: list[Callable[[Request, Response], None]] = []
-        self.quotas = {"core": Quota(rate_limit, world.clock.now), "graphql": Quota(rate_limit, world.clock.now)}
+        # GraphQL takes no unauthenticated calls, hence its anonymous limit 0 (as /rate_limit shows it).
+        self.quotas = {"core": Quota(rate_limit, world.clock.now),
+                       "graphql": Quota(rate_limit, world.clock.now, anonymous=0)}
         self._log_lock = threading.Lock()
         self._fault_lock = threading.Lock()
 
@@ -227,7 +248,7 @@ class App:
         self.world.user_id(login)
         self.tokens[token] = Principal(login=login, kind=kind, permissions=permissions)
 
-    def principal_for(self, token: str | None) -> Principal:
+    def principal_for(self, token: str | None, req: Request | None = None) -> Principal:
         if not token:
             raise ApiError(401, "Requires authentication", docs=DOCS)
         if not self.tokens:
@@ -249,6 +270,10 @@ class App:
     def handle(self, req: Request) -> tuple[Response, bool]:
         """Returns the response and whether the connection should be dropped without one."""
         req.app = self
+        req.root_url = req.root_url or req.base_url
+        if not self._unprefix(req):
+            err = not_found()
+            return self._finish(req, Response(err.status, err.body()), None), False
         route, params, path_exists = self.router.match(req.method, req.path)
         if route is None:
             status = 404 if not path_exists else 405
@@ -270,10 +295,12 @@ class App:
                 return Response(), True
             return self._finish(req, self._fault_response(fault), fault.kind), False
         try:
-            req.principal = self.principal_for(token_of(req.headers))
+            req.principal = self.principal_for(token_of(req.headers), req)
             resource = "graphql" if route.template == "/graphql" else "core"
             headers = self._rate_headers(req, resource)
             if route.permission and not req.principal.allows(*route.permission):
+                if req.principal.kind == "anonymous":
+                    raise ApiError(401, "Requires authentication", docs=DOCS, headers=headers)
                 raise ApiError(403, "Resource not accessible by integration" if req.principal.kind == "integration"
                                else "Resource not accessible by personal access token",
                                docs=DOCS, headers=headers)
@@ -281,13 +308,30 @@ class App:
                 response = route.handler(req)
             response.headers = {**headers, **response.headers}
         except ApiError as err:
-            response = Response(err.status, err.body(), err.headers)
+            response = Response(err.status, err.body(), err.headers, refused_shape=err.shape)
         if fault is not None:  # when == "after": the write happened, the client never hears of it
             if fault.kind == "reset":
                 self._record(req, 0, "reset-after")
                 return Response(), True
             return self._finish(req, self._fault_response(fault), f"{fault.kind}-after"), False
         return self._finish(req, response, None), False
+
+    def _unprefix(self, req: Request) -> bool:
+        """GitHub Enterprise Server serves REST under /api/v3 and GraphQL at /api/graphql; github.com at
+        the root. With the `ghes` variant the prefixed paths are the API (the admin routes answer with or
+        without the prefix); without it nothing lives under /api. False: answer 404."""
+        ghes = self.world.variant("ghes") is not None
+        if req.path == "/api/v3" or req.path.startswith("/api/v3/"):
+            if not ghes:
+                return False
+            req.path, req.base_url = req.path[len("/api/v3"):] or "/", f"{req.root_url}/api/v3"
+            return True
+        if req.path == "/api/graphql":
+            if not ghes:
+                return False
+            req.path, req.base_url = "/graphql", f"{req.root_url}/api/v3"
+            return True
+        return not ghes or req.path.startswith("/_double/")
 
     def _finish(self, req: Request, response: Response, fault: str | None) -> Response:
         self._record(req, response.status, fault)
@@ -324,16 +368,25 @@ class App:
                          "x-ratelimit-reset": str(reset), "x-ratelimit-resource": "core"})
 
     def _rate_headers(self, req: Request, resource: str) -> dict[str, str]:
-        if req.route == "/rate_limit":  # does not count against the primary limit
-            return {}
-        quota = self.quotas[resource]
-        used, reset = quota.take(token_of(req.headers) or "")
-        headers = {"x-ratelimit-limit": str(quota.limit), "x-ratelimit-remaining": str(max(quota.limit - used, 0)),
-                   "x-ratelimit-used": str(min(used, quota.limit)), "x-ratelimit-reset": str(reset),
+        quota, key = self.quotas[resource], token_of(req.headers) or ""
+        if req.route == "/rate_limit":  # does not count against the primary limit, but reports it
+            now = quota.peek(key)
+            return {"x-ratelimit-limit": str(now["limit"]), "x-ratelimit-remaining": str(now["remaining"]),
+                    "x-ratelimit-used": str(now["used"]), "x-ratelimit-reset": str(now["reset"]),
+                    "x-ratelimit-resource": resource}
+        limit = quota.limit_for(key)
+        used, reset = quota.take(key)
+        headers = {"x-ratelimit-limit": str(limit), "x-ratelimit-remaining": str(max(limit - used, 0)),
+                   "x-ratelimit-used": str(min(used, limit)), "x-ratelimit-reset": str(reset),
                    "x-ratelimit-resource": resource}
-        if used > quota.limit:
-            raise ApiError(403, "API rate limit exceeded for installation ID 1.", headers=headers)
+        if used > limit:
+            who = "installation ID 1" if key else "127.0.0.1"
+            raise ApiError(403, f"API rate limit exceeded for {who}.", headers=headers)
         return headers
+
+
+ANONYMOUS = Principal(login="", kind="anonymous", permissions={
+    scope: "read" for scope in ("metadata", "contents", "deployments", "actions", "statuses", "checks")})
 
 
 def token_of(headers: dict[str, str]) -> str | None:
@@ -381,7 +434,8 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        req = Request(self.command, split.path.rstrip("/") or "/", query, headers, body, self.server.base_url)
+        req = Request(self.command, split.path.rstrip("/") or "/", query, headers, body, self.server.base_url,
+                      root_url=self.server.base_url)
         try:
             response, drop = app.handle(req)
         except Exception as exc:  # a bug in the double must still answer, and loudly

@@ -21,6 +21,12 @@ def iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
+def check_state(job: dict) -> str:
+    """How a check run counts where states are compared (required_contexts, the status rollup): its
+    conclusion once completed, else pending."""
+    return job["conclusion"] if job["status"] == "completed" else "pending"
+
+
 def git_object_sha(kind: str, body: bytes) -> str:
     """The sha1 git itself gives an object, so tag shas look and behave like GitHub's."""
     return hashlib.sha1(f"{kind} {len(body)}\0".encode() + body).hexdigest()
@@ -101,9 +107,15 @@ class Repo:
     variables: dict[str, dict] = field(default_factory=dict)
     env_variables: dict[str, dict[str, dict]] = field(default_factory=dict)
     runs: dict[int, dict] = field(default_factory=dict)
+    jobs: dict[int, dict] = field(default_factory=dict)  # job id == check run id (GitHub makes one per job)
+    check_runs: dict[str, list[int]] = field(default_factory=dict)  # head sha -> job ids, oldest first
+    workflows: dict[str, dict] = field(default_factory=dict)  # registered workflow files: path -> {id, text}
     releases: dict[int, dict] = field(default_factory=dict)
     assets: dict[int, dict] = field(default_factory=dict)
     commit_statuses: dict[str, list[dict]] = field(default_factory=dict)  # sha -> oldest first
+    # Index for auto_inactive (so a status does not scan every deployment): environment -> ids of the
+    # non-transient, non-production deployments whose latest status is success there. Not persisted.
+    inactivatable: dict[str, set[int]] = field(default_factory=dict)
     dispatches: list[dict] = field(default_factory=list)
 
     @property
@@ -157,6 +169,40 @@ class Repo:
         status = self.latest_status(deployment["id"])
         return status["environment"] if status else deployment["environment"]
 
+    def latest_check_runs(self, sha: str, *, per: str = "suite") -> list[dict]:
+        """The latest check run (job) of each name on a commit: per check suite (what `filter=latest`
+        lists) or, with per="name", across suites (what required_contexts compares)."""
+        latest: dict[tuple | str, dict] = {}
+        for job_id in self.check_runs.get(sha, []):
+            job = self.jobs[job_id]
+            latest[(job["check_suite_id"], job["name"]) if per == "suite" else job["name"]] = job
+        return list(latest.values())
+
+    def append_status(self, deployment: dict, status: dict) -> None:
+        """Every deployment status goes through here, so the auto_inactive index stays right."""
+        before = self.latest_status(deployment["id"])
+        if before is not None:
+            self.inactivatable.get(before["environment"], set()).discard(deployment["id"])
+        self.statuses.setdefault(deployment["id"], []).append(status)
+        if status["state"] == "success" and not deployment["transient_environment"] \
+                and not deployment["production_environment"]:
+            self.inactivatable.setdefault(status["environment"], set()).add(deployment["id"])
+
+    def forget_deployment(self, deployment_id: int) -> None:
+        latest = self.latest_status(deployment_id)
+        if latest is not None:
+            self.inactivatable.get(latest["environment"], set()).discard(deployment_id)
+        self.deployments.pop(deployment_id, None)
+        self.statuses.pop(deployment_id, None)
+
+    def reindex(self) -> None:
+        self.inactivatable = {}
+        for dep_id, statuses in self.statuses.items():
+            dep = self.deployments.get(dep_id)
+            if dep is not None and statuses and statuses[-1]["state"] == "success" \
+                    and not dep["transient_environment"] and not dep["production_environment"]:
+                self.inactivatable.setdefault(statuses[-1]["environment"], set()).add(dep_id)
+
 
 class Clock:
     """Wall time, shiftable so tests can age records (soak times, DORA windows) without sleeping."""
@@ -178,7 +224,12 @@ class World:
         self.users: dict[str, int] = {"github-actions[bot]": 41898282}
         self.teams: dict[int, str] = {}
         self.emails: dict[str, str] = {"octocat@example.com": "octocat"}  # verified commit email -> login
+        self.variants: dict[str, str] = {}  # see variants.py; empty: github.com as the double knows it
         self._ids = 1000
+
+    def variant(self, name: str) -> str | None:
+        """The setting of an active variant ("" for one without settings), None when it is off."""
+        return self.variants.get(name)
 
     def next_id(self) -> int:
         with self.lock:
@@ -268,10 +319,10 @@ class World:
                     "transient_environment": False, "production_environment": env == "production",
                 }
                 status_id = self.next_id()
-                repo.statuses[dep_id] = [{
+                repo.append_status(repo.deployments[dep_id], {
                     "id": status_id, "deployment_id": dep_id, "state": state, "description": "",
                     "environment": env, "target_url": "", "log_url": "", "environment_url": "",
                     "creator": creator, "created_at": ts, "updated_at": ts,
-                }]
+                })
                 ids.append(dep_id)
         return ids

@@ -1,0 +1,172 @@
+"""Environments and their deployment branch policies
+(https://docs.github.com/rest/deployments/environments, https://docs.github.com/rest/deployments/branch-policies)."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from urllib.parse import quote
+
+from ..http import Request, Response, not_found, paginate, validation_failed
+from ..model import Repo, iso
+from .common import Ctx, _body_fields, node_id, router
+
+ENV_NAME = re.compile(r"^[^\x00-\x1f'\"`,;\\]{1,255}$")
+
+
+def environment_json(ctx: Ctx, repo: Repo, env: dict) -> dict:
+    rules = []
+    if env["wait_timer"]:
+        rules.append({"id": env["id"] * 10 + 1, "node_id": node_id("GA", env["id"] * 10 + 1), "type": "wait_timer",
+                      "wait_timer": env["wait_timer"]})
+    if env["reviewers"]:
+        rules.append({"id": env["id"] * 10 + 2, "node_id": node_id("GA", env["id"] * 10 + 2),
+                      "type": "required_reviewers", "prevent_self_review": env["prevent_self_review"],
+                      "reviewers": [_reviewer_json(ctx, r) for r in env["reviewers"]]})
+    if env["deployment_branch_policy"]:
+        rules.append({"id": env["id"] * 10 + 3, "node_id": node_id("GA", env["id"] * 10 + 3), "type": "branch_policy"})
+    return {
+        "id": env["id"], "node_id": node_id("EN", env["id"]), "name": env["name"],
+        "url": f"{ctx.repo_url(repo)}/environments/{env['name']}",
+        "html_url": f"{ctx.web}/{repo.full_name}/deployments/activity_log?environments_filter={quote(env['name'])}",
+        "created_at": iso(env["created_at"]), "updated_at": iso(env["updated_at"]), "protection_rules": rules,
+        "deployment_branch_policy": env["deployment_branch_policy"], "can_admins_bypass": env["can_admins_bypass"],
+    }
+
+
+def _reviewer_json(ctx: Ctx, reviewer: dict) -> dict:
+    if reviewer["type"] == "User":
+        return {"type": "User", "reviewer": ctx.user(ctx.world.login_of(reviewer["id"]) or f"user{reviewer['id']}")}
+    name = ctx.world.teams.get(reviewer["id"], f"team-{reviewer['id']}")
+    url = f"{ctx.api}/teams/{reviewer['id']}"
+    return {"type": "Team", "reviewer": {
+        "id": reviewer["id"], "node_id": node_id("T", reviewer["id"]), "url": url, "html_url": url, "name": name,
+        "slug": name, "description": None, "privacy": "closed", "notification_setting": "notifications_enabled",
+        "permission": "pull", "members_url": f"{url}/members{{/member}}", "repositories_url": f"{url}/repos",
+        "parent": None}}
+
+
+def _environment(repo: Repo, name: str) -> dict:
+    env = repo.environments.get(name.lower())
+    if env is None:
+        raise not_found()
+    return env
+
+
+def ensure_environment(repo: Repo, name: str) -> dict:
+    """Jobs that name an unknown environment create it, unprotected (GitHub's auto-creation)."""
+    env = repo.environments.get(name.lower())
+    if env is None:
+        now = repo.world.clock.now()
+        env = {"id": repo.world.next_id(), "name": name, "created_at": now, "updated_at": now, "wait_timer": 0,
+               "prevent_self_review": False, "reviewers": [], "deployment_branch_policy": None,
+               "branch_policies": [], "can_admins_bypass": True}
+        repo.environments[name.lower()] = env
+    return env
+
+
+@router.add("GET", "/repos/{owner}/{repo}/environments", ("actions", "read"))
+def list_environments(req: Request) -> Response:
+    ctx = Ctx(req)
+    repo = ctx.repo
+    envs = sorted(repo.environments.values(), key=lambda e: e["name"].lower())
+    page, headers = paginate(req, envs)
+    return Response(200, {"total_count": len(envs), "environments": [environment_json(ctx, repo, e) for e in page]},
+                    headers)
+
+
+@router.add("GET", "/repos/{owner}/{repo}/environments/{environment_name}", ("actions", "read"))
+def get_environment(req: Request) -> Response:
+    ctx = Ctx(req)
+    repo = ctx.repo
+    return Response(200, environment_json(ctx, repo, _environment(repo, req.params["environment_name"])))
+
+
+@router.add("PUT", "/repos/{owner}/{repo}/environments/{environment_name}", ("administration", "write"))
+def put_environment(req: Request) -> Response:
+    # Create or update; fields left out keep their current values (documented choice: GitHub is silent).
+    ctx, body = Ctx(req), req.json_object() if req.body else {}
+    repo = ctx.repo
+    name = req.params["environment_name"]
+    _body_fields(body, {"wait_timer", "prevent_self_review", "reviewers", "deployment_branch_policy"})
+    if not ENV_NAME.match(name) or name.strip() != name:
+        raise validation_failed(f"Invalid environment name: {name!r}")
+    wait = body.get("wait_timer")
+    if wait is not None and (not isinstance(wait, int) or not 0 <= wait <= 43200):
+        raise validation_failed("Invalid request.\n\nwait_timer must be between 0 and 43200.")
+    reviewers = body.get("reviewers")
+    if reviewers is not None:
+        if len(reviewers) > 6:
+            raise validation_failed("Invalid request.\n\nNo more than 6 reviewers are allowed.")
+        for reviewer in reviewers:
+            if reviewer.get("type") not in {"User", "Team"} or not isinstance(reviewer.get("id"), int):
+                raise validation_failed("Invalid request.\n\nreviewers must be {type: User|Team, id: integer}.")
+            if reviewer["type"] == "User" and repo.world.login_of(reviewer["id"]) is None:
+                raise validation_failed(f"Invalid request.\n\nUser with id {reviewer['id']} not found.")
+    policy = body.get("deployment_branch_policy", "unset")
+    if isinstance(policy, dict) and bool(policy.get("protected_branches")) == bool(policy.get("custom_branch_policies")):
+        raise validation_failed("Invalid request.\n\nprotected_branches and custom_branch_policies cannot have the same value.")
+    env = ensure_environment(repo, name)
+    if wait is not None:
+        env["wait_timer"] = wait
+    if "prevent_self_review" in body:
+        env["prevent_self_review"] = bool(body["prevent_self_review"])
+    if reviewers is not None:
+        env["reviewers"] = [{"type": r["type"], "id": r["id"]} for r in reviewers]
+    if policy != "unset":
+        env["deployment_branch_policy"] = policy
+    env["updated_at"] = repo.world.clock.now()
+    return Response(200, environment_json(ctx, repo, env))
+
+
+@router.add("DELETE", "/repos/{owner}/{repo}/environments/{environment_name}", ("administration", "write"))
+def delete_environment(req: Request) -> Response:
+    ctx = Ctx(req)
+    repo = ctx.repo
+    _environment(repo, req.params["environment_name"])
+    del repo.environments[req.params["environment_name"].lower()]
+    repo.env_variables.pop(req.params["environment_name"].lower(), None)
+    return Response(204)
+
+
+@router.add("GET", "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
+            ("actions", "read"))
+def list_branch_policies(req: Request) -> Response:
+    ctx = Ctx(req)
+    env = _environment(ctx.repo, req.params["environment_name"])
+    page, headers = paginate(req, env["branch_policies"])
+    return Response(200, {"total_count": len(env["branch_policies"]), "branch_policies": page}, headers)
+
+
+@router.add("POST", "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
+            ("administration", "write"))
+def create_branch_policy(req: Request) -> Response:
+    # 200 (not 201); 303 for a duplicate pattern; 404 unless custom branch policies are on.
+    ctx, body = Ctx(req), req.json_object()
+    env = _environment(ctx.repo, req.params["environment_name"])
+    policy = env["deployment_branch_policy"] or {}
+    if not policy.get("custom_branch_policies"):
+        raise not_found()
+    name, kind = body.get("name"), body.get("type", "branch")
+    if not isinstance(name, str) or kind not in {"branch", "tag"}:
+        raise validation_failed("Invalid request.\n\nname is required; type is branch or tag.")
+    for existing in env["branch_policies"]:
+        if existing["name"] == name and existing["type"] == kind:
+            return Response(303, None, {"Location": f"{req.base_url}{req.path}/{existing['id']}"})
+    ident = ctx.world.next_id()
+    record = {"id": ident, "node_id": node_id("DBP", ident), "name": name, "type": kind}
+    env["branch_policies"].append(record)
+    return Response(200, record)
+
+
+def branch_allowed(repo: Repo, env: dict, ref: str) -> bool:
+    """Whether a run on `ref` (refs/heads/x or refs/tags/x) may use the environment."""
+    policy = env["deployment_branch_policy"]
+    if not policy:
+        return True
+    if policy.get("protected_branches"):
+        return True  # the double has no branch protection; GitHub allows all when none is protected
+    kind, _, name = ref.removeprefix("refs/").partition("/")
+    want = "tag" if kind == "tags" else "branch"
+    return any(p["type"] == want and fnmatch.fnmatchcase(name, p["name"]) and ("/" not in name or "/" in p["name"])
+               for p in env["branch_policies"])

@@ -1,0 +1,135 @@
+"""Git refs and annotated tags (https://docs.github.com/rest/git/refs, https://docs.github.com/rest/git/tags)."""
+
+from __future__ import annotations
+
+from ..http import ApiError, Request, Response, not_found, validation_failed
+from ..model import Repo, git_object_sha, iso
+from .common import Ctx, node_id, router
+
+
+def ref_json(ctx: Ctx, repo: Repo, name: str, sha: str) -> dict:
+    kind = "tag" if repo.tag_object(sha) is not None else "commit"
+    obj_url = f"{ctx.repo_url(repo)}/git/{'tags' if kind == 'tag' else 'commits'}/{sha}"
+    return {"ref": name, "node_id": node_id("REF", abs(hash(name)) % 10**9), "url": f"{ctx.repo_url(repo)}/git/{name}",
+            "object": {"type": kind, "sha": sha, "url": obj_url}}
+
+
+def tag_json(ctx: Ctx, repo: Repo, tag: dict) -> dict:
+    kind = tag["type"]
+    return {
+        "node_id": node_id("TAG", int(tag["sha"][:8], 16)), "sha": tag["sha"],
+        "url": f"{ctx.repo_url(repo)}/git/tags/{tag['sha']}", "tag": tag["tag"], "message": tag["message"],
+        "tagger": {"date": iso(tag["tagger"]["date"]), "email": tag["tagger"]["email"], "name": tag["tagger"]["name"]},
+        "object": {"sha": tag["object"], "type": kind,
+                   "url": f"{ctx.repo_url(repo)}/git/{kind}s/{tag['object']}"},
+        "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None,
+                         "verified_at": None},
+    }
+
+
+@router.add("POST", "/repos/{owner}/{repo}/git/refs", ("contents", "write"))
+def create_ref(req: Request) -> Response:
+    ctx, body = Ctx(req), req.json_object()
+    repo = ctx.repo
+    ref, sha = body.get("ref"), body.get("sha")
+    if not isinstance(ref, str) or not isinstance(sha, str):
+        raise validation_failed("Invalid request.\n\n\"ref\" and \"sha\" are required.")
+    if not ref.startswith("refs/") or ref.count("/") < 2:
+        raise validation_failed("Reference name must start with 'refs/' and have at least two slashes.",
+                                docs="https://docs.github.com/rest/git/refs#create-a-reference")
+    if not any(r.startswith("refs/heads/") for r in repo.refs):
+        raise ApiError(409, "Git Repository is empty.")
+    if ref in repo.refs:
+        raise validation_failed("Reference already exists",
+                                docs="https://docs.github.com/rest/git/refs#create-a-reference")
+    if repo.commit(sha) is None and repo.tag_object(sha) is None:
+        raise validation_failed("Object does not exist", docs="https://docs.github.com/rest/git/refs#create-a-reference")
+    repo.refs[ref] = sha
+    rendered = ref_json(ctx, repo, ref, sha)
+    return Response(201, rendered, {"Location": rendered["url"]})
+
+
+@router.add("GET", "/repos/{owner}/{repo}/git/ref/{ref}", ("contents", "read"))
+def get_ref(req: Request) -> Response:
+    ctx = Ctx(req)
+    repo = ctx.repo
+    name = f"refs/{req.params['ref']}"
+    if name not in repo.refs:
+        raise not_found()
+    return Response(200, ref_json(ctx, repo, name, repo.refs[name]))
+
+
+@router.add("GET", "/repos/{owner}/{repo}/git/matching-refs/{ref}", ("contents", "read"))
+def matching_refs(req: Request) -> Response:
+    ctx = Ctx(req)
+    repo = ctx.repo
+    prefix = f"refs/{req.params['ref']}"
+    return Response(200, [ref_json(ctx, repo, n, s) for n, s in sorted(repo.refs.items()) if n.startswith(prefix)])
+
+
+@router.add("PATCH", "/repos/{owner}/{repo}/git/refs/{ref}", ("contents", "write"))
+def update_ref(req: Request) -> Response:
+    ctx, body = Ctx(req), req.json_object()
+    repo = ctx.repo
+    name = f"refs/{req.params['ref']}"
+    if name not in repo.refs:
+        raise validation_failed("Reference does not exist")
+    sha = body.get("sha")
+    if not isinstance(sha, str) or (repo.commit(sha) is None and repo.tag_object(sha) is None):
+        raise validation_failed("Object does not exist")
+    old = repo.peel(repo.refs[name])
+    if not body.get("force", False) and old != sha:
+        ancestor = repo.git.is_ancestor(old, sha) if repo.git else (old in (repo.commit(sha) or {}).get("parents", []))
+        if not ancestor:
+            raise validation_failed("Update is not a fast forward")
+    repo.refs[name] = sha
+    return Response(200, ref_json(ctx, repo, name, sha))
+
+
+@router.add("DELETE", "/repos/{owner}/{repo}/git/refs/{ref}", ("contents", "write"))
+def delete_ref(req: Request) -> Response:
+    ctx = Ctx(req)
+    repo = ctx.repo
+    name = f"refs/{req.params['ref']}"
+    if name not in repo.refs:
+        raise validation_failed("Reference does not exist")
+    if name == f"refs/heads/{repo.default_branch}":
+        raise validation_failed("Cannot delete the default branch")
+    del repo.refs[name]
+    return Response(204)
+
+
+@router.add("POST", "/repos/{owner}/{repo}/git/tags", ("contents", "write"))
+def create_tag(req: Request) -> Response:
+    # Creates the tag object only; the ref is made separately with POST git/refs.
+    ctx, body = Ctx(req), req.json_object()
+    repo = ctx.repo
+    missing = [k for k in ("tag", "message", "object", "type") if not isinstance(body.get(k), str)]
+    if missing:
+        raise validation_failed(f"Invalid request.\n\n\"{missing[0]}\" wasn't supplied.")
+    if body["type"] not in {"commit", "tree", "blob"}:
+        raise validation_failed("Invalid request.\n\ntype must be commit, tree or blob.")
+    if body["type"] == "commit" and repo.commit(body["object"]) is None:
+        raise validation_failed("Object does not exist")
+    tagger = body.get("tagger") or {}
+    name = tagger.get("name") or req.principal.login
+    email = tagger.get("email") or f"{repo.world.user_id(req.principal.login)}+{req.principal.login}@users.noreply.github.com"
+    date = repo.world.clock.now()
+    raw = (f"object {body['object']}\ntype {body['type']}\ntag {body['tag']}\n"
+           f"tagger {name} <{email}> {int(date)} +0000\n\n{body['message']}")
+    sha = git_object_sha("tag", raw.encode())
+    tag = {"sha": sha, "tag": body["tag"], "message": body["message"], "object": body["object"],
+           "type": body["type"], "tagger": {"name": name, "email": email, "date": date}}
+    repo.tag_objects[sha] = tag
+    rendered = tag_json(ctx, repo, tag)
+    return Response(201, rendered, {"Location": rendered["url"]})
+
+
+@router.add("GET", "/repos/{owner}/{repo}/git/tags/{tag_sha}", ("contents", "read"))
+def get_tag(req: Request) -> Response:
+    ctx = Ctx(req)
+    repo = ctx.repo
+    tag = repo.tag_object(req.params["tag_sha"])
+    if tag is None:
+        raise not_found()
+    return Response(200, tag_json(ctx, repo, tag))
