@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--repo", action="append", default=[], metavar="OWNER/NAME[=GIT_DIR]")
     p.add_argument("--state", help="load from and save to this JSON file")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME[:SETTING]",
+                   help="emulate a GitHub behaviour that is not confirmed, or GitHub Enterprise Server (repeatable): "
+                        "status-mutation-refused, run-resource-null, run-resource-forbidden, approvals-any-order, ghes "
+                        "(docs/github-double.md)")
 
     sub.add_parser("action", help="run the command named by INPUT_COMMAND (the root action.yml)")
 
@@ -126,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reject", action="store_true", help="the simulated reviewer rejects instead of approving "
                    "(exit 0 when production then stays untouched, as it should)")
     p.add_argument("--keep", action="store_true", help="keep the rehearsal's working directory")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME[:SETTING]",
+                   help="rehearse against the double emulating this GitHub behaviour (repeatable; see github-double)")
     return parser
 
 
@@ -440,7 +446,7 @@ def cmd_github_double(args, io) -> int:
     import threading
 
     from .double import GitHubDouble
-    double = GitHubDouble(host=args.host, port=args.port)
+    double = GitHubDouble(host=args.host, port=args.port, variant=_variants(args.variant))
     if args.state and os.path.exists(args.state):
         double.load(args.state)
     for spec in args.repo:
@@ -470,9 +476,21 @@ def cmd_action(args, io) -> int:
     return COMMANDS[command](build_parser().parse_args([command]), io)
 
 
+def _variants(specs: list[str]) -> list[str]:
+    from .double import variants
+    from .errors import InputError
+    try:
+        variants.parse(specs)
+    except ValueError as err:
+        raise InputError(f"--variant {' '.join(specs)[:80]!r} is not usable", str(err),
+                         "pick from the list in cdhelper github-double --help") from None
+    return specs
+
+
 def cmd_rehearse(args, io) -> int:
     from .rehearsal import rehearse
-    return rehearse(mode=args.mode, as_json=args.json, reject=args.reject, keep=args.keep, io=io)
+    return rehearse(mode=args.mode, as_json=args.json, reject=args.reject, keep=args.keep, io=io,
+                    variants=_variants(args.variant))
 
 
 COMMANDS = {"release": cmd_release, "promote": cmd_promote, "gate": cmd_gate, "finish": cmd_finish, "sweep": cmd_sweep,

@@ -95,7 +95,8 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
                          "run inside GitHub Actions, or set GITHUB_RUN_ID to the run that holds the approval")
     check_temp_dir(ctx)
     ledger = read_ledger(client, ctx, names, tag=tag, contexts=bool(env.required_contexts),
-                         run_url=ctx.run_url if gated else None, gate=config.gate_environment if gated else None)
+                         run_url=ctx.run_url if gated else None, gate=config.gate_environment if gated else None,
+                         probe_mutation=True)
     for note in ledger.ignored:
         (warn or log)(note)
     if env.name in ledger.doubts:

@@ -326,7 +326,7 @@ RUN_REVIEWS = """run: resource(url: $runUrl) { __typename ... on WorkflowRun { d
 
 def read_ledger(client, ctx, environments: list[str], *, tag: str | None = None, commit: str | None = None,
                 contexts: bool = False, run_url: str | None = None, gate: str | None = None,
-                depth: int = LEDGER_DEPTH) -> Ledger:
+                probe_mutation: bool = False, depth: int = LEDGER_DEPTH) -> Ledger:
     """One GraphQL request: the recent records of each environment and, when asked, a tag's message
     and target, the facts of its commit (or of `commit`), with its commit statuses if `contexts`,
     a workflow run's deployment reviews, and the rules of the `gate` environment. The run and the
@@ -366,9 +366,14 @@ def read_ledger(client, ctx, environments: list[str], *, tag: str | None = None,
         variables["runUrl"] = run_url
         top = RUN_REVIEWS
         optional.append(("run",))
+    if probe_mutation:  # a schema that hides the mutation (a preview it needs): the promotion skips it
+        top += ' statusMutation: __type(name: "CreateDeploymentStatusPayload") { name }'
+        optional.append(("statusMutation",))
     query = (f"query cdhelperLedger({', '.join(declared)}) {{ repository(owner: $owner, name: $name) {{ "
              + " ".join(parts) + f" }} {top} }}\n" + "\n".join(fragments))
     data, failed = client.graphql_partial(query, variables, optional=optional)
+    if probe_mutation and not data.get("statusMutation"):
+        client.refused.add("createDeploymentStatus")
     repo = data["repository"]
     windows = {env: from_graphql(repo[f"e{i}"]["nodes"], trust) for i, env in enumerate(environments)}
     recent = from_graphql((repo.get("recent") or {}).get("nodes") or [], trust) if environments else []

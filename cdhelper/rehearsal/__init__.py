@@ -68,7 +68,7 @@ def _report_jobs(workflow: str) -> str:
         if job is not None:
             out.extend(["      - name: Report the job's end to the double", "        if: ${{ always() }}",
                         "        env:", "          JOB_STATUS: ${{ job.status }}",
-                        f'        run: python3 "{REPORT}" end "$JOB_STATUS"', ""])
+                        f'        run: python3 -I -S "{REPORT}" end "$JOB_STATUS"', ""])
     in_jobs = False
     for line in lines:
         if line == "jobs:":
@@ -87,7 +87,7 @@ def _report_jobs(workflow: str) -> str:
             out.extend(["      - name: Report the job's start to the double", "        env:",
                         f"          JOB_NAME: {json.dumps(str(spec.get('name', job)))}",
                         f"          JOB_ENVIRONMENT: {json.dumps(str(env))}",
-                        f'        run: python3 "{REPORT}" start "$JOB_NAME" "$JOB_ENVIRONMENT"'])
+                        f'        run: python3 -I -S "{REPORT}" start "$JOB_NAME" "$JOB_ENVIRONMENT"'])
     while out and not out[-1].strip():
         out.pop()
     close()
@@ -113,6 +113,7 @@ class Rehearsal:
                                                      or Path.home() / ".cache" / "cdhelper" / "act"))
     workflow: str = "cd-pipeline.yml"
     cd_mode: str | None = None  # the CD_MODE variable as set; None means the mode
+    variants: tuple[str, ...] = ()  # GitHub behaviours the double emulates (docs/github-double.md)
 
     def __post_init__(self) -> None:
         from ..double import GitHubDouble
@@ -127,7 +128,7 @@ class Rehearsal:
             d.mkdir(parents=True, exist_ok=True)
         self._make_repo()
         self.action_repo = self._snapshot_actions()
-        self.double = GitHubDouble().start()
+        self.double = GitHubDouble(variant=list(self.variants)).start()
         self.double.add_repo(f"{REPOSITORY}={self.repo_dir}")
         self.double.register_token(TOKEN, permissions={"contents": "write", "deployments": "write", "actions": "read",
                                                        "checks": "read", "statuses": "read", "metadata": "read"})
@@ -163,6 +164,11 @@ class Rehearsal:
             shutil.copy2(ROOT / name, snap / name)
         return snap
 
+    def head(self) -> str:
+        """The commit the next run is for: the scratch repository's HEAD (its jobs' check runs go there)."""
+        return subprocess.run(["git", "-C", str(self.repo_dir), "rev-parse", "HEAD"], check=True, capture_output=True,
+                              text=True, env=_clean_env()).stdout.strip()
+
     def commit(self, message: str, files: dict[str, str]) -> None:
         """A new change in the sample app (its commits are real: the double reads them from git)."""
         for name, text in files.items():
@@ -173,20 +179,32 @@ class Rehearsal:
     def plan_run(self, *, review: str | None = "approved", run_id: int = RUN_ID) -> None:
         """The run as GitHub would know it: waiting at the gate, with the reviewer's answer planned."""
         waiting = ["production-approval"] if self.mode == "delivery" else []
-        self.double.create_run(REPOSITORY, run_id=run_id, actor=AUTHOR, waiting_on=waiting)
+        self.double.create_run(REPOSITORY, run_id=run_id, actor=AUTHOR, waiting_on=waiting, head_sha=self.head())
         if waiting and review:
             comment = "Rehearsal: looks good" if review == "approved" else "Rehearsal: not this one"
             self.double.plan_review(REPOSITORY, run_id, "production-approval", REVIEWER, review, comment)
 
+    def rerun(self, *, review: str | None = "approved", run_id: int = RUN_ID, comment: str = "") -> None:
+        """Re-run all jobs (the next attempt), as GitHub would: it waits at the gate again."""
+        self.double.rerun(REPOSITORY, run_id)
+        if self.mode == "delivery" and review:
+            comment = comment or ("Rehearsal: looks good" if review == "approved" else "Rehearsal: not this one")
+            self.double.plan_review(REPOSITORY, run_id, "production-approval", REVIEWER, review, comment)
+
     def act(self, *extra: str, run_id: int = RUN_ID, run_number: int = 1, event: str = "push",
             workflow: str | None = None, env: dict[str, str] | None = None) -> int:
+        run = self.double.repo(REPOSITORY).runs.get(run_id)
+        if run is None:  # every workflow run exists on GitHub, planned or not
+            run = self.double.create_run(REPOSITORY, run_id=run_id, actor=AUTHOR, head_sha=self.head())
+        attempt = run["run_attempt"]
         cmd = [act_binary(), event, "-W", f".github/workflows/{workflow or self.workflow}",
                "-P", "ubuntu-latest=-self-hosted", "--json", "--no-cache-server",
                "--action-cache-path", str(self.cache),
                "--var", f"CD_MODE={self.mode if self.cd_mode is None else self.cd_mode}",
                "-s", f"GITHUB_TOKEN={TOKEN}",
-               "--env", f"GITHUB_API_URL={self.double.url}", "--env", f"GITHUB_GRAPHQL_URL={self.double.url}/graphql",
-               "--env", f"GITHUB_RUN_ID={run_id}", "--env", f"GITHUB_RUN_NUMBER={run_number}", "--env", "GIT_PAGER=cat",
+               "--env", f"GITHUB_API_URL={self.double.url}", "--env", f"GITHUB_GRAPHQL_URL={self.double.graphql_url}",
+               "--env", f"GITHUB_RUN_ID={run_id}", "--env", f"GITHUB_RUN_ATTEMPT={attempt}",
+               "--env", f"GITHUB_RUN_NUMBER={run_number}", "--env", "GIT_PAGER=cat",
                "--env", f"CDHELPER_REHEARSAL_ARTIFACTS={self.store}", "--env", f"CDHELPER_REHEARSAL_TARGETS={self.targets}",
                "--env", f"CDHELPER_REHEARSAL_DOUBLE={self.double.url.removesuffix('/api/v3')}",
                "--local-repository", f"cdhelper/cdhelper@v0={self.action_repo}"]
@@ -249,9 +267,9 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-def rehearse(*, mode: str, as_json: bool, reject: bool, keep: bool, io) -> int:
+def rehearse(*, mode: str, as_json: bool, reject: bool, keep: bool, io, variants: list[str] = ()) -> int:
     started = time.monotonic()
-    rehearsal = Rehearsal(mode=mode)
+    rehearsal = Rehearsal(mode=mode, variants=tuple(variants))
     try:
         rehearsal.plan_run(review="rejected" if reject else "approved")
         if not as_json:
@@ -259,7 +277,7 @@ def rehearse(*, mode: str, as_json: bool, reject: bool, keep: bool, io) -> int:
         code = rehearsal.act()
         envs = rehearsal.environments()
         result = {
-            "mode": mode, "environments": envs, "api_requests": rehearsal.double.total_requests(),
+            "mode": mode, "variants": rehearsal.double.variants, "environments": envs, "api_requests": rehearsal.double.total_requests(),
             "api_requests_by_route": dict(rehearsal.double.counts()),
             "jobs": {j.job_id: j.result or "skipped" for j in rehearsal.jobs.values()},
             "tags": sorted(r.removeprefix("refs/tags/") for r in rehearsal.double.repo(REPOSITORY).refs
