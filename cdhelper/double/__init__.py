@@ -23,6 +23,7 @@ from .http import App, DoubleHTTPServer, Fault, LogEntry, Request, Response
 from .model import GitDir, Repo, World
 from .rest.jobs import add_job, find_job, update_job
 from .rest.runs import rerun
+from .rest.variables import register_workflow, workflow_id
 
 __all__ = ["Fault", "GitHubDouble", "LogEntry", "Request", "Response"]
 
@@ -142,6 +143,12 @@ class GitHubDouble:
         with self.world.lock:
             repo = self.repo(full_name)
             return rerun(repo, repo.runs[run_id], actor=actor, waiting_on=waiting_on)
+
+    def register_workflow(self, full_name: str, path: str, text: str) -> int:
+        """Let the double know a workflow file ("promote.yml" or ".github/workflows/promote.yml"), so
+        dispatches of it are checked as GitHub checks them; returns its numeric id."""
+        with self.world.lock:
+            return workflow_id(register_workflow(self.repo(full_name), path, text))
 
     # --- jobs (check runs) -------------------------------------------------------------------------
     def add_job(self, full_name: str, run_id: int, name: str, *, attempt: int | None = None,

@@ -12,6 +12,7 @@ from .http import ApiError, Fault, Request, Response, not_found, validation_fail
 from .rest import ensure_environment, new_run, review, router
 from .rest.jobs import add_job, find_job, update_job
 from .rest.runs import rerun
+from .rest.variables import register_workflow, workflow_id
 
 
 def _repo(req: Request):
@@ -130,6 +131,18 @@ def patch_job(req: Request) -> Response:
         job = update_job(repo, find_job(repo, req.params["job_id"]), status=body.get("status"),
                          conclusion=body.get("conclusion"), environment_url=body.get("environment_url"))
     return Response(200, {"id": job["id"], "status": job["status"], "conclusion": job["conclusion"]})
+
+
+@router.add("PUT", "/_double/repos/{owner}/{repo}/workflows", admin=True)
+def put_workflow(req: Request) -> Response:
+    """{"path": "promote.yml" | ".github/workflows/promote.yml", "content": YAML} -> {"path", "id"}: the
+    double then checks dispatches of it as GitHub would (trigger, inputs)."""
+    body = req.json_object()
+    if not isinstance(body.get("path"), str) or not isinstance(body.get("content"), str):
+        raise validation_failed("path and content are required strings")
+    with req.app.world.lock:
+        path = register_workflow(_repo(req), body["path"], body["content"])
+    return Response(200, {"path": path, "id": workflow_id(path)})
 
 
 @router.add("GET", "/_double/variants", admin=True)

@@ -20,6 +20,7 @@ from .http import ApiError, Request, Response
 from .model import Repo, check_state, iso
 from .rest import add_status, apply_planned_reviews, node_id, parse_node_id, router
 from .rest.common import ACTIONS_APP_ID
+from .rest.environments import protection_rules
 from .rest.runs import reviews_in_order
 
 _schema = None
@@ -148,7 +149,7 @@ class Views:
             "repository": lambda info: self.repository(),
             "environment": dep["environment"], "originalEnvironment": dep["original_environment"],
             "latestEnvironment": latest["environment"] if latest else dep["environment"],
-            "commitOid": dep["sha"], "description": dep["description"], "payload": json.dumps(dep["payload"]),
+            "commitOid": dep["sha"], "description": dep["description"], "payload": dep["payload"] if isinstance(dep["payload"], str) else json.dumps(dep["payload"]),
             "createdAt": iso(dep["created_at"]), "updatedAt": iso(dep["updated_at"]),
             "creator": _actor(dep["creator"]), "state": self.state(dep, latest),
             "latestStatus": self.status(dep, latest) if latest else None,
@@ -272,7 +273,7 @@ class Views:
                 "commit": lambda info: self.git_object(sha), "contexts": contexts}
 
     def status_context(self, s: dict) -> dict:
-        return {"__typename": "StatusContext", "id": f"SC_{s['id']}", "context": s["context"],
+        return {"__typename": "StatusContext", "id": node_id("SC", s["id"]), "context": s["context"],
                 "state": s["state"].upper(), "description": s["description"], "targetUrl": s["target_url"],
                 "createdAt": iso(s["created_at"]), "creator": _actor(s["creator"]),
                 "isRequired": lambda info, **args: False}
@@ -318,35 +319,33 @@ class Views:
             return None
         done = [d for d in self.repo.deployments.values() if d["environment"] == env["name"]
                 and (self.repo.latest_status(d["id"]) or {}).get("state") in {"success", "failure", "error", "inactive"}]
-        return {"__typename": "Environment", "id": f"EN_{env['id']}", "databaseId": env["id"], "name": env["name"],
+        return {"__typename": "Environment", "id": node_id("EN", env["id"]), "databaseId": env["id"], "name": env["name"],
                 "isPinned": False,
                 "latestCompletedDeployment": self.deployment(done[-1]) if done else None,
                 "protectionRules": lambda info, **args: connection(self.protection_rules(env), **args)}
 
     def protection_rules(self, env: dict) -> list[dict]:
-        """The same rules REST lists, in the order they were added (wait timer, reviewers, branches)."""
+        """The same rules REST lists, with the same ids, in the order they were added."""
         world, rules = self.repo.world, []
-
-        def rule(kind: str, ident: int, **extra) -> dict:
-            return {"__typename": "DeploymentProtectionRule", "type": kind, "databaseId": ident, "timeout": 0,
-                    "preventSelfReview": None,
-                    "reviewers": lambda info, **args: connection([], **args), **extra}
-        if env["wait_timer"]:
-            rules.append(rule("WAIT_TIMER", env["id"] * 10 + 1, timeout=env["wait_timer"]))
-        if env["reviewers"]:
-            people = [_actor(world.login_of(r["id"]) or f"user{r['id']}") if r["type"] == "User" else
-                      {"__typename": "Team", "slug": world.teams.get(r["id"], f"team-{r['id']}"),
-                       "name": world.teams.get(r["id"], f"team-{r['id']}")} for r in env["reviewers"]]
-            rules.append(rule("REQUIRED_REVIEWERS", env["id"] * 10 + 2, preventSelfReview=env["prevent_self_review"],
-                              reviewers=lambda info, **args: connection(people, **args)))
-        if env["deployment_branch_policy"]:
-            rules.append(rule("BRANCH_POLICY", env["id"] * 10 + 3))
+        for item in protection_rules(world, env):
+            rule = {"__typename": "DeploymentProtectionRule", "type": item["type"].upper(),
+                    "databaseId": item["id"], "timeout": 0, "preventSelfReview": None,
+                    "reviewers": lambda info, **args: connection([], **args)}
+            if item["type"] == "wait_timer":
+                rule["timeout"] = env["wait_timer"]
+            elif item["type"] == "required_reviewers":
+                people = [_actor(world.login_of(r["id"]) or f"user{r['id']}") if r["type"] == "User" else
+                          {"__typename": "Team", "slug": world.teams.get(r["id"], f"team-{r['id']}"),
+                           "name": world.teams.get(r["id"], f"team-{r['id']}")} for r in env["reviewers"]]
+                rule["preventSelfReview"] = env["prevent_self_review"]
+                rule["reviewers"] = lambda info, people=people, **args: connection(people, **args)
+            rules.append(rule)
         return rules
 
     def repository(self) -> dict:
         repo = self.repo
         return {
-            "__typename": "Repository", "id": f"R_{repo.id}", "databaseId": repo.id, "name": repo.name,
+            "__typename": "Repository", "id": node_id("R", repo.id), "databaseId": repo.id, "name": repo.name,
             "nameWithOwner": repo.full_name, "isPrivate": repo.private,
             "defaultBranchRef": lambda info: self.ref(f"refs/heads/{repo.default_branch}"),
             "ref": lambda info, qualifiedName: self.ref(qualifiedName),
@@ -399,6 +398,32 @@ def _root(req: Request) -> dict:
         run = repo.runs.get(int(m["run"])) if repo else None
         return _workflow_run(repo, run) if run else None
 
+    def node(info, id: str):  # noqa: A002 - GraphQL argument name
+        """A global id the double made; any other is GitHub's NOT_FOUND error, not a null (observed: an
+        unknown id answers "Could not resolve to a node with the global id of '...'")."""
+        parsed = parse_node_id(id)
+        found = None
+        if parsed:
+            prefix, ident = parsed
+            for repo in world.repos.values():
+                views = Views(repo)
+                if prefix == "R" and repo.id == ident:
+                    found = views.repository()
+                elif prefix == "DE" and ident in repo.deployments:
+                    found = views.deployment(repo.deployments[ident])
+                elif prefix == "WFR" and ident in repo.runs:
+                    found = _workflow_run(repo, repo.runs[ident])
+                elif prefix == "CR" and ident in repo.jobs:
+                    found = views.check_run(repo.jobs[ident])
+                elif prefix == "EN":
+                    env = next((e for e in repo.environments.values() if e["id"] == ident), None)
+                    found = views.environment(env["name"]) if env else None
+                if found is not None:
+                    break
+        if found is None:
+            raise NotFound(f"Could not resolve to a node with the global id of '{id}'")
+        return found
+
     def repository(info, owner: str, name: str, followRenames: bool = True):
         with world.lock:
             repo = world.repo(owner, name)
@@ -435,6 +460,7 @@ def _root(req: Request) -> dict:
     quota = req.app.quotas["graphql"]
     return {
         "repository": repository,
+        "node": node,
         "createDeploymentStatus": create_deployment_status,
         "resource": resource,
         "rateLimit": lambda info, dryRun=False: {"limit": quota.limit, "cost": 1, "used": 0,

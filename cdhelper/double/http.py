@@ -250,6 +250,11 @@ class App:
 
     def principal_for(self, token: str | None, req: Request | None = None) -> Principal:
         if not token:
+            # GitHub answers reads of public repositories without a token (60 requests an hour per
+            # address, https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api);
+            # writes and GraphQL need one. Private repositories are hidden (404) from anonymous callers.
+            if req is not None and req.method in {"GET", "HEAD"} and req.route != "/graphql":
+                return ANONYMOUS
             raise ApiError(401, "Requires authentication", docs=DOCS)
         if not self.tokens:
             return Principal(login="github-actions[bot]")

@@ -49,7 +49,10 @@ class GitDir:
         return out.stdout
 
     def refs(self) -> dict[str, str]:
-        lines = self._git("for-each-ref", "--format=%(refname) %(objectname)", "refs/heads", "refs/tags")
+        # Oldest first, as GitHub lists matching refs in the order they were made (creation dates stand
+        # in for that here).
+        lines = self._git("for-each-ref", "--sort=creatordate", "--format=%(refname) %(objectname)", "refs/heads",
+                          "refs/tags")
         return dict(line.split(" ", 1) for line in lines.splitlines() if line)
 
     def head_branch(self) -> str | None:
@@ -82,6 +85,19 @@ class GitDir:
         return {"sha": sha, "tag": fields["tag"], "message": message, "object": fields["object"],
                 "type": fields["type"], "tagger": {"name": name, "email": email, "date": float(stamp.split()[0])}}
 
+    def file(self, ref: str, path: str) -> str | None:
+        """A file's text as of `ref`, or None."""
+        try:
+            return self._git("show", f"{ref}:{path}")
+        except LookupError:
+            return None
+
+    def files(self, ref: str, directory: str) -> list[str]:
+        try:
+            return [line for line in self._git("ls-tree", "--name-only", ref, directory).splitlines() if line]
+        except LookupError:
+            return []
+
     def is_ancestor(self, older: str, newer: str) -> bool | None:
         proc = subprocess.run(["git", "-C", self.path, "merge-base", "--is-ancestor", older, newer],
                               capture_output=True, check=False)
@@ -111,6 +127,7 @@ class Repo:
     check_runs: dict[str, list[int]] = field(default_factory=dict)  # head sha -> job ids, oldest first
     workflows: dict[str, dict] = field(default_factory=dict)  # registered workflow files: path -> {id, text}
     releases: dict[int, dict] = field(default_factory=dict)
+    latest_release: int | None = None  # the release made latest (make_latest); None: by created_at
     assets: dict[int, dict] = field(default_factory=dict)
     commit_statuses: dict[str, list[dict]] = field(default_factory=dict)  # sha -> oldest first
     # Index for auto_inactive (so a status does not scan every deployment): environment -> ids of the

@@ -12,9 +12,16 @@ from cdhelper.double import Fault, GitHubDouble
 H = {"Authorization": "token t0ken"}
 
 
-def test_missing_token_is_401_and_unknown_repository_is_404(double):
-    r = requests.get(f"{double.url}/repos/acme/app")
+def test_missing_token_reads_public_repositories_only_and_unknown_repository_is_404(double):
+    # GitHub answers unauthenticated reads of public repositories (60 an hour); writes and GraphQL need a token
+    assert requests.get(f"{double.url}/repos/acme/app").status_code == 200
+    r = requests.post(f"{double.url}/repos/acme/app/deployments", json={"ref": "main", "required_contexts": []})
     assert r.status_code == 401 and r.json()["message"] == "Requires authentication"
+    assert requests.post(f"{double.url}/graphql", json={"query": "{ rateLimit { limit } }"}).status_code == 401
+    assert requests.get(f"{double.url}/repos/acme/app/actions/variables").status_code == 401
+    double.repo("acme/app").private = True
+    assert requests.get(f"{double.url}/repos/acme/app").status_code == 404
+    assert requests.get(f"{double.url}/repos/acme/app", headers=H).status_code == 200
     assert requests.get(f"{double.url}/repos/acme/nope", headers=H).status_code == 404
 
 

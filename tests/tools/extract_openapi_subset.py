@@ -46,6 +46,7 @@ PATHS = [
     "/repos/{owner}/{repo}/git/tags/{tag_sha}",
     "/repos/{owner}/{repo}/releases",
     "/repos/{owner}/{repo}/releases/{release_id}",
+    "/repos/{owner}/{repo}/releases/latest",
     "/repos/{owner}/{repo}/releases/tags/{tag}",
     "/repos/{owner}/{repo}/releases/{release_id}/assets",
     "/repos/{owner}/{repo}/releases/assets/{asset_id}",

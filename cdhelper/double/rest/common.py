@@ -87,7 +87,7 @@ def node_id(prefix: str, ident: int) -> str:
 def _body_fields(body: dict, allowed: set[str]) -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise validation_failed(f"Invalid request.\n\n{unknown[0]!r} is not a permitted key.")
+        raise validation_failed(f"Invalid request.\n\n{unknown[0]!r} is not a permitted key.", shape=True)
 
 
 def repo_json(ctx: Ctx, repo: Repo) -> dict:

@@ -3,11 +3,9 @@ https://docs.github.com/rest/deployments/statuses)."""
 
 from __future__ import annotations
 
-import json
-
 from ..http import ApiError, Request, Response, not_found, paginate, validation_failed
 from ..model import Repo, check_state, iso
-from .common import Ctx, _body_fields, node_id, router
+from .common import Ctx, node_id, router
 
 DEPLOY_DOCS = "https://docs.github.com/rest/deployments/deployments"
 STATUS_STATES = {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
@@ -22,6 +20,7 @@ def deployment_json(ctx: Ctx, repo: Repo, dep: dict) -> dict:
         "created_at": iso(dep["created_at"]), "updated_at": iso(dep["updated_at"]), "statuses_url": f"{url}/statuses",
         "repository_url": ctx.repo_url(repo), "transient_environment": dep["transient_environment"],
         "production_environment": dep["production_environment"],
+        "performed_via_github_app": ctx.performed_via(dep["creator"]),
     }
 
 
@@ -33,6 +32,7 @@ def status_json(ctx: Ctx, repo: Repo, status: dict) -> dict:
         "environment": status["environment"], "target_url": status["target_url"], "log_url": status["log_url"],
         "environment_url": status["environment_url"], "created_at": iso(status["created_at"]),
         "updated_at": iso(status["updated_at"]), "deployment_url": dep_url, "repository_url": ctx.repo_url(repo),
+        "performed_via_github_app": ctx.performed_via(status["creator"]),
     }
 
 
@@ -71,11 +71,10 @@ def _contexts_in_conflict(repo: Repo, sha: str, required: list[str] | None) -> l
 
 @router.add("POST", "/repos/{owner}/{repo}/deployments", ("deployments", "write"))
 def create_deployment(req: Request) -> Response:
-    # https://docs.github.com/rest/deployments/deployments#create-a-deployment
+    # https://docs.github.com/rest/deployments/deployments#create-a-deployment . Keys GitHub does not know
+    # (deployment actions send `sha`, for one) are ignored, as GitHub ignores them.
     ctx, body = Ctx(req), req.json_object()
     repo = ctx.repo
-    _body_fields(body, {"ref", "task", "auto_merge", "required_contexts", "payload", "environment", "description",
-                        "transient_environment", "production_environment"})
     ref = body.get("ref")
     if not isinstance(ref, str) or not ref:
         raise validation_failed("Invalid request.\n\n\"ref\" wasn't supplied.", docs=DEPLOY_DOCS, shape=True)
@@ -86,13 +85,13 @@ def create_deployment(req: Request) -> Response:
     if not isinstance(environment, str) or not environment:
         raise validation_failed("Invalid request.\n\nFor 'properties/environment', nil is not a string.",
                                 shape=not isinstance(environment, str))
+    # A string payload is kept as the string it is (GitHub does not parse it); omitted, it is {}.
     payload = body.get("payload", {})
-    if isinstance(payload, str):
-        try:
-            payload = json.loads(payload) if payload else {}
-        except ValueError as exc:
-            raise validation_failed("Invalid request.\n\npayload is not valid JSON.") from exc
-    description = body.get("description", "")
+    if not isinstance(payload, (dict, str)):
+        raise validation_failed("Invalid request.\n\npayload must be an object or a string.", shape=True)
+    # Omitted, the description is null (PyGithub replay data, Repository.testGetDeployments: a deployment
+    # made without one lists `"description": null`), although the description says default "".
+    description = body.get("description")
     if description is not None and not isinstance(description, str):
         raise validation_failed("Invalid request.\n\ndescription must be a string.", shape=True)
     if description is not None and len(description) > 140:
@@ -165,11 +164,11 @@ def delete_deployment(req: Request) -> Response:
 
 @router.add("POST", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses", ("deployments", "write"))
 def create_deployment_status(req: Request) -> Response:
+    # https://docs.github.com/rest/deployments/statuses#create-a-deployment-status . Unknown keys (actions
+    # send `ref`, for one) are ignored, as GitHub ignores them.
     ctx, body = Ctx(req), req.json_object()
     repo = ctx.repo
     dep = _deployment(repo, req.params["deployment_id"])
-    _body_fields(body, {"state", "target_url", "log_url", "description", "environment", "environment_url",
-                        "auto_inactive"})
     state = body.get("state")
     if state not in STATUS_STATES:
         raise validation_failed("Validation Failed", errors=[{"resource": "DeploymentStatus", "field": "state",
@@ -189,11 +188,13 @@ def create_deployment_status(req: Request) -> Response:
 
 def add_status(repo: Repo, dep: dict, *, state: str, description: str, log_url: str, target_url: str,
                environment: str, environment_url: str, auto_inactive: bool, creator: str) -> dict:
-    """One deployment status, as REST and GraphQL both create it."""
+    """One deployment status, as REST and GraphQL both create it. log_url and target_url copy each
+    other when only one is given: the docs say setting log_url sets target_url, and a status given only
+    target_url reads back with the same log_url (PyGithub replay data, DeploymentStatus.testGetStatuses)."""
     environment = environment or repo.current_environment(dep)
     now = repo.world.clock.now()
     status = {"id": repo.world.next_id(), "deployment_id": dep["id"], "state": state, "description": description,
-              "environment": environment, "target_url": log_url or target_url, "log_url": log_url,
+              "environment": environment, "target_url": log_url or target_url, "log_url": log_url or target_url,
               "environment_url": environment_url, "creator": creator, "created_at": now, "updated_at": now}
     repo.append_status(dep, status)
     dep["updated_at"] = now

@@ -14,21 +14,41 @@ from .common import Ctx, _body_fields, node_id, router
 ENV_NAME = re.compile(r"^[^\x00-\x1f'\"`,;\\]{1,255}$")
 
 
+# Within one PUT GitHub adds the rules in this order (PyGithub replay data, Environment.testUpdateEnvironment:
+# required_reviewers, wait_timer, branch_policy, ids ascending).
+RULE_ORDER = ("required_reviewers", "wait_timer", "branch_policy")
+
+
+def protection_rules(world, env: dict) -> list[dict]:
+    """The environment's rules in the order they were added, each keeping its id while it exists (an
+    environment set up over time lists branch_policy, required_reviewers, wait_timer when added in that
+    order: PyGithub replay data, Environment.testReviewers). A rule switched off goes; on again, it is new."""
+    on = {"required_reviewers": bool(env["reviewers"]), "wait_timer": bool(env["wait_timer"]),
+          "branch_policy": bool(env["deployment_branch_policy"])}
+    rules = [r for r in env.get("rules", []) if on[r["type"]]]
+    for kind in RULE_ORDER:
+        if on[kind] and not any(r["type"] == kind for r in rules):
+            rules.append({"type": kind, "id": world.next_id()})
+    env["rules"] = rules
+    return rules
+
+
 def environment_json(ctx: Ctx, repo: Repo, env: dict) -> dict:
     rules = []
-    if env["wait_timer"]:
-        rules.append({"id": env["id"] * 10 + 1, "node_id": node_id("GA", env["id"] * 10 + 1), "type": "wait_timer",
-                      "wait_timer": env["wait_timer"]})
-    if env["reviewers"]:
-        rules.append({"id": env["id"] * 10 + 2, "node_id": node_id("GA", env["id"] * 10 + 2),
-                      "type": "required_reviewers", "prevent_self_review": env["prevent_self_review"],
-                      "reviewers": [_reviewer_json(ctx, r) for r in env["reviewers"]]})
-    if env["deployment_branch_policy"]:
-        rules.append({"id": env["id"] * 10 + 3, "node_id": node_id("GA", env["id"] * 10 + 3), "type": "branch_policy"})
+    for rule in protection_rules(ctx.world, env):
+        item = {"id": rule["id"], "node_id": node_id("GA", rule["id"]), "type": rule["type"]}
+        if rule["type"] == "wait_timer":
+            item["wait_timer"] = env["wait_timer"]
+        elif rule["type"] == "required_reviewers":
+            item["prevent_self_review"] = env["prevent_self_review"]
+            item["reviewers"] = [_reviewer_json(ctx, r) for r in env["reviewers"]]
+        rules.append(item)
+    # url carries the name as it is, html_url percent-encodes it (PyGithub replay data,
+    # Environment.testCreateEnvironment: environments/test/env and environments_filter=test%2Fenv).
     return {
         "id": env["id"], "node_id": node_id("EN", env["id"]), "name": env["name"],
         "url": f"{ctx.repo_url(repo)}/environments/{env['name']}",
-        "html_url": f"{ctx.web}/{repo.full_name}/deployments/activity_log?environments_filter={quote(env['name'])}",
+        "html_url": f"{ctx.web}/{repo.full_name}/deployments/activity_log?environments_filter={quote(env['name'], safe='')}",
         "created_at": iso(env["created_at"]), "updated_at": iso(env["updated_at"]), "protection_rules": rules,
         "deployment_branch_policy": env["deployment_branch_policy"], "can_admins_bypass": env["can_admins_bypass"],
     }
@@ -60,7 +80,7 @@ def ensure_environment(repo: Repo, name: str) -> dict:
         now = repo.world.clock.now()
         env = {"id": repo.world.next_id(), "name": name, "created_at": now, "updated_at": now, "wait_timer": 0,
                "prevent_self_review": False, "reviewers": [], "deployment_branch_policy": None,
-               "branch_policies": [], "can_admins_bypass": True}
+               "branch_policies": [], "can_admins_bypass": True, "rules": []}
         repo.environments[name.lower()] = env
     return env
 
@@ -85,6 +105,8 @@ def get_environment(req: Request) -> Response:
 @router.add("PUT", "/repos/{owner}/{repo}/environments/{environment_name}", ("administration", "write"))
 def put_environment(req: Request) -> Response:
     # Create or update; fields left out keep their current values (documented choice: GitHub is silent).
+    # An update leaves updated_at as it was (PyGithub replay data, Environment.testUpdateEnvironment:
+    # a PUT that adds three rules answers the created_at it had as updated_at).
     ctx, body = Ctx(req), req.json_object() if req.body else {}
     repo = ctx.repo
     name = req.params["environment_name"]
@@ -93,7 +115,8 @@ def put_environment(req: Request) -> Response:
         raise validation_failed(f"Invalid environment name: {name!r}")
     wait = body.get("wait_timer")
     if wait is not None and (not isinstance(wait, int) or not 0 <= wait <= 43200):
-        raise validation_failed("Invalid request.\n\nwait_timer must be between 0 and 43200.")
+        raise validation_failed("Invalid request.\n\nwait_timer must be between 0 and 43200.",
+                                shape=not isinstance(wait, int))
     reviewers = body.get("reviewers")
     if reviewers is not None:
         if len(reviewers) > 6:
@@ -105,7 +128,8 @@ def put_environment(req: Request) -> Response:
                 raise validation_failed(f"Invalid request.\n\nUser with id {reviewer['id']} not found.")
     policy = body.get("deployment_branch_policy", "unset")
     if isinstance(policy, dict) and bool(policy.get("protected_branches")) == bool(policy.get("custom_branch_policies")):
-        raise validation_failed("Invalid request.\n\nprotected_branches and custom_branch_policies cannot have the same value.")
+        raise validation_failed("Invalid request.\n\nprotected_branches and custom_branch_policies cannot have the same value.",
+                                shape=not {"protected_branches", "custom_branch_policies"} <= set(policy))
     env = ensure_environment(repo, name)
     if wait is not None:
         env["wait_timer"] = wait
@@ -115,7 +139,7 @@ def put_environment(req: Request) -> Response:
         env["reviewers"] = [{"type": r["type"], "id": r["id"]} for r in reviewers]
     if policy != "unset":
         env["deployment_branch_policy"] = policy
-    env["updated_at"] = repo.world.clock.now()
+    protection_rules(repo.world, env)
     return Response(200, environment_json(ctx, repo, env))
 
 
@@ -149,7 +173,7 @@ def create_branch_policy(req: Request) -> Response:
         raise not_found()
     name, kind = body.get("name"), body.get("type", "branch")
     if not isinstance(name, str) or kind not in {"branch", "tag"}:
-        raise validation_failed("Invalid request.\n\nname is required; type is branch or tag.")
+        raise validation_failed("Invalid request.\n\nname is required; type is branch or tag.", shape=True)
     for existing in env["branch_policies"]:
         if existing["name"] == name and existing["type"] == kind:
             return Response(303, None, {"Location": f"{req.base_url}{req.path}/{existing['id']}"})

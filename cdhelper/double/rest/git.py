@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from ..http import ApiError, Request, Response, not_found, validation_failed
 from ..model import Repo, git_object_sha, iso
 from .common import Ctx, node_id, router
@@ -33,7 +35,7 @@ def create_ref(req: Request) -> Response:
     repo = ctx.repo
     ref, sha = body.get("ref"), body.get("sha")
     if not isinstance(ref, str) or not isinstance(sha, str):
-        raise validation_failed("Invalid request.\n\n\"ref\" and \"sha\" are required.")
+        raise validation_failed("Invalid request.\n\n\"ref\" and \"sha\" are required.", shape=True)
     if not ref.startswith("refs/") or ref.count("/") < 2:
         raise validation_failed("Reference name must start with 'refs/' and have at least two slashes.",
                                 docs="https://docs.github.com/rest/git/refs#create-a-reference")
@@ -64,7 +66,9 @@ def matching_refs(req: Request) -> Response:
     ctx = Ctx(req)
     repo = ctx.repo
     prefix = f"refs/{req.params['ref']}"
-    return Response(200, [ref_json(ctx, repo, n, s) for n, s in sorted(repo.refs.items()) if n.startswith(prefix)])
+    # In the order the refs were made, not alphabetical: PyGithub replay data (Repository.testGetMatchingRefs)
+    # lists refs/tags/v1.40a1..v1.40a4 before v1.40, and refs/tags/1.35 last, after v2.0.0-alpha.4.
+    return Response(200, [ref_json(ctx, repo, n, s) for n, s in repo.refs.items() if n.startswith(prefix)])
 
 
 @router.add("PATCH", "/repos/{owner}/{repo}/git/refs/{ref}", ("contents", "write"))
@@ -106,17 +110,28 @@ def create_tag(req: Request) -> Response:
     repo = ctx.repo
     missing = [k for k in ("tag", "message", "object", "type") if not isinstance(body.get(k), str)]
     if missing:
-        raise validation_failed(f"Invalid request.\n\n\"{missing[0]}\" wasn't supplied.")
+        raise validation_failed(f"Invalid request.\n\n\"{missing[0]}\" wasn't supplied.", shape=True)
     if body["type"] not in {"commit", "tree", "blob"}:
-        raise validation_failed("Invalid request.\n\ntype must be commit, tree or blob.")
+        raise validation_failed("Invalid request.\n\ntype must be commit, tree or blob.", shape=True)
     if body["type"] == "commit" and repo.commit(body["object"]) is None:
         raise validation_failed("Object does not exist")
     tagger = body.get("tagger") or {}
     name = tagger.get("name") or req.principal.login
     email = tagger.get("email") or f"{repo.world.user_id(req.principal.login)}+{req.principal.login}@users.noreply.github.com"
-    date = repo.world.clock.now()
+    # tagger.date (ISO 8601) is honoured when given, offset included, so the tag object (and its sha)
+    # is the one git would write; without it, now.
+    date, offset = repo.world.clock.now(), "+0000"
+    if tagger.get("date"):
+        try:
+            when = datetime.fromisoformat(str(tagger["date"]).replace("Z", "+00:00"))
+        except ValueError:
+            raise validation_failed(f"Invalid request.\n\ntagger.date {tagger['date']!r} is not an ISO 8601 time.") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        minutes = int(when.utcoffset().total_seconds() // 60)
+        date, offset = when.timestamp(), f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
     raw = (f"object {body['object']}\ntype {body['type']}\ntag {body['tag']}\n"
-           f"tagger {name} <{email}> {int(date)} +0000\n\n{body['message']}")
+           f"tagger {name} <{email}> {int(date)} {offset}\n\n{body['message']}")
     sha = git_object_sha("tag", raw.encode())
     tag = {"sha": sha, "tag": body["tag"], "message": body["message"], "object": body["object"],
            "type": body["type"], "tagger": {"name": name, "email": email, "date": date}}

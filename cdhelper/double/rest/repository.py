@@ -14,15 +14,27 @@ def get_repo(req: Request) -> Response:
     return Response(200, repo_json(ctx, ctx.repo))
 
 
+# The resources github.com reports besides core and graphql, with their limits for a token and without
+# one (a token's: PyGithub replay data RateLimiting.testGetRateLimit, 2024; search and code_search reset
+# every minute). Unauthenticated callers see core 60, search 10, graphql 0 (a recorded anonymous answer).
+OTHER_RESOURCES = {"search": (30, 10, 60), "integration_manifest": (5000, 5000, 3600),
+                   "source_import": (100, 100, 60), "code_scanning_upload": (1000, 1000, 3600),
+                   "code_scanning_autofix": (10, 10, 60), "actions_runner_registration": (10000, 10000, 3600),
+                   "scim": (15000, 15000, 3600), "dependency_snapshots": (100, 100, 60),
+                   "dependency_sbom": (100, 100, 3600), "audit_log": (1750, 1750, 3600),
+                   "audit_log_streaming": (15, 15, 3600), "code_search": (10, 10, 60)}
+
+
 @router.add("GET", "/rate_limit")
 def get_rate_limit(req: Request) -> Response:
-    # https://docs.github.com/rest/rate-limit/rate-limit ; does not count against the primary limit
+    # https://docs.github.com/rest/rate-limit/rate-limit : answered without a token too; does not count
+    # against the primary limit. The schema requires `core` and `search` and names these resources.
     token = token_of(req.headers) or ""
-    resources = {}
-    for name, quota in req.app.quotas.items():
-        used = quota.used.get(token, 0)
-        resources[name] = {"limit": quota.limit, "remaining": max(quota.limit - used, 0), "reset": quota.reset_at,
-                           "used": used}
+    now = int(req.app.world.clock.now())
+    resources = {name: quota.peek(token) for name, quota in req.app.quotas.items()}
+    for name, (limit, anonymous, window) in OTHER_RESOURCES.items():
+        mine = limit if token else anonymous
+        resources[name] = {"limit": mine, "used": 0, "remaining": mine, "reset": now + window}
     return Response(200, {"resources": resources, "rate": resources["core"]})
 
 

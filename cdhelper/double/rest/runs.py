@@ -163,7 +163,9 @@ def review_pending_deployments(req: Request) -> Response:
     run = _run(repo, req.params["run_id"])
     missing = [k for k in ("environment_ids", "state", "comment") if k not in body]
     if missing:
-        raise validation_failed(f"Invalid request.\n\n\"{missing[0]}\" wasn't supplied.")
+        raise validation_failed(f"Invalid request.\n\n\"{missing[0]}\" wasn't supplied.", shape=True)
+    if body["state"] not in {"approved", "rejected"}:
+        raise validation_failed("Invalid request.\n\nstate must be approved or rejected.", shape=True)
     if req.principal.kind != "user":
         raise ApiError(403, "Resource not accessible by integration")
     by_id = {env["id"]: key for key, env in repo.environments.items()}

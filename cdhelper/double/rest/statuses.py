@@ -27,7 +27,8 @@ def create_commit_status(req: Request) -> Response:
     if commit is None:
         raise validation_failed(f"No commit found for SHA: {req.params['sha']}")
     if body.get("state") not in COMMIT_STATES:
-        raise validation_failed("Validation Failed", errors=[{"resource": "Status", "field": "state", "code": "invalid"}])
+        raise validation_failed("Validation Failed", errors=[{"resource": "Status", "field": "state", "code": "invalid"}],
+                                shape=True)
     status = {"id": repo.world.next_id(), "sha": commit["sha"], "state": body["state"],
               "description": body.get("description"), "target_url": body.get("target_url"),
               "context": body.get("context") or "default", "creator": req.principal.login,

@@ -4,10 +4,14 @@ https://docs.github.com/rest/repos/repos#create-a-repository-dispatch-event)."""
 
 from __future__ import annotations
 
+import json
 import re
+import zlib
+
+import yaml
 
 from ..http import ApiError, Request, Response, not_found, paginate, validation_failed
-from ..model import iso
+from ..model import Repo, iso
 from .common import Ctx, router
 from .environments import _environment
 from .runs import new_run
@@ -36,8 +40,9 @@ def _list_variables(req: Request) -> Response:
 def _create_variable(req: Request) -> Response:
     scope, body = _variable_scope(req), req.json_object()
     name, value = body.get("name"), body.get("value")
-    if not isinstance(name, str) or not isinstance(value, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name) \
-            or name.upper().startswith("GITHUB_"):
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise validation_failed("Invalid request.\n\n\"name\" and \"value\" are required strings.", shape=True)
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name) or name.upper().startswith("GITHUB_"):
         raise validation_failed("Invalid request.\n\nname must be [A-Za-z0-9_], not start with a digit or GITHUB_.")
     if name.upper() in scope:
         raise ApiError(409, "Already exists - Variable already exists")
@@ -83,27 +88,108 @@ for _prefix in ("/repos/{owner}/{repo}/actions/variables", "/repos/{owner}/{repo
     router.add("DELETE", _prefix + "/{name}", ("variables", "write"))(_delete_variable)
 
 
+WORKFLOWS_DIR = ".github/workflows/"
+DISPATCH_DOCS = "https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event"
+
+
+def workflow_id(path: str) -> int:
+    """A stable numeric id for a workflow file (GitHub's are opaque numbers)."""
+    return 10_000_000 + zlib.crc32(path.encode()) % 90_000_000
+
+
+def register_workflow(repo: Repo, path: str, text: str) -> str:
+    """Let the double know a workflow file (for repositories without a git directory)."""
+    path = path if "/" in path else WORKFLOWS_DIR + path
+    repo.workflows[path] = {"id": workflow_id(path), "text": text}
+    return path
+
+
+def workflow_file(repo: Repo, workflow: str, ref: str) -> tuple[str, str | None] | None:
+    """(path, text) of the workflow a dispatch names (file name or numeric id) as of `ref`, text None
+    when the double cannot know it (no git directory, no registered workflows: anything goes, as before).
+    None: the repository has no such workflow."""
+    knows = bool(repo.workflows) or repo.git is not None
+    if workflow.isdigit():
+        paths = [*repo.workflows, *(repo.git.files(repo.default_branch, WORKFLOWS_DIR) if repo.git else [])]
+        path = next((p for p in paths if workflow_id(p) == int(workflow)), None)
+        if path is None:
+            return None if knows else (WORKFLOWS_DIR + workflow, None)
+    elif workflow.endswith((".yml", ".yaml")):
+        path = WORKFLOWS_DIR + workflow
+    else:
+        return None
+    if path in repo.workflows:
+        return path, repo.workflows[path]["text"]
+    if repo.git is not None:
+        text = repo.git.file(ref, path)
+        return (path, text) if text is not None else None
+    return None if knows else (path, None)
+
+
+def dispatch_inputs(text: str, given: dict) -> dict:
+    """Check a dispatch against the workflow file and fill in defaults, with GitHub's 422s."""
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        doc = {}
+    triggers = doc.get("on", doc.get(True)) if isinstance(doc, dict) else None  # YAML 1.1 reads `on` as true
+    if isinstance(triggers, str):
+        triggers = {triggers: None}
+    elif isinstance(triggers, list):
+        triggers = dict.fromkeys(triggers)
+    if not isinstance(triggers, dict) or "workflow_dispatch" not in triggers:
+        # fcetool/fcetool#1 and others quote GitHub's answer word for word
+        raise validation_failed("Workflow does not have 'workflow_dispatch' trigger", docs=DISPATCH_DOCS)
+    declared = ((triggers["workflow_dispatch"] or {}).get("inputs") or {})
+    unexpected = [k for k in given if k not in declared]
+    if unexpected:
+        # peter-evans/slash-command-dispatch#95, Codex-/return-dispatch#188: 'Unexpected inputs provided: ["x"]'
+        raise validation_failed(f"Unexpected inputs provided: {json.dumps(unexpected)}", docs=DISPATCH_DOCS)
+    out = dict(given)
+    for name, spec in declared.items():
+        spec = spec or {}
+        if name in out:
+            continue
+        if "default" in spec:
+            out[name] = spec["default"]
+        elif spec.get("required"):
+            raise validation_failed(f"Required input '{name}' not provided", docs=DISPATCH_DOCS)
+    return out
+
+
 @router.add("POST", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", ("actions", "write"))
 def dispatch_workflow(req: Request) -> Response:
+    # https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event . When the double
+    # knows the repository's workflow files (its git directory, or ones registered with
+    # /_double/repos/{o}/{r}/workflows) it refuses what GitHub refuses: an unknown workflow (404), one
+    # without a workflow_dispatch trigger, an input it does not declare, a required input left out (422).
     ctx, body = Ctx(req), req.json_object()
     repo = ctx.repo
-    workflow = req.params["workflow_id"]
-    if not (workflow.isdigit() or workflow.endswith((".yml", ".yaml"))):
-        raise not_found()
     ref = body.get("ref")
     if not isinstance(ref, str):
-        raise validation_failed("Invalid request.\n\n\"ref\" wasn't supplied.")
+        raise validation_failed("Invalid request.\n\n\"ref\" wasn't supplied.", shape=True)
     inputs = body.get("inputs") or {}
-    if len(inputs) > 25:
-        raise validation_failed("Invalid request.\n\nNo more than 25 inputs are allowed.")
+    ghes = repo.world.variant("ghes") is not None
+    if len(inputs) > (10 if ghes else 25):  # GHES 3.19's description: at most 10
+        raise validation_failed(f"Invalid request.\n\nNo more than {10 if ghes else 25} inputs are allowed.",
+                                shape=not ghes)
+    if ghes and "return_run_details" in body:
+        # GHES 3.19 refuses the key github.com added in February 2026 (benc-uk/workflow-dispatch#86)
+        raise validation_failed("Invalid request.\n\n\"return_run_details\" is not a permitted key.")
     sha = repo.resolve(ref.removeprefix("refs/heads/").removeprefix("refs/tags/"))
+    found = workflow_file(repo, req.params["workflow_id"], sha or ref)
+    if found is None:
+        raise not_found()
+    path, text = found
     if sha is None:
         raise validation_failed(f"No ref found for: {ref}")
-    run = new_run(repo, head_sha=sha, actor=req.principal.login, event="workflow_dispatch",
-                  path=f".github/workflows/{workflow}", head_branch=ref)
+    if text is not None:
+        inputs = dispatch_inputs(text, inputs)
+    run = new_run(repo, head_sha=sha, actor=req.principal.login, event="workflow_dispatch", path=path,
+                  head_branch=ref)
     run["status"] = "queued"
-    repo.dispatches.append({"kind": "workflow_dispatch", "workflow": workflow, "ref": ref, "inputs": inputs,
-                            "run_id": run["id"]})
+    repo.dispatches.append({"kind": "workflow_dispatch", "workflow": req.params["workflow_id"], "ref": ref,
+                            "inputs": inputs, "run_id": run["id"]})
     if body.get("return_run_details"):
         url = f"{ctx.repo_url(repo)}/actions/runs/{run['id']}"
         return Response(200, {"workflow_run_id": run["id"], "run_url": url,
@@ -117,9 +203,10 @@ def repository_dispatch(req: Request) -> Response:
     repo = ctx.repo
     event_type = body.get("event_type")
     if not isinstance(event_type, str) or not 1 <= len(event_type) <= 100:
-        raise validation_failed("Invalid request.\n\nevent_type must be 1 to 100 characters.")
+        raise validation_failed("Invalid request.\n\nevent_type must be 1 to 100 characters.", shape=True)
     payload = body.get("client_payload") or {}
     if len(payload) > 10:
-        raise validation_failed("Invalid request.\n\nNo more than 10 properties are allowed; 11 were supplied.")
+        raise validation_failed(f"Invalid request.\n\nNo more than 10 properties are allowed; {len(payload)} were supplied.",
+                                shape=True)
     repo.dispatches.append({"kind": "repository_dispatch", "event_type": event_type, "client_payload": payload})
     return Response(204)
