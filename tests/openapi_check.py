@@ -24,6 +24,7 @@ class OpenAPIChecker:
     def __init__(self) -> None:
         self.api = OpenAPI.from_path(SUBSET)
         spec = json.loads(SUBSET.read_text())
+        self._ghes_spec, self._ghes = spec.get("x-cdhelper-ghes"), None
         self.error_schemas = {name: _as_json_schema(spec, name)
                               for name in ("basic-error", "validation-error", "validation-error-simple")}
         self.mismatches: list[str] = []
@@ -42,6 +43,7 @@ class OpenAPIChecker:
             # GitHub takes any media type for an asset (it is the asset's own); the description
             # lists only application/octet-stream.
             host, ctype = "https://uploads.github.com", "application/octet-stream"
+        api = self._ghes_api() if req.base_url.endswith("/api/v3") else self.api  # the `ghes` variant
         mock_req = MockRequest(host, req.method.lower(), path, args=req.query,
                                data=req.body.decode("utf-8", "replace") if req.body else None,
                                headers={k: v for k, v in req.headers.items() if k != "content-type"},
@@ -56,7 +58,7 @@ class OpenAPIChecker:
         #   a double that is stricter than GitHub. A 4xx for other reasons (unknown ref, conflict) is fine.
         problem = None
         try:
-            self.api.validate_request(mock_req)
+            api.validate_request(mock_req)
         except Exception as exc:  # noqa: BLE001 - every kind of mismatch is reported
             problem = _explain(exc)
             if type(exc).__name__ in {"PathNotFound", "OperationNotFound"} and resp.status in (404, 405):
@@ -72,7 +74,7 @@ class OpenAPIChecker:
         mock_resp = MockResponse(body, status_code=resp.status, headers=dict(resp.headers),
                                  content_type="application/json" if resp.body is not None else None)
         try:
-            self.api.validate_response(mock_req, mock_resp)
+            api.validate_response(mock_req, mock_resp)
         except Exception as exc:  # noqa: BLE001
             # GitHub documents only some error statuses per operation, yet any call can get 401, 403,
             # 404, 429 or 5xx; their bodies must still have GitHub's error shape.
@@ -81,6 +83,12 @@ class OpenAPIChecker:
             if problem:
                 self.mismatches.append(f"response {where}: {problem}")
         self.checked += 1
+
+    def _ghes_api(self) -> OpenAPI:
+        """GitHub Enterprise Server's description of the same paths, loaded the first time it is needed."""
+        if self._ghes is None:
+            self._ghes = OpenAPI.from_dict(self._ghes_spec) if self._ghes_spec else self.api
+        return self._ghes
 
     def _check_error_body(self, resp) -> str | None:
         names = ["validation-error", "validation-error-simple"] if resp.status == 422 else ["basic-error"]

@@ -98,6 +98,20 @@ def _run_of(req: Request):
     return repo, run
 
 
+@router.add("POST", "/_double/repos/{owner}/{repo}/runs/{run_id}/planned-reviews", admin=True)
+def plan_review(req: Request) -> Response:
+    """{"environment", "reviewer", "state"?, "comment"?}: the reviewer answers when the run is next seen
+    waiting on that environment (also after a re-run)."""
+    body = req.json_object()
+    if not isinstance(body.get("environment"), str) or not isinstance(body.get("reviewer"), str):
+        raise validation_failed("environment and reviewer are required")
+    with req.app.world.lock:
+        _, run = _run_of(req)
+        run["planned_reviews"][body["environment"].lower()] = {
+            "reviewer": body["reviewer"], "state": body.get("state", "approved"), "comment": body.get("comment", "")}
+    return Response(201, {"planned": sorted(run["planned_reviews"])})
+
+
 @router.add("POST", "/_double/repos/{owner}/{repo}/runs/{run_id}/rerun", admin=True)
 def rerun_run(req: Request) -> Response:
     """Re-run all jobs: {"actor"?, "waiting_on"?} -> the run's next attempt."""

@@ -23,27 +23,44 @@ from .rest.common import ACTIONS_APP_ID
 from .rest.environments import protection_rules
 from .rest.runs import reviews_in_order
 
-_schema = None
+_schemas: dict[bool, Any] = {}
 _schema_lock = threading.Lock()
 GRAPHQL_SCHEMA_VERSION = "@octokit/graphql-schema@15.26.1"
+# What a schema member still behind a preview takes out of the schema GitHub shows (without the preview's
+# media type): the mutation and the types only it reaches.
+STATUS_MUTATION_TYPES = {"CreateDeploymentStatusInput", "CreateDeploymentStatusPayload"}
 
 
-def schema():
-    """Build GitHub's schema once per process (about 0.7 s), on the first GraphQL request."""
-    global _schema
+def schema(*, without_status_mutation: bool = False):
+    """Build GitHub's schema once per process (about 0.7 s), on the first GraphQL request; the one
+    without createDeploymentStatus (the `status-mutation-refused` variant) on the first that needs it,
+    so introspection (`__type(name: "CreateDeploymentStatusPayload")`) tells what GitHub's would."""
     with _schema_lock:
-        if _schema is None:
-            from graphql import parse
+        if without_status_mutation not in _schemas:
+            from graphql import DocumentNode, parse
             from graphql.utilities import build_ast_schema
             raw = resources.files("cdhelper.double").joinpath("data/github-schema.graphql.gz").read_bytes()
+            doc = parse(gzip.decompress(raw).decode())
+            if without_status_mutation:
+                kept = []
+                for definition in doc.definitions:
+                    name = getattr(getattr(definition, "name", None), "value", None)
+                    if name in STATUS_MUTATION_TYPES:
+                        continue
+                    if name == "Mutation":
+                        parts = {key: getattr(definition, key) for key in definition.keys}
+                        parts["fields"] = tuple(f for f in definition.fields if f.name.value != "createDeploymentStatus")
+                        definition = type(definition)(**parts)
+                    kept.append(definition)
+                doc = DocumentNode(definitions=tuple(kept))
             # The published SDL defines two enterprise fields twice; graphql-core's SDL check
             # rejects that, so the document is trusted as GitHub serves it.
-            built = build_ast_schema(parse(gzip.decompress(raw).decode()), assume_valid_sdl=True)
+            built = build_ast_schema(doc, assume_valid_sdl=True)
             # graphql-core 3.3 also rejects deprecated implementations of non-deprecated interface
             # fields, which GitHub's schema has; mark it valid so queries are still checked against it.
             built._validation_errors = []
-            _schema = built
-        return _schema
+            _schemas[without_status_mutation] = built
+        return _schemas[without_status_mutation]
 
 
 ACTIONS_APP = {"__typename": "App", "id": node_id("A", ACTIONS_APP_ID), "databaseId": ACTIONS_APP_ID,
@@ -511,7 +528,7 @@ def graphql_endpoint(req: Request) -> Response:
     if refused is not None:
         return Response(200, refused)
     # Resolution reads shared state: hold the world lock, released around schema building above.
-    sch = schema()
+    sch = schema(without_status_mutation=req.app.world.variant("status-mutation-refused") == "undefined-field")
     with req.app.world.lock:
         result = graphql_sync(sch, query, root_value=_root(req), variable_values=variables,
                               operation_name=body.get("operationName"))

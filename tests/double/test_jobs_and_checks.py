@@ -151,3 +151,14 @@ def test_unknown_job_or_attempt_is_404(double):
     assert requests.get(f"{double.url}/repos/acme/app/check-runs/1", headers=H).status_code == 404
     bad = requests.post(f"{double.root_url}/_double/repos/acme/app/runs/{run['id']}/jobs", json={"name": "x", "attempt": 2})
     assert bad.status_code == 422
+
+
+def test_a_planned_review_answers_the_rerun_too(double):
+    double.set_environment("acme/app", "gate", reviewers=["alice"])
+    run = double.create_run("acme/app", waiting_on=["gate"])
+    double.review("acme/app", run["id"], "gate", "alice", state="rejected")
+    _admin(double, "POST", f"/runs/{run['id']}/rerun")
+    assert _admin(double, "POST", f"/runs/{run['id']}/planned-reviews", environment="gate", reviewer="alice",
+                  comment="second look") == {"planned": ["gate"]}
+    approvals = requests.get(f"{double.url}/repos/acme/app/actions/runs/{run['id']}/approvals", headers=H).json()
+    assert [(a["state"], a["comment"]) for a in approvals] == [("approved", "second look"), ("rejected", "")]

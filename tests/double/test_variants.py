@@ -167,3 +167,15 @@ def test_github_com_environment_job_makes_no_record_unless_it_has_no_deployment_
     double.update_job("acme/app", made, status="in_progress")
     double.update_job("acme/app", made, conclusion="failure")
     assert [s["state"] for s in double.repo("acme/app").statuses[dep_id]] == ["queued", "in_progress", "failure"]
+
+
+def test_status_mutation_hidden_from_the_schema_too(double):
+    # A member behind a preview is not in the schema GitHub shows: introspection agrees with the error
+    query = '{ statusMutation: __type(name: "CreateDeploymentStatusPayload") { name } }'
+    shown = requests.post(f"{double.url}/graphql", headers=H, json={"query": query}).json()
+    assert shown == {"data": {"statusMutation": {"name": "CreateDeploymentStatusPayload"}}}
+    double.set_variants("status-mutation-refused")
+    hidden = requests.post(f"{double.url}/graphql", headers=H, json={"query": query}).json()
+    assert hidden == {"data": {"statusMutation": None}}
+    double.set_variants("status-mutation-refused:forbidden")  # there, the field exists and is refused
+    assert requests.post(f"{double.url}/graphql", headers=H, json={"query": query}).json() == shown

@@ -2,6 +2,10 @@
 
 Usage: python tests/tools/extract_openapi_subset.py PATH/TO/api.github.com.json tests/data/github-openapi-subset.json
 
+(from `npm pack @octokit/openapi@23.0.2`: package/generated/). The same paths from the GitHub Enterprise
+Server description beside it (ghes-3.19.json) go under the key `x-cdhelper-ghes`, a complete description
+of its own, so exchanges with the double's `ghes` variant are checked against what GHES documents.
+
 The full description is 13 MB and takes ~30 s to validate; the subset (paths below plus every
 component they reference, transitively) is small enough to commit and loads in about a second.
 Regenerate it when the pinned @octokit/openapi version changes (see .ci/run for the pin).
@@ -117,9 +121,16 @@ def _walk_dicts(node) -> list[dict]:
     return out
 
 
+GHES_DESCRIPTION = "ghes-3.19.json"
+
+
 def main(argv: list[str]) -> int:
     src, dst = Path(argv[1]), Path(argv[2])
     subset = extract(json.loads(src.read_text()))
+    ghes = src.with_name(GHES_DESCRIPTION)
+    if ghes.exists():
+        subset["x-cdhelper-ghes"] = extract(json.loads(ghes.read_text()))
+        subset["x-cdhelper-ghes"]["info"]["x-cdhelper-subset-of"] += f" ({GHES_DESCRIPTION})"
     dst.write_text(json.dumps(subset, indent=1, sort_keys=True) + "\n")
     print(f"{len(subset['paths'])} paths, {sum(len(v) for v in subset['components'].values())} components -> {dst}")
     return 0

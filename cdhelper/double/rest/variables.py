@@ -172,7 +172,7 @@ def dispatch_workflow(req: Request) -> Response:
     ghes = repo.world.variant("ghes") is not None
     if len(inputs) > (10 if ghes else 25):  # GHES 3.19's description: at most 10
         raise validation_failed(f"Invalid request.\n\nNo more than {10 if ghes else 25} inputs are allowed.",
-                                shape=not ghes)
+                                shape=True)
     if ghes and "return_run_details" in body:
         # GHES 3.19 refuses the key github.com added in February 2026 (benc-uk/workflow-dispatch#86)
         raise validation_failed("Invalid request.\n\n\"return_run_details\" is not a permitted key.")
