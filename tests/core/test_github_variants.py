@@ -14,7 +14,7 @@ REVIEWER, ACTOR = "alice", "bob"
 VARIANTS = {
     "default": (0, 0),
     "status-mutation-refused": (1, 1),  # undefined field: the schema says so in the first read
-    "status-mutation-refused:preview-required": (1, 1),
+    "status-mutation-refused:preview-required": (0, 0),  # cdhelper sends the preview's media type
     "run-resource-null": (0, 1),  # only the gated promotion reads the run's reviews
     "run-resource-forbidden": (0, 1),
     "run-resource-forbidden:not-found": (0, 1),
