@@ -1,0 +1,47 @@
+"""The template pipeline, under act, against the double emulating each reading of GitHub's
+unconfirmed behaviours, in both modes: the same records and approver every time, and at most one
+request more per promotion than the 12 the whole pipeline takes (acceptance and gate included)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cdhelper.rehearsal import REPOSITORY, REVIEWER
+
+from .test_act_pipeline import _deployments, _states, rehearsal_factory  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.act
+
+# variant -> extra requests: (per promotion in any mode, for the gated production promotion only)
+VARIANTS = {
+    "default": (0, 0),
+    "status-mutation-refused": (1, 0),
+    "run-resource-null": (0, 1),
+    "run-resource-forbidden": (0, 1),
+    "approvals-any-order": (0, 0),
+    "ghes": (1, 0),
+}
+
+
+@pytest.mark.parametrize("mode", ["delivery", "deployment"])
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_the_template_pipeline_under_each_variant(rehearsal_factory, variant, mode):  # noqa: F811
+    r = rehearsal_factory(mode, variants=() if variant == "default" else (variant,))
+    r.plan_run()
+    assert r.act() == 0, r.output()[-3000:]
+    jobs = {"build": "success", "release": "success", "staging": "success", "acceptance": "success",
+            "production": "success"} | ({"gate": "success"} if mode == "delivery" else {})  # act: no line for a skip
+    assert {j: rec.result for j, rec in r.jobs.items()} == jobs
+    for env in ("staging", "production"):
+        [record] = _deployments(r, env)  # one record per promotion, GHES included
+        assert _states(r, record) == ["queued", "in_progress", "success"], (env, variant, mode)
+        assert record["payload"]["version"] == "0.1.1" and record["payload"]["mode"] == mode
+    gate = _deployments(r, "production")[0]["payload"]["gate"]
+    if mode == "delivery":
+        assert [a["login"] for a in gate["approvers"]] == [REVIEWER]
+    else:
+        assert gate["required"] is False
+    per_promotion, gated = VARIANTS[variant]
+    assert r.double.total_requests() <= 12 + 2 * per_promotion + (gated if mode == "delivery" else 0), \
+        r.double.counts()
+    assert r.double.repo(REPOSITORY).check_runs  # the acceptance job's check run was the evidence
