@@ -308,14 +308,13 @@ def _timeline(rehearsal: Rehearsal, result: dict, reject: bool) -> str:
              f"(CD_MODE={result['mode']})", ""]
     for job in sorted(rehearsal.jobs.values(), key=lambda j: j.started):
         span = f"{job.started - origin:6.1f}s -> {((job.ended or job.started) - origin):6.1f}s"
+        if job.job_id == "production" and "gate" not in rehearsal.jobs:  # act prints nothing for a skipped job
+            lines.append(f"  {'':{len(span)}}  {'Approval (delivery mode)':<26} skipped (CD_MODE=deployment: no human gate)")
         lines.append(f"  {span}  {job.name:<26} {job.result or 'skipped'}")
         if job.job_id == "gate":
             for review in run.get("reviews", []):
                 lines.append(f"{'':20}waited for {', '.join(review['environments'])}: {review['state']} by "
                              f"{review['user']} ({review['comment']})")
-    for job_id in ("gate",):
-        if job_id not in rehearsal.jobs:
-            lines.append(f"  {'':22}  {'Approval (delivery mode)':<26} skipped (CD_MODE=deployment: no human gate)")
     lines += ["", "Deployment records written:"]
     for name, env in result["environments"].items():
         approved = f", approved by {', '.join(env['approved_by'])}" if env["approved_by"] else ""
