@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rollback", action="store_true", default=None, help="go back to an earlier, known-good version")
     p.add_argument("--run", dest="deploy_command", default=_env("run"), help="deploy command (bash), gets CD_* variables")
     p.add_argument("--environment-url", default=_env("environment-url"), help="URL shown on the deployment")
+    p.add_argument("--strategy", default=_env("strategy"),
+                   help="override the environment's strategy, in cd.yml's form (YAML), e.g. all-at-once or "
+                        "'canary: {steps: [{weight: 50}, {weight: 100}]}'")
+    p.add_argument("--resume-step", default=_env("resume-step"),
+                   help="continue this run's paused rollout from this step (the `step` output of the paused promotion)")
     p.add_argument("--gated", action="store_true", default=None,
                    help="this promotion needs the gate's approval in delivery mode, whatever cd.yml says (production)")
 
@@ -286,10 +291,13 @@ def cmd_promote(args, io) -> int:
                          "pass the `version` output of the release step")
     rollback = args.rollback if args.rollback is not None else _bool(_env("rollback"), "rollback")
     gated = args.gated if args.gated is not None else _bool(_env("gated"), "gated")
+    env = cfg.environment(args.environment)
     req = PromotionRequest(environment=args.environment, version=args.release_version, mode=mode,
                            artifact_paths=tuple(args.artifact or _lines(_env("artifact"))),
                            expected_digest=args.digest, rollback=rollback, command=args.deploy_command,
-                           environment_url=args.environment_url, gated=gated, gate_job=args.gate_job)
+                           environment_url=args.environment_url, gated=gated, gate_job=args.gate_job,
+                           strategy=_strategy(args.strategy, env, cfg) if args.strategy else None,
+                           resume_step=_step(args.resume_step))
     client = _client(ctx)
     with io.group(f"Promote {req.version} to {req.environment} ({mode})"):
         result = promote(client, ctx, cfg, req, log=io.info,
@@ -297,7 +305,9 @@ def cmd_promote(args, io) -> int:
         for warning in result.warnings:
             io.warning(warning, title="Superseded candidate")
         io.info(f"{client.requests} GitHub requests")
-    outputs = {"deployment-id": str(result.deployment_id), "version": result.candidate.version,
+    outputs = {"paused": str(bool(result.paused_at)).lower(), "step": str(result.paused_at or ""),
+               "rollback-deployment-id": str(result.rollback_id or ""),
+               "deployment-id": str(result.deployment_id), "version": result.candidate.version,
                "digest": result.candidate.manifest, "tag": result.candidate.tag, "environment": result.environment,
                "state": result.state, "approved-by": ",".join(a["login"] for a in result.gate.approvers),
                "previous-version": result.previous.version if result.previous else "",
@@ -309,6 +319,41 @@ def cmd_promote(args, io) -> int:
     io.append_summary(report.promotion_summary(result, cfg, mode=mode))
     io.out_json(outputs)
     return 0
+
+
+def _strategy(raw: str, env, cfg):
+    """The `strategy` input: cd.yml's `strategy:` form, checked by the same schema and rules."""
+    import jsonschema
+    import yaml
+
+    from . import config, strategies
+    from .errors import InputError
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise InputError(f"strategy {raw[:60]!r} is not YAML", str(getattr(exc, "problem", exc))[:100],
+                         "pass a strategy as in .github/cd.yml, e.g. all-at-once") from None
+    spec = config.schema()["properties"]["environments"]["items"]["properties"]["strategy"]
+    spec = {**spec, "$defs": config.schema()["$defs"]}
+    if not jsonschema.Draft202012Validator(spec).is_valid(value):
+        raise InputError(f"strategy {raw[:60]!r} is not a strategy", "see docs/progressive-delivery.md for the forms",
+                         "pass all-at-once, blue-green, or rolling/canary as in .github/cd.yml")
+
+    def duration(raw_pause):
+        from . import analysis
+        return analysis.parse_duration(raw_pause)
+    return strategies.parse(value, hooks=env.hooks, analysis=env.plan.analysis, known=set(cfg.analyses),
+                            duration=duration, where=f"the strategy input for {env.name}")
+
+
+def _step(raw: str) -> int:
+    from .errors import InputError
+    if not raw:
+        return 0
+    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) <= 100):
+        raise InputError(f"resume-step {raw[:20]!r} is not a step number", "it is the paused promotion's `step` output",
+                         "pass it through unchanged: resume-step: ${{ needs.<job>.outputs.step }}")
+    return int(raw)
 
 
 def cmd_gate(args, io) -> int:

@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import ConfigError, InputError
+from .strategies import Plan
 
 DEFAULT_PATH = ".github/cd.yml"
 DEFAULT_GATE = "production-approval"
@@ -35,7 +36,12 @@ class Environment:
     required_contexts: tuple[str, ...] = ()
     soak_minutes: int = 0
     production: bool = False
-    strategy: str = "all-at-once"
+    plan: Plan = field(default_factory=Plan)
+    hooks: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def strategy(self) -> str:
+        return self.plan.type
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class Config:
     release_assets: bool = False
     image_tags: tuple[str, ...] = ()
     version_base: str = "0.1"
+    analyses: dict = field(default_factory=dict, hash=False, compare=False)  # name -> analysis.Analysis
+    freeze: tuple = ()  # freeze.Window
 
     def environment(self, name: str) -> Environment:
         for env in self.environments:
@@ -67,7 +75,13 @@ class Config:
 
 
 def schema() -> dict:
-    return json.loads(resources.files("cdhelper").joinpath("schemas/cd-config.schema.json").read_text())
+    """cd-config.schema.json with the analysis and freeze fragments (their own files, kept beside the
+    modules that read them) in its $defs."""
+    files = resources.files("cdhelper").joinpath("schemas")
+    out = json.loads(files.joinpath("cd-config.schema.json").read_text())
+    out["$defs"]["analysisEntry"] = json.loads(files.joinpath("analysis.schema.json").read_text())
+    out["$defs"]["freeze"] = json.loads(files.joinpath("freeze.schema.json").read_text())
+    return out
 
 
 def load(path: str | Path | None = None, *, workspace: str = ".", gate_environment: str | None = None) -> Config:
@@ -164,10 +178,12 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
                           "GitHub environment names are case-insensitive and a path visits each once",
                           "list each environment once")
     last = len(envs_raw) - 1
+    analyses = _analyses(raw.get("analysis") or {}, source)
     environments = tuple(Environment(
         name=e["name"], url=e.get("url", ""), required_contexts=tuple(e.get("required-contexts", ())),
         soak_minutes=int(e.get("soak-minutes", 0)), production=_is_production(e, i == last, source),
-        strategy=e.get("strategy", "all-at-once")) for i, e in enumerate(envs_raw))
+        plan=_plan(e, analyses, f"{source}: environments/{i}"), hooks=dict(e.get("hooks") or {}))
+        for i, e in enumerate(envs_raw))
     gate = raw.get("gate") or {}
     gate_env = gate.get("environment", gate_environment or DEFAULT_GATE)
     if gate_env.lower() in names:
@@ -194,11 +210,34 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
                           "environments, never take one away",
                           f"add {ungated[0]!r} to gate.protects, or remove the key")
     tag = raw.get("tag") or {}
-    return Config(environments=environments, gate_environment=gate_env,
+    freeze_windows = ()
+    if raw.get("freeze"):
+        from . import freeze
+        freeze_windows = freeze.parse(raw["freeze"], source=source)
+    return Config(environments=environments, gate_environment=gate_env, analyses=analyses, freeze=freeze_windows,
                   gate_protects=tuple(dict.fromkeys([*protects, *production])),
                   tag_prefix=tag.get("prefix", "v"), release_assets=tag.get("release", False),
                   image_tags=tuple(tag.get("image-tags", ())),
                   version_base=(raw.get("versioning") or {}).get("base", "0.1"))
+
+
+def _analyses(raw: dict, source: str) -> dict:
+    if not raw:
+        return {}
+    from . import analysis
+    return {name: analysis.parse(name, spec, source=source) for name, spec in raw.items()}
+
+
+def _plan(env: dict, analyses: dict, where: str) -> Plan:
+    from . import strategies
+    if "strategy" not in env and "analysis" not in env:
+        return Plan()
+
+    def duration(raw: object) -> float:
+        from . import analysis
+        return analysis.parse_duration(raw, what=f"{where}: a canary pause")
+    return strategies.parse(env.get("strategy"), hooks=env.get("hooks") or {}, analysis=tuple(env.get("analysis") or ()),
+                            known=set(analyses), duration=duration, where=where)
 
 
 def _is_production(env: dict, last: bool, source: str) -> bool:

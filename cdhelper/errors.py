@@ -96,3 +96,18 @@ class DeployError(CDHelperError):
 
     exit_code = 10
     title = "Deployment failed"
+
+
+class RolledBack(CDHelperError):
+    """An analysis failed during a rollout: the environment was returned to the previous good
+    version, the failed record marked failure and the rollback recorded."""
+
+    exit_code = 11
+    title = "Rolled back"
+
+
+class FreezeError(CDHelperError):
+    """A deploy freeze window is active: promotions wait; rollbacks never do."""
+
+    exit_code = 12
+    title = "Deploy freeze"

@@ -19,11 +19,21 @@ from datetime import timedelta
 from pathlib import Path
 
 from . import gate as gates
-from . import hooks, versions
+from . import rollout, strategies, versions
 from .config import Config, Environment
 from .context import RunContext
 from .digests import Artifact, digest_paths, parse_digest
-from .errors import DeployError, EvidenceError, GitHubAPIError, InputError, NotFoundError, OrderingError
+from .errors import (
+    CDHelperError,
+    DeployError,
+    EvidenceError,
+    FreezeError,
+    GitHubAPIError,
+    InputError,
+    NotFoundError,
+    OrderingError,
+    RolledBack,
+)
 from .github_api import ApiFailure, GitHubClient, OutcomeUnknown
 from .records import (
     FINAL_STATES,
@@ -52,6 +62,8 @@ class PromotionRequest:
     environment_url: str = ""
     gated: bool = False  # the workflow marks this promotion as gated in delivery mode, whatever cd.yml says
     gate_job: str = gates.DEFAULT_GATE_JOB  # the gate job's name, to tell attempts of a re-run apart
+    strategy: strategies.Plan | None = None  # the promote action's `strategy` input, over cd.yml's
+    resume_step: int = 0  # continue this run's paused rollout from this step (the resume job)
 
 
 @dataclass
@@ -66,6 +78,10 @@ class PromotionResult:
     warnings: list[str] = field(default_factory=list)
     node_id: str = ""
     ignored: tuple[str, ...] = ()  # records and statuses not counted: their writer is not trusted
+    plan: strategies.Plan | None = None
+    steps: list = field(default_factory=list)  # strategies.StepReport of the rollout
+    paused_at: int = 0  # the step a resume job continues from (0: not paused)
+    rollback_id: int = 0  # the record of an automatic rollback
 
 
 CREATE_ATTEMPTS = 3
@@ -94,6 +110,9 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
         raise InputError("no workflow run id", "the gate is verified against this run's approvals (GITHUB_RUN_ID)",
                          "run inside GitHub Actions, or set GITHUB_RUN_ID to the run that holds the approval")
     check_temp_dir(ctx)
+    _check_freeze(config, env, req)
+    plan = rollout.plan_for(env, req)
+    commands = rollout.check_hooks(plan, env, req)
     ledger = read_ledger(client, ctx, names, tag=tag, contexts=bool(env.required_contexts),
                          run_url=ctx.run_url if gated else None, gate=config.gate_environment if gated else None,
                          probe_mutation=True)
@@ -112,6 +131,8 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     target = ledger.of(env.name)
     mine = next((r for r in target if r.of_run(ctx.run_id) and r.digest == candidate.manifest), None)
     live = live_record(target)
+    if req.resume_step:
+        return _resume(client, ctx, config, env, req, candidate, mine, plan, commands, log, ledger)
     if mine is not None and mine.state == "success":
         log(f"{candidate.version} is already live in {env.name} from this run (deployment {mine.id}); nothing to do")
         return PromotionResult(candidate, env.name, mine.id, "unchanged",
@@ -126,15 +147,64 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     warnings = _superseded(target, candidate, ctx.run_id)
     decision = (gates.verify(client, ctx, ledger, gate_environment=config.gate_environment, target=env.name,
                              gate_job=req.gate_job) if gated else gates.not_required(config.gate_environment))
-    payload = _payload(candidate, env, req, ctx, decision, promoted_from, rollback_of, previous)
+    _preflight(config, plan, candidate, env)
+    slot = _next_slot(plan, live)
+    payload = _payload(candidate, env, req, ctx, decision, promoted_from, rollback_of, previous, plan.payload(slot))
     deployment_id, node = (mine.id, mine.node_id) if mine is not None else _create_record(
         client, ctx, env, candidate, payload, target)
     if ctx.ghes:
         _retire_job_records(client, ctx, env, target, deployment_id)
     result = PromotionResult(candidate, env.name, deployment_id, "success", decision, previous, rollback_of, warnings,
-                             node_id=node, ignored=ledger.ignored)
+                             node_id=node, ignored=ledger.ignored, plan=plan)
     settled = {r.id for r in target if r.state in FINAL_STATES}
-    _deploy(client, ctx, env, req, result, settled, log)
+    _deploy(client, ctx, config, env, req, result, settled, log, commands=commands, live=live)
+    return result
+
+
+def _check_freeze(config: Config, env: Environment, req: PromotionRequest) -> None:
+    """A freeze stops promotions, never a rollback."""
+    if req.rollback or not config.freeze:
+        return
+    from . import freeze
+    window = freeze.active(config.freeze, now())
+    if window is not None:
+        end = freeze.next_end(window, now())
+        raise FreezeError(f"{req.version} cannot be promoted to {env.name} now", f"a deploy freeze is on: {window.describe}",
+                          f"promote again after {end:%Y-%m-%d %H:%M} UTC; a rollback is never frozen (rollback: true)")
+
+
+def _preflight(config: Config, plan: strategies.Plan, candidate: Candidate, env: Environment) -> None:
+    """Every analysis the rollout will run is checked before anything is written: Prometheus
+    reachable, each query accepted by it, URLs well formed."""
+    names = {n for step in plan.steps for n in step.analysis} | set(plan.step_analysis) | set(plan.analysis)
+    if not names:
+        return
+    from . import analysis
+    analysis.preflight([config.analyses[n] for n in sorted(names)],
+                       {"version": candidate.version, "environment": env.name, "digest": candidate.manifest,
+                        "slot": "blue", "weight": "0"})
+
+
+def _next_slot(plan: strategies.Plan, live: Record | None) -> str:
+    """Blue-green: the idle slot, the one the live record's payload does not name."""
+    if plan.type != "blue-green":
+        return ""
+    current = ((live.payload or {}).get("strategy") or {}) if live else {}
+    current = current.get("slot", "") if isinstance(current, dict) else ""
+    return "green" if current == "blue" else "blue"
+
+
+def _resume(client, ctx, config, env, req, candidate, mine, plan, commands, log, ledger) -> PromotionResult:
+    """The resume job: continue this run's paused rollout, after the pause the workflow held."""
+    if mine is None or mine.state not in {"in_progress", "queued"}:
+        raise InputError(f"nothing to resume in {env.name}",
+                         f"run {ctx.run_id} holds no rollout of {candidate.version} in progress there",
+                         "resume only after a promotion of this run paused (its `paused` output is true)")
+    live = live_record([r for r in ledger.of(env.name) if r.id != mine.id])
+    result = PromotionResult(candidate, env.name, mine.id, "success", _gate_from_payload(mine.payload, config.gate_environment),
+                             live, mine.payload.get("rollback_of"), node_id=mine.node_id, ignored=ledger.ignored,
+                             plan=plan)
+    _deploy(client, ctx, config, env, req, result, set(), log, commands=commands, live=live, resume=True)
     return result
 
 
@@ -287,7 +357,7 @@ def _gate_from_payload(payload: dict | None, gate_environment: str) -> gates.Gat
 
 def _payload(candidate: Candidate, env: Environment, req: PromotionRequest, ctx: RunContext,
              decision: gates.GateDecision, promoted_from: dict | None, rollback_of: int | None,
-             previous: Record | None) -> dict:
+             previous: Record | None, strategy: dict) -> dict:
     payload = {
         "cdhelper": PAYLOAD_VERSION, "version": candidate.version, "tag": candidate.tag, "commit": candidate.commit,
         "digest": candidate.manifest, "images": list(candidate.images), "environment": env.name, "mode": req.mode,
@@ -296,7 +366,7 @@ def _payload(candidate: Candidate, env: Environment, req: PromotionRequest, ctx:
         "gate": decision.payload(), "promoted_from": promoted_from, "rollback_of": rollback_of,
         "previous": {"version": previous.version, "digest": previous.digest, "deployment_id": previous.id}
         if previous else None,
-        "strategy": env.strategy,
+        "strategy": strategy,
     }
     validate_payload(payload)
     return payload
@@ -364,44 +434,144 @@ def _refusal(failure: ApiFailure, candidate: Candidate, env: Environment) -> Exc
                       "check the environment name and the commit; GitHub said what it did not accept")
 
 
-def _deploy(client: GitHubClient, ctx: RunContext, env: Environment, req: PromotionRequest, result: PromotionResult,
-            settled: set[int], log: Callable[[str], None]) -> None:
+def _deploy(client: GitHubClient, ctx: RunContext, config: Config, env: Environment, req: PromotionRequest,
+            result: PromotionResult, settled: set[int], log: Callable[[str], None], *, commands: dict[str, str],
+            live: Record | None, resume: bool = False) -> None:
     url = req.environment_url or env.url
     marker = record_file(ctx, env.name)
     previous_handlers = _trap_signals()
     final, description = "error", "interrupted before the deployment finished"
+
+    def report(text: str) -> None:  # one status per rollout step: no re-reading of history
+        client.create_deployment_status(result.deployment_id, "in_progress", log_url=ctx.run_url,
+                                        environment_url=url, description=text)
     try:
         _write_marker(marker, result)
-        # queued, and in the same request the environment's records: a newer rival yields nothing deployed
-        ledger = queue_and_read(client, ctx, result.deployment_id, result.node_id, env.name, log_url=ctx.run_url,
-                                environment_url=url, description=f"Queued: {result.candidate.version} to {env.name}")
-        if not req.rollback:
-            rival = _newer_rival(ctx, result, ledger, settled)
-            if rival is not None:
-                description = f"superseded by {rival.version} (deployment {rival.id}) promoted at the same time"
-                raise OrderingError(f"{result.candidate.version} was not deployed to {env.name}",
-                                    f"{rival.version} (deployment {rival.id}, run {rival.run.get('id')}) is being "
-                                    f"promoted there at the same time and is newer",
-                                    f"nothing to do: {rival.version} wins (if its job is no longer running, re-run it to close its record); "
-                                    "give deploying jobs a `concurrency:` group per environment to queue them")
-        client.create_deployment_status(result.deployment_id, "in_progress", log_url=ctx.run_url, environment_url=url,
-                                        description=f"Deploying {result.candidate.version} to {env.name}")
-        if req.command:
-            code = hooks.run(req.command, _hook_env(ctx, env, req, result, url))
-            if code != 0:
-                final, description = "failure", f"deploy command exited {code}"
-                raise DeployError(f"deploying {result.candidate.version} to {env.name} failed",
-                                  f"the deploy command exited with status {code}",
-                                  "read the command's output above; the record is marked failure, so re-run after fixing")
-        final, description = "success", f"{result.candidate.version} is live in {env.name}"
+        if resume:
+            report(f"Resuming {result.candidate.version} in {env.name} at step {req.resume_step}")
+        else:
+            # queued, and in the same request the environment's records: a newer rival yields nothing deployed
+            ledger = queue_and_read(client, ctx, result.deployment_id, result.node_id, env.name, log_url=ctx.run_url,
+                                    environment_url=url, description=f"Queued: {result.candidate.version} to {env.name}")
+            if not req.rollback:
+                rival = _newer_rival(ctx, result, ledger, settled)
+                if rival is not None:
+                    description = f"superseded by {rival.version} (deployment {rival.id}) promoted at the same time"
+                    raise OrderingError(f"{result.candidate.version} was not deployed to {env.name}",
+                                        f"{rival.version} (deployment {rival.id}, run {rival.run.get('id')}) is being "
+                                        f"promoted there at the same time and is newer",
+                                        f"nothing to do: {rival.version} wins (if its job is no longer running, re-run it to close its record); "
+                                        "give deploying jobs a `concurrency:` group per environment to queue them")
+            report(f"Deploying {result.candidate.version} to {env.name}")
+        try:
+            ended = rollout.run(plan=result.plan, commands=commands, cd_vars=_cd_vars(client, ctx, config, env, req, result, url),
+                                token=ctx.token, analyses=config.analyses, report=report, log=log,
+                                live_slot=_live_slot(live),
+                                start=req.resume_step, previous_artifact=lambda: _previous_artifact(client, ctx, config, result, log))
+        except RolledBack as rolled:
+            # The failed record ends first (it must not read as live), then the rollback gets its own.
+            final, description = None, rolled.why
+            client.create_deployment_status(result.deployment_id, "failure", log_url=ctx.run_url, environment_url=url,
+                                            description=rolled.why[:140])
+            result.rollback_id = _record_rollback(client, ctx, env, req, result, rolled.why)
+            raise
+        except DeployError as failed:
+            final, description = "failure", failed.why
+            raise
+        result.steps = ended.outcome.steps
+        if ended.state == "paused":
+            # The record stays in progress until the resume job; nothing here is left for finish.
+            final, result.paused_at = None, ended.outcome.paused_at
+        else:
+            final, description = "success", ended.description
     finally:
         try:
-            client.create_deployment_status(result.deployment_id, final, log_url=ctx.run_url, environment_url=url,
-                                            description=description)
+            if final:
+                client.create_deployment_status(result.deployment_id, final, log_url=ctx.run_url, environment_url=url,
+                                                description=description[:140])
             _remove_marker(marker)
         finally:
             _restore_signals(previous_handlers)
-    log(f"{result.candidate.version} ({result.candidate.manifest}) is live in {env.name}: deployment {result.deployment_id}")
+    if result.paused_at:
+        log(f"{result.candidate.version} in {env.name}: rollout paused before step {result.paused_at + 1}; "
+            f"deployment {result.deployment_id} stays in progress")
+    else:
+        log(f"{result.candidate.version} ({result.candidate.manifest}) is live in {env.name}: deployment {result.deployment_id}")
+
+
+def _live_slot(live: Record | None) -> str:
+    strategy = (live.payload or {}).get("strategy") if live else None
+    return strategy.get("slot", "") if isinstance(strategy, dict) else ""
+
+
+def _cd_vars(client: GitHubClient, ctx: RunContext, config: Config, env: Environment, req: PromotionRequest,
+             result: PromotionResult, url: str) -> dict[str, str]:
+    """What every hook receives besides the job's scrubbed environment (docs/progressive-delivery.md)."""
+    previous, c = result.previous, result.candidate
+    out = {
+        "CD_ENVIRONMENT": env.name, "CD_VERSION": c.version, "CD_DIGEST": c.manifest, "CD_COMMIT": c.commit,
+        "CD_TAG": c.tag, "CD_MODE": req.mode, "CD_DEPLOYMENT_ID": str(result.deployment_id),
+        "CD_ENVIRONMENT_URL": url, "CD_IMAGES": " ".join(c.images), "CD_ROLLBACK": "true" if req.rollback else "false",
+        "CD_PREVIOUS_VERSION": previous.version if previous else "",
+        "CD_PREVIOUS_DIGEST": previous.digest if previous else "",
+        "CD_PREVIOUS_TAG": str((previous.payload or {}).get("tag", "")) if previous else "",
+        "CD_PREVIOUS_COMMIT": str((previous.payload or {}).get("commit", "")) if previous else "",
+        "CD_STRATEGY": result.plan.type if result.plan else "all-at-once",
+    }
+    if req.rollback and not req.artifact_paths and config.release_assets and "CD_ARTIFACT" not in os.environ:
+        # A rollback by hand, weeks later: the workflow artifact is gone, the release still holds the files.
+        from . import artifacts
+        dest = Path(tempfile.mkdtemp(prefix="cdhelper-artifact-", dir=ctx.temp_dir))
+        out["CD_ARTIFACT"] = str(artifacts.fetch(client, c, dest))
+    return out
+
+
+def _previous_artifact(client: GitHubClient, ctx: RunContext, config: Config, result: PromotionResult,
+                       log: Callable[[str], None]) -> str:
+    """The previous version's files for an automatic rollback that redeploys it, from its release."""
+    previous = result.previous
+    if previous is None or not config.release_assets:
+        return ""
+    from . import artifacts
+    from .tagging import read_candidate
+    try:
+        candidate = read_candidate(client, str((previous.payload or {}).get("tag", "")))
+        if not isinstance(candidate, Candidate):
+            return ""
+        dest = Path(tempfile.mkdtemp(prefix="cdhelper-previous-", dir=ctx.temp_dir))
+        return str(artifacts.fetch(client, candidate, dest))
+    except CDHelperError as err:
+        log(f"the previous version's files could not be fetched for the rollback: {err.one_line()}")
+        return ""
+
+
+def _record_rollback(client: GitHubClient, ctx: RunContext, env: Environment, req: PromotionRequest,
+                     result: PromotionResult, reason: str) -> int:
+    """The automatic rollback as its own record: the previous version live again, `rollback_of` the
+    failed record. Written after the hooks moved traffic back."""
+    previous = result.previous
+    assert previous is not None and previous.payload is not None  # undone means there was something to go back to
+    p = previous.payload
+    payload = {
+        "cdhelper": PAYLOAD_VERSION, "version": p["version"], "tag": p.get("tag", ""), "commit": p["commit"],
+        "digest": p["digest"], "images": list(p.get("images") or []), "environment": env.name, "mode": req.mode,
+        "run": {"id": ctx.run_id, "attempt": ctx.run_attempt, "number": ctx.run_number, "url": ctx.run_url,
+                "actor": ctx.actor, **({"repository_id": ctx.repository_id} if ctx.repository_id else {})},
+        "gate": {"required": False, "environment": result.gate.environment}, "promoted_from": None,
+        "rollback_of": result.deployment_id,
+        "previous": {"version": result.candidate.version, "digest": result.candidate.manifest,
+                     "deployment_id": result.deployment_id},
+        "strategy": (result.plan or strategies.Plan()).payload(_live_slot(previous)),
+    }
+    validate_payload(payload)
+    made = client.create_deployment(ref=p["commit"], environment=env.name, payload=payload,
+                                    description=f"Rollback to {p['version']} (automatic)"[:140], required_contexts=[],
+                                    production=env.production)
+    for state, text in (("in_progress", f"Rolling back {env.name} to {p['version']}"),
+                        ("success", f"{p['version']} is live again: {reason}")):
+        client.create_deployment_status(made["id"], state, log_url=ctx.run_url, environment_url=env.url,
+                                        description=text[:140])
+    return made["id"]
 
 
 def _write_marker(marker: Path, result: PromotionResult) -> None:
@@ -439,20 +609,6 @@ def _newer_rival(ctx: RunContext, result: PromotionResult, ledger: list[Record],
         if theirs.is_newer_than(mine) or (theirs.same_precedence(mine) and record.id < result.deployment_id):
             return record
     return None
-
-
-def _hook_env(ctx: RunContext, env: Environment, req: PromotionRequest, result: PromotionResult, url: str) -> dict:
-    """What the user's command receives, all through CD_* variables; never a token or an input.
-    (The job's own environment otherwise passes through: cloud credentials set up by earlier steps.)"""
-    previous = result.previous
-    return hooks.environment(os.environ, {
-        "CD_ENVIRONMENT": env.name, "CD_VERSION": result.candidate.version, "CD_DIGEST": result.candidate.manifest,
-        "CD_COMMIT": result.candidate.commit, "CD_TAG": result.candidate.tag, "CD_MODE": req.mode,
-        "CD_DEPLOYMENT_ID": str(result.deployment_id), "CD_ENVIRONMENT_URL": url,
-        "CD_IMAGES": " ".join(result.candidate.images), "CD_ROLLBACK": "true" if req.rollback else "false",
-        "CD_PREVIOUS_VERSION": previous.version if previous else "",
-        "CD_PREVIOUS_DIGEST": previous.digest if previous else "", "CD_STRATEGY": env.strategy,
-    }, secrets=(ctx.token,))
 
 
 def _trap_signals() -> dict:

@@ -35,9 +35,17 @@ def promotion_summary(result: PromotionResult, config: Config, *, mode: str) -> 
             ["Replaced", f"{result.previous.version} (deployment {result.previous.id})" if result.previous else "nothing"]]
     if result.rollback_of:
         rows.append(["Rollback of", f"deployment {result.rollback_of}"])
+    if result.plan is not None:
+        rows.append(["Strategy", result.plan.type])
+    if result.paused_at:
+        verb = "Paused rolling out"
     notes = "".join(f"\n> [!WARNING]\n> {md_text(w)}\n" for w in result.warnings)
+    steps = ""
+    if result.steps:
+        steps = "\n### Rollout\n\n" + table(["Step", "What", "Outcome", "Measured"],
+                                              [[str(s.step), s.what, s.outcome, s.detail] for s in result.steps])
     return (f"## {verb} {md_text(c.version)} to {md_text(result.environment)}\n\n" + table(["", ""], rows) + notes
-            + "\n"
+            + steps + "\n"
             + path_diagram(config, result.environment, c.version, gated=result.gate.required) + "\n")
 
 

@@ -52,6 +52,7 @@ def render(source: str) -> str:
     jobs = jobs.replace("inputs.mode != 'deployment'", "vars.CD_MODE != 'deployment'")
     # An environment's name cannot come from `env`: the template names the gate environment itself.
     jobs = jobs.replace("${{ inputs.gate-environment }}", "production-approval")
+    jobs = jobs.replace("${{ inputs.soak-environment }}", "production-soak")
     jobs = re.sub(r"\$\{\{ inputs\.([a-z-]+) \}\}",
                   lambda m: "${{ env." + m.group(1).upper().replace("-", "_") + " }}", jobs)
     if "inputs." in jobs:
