@@ -287,7 +287,9 @@ def _parse_field(word: str, low: int, high: int, names: dict | None) -> set[int]
             first, last = low, high
         elif "-" in part:
             a, _, b = part.partition("-")
-            first, last = _value(a, low, high, names), _value(b, low, high, names, end=True)
+            first, last = _value(a, low, high, names), _value(b, low, high, names)
+            if first > last and names is WEEKDAYS and b.upper() == "SUN":
+                last = 7  # FRI-SUN: Sunday as the end of a range is 7
             if first > last:
                 raise ValueError(f"is a range from {a} down to {b}")
         else:
@@ -297,15 +299,14 @@ def _parse_field(word: str, low: int, high: int, names: dict | None) -> set[int]
     return values
 
 
-def _value(text: str, low: int, high: int, names: dict | None, *, end: bool = False) -> int:
+def _value(text: str, low: int, high: int, names: dict | None) -> int:
     if text.isdigit() and text.isascii():
         number = int(text)
         if not low <= number <= high:
             raise ValueError(f"has {number}, outside {low}-{high}")
         return number
     if names and text.upper() in names:
-        number = names[text.upper()]
-        return 7 if end and names is WEEKDAYS and number == 0 else number
+        return names[text.upper()]
     if not text:
         raise ValueError("has a range with a missing end")
     raise ValueError(f"has {text!r}, which is neither a number" + (" nor a known name" if names else ""))
@@ -411,10 +412,10 @@ def _latest_start(window: Window, at: datetime) -> datetime | None:
     """The latest local start whose instant is at or before `at` and could still reach it. Ends
     grow with starts, so if this one's window has ended, every earlier one's has too."""
     zone = window.zone
-    local = at.astimezone(zone).replace(tzinfo=None, microsecond=0)
-    # In the second pass of a repeated hour, the first pass's later times are already past.
-    fold = max(timedelta(0), (at - timedelta(hours=26)).astimezone(zone).utcoffset() - at.astimezone(zone).utcoffset())
-    upper = local + fold
+    aware = at.astimezone(zone)
+    local = aware.replace(tzinfo=None, microsecond=0)
+    # In the second pass of a repeated hour (fold=1), the first pass's later times are already past.
+    upper = local + (aware.replace(fold=0).utcoffset() - aware.utcoffset() if aware.fold else timedelta(0))
     lower = local - window.duration - timedelta(days=2)
     for start in _starts_down(window, upper, lower):
         if _instant(start, zone) <= at:

@@ -82,6 +82,8 @@ def test_weekday_names_numbers_and_both_sundays():
     assert matching_days(window("0 0 * * sun"), week, 7) == sunday
     assert matching_days(window("0 0 * * FRI-SUN"), week, 7) == ["2026-05-08", "2026-05-09", "2026-05-10"]
     assert matching_days(window("0 0 * * 5-7"), week, 7) == ["2026-05-08", "2026-05-09", "2026-05-10"]
+    assert matching_days(window("0 0 * * SUN-SUN"), week, 7) == sunday
+    assert matching_days(window("0 0 * * SUN-TUE"), week, 7) == ["2026-05-04", "2026-05-05", "2026-05-10"]
     assert matching_days(window("0 0 * * */2"), week, 7) == ["2026-05-05", "2026-05-07", "2026-05-09", "2026-05-10"]
     assert matching_days(window("0 0 * * 0-7"), week, 7) == [f"2026-05-{d:02d}" for d in range(4, 11)]
 
