@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -231,6 +232,74 @@ class GitHubClient:
     def get_release(self, tag: str) -> dict | None:
         return self._get_optional(f"{self._repo_url}/releases/tags/{quote(tag, safe='')}", needs="contents: read",
                                   what=f"reading release {tag}")
+
+    def download_asset(self, asset_id: int, dest: Path) -> None:
+        """Streams release asset `asset_id` into the file `dest` (created or truncated).
+
+        GitHub answers the API request (`Accept: application/octet-stream`) with a 302 to a signed
+        link on its storage (objects.githubusercontent.com; a path of its own host on GHES), or with
+        the bytes themselves. The API request goes through `_send` (auth, rate limits, errors as
+        everywhere); the link is fetched without the token (it is signed; netrc is not consulted)
+        and with timeouts, which PyGithub's own redirect handling lacks. A 200 is streamed again
+        through PyGithub's requester. Retried as reads are, one request counted per API request; a
+        download cut midway starts again from the first byte, and an error of the storage (an
+        expired link) is retried with a fresh link."""
+        from urllib.parse import urljoin
+
+        import requests
+        url = f"{self._repo_url}/releases/assets/{int(asset_id)}"
+        what = f"downloading release asset {asset_id}"
+
+        def save(chunks) -> None:
+            with open(dest, "wb") as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+
+        waited = 0.0
+        for attempt in range(1, self.attempts + 1):
+            storage = ""
+            try:
+                try:
+                    headers = self._send("GET", url, headers={"Accept": "application/octet-stream"})[0]
+                    location = {k.lower(): v for k, v in headers.items()}.get("location")
+                except ValueError:  # a 200 whose bytes PyGithub took for broken JSON
+                    location = None
+                if location:
+                    with requests.get(urljoin(url, location), stream=True, timeout=(15, 60), auth=lambda r: r) as response:
+                        if response.status_code >= 400:
+                            storage = f"{response.status_code} {response.reason or ''}".strip()
+                            raise _Http(0, {"message": f"the download location answered {storage}"}, {})
+                        save(response.iter_content(chunk_size=1024 * 1024))
+                else:  # GitHub sent the bytes at once: ask again, streaming this time
+                    self.requests += 1
+                    _, _, chunks = self._requester.getStream(url, headers={"X-GitHub-Api-Version": API_VERSION},
+                                                             chunk_size=1024 * 1024)
+                    save(chunks)
+                return
+            except _Http as failure:
+                err = failure
+            except requests.HTTPError as exc:  # getStream's errors
+                try:
+                    data = exc.response.json()
+                except ValueError:
+                    data = {"message": exc.response.reason or ""}
+                err = _Http(exc.response.status_code, data, dict(exc.response.headers))
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                err = _Http(0, {"message": f"connection failed: {_reason(exc)}"}, {})
+            delay = self._retry_delay(err, attempt)
+            if delay is None or attempt == self.attempts:
+                if storage:
+                    raise GitHubAPIError(f"{what} failed", f"the storage GitHub redirected to answered {storage} "
+                                         f"after {self.attempts} attempts", "re-run the job; if it persists, check "
+                                         "that the release asset still downloads in the browser") from None
+                raise self._translate(err, needs="contents: read", what=what) from None
+            if waited + delay > self.max_wait:
+                raise GitHubAPIError(f"{what} was rate limited", f"GitHub asks to wait {delay:.0f} s more",
+                                     "re-run the job later; cdhelper spends few requests, so check other automation "
+                                     "sharing the token") from None
+            self._sleep(delay)
+            waited += delay
+        raise AssertionError("unreachable")
 
     def get_environment(self, name: str) -> dict | None:
         return self._get_optional(f"{self._repo_url}/environments/{quote(name, safe='')}", needs="actions: read",
