@@ -259,6 +259,8 @@ def test_inconclusive_never_passes_even_when_nothing_failed(stub, session):
      "Prometheus: timeout (HTTP 503): query timed out"),
     ((502, "<html>bad gateway</html>", {}, 0.0), "Prometheus: HTTP 502"),
     ((200, "not json", {}, 0.0), "Prometheus: HTTP 200 for /api/v1/query, without Prometheus' JSON answer"),
+    ({"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "histogram": [1.0, {}]}]}},
+     "the query returns a native histogram, not a number; it must aggregate to one number (e.g. with sum())"),
 ])
 def test_answers_that_are_not_one_number_have_no_value(stub, session, answer, detail):
     stub.script(answer)
@@ -469,6 +471,18 @@ def test_parse_gives_defaults_and_a_read_only_spec():
 ])
 def test_durations(raw, seconds):
     assert parse_duration(raw) == seconds
+
+
+@pytest.mark.parametrize("raw, words", [
+    ("-5s", "cannot be negative"), (-1, "cannot be negative"), ("10 parsecs", "not a duration"), ("5 m", "not a duration"),
+    ("1d", "not a duration"), ("\u0661\u0660s", "not a duration"), ("", "not a duration"), ("1e3", "not a duration"),
+    (float("inf"), "finite"), (10**400, "longer than the limit"), ("9" * 41, "too long"), (None, "a duration is"),
+    ([10], "a duration is"), (False, "a duration is"),
+])
+def test_bad_durations_are_one_line(raw, words):
+    with pytest.raises(ConfigError) as exc:
+        parse_duration(raw, what="cd.yml: pause")
+    assert words in exc.value.one_line() and exc.value.one_line().startswith("cd.yml: pause is ")
 
 
 def test_zero_duration_only_where_meaningful():
