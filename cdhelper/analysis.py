@@ -360,7 +360,7 @@ class _Template:
 def _compile_query_checked(query: str, what: str) -> _Template:
     parts, literal = [], []
     state, i, n = "code", 0, len(query)
-    regex = False
+    regex, tail = False, ""  # tail: the last two non-blank characters of code, to spot =~ and !~
     while i < n:
         match = _PLACEHOLDER.match(query, i) if query.startswith("{{", i) else None
         if match:
@@ -376,18 +376,18 @@ def _compile_query_checked(query: str, what: str) -> _Template:
                                   "there its value would become PromQL of its own",
                                   f'quote it, e.g. {var}="{{{{{var}}}}}"')
             parts.append(("".join(literal), var, state, regex))
-            literal = []
+            literal, tail = [], ""
             i = match.end()
             continue
         ch = query[i]
         literal.append(ch)
         if state == "code":
             if ch in "\"'`":
-                state = ch
-                before = "".join(p[0] for p in parts) + "".join(literal[:-1])
-                regex = before.rstrip().endswith(("=~", "!~"))
+                state, regex = ch, tail in ("=~", "!~")
             elif ch == "#":
                 state = "comment"
+            elif not ch.isspace():
+                tail = (tail + ch)[-2:]
         elif state == "comment":
             if ch == "\n":
                 state = "code"
@@ -396,9 +396,9 @@ def _compile_query_checked(query: str, what: str) -> _Template:
                 literal.append(query[i + 1])
                 i += 1
             elif ch == state:
-                state, regex = "code", False
+                state, regex, tail = "code", False, ch
         elif ch == "`":
-            state, regex = "code", False
+            state, regex, tail = "code", False, ch
         i += 1
     parts.append(("".join(literal), None, state, False))
     return _Template(tuple(parts))

@@ -314,6 +314,14 @@ def test_variables_are_escaped_for_the_promql_string_they_stand_in(stub, session
                             + version]
 
 
+def test_regular_expressions_get_the_value_escaped_as_a_literal(stub, session):
+    stub.script(vector(0))
+    query = 'sum(x{a=~"{{version}}", b !~\n  \'{{version}}\', c="{{version}}"}) # =~ "{{version}}"'
+    run(prom(stub.url, query=query, count=1), {"version": "1.2.3+b(1)"}, session=session)
+    assert stub.queries == ['sum(x{a=~"1\\\\.2\\\\.3\\\\+b\\\\(1\\\\)", b !~\n  \'1\\\\.2\\\\.3\\\\+b\\\\(1\\\\)\', '
+                            'c="1.2.3+b(1)"}) # =~ "1.2.3+b(1)"']
+
+
 def test_a_newline_cannot_end_a_string_or_a_comment(stub, session):
     stub.script(vector(0))
     a = prom(stub.url, query='sum(x{v="{{version}}"}) # {{version}}', count=1)
