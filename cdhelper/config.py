@@ -161,6 +161,13 @@ def _gate_input(raw: str) -> str:
 
 def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str | None = DEFAULT_GATE) -> Config:
     import jsonschema
+    # The analysis and freeze sections have their own parsers, whose messages say more than a schema's.
+    analyses, freeze_windows = {}, ()
+    if isinstance(raw, dict) and isinstance(raw.get("analysis"), dict):
+        analyses = _analyses(raw["analysis"], source)
+    if isinstance(raw, dict) and isinstance(raw.get("freeze"), list) and raw["freeze"]:
+        from . import freeze
+        freeze_windows = freeze.parse(raw["freeze"], source=source)
     validator = jsonschema.Draft202012Validator(schema())
     # The first errors are enough to report one; never walk a huge document to the end.
     first = list(itertools.islice(validator.iter_errors(raw), 20))
@@ -178,7 +185,6 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
                           "GitHub environment names are case-insensitive and a path visits each once",
                           "list each environment once")
     last = len(envs_raw) - 1
-    analyses = _analyses(raw.get("analysis") or {}, source)
     environments = tuple(Environment(
         name=e["name"], url=e.get("url", ""), required_contexts=tuple(e.get("required-contexts", ())),
         soak_minutes=int(e.get("soak-minutes", 0)), production=_is_production(e, i == last, source),
@@ -210,10 +216,6 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
                           "environments, never take one away",
                           f"add {ungated[0]!r} to gate.protects, or remove the key")
     tag = raw.get("tag") or {}
-    freeze_windows = ()
-    if raw.get("freeze"):
-        from . import freeze
-        freeze_windows = freeze.parse(raw["freeze"], source=source)
     return Config(environments=environments, gate_environment=gate_env, analyses=analyses, freeze=freeze_windows,
                   gate_protects=tuple(dict.fromkeys([*protects, *production])),
                   tag_prefix=tag.get("prefix", "v"), release_assets=tag.get("release", False),

@@ -168,7 +168,7 @@ def _check_freeze(config: Config, env: Environment, req: PromotionRequest) -> No
     from . import freeze
     window = freeze.active(config.freeze, now())
     if window is not None:
-        end = freeze.next_end(window, now())
+        end = freeze.frozen_until(config.freeze, now())
         raise FreezeError(f"{req.version} cannot be promoted to {env.name} now", f"a deploy freeze is on: {window.describe}",
                           f"promote again after {end:%Y-%m-%d %H:%M} UTC; a rollback is never frozen (rollback: true)")
 
