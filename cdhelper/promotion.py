@@ -162,8 +162,9 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
 
 
 def _check_freeze(config: Config, env: Environment, req: PromotionRequest) -> None:
-    """A freeze stops promotions, never a rollback."""
-    if req.rollback or not config.freeze:
+    """A freeze stops promotions to production environments (staging keeps taking them, so work
+    goes on and is ready when the freeze lifts), never a rollback."""
+    if req.rollback or not config.freeze or not env.production:
         return
     from . import freeze
     window = freeze.active(config.freeze, now())

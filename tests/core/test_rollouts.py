@@ -1,0 +1,182 @@
+"""Rollouts through the real CLI against the double: hooks are scripts that log what they are asked
+to do, analyses are commands (the real platform with nginx and Prometheus is in tests/progressive).
+What is checked here is what the records say and what the hooks were told."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+HOOK = 'echo "$CD_HOOK version=$CD_VERSION weight=${{CD_WEIGHT:-}} slot=${{CD_SLOT:-}} rollback=$CD_ROLLBACK" >> "{log}"'
+CONFIG = """
+environments:
+  - name: staging
+  - name: production
+    strategy: {strategy}
+    hooks:
+      deploy: '{hook}'
+      shift-traffic: '{hook}'
+      switch: '{hook}'
+analysis:
+  healthy:
+    command:
+      run: test "$CD_VERSION" != "{bad}"
+"""
+CANARY = "{canary: {steps: [{weight: 10, analysis: [healthy]}, {weight: 100, analysis: [healthy]}]}}"
+
+
+@pytest.fixture
+def rollouts(pipeline, tmp_path):
+    log = tmp_path / "hooks.log"
+    log.write_text("")
+
+    def configure(strategy: str = CANARY, bad: str = "6.6.6", extra: str = "") -> None:
+        (pipeline.tmp / ".github").mkdir(exist_ok=True)
+        (pipeline.tmp / ".github" / "cd.yml").write_text(
+            CONFIG.format(strategy=strategy, hook=HOOK.format(log=log), bad=bad) + extra)
+
+    def release(version: str) -> None:
+        (pipeline.artifact / "app.txt").write_text(f"build {version}\n")
+        assert pipeline.release(version).code == 0
+        pipeline.new_run(pipeline.run_id + 1)
+        assert pipeline.promote("staging", version).code == 0
+
+    def calls() -> list[str]:
+        lines = log.read_text().splitlines()
+        log.write_text("")
+        return lines
+    return configure, release, calls
+
+
+def test_a_passing_canary_reaches_100_percent_step_by_step(pipeline, rollouts):
+    configure, release, calls = rollouts
+    configure()
+    release("1.0.0")
+    calls()
+    done = pipeline.promote("production", "1.0.0")
+    assert done.code == 0, done.out
+    assert calls() == ["deploy version=1.0.0 weight=0 slot= rollback=false",
+                       "shift-traffic version=1.0.0 weight=10 slot= rollback=false",
+                       "shift-traffic version=1.0.0 weight=100 slot= rollback=false"]
+    [record] = pipeline.deployments("production")
+    states = [s["state"] for s in pipeline.double.repo("acme/app").statuses[record["id"]]]
+    assert states == ["queued", "in_progress", "in_progress", "in_progress", "success"]  # one status per step
+    assert record["payload"]["strategy"] == {"type": "canary", "steps": ["10%", "100%"]}
+    assert "Rollout" in done.summary and "healthy passed" in done.summary
+
+
+def test_a_canary_failing_its_analysis_is_rolled_back_and_both_records_say_so(pipeline, double, rollouts):
+    configure, release, calls = rollouts
+    configure(bad="2.0.0")
+    release("1.0.0")
+    assert pipeline.promote("production", "1.0.0").code == 0
+    release("2.0.0")
+    calls()
+    failed = pipeline.promote("production", "2.0.0")
+    assert failed.code == 11, failed.out
+    assert "::error title=Rolled back::" in failed.out and "back on 1.0.0" in failed.out
+    assert calls() == ["deploy version=2.0.0 weight=0 slot= rollback=false",
+                       "shift-traffic version=2.0.0 weight=10 slot= rollback=false",
+                       "shift-traffic version=2.0.0 weight=0 slot= rollback=true"]
+    first, bad, rollback = pipeline.deployments("production")
+    statuses = double.repo("acme/app").statuses
+    assert statuses[bad["id"]][-1]["state"] == "failure" and "healthy failed" in statuses[bad["id"]][-1]["description"]
+    assert rollback["payload"]["version"] == "1.0.0" and rollback["payload"]["rollback_of"] == bad["id"]
+    assert [s["state"] for s in statuses[rollback["id"]]] == ["in_progress", "success"]
+    live = {e["environment"]: e for e in pipeline.run("status", "--json").data["environments"]}["production"]
+    assert live["live"]["version"] == "1.0.0" and live["live"]["rollback_of"] == bad["id"]
+
+
+def test_the_first_rollout_that_fails_has_nothing_to_roll_back_to(pipeline, rollouts):
+    configure, release, calls = rollouts
+    configure(strategy="all-at-once", bad="1.0.0")
+    (pipeline.tmp / ".github" / "cd.yml").write_text((pipeline.tmp / ".github" / "cd.yml").read_text().replace(
+        "    strategy: all-at-once\n", "    strategy: all-at-once\n    analysis: [healthy]\n"))
+    release("1.0.0")
+    failed = pipeline.promote("production", "1.0.0")
+    assert failed.code == 10 and "nothing ran there before" in failed.out
+    [record] = pipeline.deployments("production")
+    assert pipeline.states(record["id"])[-1] == "failure"
+
+
+def test_blue_green_alternates_slots_and_records_them(pipeline, rollouts):
+    configure, release, calls = rollouts
+    configure(strategy="blue-green")
+    release("1.0.0")
+    release("1.1.0")
+    calls()
+    assert pipeline.promote("production", "1.0.0").code == 0
+    assert pipeline.promote("production", "1.1.0").code == 0
+    slots = [c.split("slot=")[1].split()[0] for c in calls()]
+    assert slots == ["blue", "blue", "green", "green"]  # deploy + switch to blue, then to green
+    assert [d["payload"]["strategy"]["slot"] for d in pipeline.deployments("production")] == ["blue", "green"]
+
+
+def test_a_hold_pauses_the_rollout_and_the_resume_job_finishes_it(pipeline, rollouts):
+    configure, release, calls = rollouts
+    configure(strategy="{canary: {steps: [{weight: 25, analysis: [healthy]}, {pause: hold}, {weight: 100}]}}")
+    release("1.0.0")
+    calls()
+    paused = pipeline.promote("production", "1.0.0")
+    assert paused.code == 0, paused.out
+    assert paused.outputs["paused"] == "true" and paused.outputs["step"] == "2"
+    [record] = pipeline.deployments("production")
+    assert pipeline.states(record["id"])[-1] == "in_progress"  # held open for the resume job
+    resumed = pipeline.promote("production", "1.0.0", "--resume-step", "2")
+    assert resumed.code == 0, resumed.out
+    assert calls()[-1] == "shift-traffic version=1.0.0 weight=100 slot= rollback=false"
+    assert [d["id"] for d in pipeline.deployments("production")] == [record["id"]]
+    assert pipeline.states(record["id"])[-1] == "success"
+
+
+def test_resuming_without_a_paused_rollout_is_refused(pipeline, rollouts):
+    configure, release, calls = rollouts
+    configure()
+    release("1.0.0")
+    refused = pipeline.promote("production", "1.0.0", "--resume-step", "2")
+    assert refused.code == 2 and "nothing to resume" in refused.out
+
+
+def test_a_freeze_refuses_a_promotion_and_lets_a_rollback_through(pipeline, rollouts):
+    configure, release, calls = rollouts
+    now = datetime.now(timezone.utc)
+    window = (f"freeze:\n  - from: '{(now - timedelta(hours=1)):%Y-%m-%dT%H:%M}'\n"
+              f"    to: '{(now + timedelta(hours=2)):%Y-%m-%dT%H:%M}'\n    timezone: UTC\n")
+    configure(strategy="all-at-once")
+    release("1.0.0")
+    assert pipeline.promote("production", "1.0.0").code == 0
+    release("2.0.0")
+    assert pipeline.promote("production", "2.0.0").code == 0
+    configure(strategy="all-at-once", extra=window)
+    release("2.1.0")
+    frozen = pipeline.promote("production", "2.1.0")
+    assert frozen.code == 12 and "::error title=Deploy freeze::" in frozen.out and "rollback" in frozen.out
+    back = pipeline.promote("production", "1.0.0", "--rollback")
+    assert back.code == 0, back.out
+
+
+def test_the_strategy_input_overrides_cd_yml(pipeline, rollouts):
+    configure, release, calls = rollouts
+    configure()
+    release("1.0.0")
+    calls()
+    done = pipeline.promote("production", "1.0.0", "--strategy", "all-at-once")
+    assert done.code == 0 and calls() == ["deploy version=1.0.0 weight= slot= rollback=false"]
+
+
+@pytest.mark.parametrize("strategy, text", [
+    ("canary: {steps: [{weight: 60}, {weight: 40}]}", "weights must grow"),
+    ("{canary: {steps: [{weight: 50}]}}", "end at 50%"),
+    ("{rolling: {batches: 0}}", "not a strategy"),
+    ("[oops", "is not YAML"),
+])
+def test_a_bad_strategy_input_is_one_line_before_anything_is_written(pipeline, double, rollouts, strategy, text):
+    configure, release, calls = rollouts
+    configure()
+    release("1.0.0")
+    before = json.dumps(double.snapshot()["repos"][0]["deployments"])
+    refused = pipeline.promote("production", "1.0.0", "--strategy", strategy)
+    assert refused.code == 2 and text in refused.out and " Fix: " in refused.out
+    assert json.dumps(double.snapshot()["repos"][0]["deployments"]) == before
