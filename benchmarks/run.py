@@ -215,6 +215,15 @@ def write_markdown(results: dict) -> str:
         ("GitHub double start-up (process, incl. Python)", f"{db['double_start_s']} s", "≤ 0.5 s"),
         ("Seeding 5,000 deployments", f"{db['seed_5000_s']} s", "≤ 2 s"),
     ]
+    if "rollout" in results:
+        r, an = results["rollout"], results["analysis"]
+        rows += [
+            ("API requests per extra canary step (5 steps vs 1)",
+             f"{r['requests_per_extra_step']} ({r['requests_five_steps']} vs {r['requests_one_step']})", "1: the step's status only"),
+            ("Failing sample to the rollback's first hook", f"{r['detection_to_rollback_s']} s (interval {r['analysis_interval_s']} s)",
+             "≤ one interval"),
+            ("Helper CPU per Prometheus sample", f"{an['analysis_cpu_ms_per_sample']} ms (wall {an['analysis_wall_ms_per_sample']} ms)", "≤ 5 ms"),
+        ]
     if "act" in results:
         act = results["act"]
         rows.append(("Composite action per job under act, warm, over a bare job",
@@ -238,6 +247,11 @@ def main() -> int:
     results["digest"] = bench_digest(128 if args.quick else 1024, 500 if args.quick else 4000)
     print("double ...", flush=True)
     results["double"] = bench_double()
+    print("rollout ...", flush=True)
+    from benchmarks import analysis as analysis_bench
+    from benchmarks import rollout as rollout_bench
+    results["rollout"] = rollout_bench.bench()
+    results["analysis"] = analysis_bench.bench()
     if not args.no_act:
         print("act ...", flush=True)
         results["act"] = bench_action_overhead(3 if args.quick else 5)

@@ -768,7 +768,9 @@ cmd=$!
 dog=$!
 set +m
 wait "$cmd" 2>/dev/null; rc=$?
-kill -KILL -- -"$dog" >/dev/null 2>&1
+exec 2>/dev/null  # the command is done: bash's own "Killed" notice about the watchdog is noise
+kill -KILL -- -"$dog"
+wait "$dog"
 exit "$rc"
 """
 
