@@ -153,6 +153,7 @@ def test_teardown_stops_the_process(platform, app):
     status, _, body = http_get(platform.version_url(app, "1.1.0"))
     assert (status, body) == (404, f"{app} runs no such version\n".encode())  # never the live traffic
     assert platform.teardown(app=app, version="1.1.0")["changed"] is False  # again: nothing to do
+    assert platform.teardown(app=f"{app}-never", version="1.1.0")["changed"] is False
 
 
 def test_all_at_once_replaces(platform, app):
@@ -254,6 +255,43 @@ def test_missing_names_each_part_with_its_install_command(monkeypatch):
     assert "pip install -e '.[rehearse]'" in lacking[2]
     with pytest.raises(PlatformError, match="apt-get install nginx-light"):
         Platform("/nonexistent/never-created").start()
+
+
+def test_a_missing_part_skips_or_fails_as_asked(monkeypatch):
+    monkeypatch.setattr(Platform, "missing", staticmethod(lambda: ["nginx is not installed: apt-get install nginx-light"]))
+    monkeypatch.delenv("CDHELPER_REQUIRE_PROGRESSIVE", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install nginx-light"):
+        require_platform()
+    monkeypatch.setenv("CDHELPER_REQUIRE_PROGRESSIVE", "1")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install nginx-light"):
+        require_platform()
+
+
+def test_a_failed_change_leaves_the_platform_as_it_was(platform, app):
+    """nginx refuses the new configuration after the new version started: the version is stopped
+    again and the platform says (and routes) what it did before."""
+    platform.deploy("1.0.0", app=app)
+    tmp = platform.directory / "nginx" / "tmp"
+    tmp.rename(tmp.with_name("tmp.away"))
+    tmp.write_text("not a directory: nginx -t fails\n")
+    try:
+        with pytest.raises(PlatformError, match="nginx refused the configuration"):
+            platform.deploy("1.1.0", app=app)
+    finally:
+        tmp.unlink()
+        tmp.with_name("tmp.away").rename(tmp)
+    status = platform.status(app)["apps"][app]
+    assert status["versions"] == ["1.0.0"] and status["weights"] == {"1.0.0": 100}
+    assert not [pid for pid in platform.processes() if f"{app}\x00--slot" in _cmdline(pid) and "1.1.0" in _cmdline(pid)]
+    assert platform.weight(0, app=app, version="1.0.0")["weights"] == {"1.0.0": 0}  # nginx takes changes again
+    assert versions(send(platform.app_url(app), 2)) == {"": 2}  # 503: nothing serves
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
 
 
 def test_nothing_outlives_the_platform(tmp_path):

@@ -197,7 +197,29 @@ class Supervisor:
             raise PlatformError(f"unknown command {command!r} (one of: {', '.join(handlers)})")
         args = {k: v for k, v in request.items() if k != "command"}
         with self.lock:
-            return handlers[command](**args)
+            saved = {name: (a.mode, dict(a.instances), dict(a.weights), a.stable, a.canary, a.live)
+                     for name, a in self.apps.items()}
+            try:
+                return handlers[command](**args)
+            except BaseException:
+                self._restore(saved)
+                raise
+
+    def _restore(self, saved: dict) -> None:
+        """A command failed half-way (nginx refused, a service did not start): back to the state
+        before it, stopping what it started, so that what the platform says is what runs."""
+        kept = {id(i) for state in saved.values() for i in state[1].values()}
+        for name in list(self.apps):
+            for instance in self.apps[name].instances.values():
+                if id(instance) not in kept:
+                    self._stop(instance)
+            if name not in saved:
+                del self.apps[name]
+        for name, (mode, instances, weights, stable, canary, live) in saved.items():
+            a = self.apps.setdefault(name, App(name))
+            a.mode, a.instances, a.weights, a.stable, a.canary, a.live = mode, instances, weights, stable, canary, live
+        with contextlib.suppress(Exception):
+            self._publish()
 
     def _app(self, name: str, *, create: bool = False) -> App:
         if not APP_RE.match(name or ""):
@@ -312,10 +334,13 @@ class Supervisor:
         return self._app_status(a, changed=changed, seconds=round(time.monotonic() - began, 3), reload_s=took)
 
     def teardown(self, app: str, version: str = "", slot: str = "", force: bool = False) -> dict:
-        """Stop a version (or a slot). Refused while it carries live traffic, unless `force`."""
-        a = self._app(app)
+        """Stop a version (or a slot). Refused while it carries live traffic, unless `force`.
+        Nothing of that name running (or no such app): nothing to do, not an error."""
         if bool(version) == bool(slot):
             raise PlatformError("teardown: name a --version or a --slot")
+        if APP_RE.match(app or "") and app not in self.apps:
+            return {"app": app, "mode": "", "instances": [], "versions": [], "changed": False}
+        a = self._app(app)
         if slot:
             keys = [slot] if slot in a.instances else []
         else:
