@@ -75,7 +75,7 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--error-rate", type=float, default=None, help="share of requests answered 500 (0..1)")
     deploy.add_argument("--replace", action="store_true", help="take all the traffic and stop the other versions")
     deploy.add_argument("--wait-scraped", action="store_true",
-                        help="return once Prometheus has scraped the new instance (new targets take up to ~5 s)")
+                        help="return once Prometheus holds the new instance's metrics (about one scrape interval)")
     weight = cmds.add_parser("weight", help="send a share of the live traffic to a version (default: the canary)")
     weight.add_argument("--percent", type=int, required=True)
     weight.add_argument("--version", default="")

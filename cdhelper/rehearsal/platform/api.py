@@ -216,7 +216,7 @@ class Platform:
         """Start `version` beside the others (no traffic while another version serves, all of it
         when none does), or in `slot` (live when no slot is), or with `replace` instead of all of
         them. Without `error_rate`, a bad version (bad_versions) gets bad_error_rate, others 0.
-        `wait_scraped`: return once Prometheus has scraped it (a new target takes up to ~5 s)."""
+        `wait_scraped`: return once Prometheus holds its metrics (about one scrape interval)."""
         result = self.request("deploy", app=app, version=version, slot=slot, error_rate=error_rate, replace=replace)
         if wait_scraped:
             result["scraped_after_s"] = round(self.wait_scraped(app, version=version, slot=slot), 3)
