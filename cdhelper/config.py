@@ -174,6 +174,9 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
     errors = sorted(first, key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         err = errors[0]
+        while err.validator in ("oneOf", "anyOf") and err.context:
+            # Of the alternatives, the one that got furthest is the form meant: say what is wrong in it.
+            err = max(err.context, key=lambda e: (len(e.absolute_path), e.validator == "enum"))
         key = "/".join(str(p)[:40] for p in err.absolute_path) or "(top level)"
         raise ConfigError(f"{source}: key `{key}` is invalid", _describe(err), _fix_for(err))
     assert isinstance(raw, dict)

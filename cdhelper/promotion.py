@@ -519,6 +519,8 @@ def _cd_vars(client: GitHubClient, ctx: RunContext, config: Config, env: Environ
         "CD_PREVIOUS_COMMIT": str((previous.payload or {}).get("commit", "")) if previous else "",
         "CD_STRATEGY": result.plan.type if result.plan else "all-at-once",
     }
+    if len(req.artifact_paths) == 1 and "CD_ARTIFACT" not in os.environ:
+        out["CD_ARTIFACT"] = str(Path(req.artifact_paths[0]).resolve())  # the files just checked against the tag
     if req.rollback and not req.artifact_paths and config.release_assets and "CD_ARTIFACT" not in os.environ:
         # A rollback by hand, weeks later: the workflow artifact is gone, the release still holds the files.
         from . import artifacts

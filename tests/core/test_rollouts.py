@@ -180,3 +180,27 @@ def test_a_bad_strategy_input_is_one_line_before_anything_is_written(pipeline, d
     refused = pipeline.promote("production", "1.0.0", "--strategy", strategy)
     assert refused.code == 2 and text in refused.out and " Fix: " in refused.out
     assert json.dumps(double.snapshot()["repos"][0]["deployments"]) == before
+
+
+def test_a_rollback_by_hand_after_the_workflow_artifact_expired_redeploys_the_released_files(pipeline, tmp_path):
+    seen = tmp_path / "deployed.txt"
+    (pipeline.tmp / ".github").mkdir(exist_ok=True)
+    (pipeline.tmp / ".github" / "cd.yml").write_text(f"""
+tag: {{release: true}}
+environments:
+  - name: staging
+  - name: production
+    hooks:
+      deploy: 'cat "$CD_ARTIFACT/app.txt" > "{seen}"'
+""")
+    for version in ("1.0.0", "2.0.0"):
+        (pipeline.artifact / "app.txt").write_text(f"build {version}\n")
+        assert pipeline.release(version).code == 0
+        pipeline.new_run(pipeline.run_id + 1)
+        assert pipeline.promote("staging", version, "--artifact", str(pipeline.artifact)).code == 0
+        assert pipeline.promote("production", version, "--artifact", str(pipeline.artifact)).code == 0
+    (pipeline.artifact / "app.txt").unlink()  # the workflow artifact is long gone
+    pipeline.new_run(9999)
+    back = pipeline.promote("production", "1.0.0", "--rollback")
+    assert back.code == 0, back.out
+    assert seen.read_text() == "build 1.0.0\n"  # the released bytes, checked against the tag's digest

@@ -8,6 +8,8 @@ import json
 import pytest
 
 PROMOTE = ["promote", "--environment", "staging", "--version", "1.0.0", "--mode", "deployment"]
+STRATEGY = ("environments: [{{name: staging}}, {{name: production, strategy: {}, "
+            "hooks: {{shift-traffic: ./s.sh, switch: ./w.sh}}}}]\nanalysis: {{a: {{command: {{run: 'true'}}}}}}\n")
 
 
 def _config(text):
@@ -148,6 +150,33 @@ CASES = [
     ("sweep-nan-hours", ["sweep", "--older-than-hours", "nan"], [], 2, "'nan'"),
     ("sweep-huge-hours", ["sweep", "--older-than-hours", "1e308"], [], 2, "'1e308'"),
     ("finish-unknown-environment", ["finish", "--environment", "prod", "--job-status", "failure"], [], 2, "'prod'"),
+    # strategies, analyses and freezes: refused before anything is written
+    ("canary-weights-down", PROMOTE, [_config(STRATEGY.format("{canary: {steps: [{weight: 50}, {weight: 10}, {weight: 100}]}}"))],
+     2, "weights must grow"),
+    ("canary-over-100", PROMOTE, [_config(STRATEGY.format("{canary: {steps: [{weight: 150}]}}"))], 2, "strategy"),
+    ("canary-not-to-100", PROMOTE, [_config(STRATEGY.format("{canary: {steps: [{weight: 10}, {weight: 50}]}}"))],
+     2, "end at 50%"),
+    ("canary-unknown-analysis", PROMOTE,
+     [_config(STRATEGY.format("{canary: {steps: [{weight: 10, analysis: [nope]}, {weight: 100}]}}"))], 2, "'nope'"),
+    ("canary-no-shift-hook", PROMOTE, [_config("environments: [{name: staging}, {name: production, "
+                                               "strategy: {canary: {steps: [{weight: 100}]}}}]")], 2, "shift-traffic"),
+    ("blue-green-no-switch", PROMOTE, [_config("environments: [{name: staging}, {name: production, strategy: blue-green}]")],
+     2, "switch hook"),
+    ("canary-pause-forever", PROMOTE,
+     [_config(STRATEGY.format("{canary: {steps: [{weight: 10}, {pause: forever}, {weight: 100}]}}"))], 2, "forever"),
+    ("analysis-unknown-provider", PROMOTE, [_config("analysis: {a: {datadog: {query: x}}}")], 2, "datadog"),
+    ("analysis-bad-interval", PROMOTE, [_config("analysis: {a: {command: {run: 'true'}, interval: 10 parsecs, count: 2}}")],
+     2, "10 parsecs"),
+    ("analysis-two-providers", PROMOTE, [_config("analysis: {a: {command: {run: 'true'}, http: {url: 'https://x'}}}")],
+     2, "analysis"),
+    ("analysis-ftp-url", PROMOTE, [_config("analysis: {a: {http: {url: 'ftp://x'}}}")], 2, "ftp://x"),
+    ("freeze-no-timezone", PROMOTE, [_config("freeze: [{cron: '0 18 * * FRI', duration: 62h}]")], 2, "freeze"),
+    ("freeze-minute-60", PROMOTE, [_config("freeze: [{cron: '60 18 * * FRI', duration: 1h, timezone: UTC}]")], 2, "60"),
+    ("freeze-unknown-zone", PROMOTE, [_config("freeze: [{from: '2026-12-20T00:00', to: '2026-12-21T00:00', "
+                                              "timezone: Mars/Olympus}]")], 2, "Mars/Olympus"),
+    ("strategy-input-not-yaml", [*PROMOTE, "--strategy", "[oops"], ["release"], 2, "not YAML"),
+    ("strategy-input-unknown", [*PROMOTE, "--strategy", "big-bang"], ["release"], 2, "'big-bang'"),
+    ("resume-step-text", [*PROMOTE, "--resume-step", "two"], ["release"], 2, "'two'"),
 ]
 
 
