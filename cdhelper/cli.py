@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", action="store_true", help="keep the rehearsal's working directory")
     p.add_argument("--variant", action="append", default=[], metavar="NAME[:SETTING]",
                    help="rehearse against the double emulating this GitHub behaviour (repeatable; see github-double)")
+    p.add_argument("--scenario", choices=["canary", "canary-rollback", "blue-green"],
+                   help="rehearse progressive delivery: production on a real nginx + Prometheus, several releases "
+                        "(needs nginx, prometheus and prometheus_client; docs/progressive-delivery.md)")
     return parser
 
 
@@ -533,6 +536,13 @@ def _variants(specs: list[str]) -> list[str]:
 
 
 def cmd_rehearse(args, io) -> int:
+    if args.scenario:
+        from .errors import InputError
+        if args.reject or args.variant:
+            raise InputError(f"--scenario {args.scenario} cannot be combined with --reject or --variant",
+                             "a scenario fixes its own reviews and GitHub", "drop those options")
+        from .rehearsal import scenarios
+        return scenarios.run(args.scenario, mode=args.mode, as_json=args.json, keep=args.keep, io=io)
     from .rehearsal import rehearse
     return rehearse(mode=args.mode, as_json=args.json, reject=args.reject, keep=args.keep, io=io,
                     variants=_variants(args.variant))

@@ -71,7 +71,7 @@ class PromotionResult:
     candidate: Candidate
     environment: str
     deployment_id: int
-    state: str  # "success", or "unchanged" when this run had already deployed it
+    state: str  # "success"; "paused" at a `pause: hold` step; "unchanged" when this run had already deployed it
     gate: gates.GateDecision
     previous: Record | None = None
     rollback_of: int | None = None
@@ -449,7 +449,7 @@ def _deploy(client: GitHubClient, ctx: RunContext, config: Config, env: Environm
     try:
         _write_marker(marker, result)
         if resume:
-            report(f"Resuming {result.candidate.version} in {env.name} at step {req.resume_step}")
+            report(f"Resuming {result.candidate.version} in {env.name} after the hold at step {req.resume_step}")
         else:
             # queued, and in the same request the environment's records: a newer rival yields nothing deployed
             ledger = queue_and_read(client, ctx, result.deployment_id, result.node_id, env.name, log_url=ctx.run_url,
@@ -482,7 +482,7 @@ def _deploy(client: GitHubClient, ctx: RunContext, config: Config, env: Environm
         result.steps = ended.outcome.steps
         if ended.state == "paused":
             # The record stays in progress until the resume job; nothing here is left for finish.
-            final, result.paused_at = None, ended.outcome.paused_at
+            final, result.paused_at, result.state = None, ended.outcome.paused_at, "paused"
         else:
             final, description = "success", ended.description
     finally:

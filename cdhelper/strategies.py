@@ -110,6 +110,9 @@ def _canary_steps(raw: list, known: set[str], duration: Callable[[object], float
             steps.append(Step("weight", weight=weight, analysis=tuple(item.get("analysis") or ())))
             last = weight
         elif item["pause"] == "hold":
+            if any(step.kind == "hold" for step in steps):
+                raise ConfigError(f"{at}: a second `pause: hold`", "the workflows resume a rollout once "
+                                  "(one soak job, one resume job)", "keep one hold; use `pause: 10m` for the others")
             steps.append(Step("hold"))
         else:
             steps.append(Step("pause", seconds=duration(item["pause"])))

@@ -135,6 +135,7 @@ class Rehearsal:
         self.double.set_environment(REPOSITORY, "production-approval", reviewers=[REVIEWER], prevent_self_review=True)
         self.double.set_environment(REPOSITORY, "staging")
         self.double.set_environment(REPOSITORY, "production")
+        self.log = self.workdir / "act.log"  # every act run's output, as act printed it (JSON lines)
         self.jobs: dict[str, JobRecord] = {}
         self.lines: list[dict] = []
 
@@ -213,8 +214,9 @@ class Rehearsal:
         for key, value in (env or {}).items():
             cmd += ["--env", f"{key}={value}"]
         with subprocess.Popen([*cmd, *extra], cwd=self.repo_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, env=_clean_env()) as proc:
+                              text=True, env=_clean_env()) as proc, open(self.log, "a") as log:
             for raw in proc.stdout:
+                log.write(raw)
                 self._observe(raw)
             return proc.wait()
 
@@ -252,6 +254,9 @@ class Rehearsal:
                          "digest": payload.get("digest"), "deployment_id": latest["id"],
                          "approved_by": [a["login"] for a in (payload.get("gate") or {}).get("approvers", [])]}
         return out
+
+    def where_to_look(self, keep: bool) -> str:
+        return f"read act's output in {self.log}" if keep else "run again with --keep and read act's output in act.log"
 
     def close(self, keep: bool = False) -> None:
         self.double.stop()
@@ -292,7 +297,7 @@ def rehearse(*, mode: str, as_json: bool, reject: bool, keep: bool, io, variants
             io.out(_timeline(rehearsal, result, reject))
         if not ok:
             io.error(f"the rehearsal did not end as expected (act exited {code}); production is "
-                     f"{envs['production']['state']}. Fix: read the act output with --keep", title="Rehearsal failed")
+                     f"{envs['production']['state']}. Fix: {rehearsal.where_to_look(keep)}", title="Rehearsal failed")
             if not as_json:
                 io.info(rehearsal.output()[-4000:])  # act's output holds the inner jobs' commands: inert
         return 0 if ok else 1

@@ -165,6 +165,8 @@ def _parse(raw, hooks=None, analysis=(), known=("errors",)):
     ({"canary": {"steps": [{"weight": 100}, {"pause": "5s"}]}}, "end with a pause"),
     ({"canary": {"steps": [{"weight": 10, "analysis": ["latency"]}, {"weight": 100}]}}, "'latency'"),
     ({"rolling": {"batches": 3, "analysis": ["nope"]}}, "'nope'"),
+    ({"canary": {"steps": [{"weight": 10}, {"pause": "hold"}, {"weight": 50}, {"pause": "hold"}, {"weight": 100}]}},
+     "a second `pause: hold`"),
 ])
 def test_bad_plans_are_refused_in_one_line(raw, words):
     with pytest.raises(ConfigError) as err:

@@ -1,0 +1,173 @@
+"""`cdhelper rehearse --scenario NAME`: progressive delivery, rehearsed on real parts.
+
+The template pipeline runs under act as in the plain rehearsal, but production is the sample
+platform (cdhelper/rehearsal/platform): services behind a real nginx, their metrics in a real
+Prometheus, steady load through the splitter. The sample app's cd.yml gives production a strategy
+whose analyses ask Prometheus for the new version's error rate. A scenario is a few pipeline runs,
+each a new commit; a version marked bad answers half of its requests with errors.
+
+    canary           0.1.1 rolls out, then 0.1.2 goes 20% -> 50%, holds (the job ends: the soak job
+                     waits without a runner), and the resume job takes it to 100%, analyses passing
+    canary-rollback  0.1.1 rolls out, then 0.1.2 (bad) fails at 50% and is rolled back by itself
+    blue-green       0.1.1 to blue, 0.1.2 to green and switched, 0.1.3 (bad) switched back
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+from . import REPOSITORY, Rehearsal
+
+HOOKS = Path(__file__).resolve().parent / "platform" / "hooks"
+
+
+def errors_query(app: str) -> str:
+    """PromQL: the share of 5xx answers of the version being rolled out, on the platform's `app`."""
+    return (f'sum(rate(http_requests_total{{app="{app}",version="{{{{version}}}}",code=~"5.."}}[5s])) '
+            f'/ sum(rate(http_requests_total{{app="{app}",version="{{{{version}}}}"}}[5s]))')
+
+
+
+@dataclass(frozen=True)
+class Scenario:
+    strategy: str
+    versions: tuple[tuple[str, bool], ...]  # (version made by the run, bad?)
+    env_analysis: bool = False
+
+
+SCENARIOS = {
+    "canary": Scenario("{canary: {steps: [{weight: 20, analysis: [errors]}, {weight: 50, analysis: [errors]}, "
+                       "{pause: hold}, {weight: 100}]}}", (("0.1.1", False), ("0.1.2", False))),
+    "canary-rollback": Scenario("{canary: {steps: [{weight: 20, analysis: [lenient]}, {weight: 50, analysis: [errors]}, "
+                                "{weight: 100}]}}", (("0.1.1", False), ("0.1.2", True))),
+    "blue-green": Scenario("blue-green", (("0.1.1", False), ("0.1.2", False), ("0.1.3", True)), env_analysis=True),
+}
+
+
+def cd_yml(scenario: Scenario, prometheus: str) -> str:
+    return f"""version: 1
+environments:
+  - name: staging
+    url: https://staging.acme.example
+  - name: production
+    required-contexts: [Acceptance]
+    strategy: {scenario.strategy}
+    hooks:
+      deploy: '{HOOKS}/deploy.sh'
+      shift-traffic: '{HOOKS}/shift-traffic.sh'
+      switch: '{HOOKS}/switch.sh'
+      teardown: '{HOOKS}/teardown.sh'
+{"    analysis: [errors]" if scenario.env_analysis else ""}
+analysis:
+  errors:                  # the new version's share of 5xx answers, as Prometheus computes it
+    prometheus:
+      url: {prometheus}
+      query: '{errors_query("production")}'
+      max: 0.05
+    initial-delay: 1s
+    interval: 1s
+    count: 4
+    min-samples: 2
+  lenient:
+    prometheus:
+      url: {prometheus}
+      query: '{errors_query("production")}'
+      max: 0.9
+    interval: 1s
+    count: 2
+    min-samples: 1
+"""
+
+
+def run(name: str, *, mode: str, as_json: bool, keep: bool, io) -> int:
+    from .platform import Platform
+    scenario = SCENARIOS[name]
+    lacking = Platform.missing()
+    if lacking:
+        raise InputError(f"the {name} scenario cannot run here", "it needs real parts: " + "; ".join(lacking),
+                         "install them (then run again); `cdhelper rehearse` without --scenario needs none of them")
+    started = time.monotonic()
+    rehearsal = Rehearsal(mode=mode)
+    platform = Platform(rehearsal.workdir / "platform").start()
+    runs = []
+    try:
+        (rehearsal.repo_dir / ".github" / "cd.yml").write_text(cd_yml(scenario, platform.prometheus_url))
+        platform.send_load("production", 50)
+        for i, (version, bad) in enumerate(scenario.versions):
+            rehearsal.commit(f"Release {version}", {"app/VERSION": version + "\n"})
+            run_id = 4242 + i
+            rehearsal.plan_run(run_id=run_id)
+            if not as_json:
+                io.info(f"run {i + 1}: {version}{' (a bad version: half of its answers are errors)' if bad else ''}")
+            code = rehearsal.act(run_id=run_id, run_number=i + 1, env={
+                "CDHELPER_PLATFORM": str(platform.directory), "CDHELPER_PLATFORM_BAD_VERSIONS": version if bad else ""})
+            mark = time.time()
+            time.sleep(2)  # some more load after the run: what does production serve now?
+            runs.append(_run_report(rehearsal, version, bad, code, platform.requests("production", since=mark)
+                                    if not bad else _after(platform, rehearsal)))
+        result = {"scenario": name, "mode": mode, "runs": runs, "api_requests": rehearsal.double.total_requests(),
+                  "seconds": round(time.monotonic() - started, 1)}
+        ok = _as_expected(name, runs)
+        if as_json:
+            io.out_json(result, indent=2)
+        else:
+            io.out(_text(result))
+        if not ok:
+            io.error(f"the {name} scenario did not end as expected. Fix: {rehearsal.where_to_look(keep)}",
+                     title="Rehearsal failed")
+            if not as_json:
+                io.info(rehearsal.output()[-4000:])
+        return 0 if ok else 1
+    finally:
+        platform.stop()
+        rehearsal.close(keep=keep)
+
+
+def _after(platform, rehearsal) -> dict:
+    """Requests served since the rollback's record was written (its first status)."""
+    repo = rehearsal.double.repo(REPOSITORY)
+    rollbacks = [d for d in repo.deployments.values() if (d["payload"] or {}).get("rollback_of")]
+    since = repo.statuses[rollbacks[-1]["id"]][0]["created_at"] if rollbacks else time.time() - 2
+    return platform.requests("production", since=since)
+
+
+def _run_report(rehearsal, version: str, bad: bool, code: int, served: dict) -> dict:
+    repo = rehearsal.double.repo(REPOSITORY)
+    production = [d for d in repo.deployments.values() if d["environment"] == "production"]
+    records = []
+    for dep in production:
+        if (dep["payload"] or {}).get("version") != version and not (dep["payload"] or {}).get("rollback_of"):
+            continue
+        statuses = repo.statuses.get(dep["id"], [])
+        records.append({"deployment_id": dep["id"], "version": dep["payload"]["version"],
+                        "rollback_of": dep["payload"].get("rollback_of"),
+                        "state": statuses[-1]["state"] if statuses else "pending",
+                        "steps": [s["description"] for s in statuses if s["state"] in ("in_progress", "failure")]})
+    return {"version": version, "bad": bad, "act_exit": code, "records": records[-2:], "served_after": served}
+
+
+def _as_expected(name: str, runs: list[dict]) -> bool:
+    last = runs[-1]
+    if name.endswith("rollback") or name == "blue-green":
+        rolled = [r for r in last["records"] if r["rollback_of"]]
+        return bool(rolled) and rolled[-1]["state"] == "success" and last["served_after"].get(last["version"], 0) == 0
+    return all(r["records"] and r["records"][-1]["state"] == "success" for r in runs)
+
+
+def _text(result: dict) -> str:
+    lines = [f"cdhelper rehearsal: the {result['scenario']} scenario ({result['mode']} mode), production on "
+             "nginx + Prometheus", ""]
+    for i, run in enumerate(result["runs"], 1):
+        lines.append(f"run {i}: {run['version']}{' (bad)' if run['bad'] else ''}: act exited {run['act_exit']}")
+        for record in run["records"]:
+            label = f"rollback of {record['rollback_of']}" if record["rollback_of"] else "promotion"
+            lines.append(f"  deployment {record['deployment_id']} ({label}, {record['version']}): {record['state']}")
+            lines += [f"    - {step}" for step in record["steps"]]
+        served = ", ".join(f"{v}: {n}" for v, n in sorted(run["served_after"].items())) or "nothing"
+        lines.append(f"  production served afterwards: {served}")
+    lines += ["", f"GitHub API requests: {result['api_requests']} (all answered by the double)",
+              f"Wall time: {result['seconds']} s"]
+    return "\n".join(lines)

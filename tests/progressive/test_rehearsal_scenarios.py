@@ -1,0 +1,98 @@
+"""`cdhelper rehearse --scenario`: the template pipeline under act, production on the real nginx +
+Prometheus platform, as a user runs it (a subprocess, JSON out). Each scenario is several runs of
+the pipeline; these check what the records say and what production served afterwards, by nginx's
+access log."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cdhelper import cli
+from cdhelper.rehearsal.platform import Platform
+
+from .conftest import require_platform
+
+pytestmark = pytest.mark.act
+
+
+def _rehearse(*args: str) -> tuple[int, dict, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "CD_", "RUNNER_"))}
+    proc = subprocess.run([sys.executable, "-m", "cdhelper", "rehearse", *args, "--json"], capture_output=True,
+                          text=True, env=env, timeout=400)
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        pytest.fail(f"no JSON from the rehearsal (exit {proc.returncode}): {proc.stdout[-2000:]} {proc.stderr[-3000:]}")
+    return proc.returncode, result, proc.stderr
+
+
+def _records(run: dict) -> tuple[dict, dict | None]:
+    promotion = next(r for r in run["records"] if not r["rollback_of"])
+    rollback = next((r for r in run["records"] if r["rollback_of"]), None)
+    return promotion, rollback
+
+
+def test_canary_in_deployment_mode_holds_soaks_and_resumes_to_full_traffic():
+    """Deployment mode skips the gate job; the soak job must still run (a skipped job upstream
+    skips a job whose `if` has no status function, on GitHub as under act)."""
+    require_platform()
+    code, result, stderr = _rehearse("--scenario", "canary", "--mode", "deployment")
+    assert code == 0, stderr[-3000:]
+    for run in result["runs"]:
+        promotion, rollback = _records(run)
+        assert run["act_exit"] == 0 and rollback is None
+        assert promotion["state"] == "success", promotion
+        assert promotion["steps"][1:4] == ["canary 1/4: 20%, analysis passed", "canary 2/4: 50%, analysis passed",
+                                           "canary 3/4: paused; a later job resumes it"]
+        assert promotion["steps"][-1] == "canary 4/4: 100%"
+        assert any(s.startswith(f"Resuming {run['version']} in production after the hold") for s in promotion["steps"])
+        assert set(run["served_after"]) == {run["version"]}, run["served_after"]  # all traffic on the new version
+
+
+def test_a_bad_canary_is_rolled_back_by_itself_and_serves_nothing_after():
+    require_platform()
+    code, result, stderr = _rehearse("--scenario", "canary-rollback", "--mode", "deployment")
+    assert code == 0, stderr[-3000:]
+    good, bad = result["runs"]
+    assert _records(good)[0]["state"] == "success" and good["act_exit"] == 0
+    promotion, rollback = _records(bad)
+    assert bad["act_exit"] != 0  # the production job fails: a rollback is not a success
+    assert promotion["state"] == "failure"
+    assert promotion["steps"][1] == "canary 1/3: 20%, analysis passed"
+    assert promotion["steps"][-1].startswith("analysis errors failed at 50%")
+    assert rollback["state"] == "success" and rollback["rollback_of"] == promotion["deployment_id"]
+    assert rollback["version"] == good["version"]
+    assert bad["served_after"].get(bad["version"], 0) == 0 and bad["served_after"].get(good["version"], 0) > 0
+
+
+def test_blue_green_switches_and_switches_back_from_a_bad_version():
+    require_platform()
+    code, result, stderr = _rehearse("--scenario", "blue-green")  # delivery mode: approved by the reviewer
+    assert code == 0, stderr[-3000:]
+    first, second, bad = result["runs"]
+    assert [s for s in _records(first)[0]["steps"] if "switched" in s] == ["blue-green 2/2: switched to blue (previous: none)"]
+    assert [s for s in _records(second)[0]["steps"] if "switched" in s] == ["blue-green 2/2: switched to green (previous: blue)"]
+    assert set(second["served_after"]) == {second["version"]}
+    promotion, rollback = _records(bad)
+    assert promotion["state"] == "failure" and "switched to blue (previous: green)" in " ".join(promotion["steps"])
+    assert rollback["state"] == "success" and rollback["version"] == second["version"]
+    assert bad["served_after"].get(bad["version"], 0) == 0 and bad["served_after"].get(second["version"], 0) > 0
+
+
+def test_a_scenario_without_its_real_parts_says_what_to_install(monkeypatch, capsys):
+    monkeypatch.setattr(Platform, "missing", staticmethod(lambda python=None: [
+        "nginx is not installed (the traffic splitter): apt-get install nginx-light"]))
+    assert cli.main(["rehearse", "--scenario", "canary"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "canary scenario cannot run here" in err[0] and "apt-get install nginx-light" in err[0]
+    assert "without --scenario" in err[0]
+
+
+def test_a_scenario_refuses_options_it_cannot_honour(capsys):
+    assert cli.main(["rehearse", "--scenario", "canary", "--reject"]) == 2
+    assert "cannot be combined with --reject" in capsys.readouterr().err
