@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "'canary: {steps: [{weight: 50}, {weight: 100}]}'")
     p.add_argument("--resume-step", default=_env("resume-step"),
                    help="continue this run's paused rollout from this step (the `step` output of the paused promotion)")
+    p.add_argument("--soak-environment", default=_env("soak-environment") or "production-soak",
+                   help="the environment whose wait timer holds the job that resumes a `pause: hold` "
+                        "(checked before a rollout that holds)")
     p.add_argument("--gated", action="store_true", default=None,
                    help="this promotion needs the gate's approval in delivery mode, whatever cd.yml says (production)")
 
@@ -147,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .actions_io import ActionsIO
     io = ActionsIO.from_environ(dict(os.environ))
+    from .import_seal import armed
+    with armed():  # after the first user command, nothing more is imported (import_seal.py)
+        return _dispatch(args, io)
+
+
+def _dispatch(args, io) -> int:
+    """The command, and the one place errors become a line, an annotation and an exit code."""
     from .errors import CDHelperError
     try:
         io.check_writable()  # an output file that cannot be written is refused before anything happens
@@ -300,7 +310,7 @@ def cmd_promote(args, io) -> int:
                            expected_digest=args.digest, rollback=rollback, command=args.deploy_command,
                            environment_url=args.environment_url, gated=gated, gate_job=args.gate_job,
                            strategy=_strategy(args.strategy, env, cfg) if args.strategy else None,
-                           resume_step=_step(args.resume_step))
+                           resume_step=_step(args.resume_step), soak_environment=args.soak_environment)
     client = _client(ctx)
     with io.group(f"Promote {req.version} to {req.environment} ({mode})"):
         result = promote(client, ctx, cfg, req, log=io.info,

@@ -24,6 +24,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from . import import_seal
+
 SCRUBBED = {"GITHUB_TOKEN", "GH_TOKEN", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "ACTIONS_RUNTIME_TOKEN",
             "CDHELPER_SECRETS_FD", "CDHELPER_ROOT", "CDHELPER_PYTHON", "GITHUB_ACTION_PATH"}
 SCRUBBED_PREFIXES = ("INPUT_",)
@@ -41,7 +43,8 @@ def environment(base: Mapping[str, str], extra: Mapping[str, str], *, secrets: t
 
 def run(command: str, environ: dict) -> int:
     """Run `command` with bash (-eo pipefail) and `environ`; its exit status. Nothing it started
-    outlives it."""
+    outlives it. From here on the helper imports nothing (import_seal.py)."""
+    import_seal.seal()
     with tempfile.TemporaryDirectory(prefix="cdhelper-hook-") as scratch:
         environ = dict(environ)
         for name in FILE_COMMANDS:

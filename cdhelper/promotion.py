@@ -28,6 +28,7 @@ from .errors import (
     DeployError,
     EvidenceError,
     FreezeError,
+    GateError,
     GitHubAPIError,
     InputError,
     NotFoundError,
@@ -64,6 +65,7 @@ class PromotionRequest:
     gate_job: str = gates.DEFAULT_GATE_JOB  # the gate job's name, to tell attempts of a re-run apart
     strategy: strategies.Plan | None = None  # the promote action's `strategy` input, over cd.yml's
     resume_step: int = 0  # continue this run's paused rollout from this step (the resume job)
+    soak_environment: str = "production-soak"  # holds the job that resumes a `pause: hold` (its wait timer)
 
 
 @dataclass
@@ -138,7 +140,8 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
         return PromotionResult(candidate, env.name, mine.id, "unchanged",
                                _gate_from_payload(mine.payload, config.gate_environment), previous=live,
                                ignored=ledger.ignored)
-    previous = live if (live is None or live.digest != candidate.manifest) else None
+    # What runs there now, even with the same digest under another version: a rollback returns to it.
+    previous = live if live is None or mine is None or live.id != mine.id else None
     rollback_of = _check_order(candidate, live, target, req, env)
     promoted_from = None if req.rollback else _check_evidence(
         candidate, upstream, ledger.of(upstream.name) if upstream else [], env,
@@ -148,6 +151,7 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     decision = (gates.verify(client, ctx, ledger, gate_environment=config.gate_environment, target=env.name,
                              gate_job=req.gate_job) if gated else gates.not_required(config.gate_environment))
     _preflight(config, plan, candidate, env)
+    _check_soak(client, plan, req)
     slot = _next_slot(plan, live)
     payload = _payload(candidate, env, req, ctx, decision, promoted_from, rollback_of, previous, plan.payload(slot))
     deployment_id, node = (mine.id, mine.node_id) if mine is not None else _create_record(
@@ -172,6 +176,23 @@ def _check_freeze(config: Config, env: Environment, req: PromotionRequest) -> No
         end = freeze.frozen_until(config.freeze, now())
         raise FreezeError(f"{req.version} cannot be promoted to {env.name} now", f"a deploy freeze is on: {window.describe}",
                           f"promote again after {end:%Y-%m-%d %H:%M} UTC; a rollback is never frozen (rollback: true)")
+
+
+def _check_soak(client: GitHubClient, plan: strategies.Plan, req: PromotionRequest) -> None:
+    """A `pause: hold` lasts as long as the soak environment's wait timer: without one GitHub starts
+    the resume job at once and the soak silently lasts no time. Refused before anything is written."""
+    if not any(step.kind == "hold" for step in plan.steps):
+        return
+    name = req.soak_environment
+    environment = client.get_environment(name)
+    minutes = max((int(rule.get("wait_timer") or 0) for rule in (environment or {}).get("protection_rules") or []
+                   if rule.get("type") == "wait_timer"), default=0)
+    if minutes < 1:
+        raise GateError(f"the rollout to {req.environment} has a `pause: hold` but the soak environment {name!r} "
+                        f"{'does not exist' if environment is None else 'has no wait timer'}",
+                        "the timer is what holds the resume job; without it the soak would last no time",
+                        f"add a wait timer to {name!r} (Settings > Environments; on private repositories wait timers "
+                        "need GitHub Enterprise), or use `pause: 30m`, which holds the runner instead")
 
 
 def _preflight(config: Config, plan: strategies.Plan, candidate: Candidate, env: Environment) -> None:
@@ -474,7 +495,8 @@ def _deploy(client: GitHubClient, ctx: RunContext, config: Config, env: Environm
             final, description = None, rolled.why
             client.create_deployment_status(result.deployment_id, "failure", log_url=ctx.run_url, environment_url=url,
                                             description=rolled.why[:140])
-            result.rollback_id = _record_rollback(client, ctx, env, req, result, rolled.why)
+            if result.previous is not None:  # a first canary undone takes no traffic: nothing to record as live
+                result.rollback_id = _record_rollback(client, ctx, env, req, result, rolled.why)
             raise
         except DeployError as failed:
             final, description = "failure", failed.why

@@ -92,8 +92,9 @@ def run(*, plan: strategies.Plan, commands: dict[str, str], cd_vars: dict[str, s
         return Ended("success", f"{cd_vars['CD_VERSION']} is live in {cd_vars['CD_ENVIRONMENT']}", outcome)
     what = f"deploying {cd_vars['CD_VERSION']} to {cd_vars['CD_ENVIRONMENT']} failed"
     if outcome.undone:
-        raise RolledBack(what, f"{outcome.reason}; {cd_vars['CD_ENVIRONMENT']} is back on "
-                         f"{cd_vars.get('CD_PREVIOUS_VERSION') or 'its previous state'}",
+        back = (f"{cd_vars['CD_ENVIRONMENT']} is back on {cd_vars['CD_PREVIOUS_VERSION']}"
+                if cd_vars.get("CD_PREVIOUS_VERSION") else f"nothing ran there before: {cd_vars['CD_VERSION']} takes no traffic")
+        raise RolledBack(what, f"{outcome.reason}; {back}",
                          "read the analysis values above; fix the release and promote a new version",
                          details=_steps_text(outcome))
     if outcome.failed_hook:

@@ -51,6 +51,15 @@ def github(double):
 
 
 @pytest.fixture(autouse=True)
+def _nothing_imported_after_user_code():
+    """No command may need a module it did not load before its first user command (import_seal.py)."""
+    from cdhelper import import_seal
+    before = len(import_seal.refused)
+    yield
+    assert import_seal.refused[before:] == [], "imported after a user command ran: add them to import_seal.PRELOAD"
+
+
+@pytest.fixture(autouse=True)
 def _clean_actions_env(monkeypatch):
     """Tests never inherit the Actions environment of whoever runs them."""
     for key in list(os.environ):

@@ -135,6 +135,7 @@ class Rehearsal:
         self.double.set_environment(REPOSITORY, "production-approval", reviewers=[REVIEWER], prevent_self_review=True)
         self.double.set_environment(REPOSITORY, "staging")
         self.double.set_environment(REPOSITORY, "production")
+        self.double.set_environment(REPOSITORY, "production-soak", wait_timer=30)  # GitHub holds the soak job; act does not
         self.log = self.workdir / "act.log"  # every act run's output, as act printed it (JSON lines)
         self.jobs: dict[str, JobRecord] = {}
         self.lines: list[dict] = []

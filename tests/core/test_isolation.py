@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -400,6 +401,74 @@ def test_an_unprivileged_deploy_command_cannot_read_the_helpers_memory_environ_o
     assert _about_the_parent(new, "environ") == "PermissionError", new
     assert new["readable"]["parent mem"] == "PermissionError", new
     assert new["readable"]["parent fds"] == "PermissionError", new
+
+
+# --- 2b. A user command cannot plant code the helper loads after it ---------------------------------
+
+# Appended by the deploy command to a module of the helper's checkout that the helper would load
+# later in the same step; if it ever runs, it finds the token in the helper's objects.
+PLANT = """
+import gc as _gc
+def _cdhelper_steal():
+    for obj in _gc.get_objects():
+        attrs = getattr(obj, "__dict__", None)
+        for value in list(attrs.values()) if isinstance(attrs, dict) else ():
+            if isinstance(value, str) and value.startswith("ghs_"):
+                with open({marker!r}, "a") as fh:
+                    fh.write(value + "\\n")
+_cdhelper_steal()
+"""
+ROLLS_BACK = """version: 1
+tag: {release: true}
+environments:
+  - name: staging
+    analysis: [healthy]
+  - name: production
+analysis:
+  healthy:
+    command: {run: 'test "$CD_VERSION" != 2.0.0'}
+    count: 1
+"""
+
+
+@pytest.fixture
+def writable_action_job(job, tmp_path):
+    """The job with an action checkout its steps can write to, as on GitHub-hosted runners (one user)."""
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    root = tmp_path / "action"
+    shutil.copytree(ROOT / "cdhelper", root / "cdhelper", ignore=skip)
+    shutil.copytree(ROOT / "actions", root / "actions", ignore=skip)
+    shutil.copy2(ROOT / "action.yml", root / "action.yml")
+    job.action_root = root
+    return job
+
+
+def test_a_deploy_command_rewriting_the_helpers_modules_never_runs_code_with_the_token(writable_action_job, tmp_path,
+                                                                                        double):
+    """The automatic rollback of a failed analysis fetches the previous release's files: code the
+    helper needs only after the deploy command ran. Whatever the command rewrote, none of it runs."""
+    job = writable_action_job
+    (job.workspace / ".github").mkdir()
+    (job.workspace / ".github" / "cd.yml").write_text(ROLLS_BACK)
+    marker = tmp_path / "stolen"
+    attack = "; ".join(f"printf '%s' {shlex.quote(PLANT.format(marker=str(marker)))} >> {shlex.quote(str(path))}"
+                       for path in sorted((job.action_root / "cdhelper").rglob("*.py")))
+    for number, version in enumerate(("1.0.0", "2.0.0"), 1):
+        job.env["GITHUB_RUN_ID"] = str(5000 + number)
+        artifact = tmp_path / f"dist-{version}"
+        artifact.mkdir()
+        (artifact / "app.txt").write_text(f"{version}\n")
+        setup, run = job.run_action("actions/release", {"version": version, "artifact": str(artifact), "mode": "deployment"})
+        assert run.code == 0, run.out + run.err
+        setup, run = job.run_action("actions/promote", {
+            "environment": "staging", "version": version, "mode": "deployment",
+            "run": attack if version == "2.0.0" else "true"})
+        if version == "2.0.0":
+            assert run.code == 11, run.out + run.err  # rolled back: the rollback path ran after the command
+    assert not marker.exists(), f"code planted by the deploy command ran in the helper: {marker.read_text()}"
+    records = [d for d in double.repo("acme/app").deployments.values() if d["environment"] == "staging"]
+    assert [r["payload"]["version"] for r in records] == ["1.0.0", "2.0.0", "1.0.0"]
+    assert double.repo("acme/app").statuses[records[-1]["id"]][-1]["state"] == "success"
 
 
 # --- 3. credentials.py, the launcher's hand-over -------------------------------------------------------

@@ -114,9 +114,13 @@ def test_blue_green_alternates_slots_and_records_them(pipeline, rollouts):
     assert [d["payload"]["strategy"]["slot"] for d in pipeline.deployments("production")] == ["blue", "green"]
 
 
+HOLD = "{canary: {steps: [{weight: 25, analysis: [healthy]}, {pause: hold}, {weight: 100}]}}"
+
+
 def test_a_hold_pauses_the_rollout_and_the_resume_job_finishes_it(pipeline, rollouts):
     configure, release, calls = rollouts
-    configure(strategy="{canary: {steps: [{weight: 25, analysis: [healthy]}, {pause: hold}, {weight: 100}]}}")
+    configure(strategy=HOLD)
+    pipeline.double.set_environment("acme/app", "production-soak", wait_timer=30)
     release("1.0.0")
     calls()
     paused = pipeline.promote("production", "1.0.0")
@@ -129,6 +133,25 @@ def test_a_hold_pauses_the_rollout_and_the_resume_job_finishes_it(pipeline, roll
     assert calls()[-1] == "shift-traffic version=1.0.0 weight=100 slot= rollback=false"
     assert [d["id"] for d in pipeline.deployments("production")] == [record["id"]]
     assert pipeline.states(record["id"])[-1] == "success"
+
+
+@pytest.mark.parametrize("soak", [None, 0], ids=["no soak environment", "no wait timer"])
+def test_a_hold_without_the_soak_environments_wait_timer_is_refused_before_anything_is_written(pipeline, rollouts, soak):
+    """Without the timer GitHub would start the resume job at once: a 30-minute soak lasting no time."""
+    configure, release, calls = rollouts
+    configure(strategy=HOLD)
+    if soak is not None:
+        pipeline.double.set_environment("acme/app", "production-soak", wait_timer=soak)
+    release("1.0.0")
+    calls()
+    refused = pipeline.promote("production", "1.0.0")
+    assert refused.code == 6
+    assert "soak environment 'production-soak'" in refused.out
+    assert ("does not exist" if soak is None else "has no wait timer") in refused.out
+    assert pipeline.deployments("production") == [] and calls() == []
+    pipeline.double.set_environment("acme/app", "timed-soak", wait_timer=1)
+    held = pipeline.promote("production", "1.0.0", "--soak-environment", "timed-soak")
+    assert held.code == 0 and held.outputs["paused"] == "true" and held.outputs["state"] == "paused", held.out
 
 
 def test_resuming_without_a_paused_rollout_is_refused(pipeline, rollouts):
@@ -204,3 +227,35 @@ environments:
     back = pipeline.promote("production", "1.0.0", "--rollback")
     assert back.code == 0, back.out
     assert seen.read_text() == "build 1.0.0\n"  # the released bytes, checked against the tag's digest
+
+
+def test_hooks_and_analysis_commands_get_no_token_and_cannot_set_outputs(pipeline, tmp_path):
+    """Strategy hooks and `command:` analyses are the pusher's code, run as the deploy command is."""
+    from ..conftest import SENTINEL
+    dump = tmp_path / "seen"
+    spy = f'env >> "{dump}"; echo "deployment-id=666" >> "$GITHUB_OUTPUT"; echo "LD_PRELOAD=/x.so" >> "$GITHUB_ENV"'
+    (pipeline.tmp / ".github").mkdir(exist_ok=True)
+    (pipeline.tmp / ".github" / "cd.yml").write_text(f"""
+environments:
+  - name: staging
+  - name: production
+    strategy: {{canary: {{steps: [{{weight: 50, analysis: [spy]}}, {{weight: 100}}]}}}}
+    hooks: {{deploy: '{spy}', shift-traffic: '{spy}', teardown: '{spy}'}}
+analysis:
+  spy: {{command: {{run: '{spy}'}}, count: 1}}
+""")
+    (pipeline.artifact / "app.txt").write_text("build 1.0.0\n")
+    assert pipeline.release("1.0.0").code == 0
+    pipeline.new_run(pipeline.run_id + 1)
+    assert pipeline.promote("staging", "1.0.0").code == 0
+    job_env = tmp_path / "job-env"
+    job_env.write_text("")
+    done = pipeline.promote("production", "1.0.0", GITHUB_ENV=str(job_env), INPUT_GITHUB_TOKEN=SENTINEL,
+                            GH_TOKEN=SENTINEL)
+    assert done.code == 0, done.out
+    seen = dump.read_text()
+    assert seen.count("CD_HOOK=") == 4 and "CD_HOOK=shift-traffic" in seen  # deploy, 2 shifts, teardown ...
+    assert sum(line.startswith("PWD=") for line in seen.splitlines()) == 5  # ... and the analysis command
+    assert SENTINEL not in seen and not [line for line in seen.splitlines() if line.startswith("INPUT_")]
+    [record] = pipeline.deployments("production")
+    assert done.outputs["deployment-id"] == str(record["id"]) and job_env.read_text() == ""
