@@ -101,6 +101,37 @@ def test_the_first_rollout_that_fails_has_nothing_to_roll_back_to(pipeline, roll
     assert pipeline.states(record["id"])[-1] == "failure"
 
 
+def test_a_first_canary_failing_withdraws_its_traffic_and_writes_no_rollback_record(pipeline, rollouts):
+    configure, release, calls = rollouts
+    configure(bad="1.0.0")
+    release("1.0.0")
+    calls()
+    failed = pipeline.promote("production", "1.0.0")
+    assert failed.code == 11 and "nothing ran there before: 1.0.0 takes no traffic" in failed.out, failed.out
+    assert calls()[-1] == "shift-traffic version=1.0.0 weight=0 slot= rollback=true"
+    [record] = pipeline.deployments("production")
+    assert pipeline.states(record["id"])[-1] == "failure"
+
+
+def test_rolling_back_to_a_live_version_of_the_same_digest_is_recorded(pipeline, rollouts):
+    """A new version with the same files (a version bump alone) replaces a live record all the same."""
+    configure, release, calls = rollouts
+    configure(bad="2.0.0")
+    release("1.0.0")
+    assert pipeline.promote("production", "1.0.0").code == 0
+    (pipeline.artifact / "app.txt").write_text("build 1.0.0\n")  # release() would write 2.0.0's own build
+    assert pipeline.release("2.0.0").code == 0
+    pipeline.new_run(pipeline.run_id + 1)
+    assert pipeline.promote("staging", "2.0.0").code == 0
+    first, bad_staging = pipeline.deployments("staging")[-2:]
+    assert first["payload"]["digest"] == bad_staging["payload"]["digest"]
+    failed = pipeline.promote("production", "2.0.0")
+    assert failed.code == 11 and "back on 1.0.0" in failed.out, failed.out
+    _, bad, rollback = pipeline.deployments("production")
+    assert rollback["payload"]["version"] == "1.0.0" and rollback["payload"]["rollback_of"] == bad["id"]
+    assert bad["payload"]["previous"]["version"] == "1.0.0"
+
+
 def test_blue_green_alternates_slots_and_records_them(pipeline, rollouts):
     configure, release, calls = rollouts
     configure(strategy="blue-green")
