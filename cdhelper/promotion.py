@@ -24,11 +24,8 @@ from .config import Config, Environment
 from .context import RunContext
 from .digests import Artifact, digest_paths, parse_digest
 from .errors import (
-    CDHelperError,
     DeployError,
     EvidenceError,
-    FreezeError,
-    GateError,
     GitHubAPIError,
     InputError,
     NotFoundError,
@@ -112,7 +109,7 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
         raise InputError("no workflow run id", "the gate is verified against this run's approvals (GITHUB_RUN_ID)",
                          "run inside GitHub Actions, or set GITHUB_RUN_ID to the run that holds the approval")
     check_temp_dir(ctx)
-    _check_freeze(config, env, req)
+    rollout.check_freeze(config, env, req)
     plan = rollout.plan_for(env, req)
     commands = rollout.check_hooks(plan, env, req)
     ledger = read_ledger(client, ctx, names, tag=tag, contexts=bool(env.required_contexts),
@@ -150,9 +147,9 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     warnings = _superseded(target, candidate, ctx.run_id)
     decision = (gates.verify(client, ctx, ledger, gate_environment=config.gate_environment, target=env.name,
                              gate_job=req.gate_job) if gated else gates.not_required(config.gate_environment))
-    _preflight(config, plan, candidate, env)
-    _check_soak(client, plan, req)
-    slot = _next_slot(plan, live)
+    rollout.preflight(config, plan, candidate, env)
+    rollout.check_soak(client, plan, req)
+    slot = rollout.next_slot(plan, live)
     payload = _payload(candidate, env, req, ctx, decision, promoted_from, rollback_of, previous, plan.payload(slot))
     deployment_id, node = (mine.id, mine.node_id) if mine is not None else _create_record(
         client, ctx, env, candidate, payload, target)
@@ -163,57 +160,6 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     settled = {r.id for r in target if r.state in FINAL_STATES}
     _deploy(client, ctx, config, env, req, result, settled, log, commands=commands, live=live)
     return result
-
-
-def _check_freeze(config: Config, env: Environment, req: PromotionRequest) -> None:
-    """A freeze stops promotions to production environments (staging keeps taking them, so work
-    goes on and is ready when the freeze lifts), never a rollback."""
-    if req.rollback or not config.freeze or not env.production:
-        return
-    from . import freeze
-    window = freeze.active(config.freeze, now())
-    if window is not None:
-        end = freeze.frozen_until(config.freeze, now())
-        raise FreezeError(f"{req.version} cannot be promoted to {env.name} now", f"a deploy freeze is on: {window.describe}",
-                          f"promote again after {end:%Y-%m-%d %H:%M} UTC; a rollback is never frozen (rollback: true)")
-
-
-def _check_soak(client: GitHubClient, plan: strategies.Plan, req: PromotionRequest) -> None:
-    """A `pause: hold` lasts as long as the soak environment's wait timer: without one GitHub starts
-    the resume job at once and the soak silently lasts no time. Refused before anything is written."""
-    if not any(step.kind == "hold" for step in plan.steps):
-        return
-    name = req.soak_environment
-    environment = client.get_environment(name)
-    minutes = max((int(rule.get("wait_timer") or 0) for rule in (environment or {}).get("protection_rules") or []
-                   if rule.get("type") == "wait_timer"), default=0)
-    if minutes < 1:
-        raise GateError(f"the rollout to {req.environment} has a `pause: hold` but the soak environment {name!r} "
-                        f"{'does not exist' if environment is None else 'has no wait timer'}",
-                        "the timer is what holds the resume job; without it the soak would last no time",
-                        f"add a wait timer to {name!r} (Settings > Environments; on private repositories wait timers "
-                        "need GitHub Enterprise), or use `pause: 30m`, which holds the runner instead")
-
-
-def _preflight(config: Config, plan: strategies.Plan, candidate: Candidate, env: Environment) -> None:
-    """Every analysis the rollout will run is checked before anything is written: Prometheus
-    reachable, each query accepted by it, URLs well formed."""
-    names = {n for step in plan.steps for n in step.analysis} | set(plan.step_analysis) | set(plan.analysis)
-    if not names:
-        return
-    from . import analysis
-    analysis.preflight([config.analyses[n] for n in sorted(names)],
-                       {"version": candidate.version, "environment": env.name, "digest": candidate.manifest,
-                        "slot": "blue", "weight": "0"})
-
-
-def _next_slot(plan: strategies.Plan, live: Record | None) -> str:
-    """Blue-green: the idle slot, the one the live record's payload does not name."""
-    if plan.type != "blue-green":
-        return ""
-    current = ((live.payload or {}).get("strategy") or {}) if live else {}
-    current = current.get("slot", "") if isinstance(current, dict) else ""
-    return "green" if current == "blue" else "blue"
 
 
 def _resume(client, ctx, config, env, req, candidate, mine, plan, commands, log, ledger) -> PromotionResult:
@@ -488,8 +434,8 @@ def _deploy(client: GitHubClient, ctx: RunContext, config: Config, env: Environm
         try:
             ended = rollout.run(plan=result.plan, commands=commands, cd_vars=_cd_vars(client, ctx, config, env, req, result, url),
                                 token=ctx.token, analyses=config.analyses, report=report, log=log,
-                                live_slot=_live_slot(live),
-                                start=req.resume_step, previous_artifact=lambda: _previous_artifact(client, ctx, config, result, log))
+                                live_slot=rollout.live_slot(live),
+                                start=req.resume_step, previous_artifact=lambda: rollout.previous_artifact(client, ctx, config, result.previous, log))
         except RolledBack as rolled:
             # The failed record ends first (it must not read as live), then the rollback gets its own.
             final, description = None, rolled.why
@@ -522,11 +468,6 @@ def _deploy(client: GitHubClient, ctx: RunContext, config: Config, env: Environm
         log(f"{result.candidate.version} ({result.candidate.manifest}) is live in {env.name}: deployment {result.deployment_id}")
 
 
-def _live_slot(live: Record | None) -> str:
-    strategy = (live.payload or {}).get("strategy") if live else None
-    return strategy.get("slot", "") if isinstance(strategy, dict) else ""
-
-
 def _cd_vars(client: GitHubClient, ctx: RunContext, config: Config, env: Environment, req: PromotionRequest,
              result: PromotionResult, url: str) -> dict[str, str]:
     """What every hook receives besides the job's scrubbed environment (docs/progressive-delivery.md)."""
@@ -551,25 +492,6 @@ def _cd_vars(client: GitHubClient, ctx: RunContext, config: Config, env: Environ
     return out
 
 
-def _previous_artifact(client: GitHubClient, ctx: RunContext, config: Config, result: PromotionResult,
-                       log: Callable[[str], None]) -> str:
-    """The previous version's files for an automatic rollback that redeploys it, from its release."""
-    previous = result.previous
-    if previous is None or not config.release_assets:
-        return ""
-    from . import artifacts
-    from .tagging import read_candidate
-    try:
-        candidate = read_candidate(client, str((previous.payload or {}).get("tag", "")))
-        if not isinstance(candidate, Candidate):
-            return ""
-        dest = Path(tempfile.mkdtemp(prefix="cdhelper-previous-", dir=ctx.temp_dir))
-        return str(artifacts.fetch(client, candidate, dest))
-    except CDHelperError as err:
-        log(f"the previous version's files could not be fetched for the rollback: {err.one_line()}")
-        return ""
-
-
 def _record_rollback(client: GitHubClient, ctx: RunContext, env: Environment, req: PromotionRequest,
                      result: PromotionResult, reason: str) -> int:
     """The automatic rollback as its own record: the previous version live again, `rollback_of` the
@@ -586,7 +508,7 @@ def _record_rollback(client: GitHubClient, ctx: RunContext, env: Environment, re
         "rollback_of": result.deployment_id,
         "previous": {"version": result.candidate.version, "digest": result.candidate.manifest,
                      "deployment_id": result.deployment_id},
-        "strategy": (result.plan or strategies.Plan()).payload(_live_slot(previous)),
+        "strategy": (result.plan or strategies.Plan()).payload(rollout.live_slot(previous)),
     }
     validate_payload(payload)
     made = client.create_deployment(ref=p["commit"], environment=env.name, payload=payload,

@@ -5,18 +5,27 @@ promotion.py creates the record and moves it to in_progress; this module does wh
 and says how the record ends. A failed analysis (or inconclusive one: never a pass) is undone at once
 by strategies.execute; then the failed record is marked failure with the reason, and the rollback
 gets a record of its own (`rollback_of`), written after traffic is already back so that nothing
-waits for GitHub before it moves.
+waits for GitHub before it moves. Also here: the rollout's checks before anything is written (a
+freeze, the soak environment's timer, every analysis against its Prometheus) and what it needs from
+the records (blue-green slots, the previous release's files).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from . import hooks, strategies
-from .errors import DeployError, InputError, RolledBack
+from .config import Config, Environment
+from .context import RunContext
+from .errors import CDHelperError, DeployError, FreezeError, GateError, InputError, RolledBack
+from .github_api import GitHubClient
+from .records import Record, now
+from .tagging import Candidate
 
 
 @dataclass
@@ -106,3 +115,79 @@ def run(*, plan: strategies.Plan, commands: dict[str, str], cd_vars: dict[str, s
 
 def _steps_text(outcome: strategies.Outcome) -> str:
     return "\n".join(f"{s.step}. {s.what}: {s.outcome}" + (f" - {s.detail}" if s.detail else "") for s in outcome.steps)
+
+
+# --- before anything is written, and what the rollout needs from the records ----------------------
+
+def check_freeze(config: Config, env: Environment, req) -> None:
+    """A freeze stops promotions to production environments (staging keeps taking them, so work
+    goes on and is ready when the freeze lifts), never a rollback."""
+    if req.rollback or not config.freeze or not env.production:
+        return
+    from . import freeze
+    window = freeze.active(config.freeze, now())
+    if window is not None:
+        end = freeze.frozen_until(config.freeze, now())
+        raise FreezeError(f"{req.version} cannot be promoted to {env.name} now", f"a deploy freeze is on: {window.describe}",
+                          f"promote again after {end:%Y-%m-%d %H:%M} UTC; a rollback is never frozen (rollback: true)")
+
+
+def check_soak(client: GitHubClient, plan: strategies.Plan, req) -> None:
+    """A `pause: hold` lasts as long as the soak environment's wait timer: without one GitHub starts
+    the resume job at once and the soak silently lasts no time. Refused before anything is written."""
+    if not any(step.kind == "hold" for step in plan.steps):
+        return
+    name = req.soak_environment
+    environment = client.get_environment(name)
+    minutes = max((int(rule.get("wait_timer") or 0) for rule in (environment or {}).get("protection_rules") or []
+                   if rule.get("type") == "wait_timer"), default=0)
+    if minutes < 1:
+        raise GateError(f"the rollout to {req.environment} has a `pause: hold` but the soak environment {name!r} "
+                        f"{'does not exist' if environment is None else 'has no wait timer'}",
+                        "the timer is what holds the resume job; without it the soak would last no time",
+                        f"add a wait timer to {name!r} (Settings > Environments; on private repositories wait timers "
+                        "need GitHub Enterprise), or use `pause: 30m`, which holds the runner instead")
+
+
+def preflight(config: Config, plan: strategies.Plan, candidate: Candidate, env: Environment) -> None:
+    """Every analysis the rollout will run is checked before anything is written: Prometheus
+    reachable, each query accepted by it, URLs well formed."""
+    names = {n for step in plan.steps for n in step.analysis} | set(plan.step_analysis) | set(plan.analysis)
+    if not names:
+        return
+    from . import analysis
+    analysis.preflight([config.analyses[n] for n in sorted(names)],
+                       {"version": candidate.version, "environment": env.name, "digest": candidate.manifest,
+                        "slot": "blue", "weight": "0"})
+
+
+def next_slot(plan: strategies.Plan, live: Record | None) -> str:
+    """Blue-green: the idle slot, the one the live record's payload does not name."""
+    if plan.type != "blue-green":
+        return ""
+    current = ((live.payload or {}).get("strategy") or {}) if live else {}
+    current = current.get("slot", "") if isinstance(current, dict) else ""
+    return "green" if current == "blue" else "blue"
+
+
+def live_slot(live: Record | None) -> str:
+    strategy = (live.payload or {}).get("strategy") if live else None
+    return strategy.get("slot", "") if isinstance(strategy, dict) else ""
+
+
+def previous_artifact(client: GitHubClient, ctx: RunContext, config: Config, previous: Record | None,
+                      log: Callable[[str], None]) -> str:
+    """The previous version's files for an automatic rollback that redeploys it, from its release."""
+    if previous is None or not config.release_assets:
+        return ""
+    from . import artifacts
+    from .tagging import read_candidate
+    try:
+        candidate = read_candidate(client, str((previous.payload or {}).get("tag", "")))
+        if not isinstance(candidate, Candidate):
+            return ""
+        dest = Path(tempfile.mkdtemp(prefix="cdhelper-previous-", dir=ctx.temp_dir))
+        return str(artifacts.fetch(client, candidate, dest))
+    except CDHelperError as err:
+        log(f"the previous version's files could not be fetched for the rollback: {err.one_line()}")
+        return ""
