@@ -42,6 +42,7 @@ from types import MappingProxyType
 from urllib.parse import quote, urlsplit
 
 from .errors import ConfigError, InputError
+from .errors import show as _show
 
 PROVIDERS = ("prometheus", "http", "command")
 VARIABLES = ("version", "environment", "slot", "weight")
@@ -834,9 +835,3 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _show(value: object, limit: int = 60) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # an integer too long to print
-        return "<a number too large to show>"
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"

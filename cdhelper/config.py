@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import ConfigError, InputError
+from .errors import show as _show
 from .strategies import Plan
 
 DEFAULT_PATH = ".github/cd.yml"
@@ -256,12 +257,6 @@ def _is_production(env: dict, last: bool, source: str) -> bool:
     return bool(env.get("production")) or implied
 
 
-def _show(value: object, limit: int = 80) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # an integer too long to print
-        return "<a number too large to show>"
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 def _describe(err) -> str:

@@ -4,6 +4,15 @@ exit code, a one-line `::error::` annotation and a long form in the job summary,
 from __future__ import annotations
 
 
+def show(value: object, limit: int = 80) -> str:
+    """A bad value as an error message quotes it: its repr, cut to `limit` characters."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer too long to print
+        return "<a number too large to show>"
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
 class CDHelperError(Exception):
     """Base class. `exit_code` lets scripts tell failures apart."""
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 from .errors import ConfigError
+from .errors import show as _show
 
 MAX_DURATION = timedelta(days=31)
 HORIZON = timedelta(days=366)  # next_end/frozen_until look no further ahead than this
@@ -365,9 +366,6 @@ def _error(source: str, key: str, why: str, fix: str) -> ConfigError:
     return ConfigError(f"{source}: key `{key}` is invalid", why, fix)
 
 
-def _show(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 # --- evaluation --------------------------------------------------------------------------------

@@ -83,8 +83,8 @@ def _subreaper(on: bool) -> bool:
         return False
 
 
-def _processes(*, zombies: bool = False) -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, session id), from /proc (Linux); empty elsewhere."""
+def processes() -> dict[int, tuple[int, int, str]]:
+    """pid -> (parent pid, session id, state) of every process, from /proc (Linux); empty elsewhere."""
     out = {}
     for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
         if not entry.name.isdigit():
@@ -95,9 +95,13 @@ def _processes(*, zombies: bool = False) -> dict[int, tuple[int, int]]:
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) "; comm may hold anything
-        if len(fields) > 3 and (zombies or fields[0] != "Z"):
-            out[int(entry.name)] = (int(fields[1]), int(fields[3]))
+        if len(fields) > 3:
+            out[int(entry.name)] = (int(fields[1]), int(fields[3]), fields[0])
     return out
+
+
+def _processes(*, zombies: bool = False) -> dict[int, tuple[int, int]]:
+    return {pid: (parent, sid) for pid, (parent, sid, state) in processes().items() if zombies or state != "Z"}
 
 
 def _children(pid: int) -> set[int]:

@@ -6,15 +6,10 @@ half of its requests with 500s, so its error rate rises as soon as it gets traff
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
-from cdhelper.rehearsal.platform import api as platform_api
-
-HOOKS = Path(platform_api.__file__).resolve().parent / "hooks"
-ERRORS = ('sum(rate(http_requests_total{{app="{app}",version="{{{{version}}}}",code=~"5.."}}[5s])) '
-          '/ sum(rate(http_requests_total{{app="{app}",version="{{{{version}}}}"}}[5s]))')
+from cdhelper.rehearsal.scenarios import HOOKS, errors_query
 
 
 def _config(pipeline, platform, app: str, strategy: str, *, env_analysis: str = "", query: str | None = None,
@@ -34,7 +29,7 @@ analysis:
   errors:
     prometheus:
       url: {prometheus or platform.prometheus_url}
-      query: '{query or ERRORS.format(app=app)}'
+      query: '{query or errors_query(app)}'
       max: 0.05
     initial-delay: 1s
     interval: 1s
@@ -43,7 +38,7 @@ analysis:
   lenient:
     prometheus:
       url: {prometheus or platform.prometheus_url}
-      query: '{query or ERRORS.format(app=app)}'
+      query: '{query or errors_query(app)}'
       max: 0.9
     interval: 1s
     count: 2

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import http.client
-import os
 import socket
 import time
 from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urlsplit
+
+from ...hooks import processes  # the same /proc table the helper uses to stop what a hook left
 
 T = TypeVar("T")
 
@@ -56,21 +57,6 @@ def wait_until(what: str, check: Callable[[], T | None], *, timeout: float, inte
         time.sleep(interval)
 
 
-def processes() -> dict[int, tuple[int, int, str]]:
-    """pid -> (parent pid, session id, state) of every process, from /proc (Linux)."""
-    out = {}
-    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                stat = fh.read().decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) "; comm may hold anything
-        if len(fields) > 3:
-            out[int(entry.name)] = (int(fields[1]), int(fields[3]), fields[0])
-    return out
 
 
 def alive(pid: int) -> bool:
