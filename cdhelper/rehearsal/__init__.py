@@ -47,17 +47,33 @@ def act_binary() -> str:
     return found
 
 
-def for_act(workflow: str) -> str:
+def for_act(workflow: str, *, caller_job: str = "") -> str:
     """The scratch copy act runs: the starter placeholder filled, `deployment: false` dropped, and
-    each job reporting its start and end to the double (GitHub knows its jobs; act tells no one)."""
+    each job reporting its start and end to the double (GitHub knows its jobs; act tells no one).
+    In a called workflow GitHub names each job's check run `<caller job> / <job>`."""
     workflow = workflow.replace("$default-branch", "main")
-    return _report_jobs(re.sub(r"\n\s+deployment: false[^\n]*", "", workflow))
+    return _report_jobs(re.sub(r"\n\s+deployment: false[^\n]*", "", workflow),
+                        prefix=f"{caller_job} / " if caller_job else "")
 
 
 REPORT = HERE / "stubs" / "report-job" / "report_job.py"
+CALLER_FILE = "pipeline.yml"
+CALLER = """name: Pipeline
+on: push
+permissions: {}
+jobs:
+  pipeline:
+    uses: ./.github/workflows/cdhelper-pipeline.yml
+    permissions: {contents: write, deployments: write, actions: read, checks: read, statuses: read}
+    with:
+      mode: ${{ vars.CD_MODE }}
+      build-command: make dist
+      deploy-command: ./deploy.sh
+      acceptance-command: ./acceptance-tests.sh
+"""
 
 
-def _report_jobs(workflow: str) -> str:
+def _report_jobs(workflow: str, prefix: str = "") -> str:
     """A first and a last (`if: always()`) step in every job: the job's check run, and on GitHub
     Enterprise Server the record GitHub makes for a job bound to an environment."""
     import yaml
@@ -85,7 +101,7 @@ def _report_jobs(workflow: str) -> str:
             env = spec.get("environment") or ""
             env = env.get("name", "") if isinstance(env, dict) else env
             out.extend(["      - name: Report the job's start to the double", "        env:",
-                        f"          JOB_NAME: {json.dumps(str(spec.get('name', job)))}",
+                        f"          JOB_NAME: {json.dumps(prefix + str(spec.get('name', job)))}",
                         f"          JOB_ENVIRONMENT: {json.dumps(str(env))}",
                         f'        run: python3 -I -S "{REPORT}" start "$JOB_NAME" "$JOB_ENVIRONMENT"'])
     while out and not out[-1].strip():
@@ -165,6 +181,15 @@ class Rehearsal:
         for name in ("action.yml", "pyproject.toml"):
             shutil.copy2(ROOT / name, snap / name)
         return snap
+
+    def call_reusable_workflow(self) -> str:
+        """Adopt the pipeline as a team does in one `uses:`: a caller workflow beside a copy of the
+        reusable workflow (act resolves a local `./` path, not a remote one). Returns its file name."""
+        workflows = self.repo_dir / ".github" / "workflows"
+        (workflows / "cdhelper-pipeline.yml").write_text(
+            for_act((ROOT / ".github" / "workflows" / "cd.yml").read_text(), caller_job="pipeline"))
+        (workflows / CALLER_FILE).write_text(CALLER)
+        return CALLER_FILE
 
     def head(self) -> str:
         """The commit the next run is for: the scratch repository's HEAD (its jobs' check runs go there)."""

@@ -1,6 +1,7 @@
 """`cdhelper rehearse --scenario NAME`: progressive delivery, rehearsed on real parts.
 
-The template pipeline runs under act as in the plain rehearsal, but production is the sample
+The pipeline runs under act as a team adopts it in one `uses:` (a caller workflow and the reusable
+workflow; the plain rehearsal runs the template, made from the same file), but production is the sample
 platform (cdhelper/rehearsal/platform): services behind a real nginx, their metrics in a real
 Prometheus, steady load through the splitter. The sample app's cd.yml gives production a strategy
 whose analyses ask Prometheus for the new version's error rate. A scenario is a few pipeline runs,
@@ -53,7 +54,7 @@ environments:
   - name: staging
     url: https://staging.acme.example
   - name: production
-    required-contexts: [Acceptance]
+    required-contexts: [pipeline / Acceptance]   # the acceptance job's check run, named as GitHub names it in a called workflow
     strategy: {scenario.strategy}
     hooks:
       deploy: '{HOOKS}/deploy.sh'
@@ -95,6 +96,7 @@ def run(name: str, *, mode: str, as_json: bool, keep: bool, io) -> int:
     runs = []
     try:
         (rehearsal.repo_dir / ".github" / "cd.yml").write_text(cd_yml(scenario, platform.prometheus_url))
+        caller = rehearsal.call_reusable_workflow()
         platform.send_load("production", 50)
         for i, (version, bad) in enumerate(scenario.versions):
             rehearsal.commit(f"Release {version}", {"app/VERSION": version + "\n"})
@@ -102,12 +104,10 @@ def run(name: str, *, mode: str, as_json: bool, keep: bool, io) -> int:
             rehearsal.plan_run(run_id=run_id)
             if not as_json:
                 io.info(f"run {i + 1}: {version}{' (a bad version: half of its answers are errors)' if bad else ''}")
-            code = rehearsal.act(run_id=run_id, run_number=i + 1, env={
+            code = rehearsal.act(run_id=run_id, run_number=i + 1, workflow=caller, env={
                 "CDHELPER_PLATFORM": str(platform.directory), "CDHELPER_PLATFORM_BAD_VERSIONS": version if bad else ""})
-            mark = time.time()
-            time.sleep(2)  # some more load after the run: what does production serve now?
-            runs.append(_run_report(rehearsal, version, bad, code, platform.requests("production", since=mark)
-                                    if not bad else _after(platform, rehearsal)))
+            since = _rollback_time(rehearsal) if bad else time.time()
+            runs.append(_run_report(rehearsal, version, bad, code, _served(platform, since)))
         result = {"scenario": name, "mode": mode, "runs": runs, "api_requests": rehearsal.double.total_requests(),
                   "seconds": round(time.monotonic() - started, 1)}
         ok = _as_expected(name, runs)
@@ -126,12 +126,22 @@ def run(name: str, *, mode: str, as_json: bool, keep: bool, io) -> int:
         rehearsal.close(keep=keep)
 
 
-def _after(platform, rehearsal) -> dict:
-    """Requests served since the rollback's record was written (its first status)."""
+def _rollback_time(rehearsal) -> float:
+    """When the last rollback's record was written (its first status): traffic was back by then."""
     repo = rehearsal.double.repo(REPOSITORY)
     rollbacks = [d for d in repo.deployments.values() if (d["payload"] or {}).get("rollback_of")]
-    since = repo.statuses[rollbacks[-1]["id"]][0]["created_at"] if rollbacks else time.time() - 2
-    return platform.requests("production", since=since)
+    return repo.statuses[rollbacks[-1]["id"]][0]["created_at"] if rollbacks else time.time() - 2
+
+
+def _served(platform, since: float, *, enough: int = 50, timeout: float = 15.0) -> dict:
+    """What production served since `since`, by nginx's log, once the steady load has sent `enough`
+    requests in that window (a busy machine may take longer than the ~1 s that needs)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        served = platform.requests("production", since=since)
+        if sum(served.values()) >= enough or time.monotonic() > deadline:
+            return served
+        time.sleep(0.2)
 
 
 def _run_report(rehearsal, version: str, bad: bool, code: int, served: dict) -> dict:
@@ -158,8 +168,8 @@ def _as_expected(name: str, runs: list[dict]) -> bool:
 
 
 def _text(result: dict) -> str:
-    lines = [f"cdhelper rehearsal: the {result['scenario']} scenario ({result['mode']} mode), production on "
-             "nginx + Prometheus", ""]
+    lines = [f"cdhelper rehearsal: the {result['scenario']} scenario ({result['mode']} mode), the reusable workflow, "
+             "production on nginx + Prometheus", ""]
     for i, run in enumerate(result["runs"], 1):
         lines.append(f"run {i}: {run['version']}{' (bad)' if run['bad'] else ''}: act exited {run['act_exit']}")
         for record in run["records"]:

@@ -13,25 +13,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cdhelper.rehearsal import REPOSITORY, ROOT, TOKEN, Rehearsal, for_act
+from cdhelper.rehearsal import REPOSITORY, TOKEN, Rehearsal
 from cdhelper.rehearsal.platform.common import free_port
 from cdhelper.rehearsal.scenarios import HOOKS, errors_query
 
 pytestmark = pytest.mark.act
 
-CALLER = """name: Pipeline
-on: push
-permissions: {}
-jobs:
-  pipeline:
-    uses: ./.github/workflows/cdhelper-pipeline.yml
-    permissions: {contents: write, deployments: write, actions: read, checks: read, statuses: read}
-    with:
-      mode: ${{ vars.CD_MODE }}
-      build-command: make dist
-      deploy-command: ./deploy.sh
-      acceptance-command: ./acceptance-tests.sh
-"""
 
 # A deploy hook that notes which files it was given (CD_ARTIFACT), then deploys on the platform.
 NOTING_DEPLOY = f"""#!/usr/bin/env bash
@@ -47,9 +34,7 @@ class Pipeline:
     def __init__(self, workdir, platform, app: str):
         self.platform, self.app = platform, app
         self.r = Rehearsal(mode="deployment", workdir=workdir)
-        workflows = self.r.repo_dir / ".github" / "workflows"
-        (workflows / "cdhelper-pipeline.yml").write_text(for_act((ROOT / ".github" / "workflows" / "cd.yml").read_text()))
-        (workflows / "pipeline.yml").write_text(CALLER)
+        self.caller = self.r.call_reusable_workflow()
         (self.r.repo_dir / "noting-deploy.sh").write_text(NOTING_DEPLOY)
         (self.r.repo_dir / "noting-deploy.sh").chmod(0o755)
         self.notes = workdir / "deploy-notes"
@@ -79,7 +64,7 @@ analysis:
     min-samples: 1
 {freeze}"""
 
-    def release(self, cd_yml: str, *, bad: bool = False, workflow: str = "pipeline.yml", extra=(), event="push",
+    def release(self, cd_yml: str, *, bad: bool = False, workflow: str = "", extra=(), event="push",
                 ) -> tuple[int, str]:
         """A new commit (with this cd.yml) and one run of the pipeline; (act's exit, the version)."""
         self.runs += 1
@@ -87,10 +72,10 @@ analysis:
         self.r.commit(f"Release {version}", {".github/cd.yml": cd_yml, "app/index.html": f"<p>Hello from the cdhelper rehearsal, {version}.</p>\n"})
         return self.run(version, bad=bad, workflow=workflow, extra=extra, event=event), version
 
-    def run(self, version: str, *, bad: bool = False, workflow: str = "pipeline.yml", extra=(), event="push") -> int:
+    def run(self, version: str, *, bad: bool = False, workflow: str = "", extra=(), event="push") -> int:
         run_id = 5000 + len(self.r.double.repo(REPOSITORY).runs)
         self.r.plan_run(run_id=run_id, review=None)
-        return self.r.act(*extra, run_id=run_id, run_number=self.runs, workflow=workflow, event=event, env={
+        return self.r.act(*extra, run_id=run_id, run_number=self.runs, workflow=workflow or self.caller, event=event, env={
             "CDHELPER_PLATFORM": str(self.platform.directory), "CDHELPER_PLATFORM_APP": self.app,
             "CDHELPER_PLATFORM_BAD_VERSIONS": version if bad else "", "NOTES": str(self.notes)})
 
@@ -104,9 +89,14 @@ analysis:
                             "steps": [s["description"] for s in statuses], "changed": statuses[-1]["created_at"]})
         return out
 
-    def served_since(self, when: float) -> dict:
-        time.sleep(1.5)  # the load keeps going: what does production serve now?
-        return self.platform.requests(self.app, since=when)
+    def served_since(self, when: float, enough: int = 40) -> dict:
+        """What production served since `when`, once the steady load sent `enough` requests then."""
+        deadline = time.monotonic() + 15
+        while True:
+            served = self.platform.requests(self.app, since=when)
+            if sum(served.values()) >= enough or time.monotonic() > deadline:
+                return served
+            time.sleep(0.2)
 
 
 @pytest.fixture
