@@ -1,4 +1,4 @@
-"""cdhelper benchmarks: API economy, start-up, digest throughput, helper and action overhead.
+"""cdhelper benchmarks: API economy, start-up, digest throughput, set-up, helper and action overhead.
 
     python benchmarks/run.py [--quick] [--no-act]
 
@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 PY = sys.executable
 TARGETS = {"pipeline_requests": 12, "status_requests_at_5000": 4, "help_start_ms": 150, "digest_ratio": 0.95,
-           "helper_pipeline_s": 1.0, "action_overhead_s": 2.0, "double_start_s": 0.5, "seed_5000_s": 2.0}
+           "helper_pipeline_s": 1.0, "action_overhead_s": 2.0, "double_start_s": 0.5, "seed_5000_s": 2.0,
+           "setup_cold_s": 2.0, "setup_warm_s": 0.3}
 
 
 def median_time(cmd: list[str], runs: int, **kwargs) -> float:
@@ -224,6 +225,16 @@ def write_markdown(results: dict) -> str:
              "≤ one interval"),
             ("Helper CPU per Prometheus sample", f"{an['analysis_cpu_ms_per_sample']} ms (wall {an['analysis_wall_ms_per_sample']} ms)", "≤ 5 ms"),
         ]
+    if "setup" in results:
+        su = results["setup"]
+        rows += [
+            ("Set-up per job, cold (fresh runner: pinned uv fetched, lock installed) vs pip, same run",
+             f"{su['cold_uv_s']} s vs {su['cold_pip_s']} s ({su['cold_speedup']}x faster)", "≤ 2 s"),
+            ("Set-up per job, cold, uv already on PATH", f"{su.get('cold_uv_on_path_s', 'n/a')} s", "≤ 2 s"),
+            ("Set-up per job, warm (entry verified)", f"{su['warm_s']} s", "≤ 0.3 s"),
+            (f"Template pipeline's set-up, cold ({su['template_jobs']} jobs, each a fresh runner)",
+             f"{su['template_cold_uv_s']} s vs {su['template_cold_pip_s']} s with pip", "one cold set-up per job"),
+        ]
     if "act" in results:
         act = results["act"]
         rows.append(("Composite action per job under act, warm, over a bare job",
@@ -252,6 +263,9 @@ def main() -> int:
     from benchmarks import rollout as rollout_bench
     results["rollout"] = rollout_bench.bench()
     results["analysis"] = analysis_bench.bench()
+    print("set-up ...", flush=True)
+    from benchmarks import setup as setup_bench
+    results["setup"] = setup_bench.bench(2 if args.quick else 3)
     if not args.no_act:
         print("act ...", flush=True)
         results["act"] = bench_action_overhead(3 if args.quick else 5)

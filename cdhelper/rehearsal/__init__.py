@@ -12,6 +12,7 @@ remote artifact actions are served by local stand-ins, since act has no artifact
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -294,8 +295,26 @@ def _clean_env() -> dict[str, str]:
     """act in host mode passes its environment to every step: give it nothing of ours."""
     keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER"}
     env = {k: v for k, v in os.environ.items() if k in keep}
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "/usr/bin:/bin")])
+    env["PATH"] = os.pathsep.join([str(_python_shims()), env.get("PATH", "/usr/bin:/bin")])
     return env
+
+
+def _python_shims() -> Path:
+    """A directory holding only `python3` and `python`, this interpreter: the steps run the Python of
+    the rehearsal, but see none of its virtualenv's other tools (a `uv` there would spare the set-up
+    the download a fresh runner makes)."""
+    exe = sys.executable
+    shims = Path(tempfile.gettempdir()) / f"cdhelper-python-{hashlib.sha256(exe.encode()).hexdigest()[:12]}"
+    for name in ("python3", "python"):
+        shim = shims / name
+        text = f'#!/bin/sh\nexec "{exe}" "$@"\n'
+        if not shim.exists() or shim.read_text() != text:
+            shims.mkdir(exist_ok=True)
+            partial = shims / f".{name}.{os.getpid()}"
+            partial.write_text(text)
+            partial.chmod(0o755)
+            os.replace(partial, shim)
+    return shims
 
 
 def rehearse(*, mode: str, as_json: bool, reject: bool, keep: bool, io, variants: list[str] = ()) -> int:
