@@ -253,7 +253,7 @@ def install(lock: str, site: str, environ: dict[str, str], *, python: str = sys.
     else:  # run by path (`python -I -S .../bootstrap.py`): the action checkout, after the standard library
         sys.path.append(ROOT)
         from cdhelper import installer
-    scratch = tempfile.mkdtemp(prefix="cdhelper-install-")
+    scratch = tempfile.mkdtemp(prefix="install-", dir=os.path.dirname(os.path.dirname(site)))
     try:
         try:
             uv = installer.find_uv(environ, os.path.join(cache_base(environ), "installers"), scratch)

@@ -8,30 +8,11 @@ jsonschema) are imported inside the commands that need them, so `--help` starts 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 
-from . import __version__
-
-
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(f"INPUT_{name.upper().replace('-', '_')}", default)
-
-
-def _bool(raw: str, name: str) -> bool:
-    from .errors import InputError
-    value = (raw or "").strip().lower()
-    if value in {"", "false", "0", "no"}:
-        return False
-    if value in {"true", "1", "yes"}:
-        return True
-    raise InputError(f"input {name}={raw!r} is not a boolean", "booleans are 'true' or 'false'",
-                     f"set {name} to 'true' or 'false'")
-
-
-def _lines(raw: str) -> list[str]:
-    """Multi-line or whitespace-separated action inputs -> list."""
-    return [part for part in (raw or "").split() if part]
+from . import __version__, edge
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,46 +23,46 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def common(p: argparse.ArgumentParser, *, github: bool = True, records: bool = False, gate: bool = False) -> None:
-        p.add_argument("--config", default=_env("config") or None, help="path of cd.yml (default .github/cd.yml)")
+        p.add_argument("--config", default=edge.input_value("config") or None, help="path of cd.yml (default .github/cd.yml)")
         if github:
-            p.add_argument("--repository", default=_env("repository"), help="OWNER/NAME (default $GITHUB_REPOSITORY)")
+            p.add_argument("--repository", default=edge.input_value("repository"), help="OWNER/NAME (default $GITHUB_REPOSITORY)")
         if records:
             p.add_argument("--trusted-writer", action="append", default=None, metavar="LOGIN",
                            help="besides the Actions bot, a login whose deployment records and statuses count "
                                 "(e.g. your App's NAME[bot]); repeatable (input trusted-writers, one per line)")
         if gate:
-            p.add_argument("--gate-environment", default=_env("gate-environment"),
+            p.add_argument("--gate-environment", default=edge.input_value("gate-environment"),
                            help="the approval environment the workflow's gate job is bound to (default "
                                 "production-approval); .github/cd.yml may only repeat it")
-            p.add_argument("--gate-job", default=_env("gate-job") or "Approval (delivery mode)",
+            p.add_argument("--gate-job", default=edge.input_value("gate-job") or "Approval (delivery mode)",
                            help="the gate job's name as GitHub shows it: tells an approval in this attempt of a "
                                 "re-run from a rejection in another (default: the templates' name)")
 
     p = sub.add_parser("release", help="digest the artifact and tag the commit (idempotent)")
     common(p)
-    p.add_argument("--version", dest="release_version", default=_env("version"),
+    p.add_argument("--version", dest="release_version", default=edge.input_value("version"),
                    help="SemVer version; default BASE.RUN_NUMBER (versioning.base in cd.yml, default 0.1)")
     p.add_argument("--artifact", action="append", default=None, help="file or directory (repeatable)")
     p.add_argument("--image", action="append", default=None, help="container image NAME@sha256:... (repeatable)")
-    p.add_argument("--commit", default=_env("commit"), help="commit to tag (default $GITHUB_SHA)")
-    p.add_argument("--mode", default=_env("mode"), help="validated only, so a bad CD_MODE fails before the tag is made")
+    p.add_argument("--commit", default=edge.input_value("commit"), help="commit to tag (default $GITHUB_SHA)")
+    p.add_argument("--mode", default=edge.input_value("mode"), help="validated only, so a bad CD_MODE fails before the tag is made")
 
     p = sub.add_parser("promote", help="deploy a tagged candidate to an environment, with gate and evidence checks")
     common(p, records=True, gate=True)
-    p.add_argument("--environment", default=_env("environment"), help="target environment of the path")
-    p.add_argument("--version", dest="release_version", default=_env("version"), help="candidate version")
-    p.add_argument("--mode", default=_env("mode"), help="delivery (default) or deployment; pass vars.CD_MODE")
+    p.add_argument("--environment", default=edge.input_value("environment"), help="target environment of the path")
+    p.add_argument("--version", dest="release_version", default=edge.input_value("version"), help="candidate version")
+    p.add_argument("--mode", default=edge.input_value("mode"), help="delivery (default) or deployment; pass vars.CD_MODE")
     p.add_argument("--artifact", action="append", default=None, help="recompute and require the tagged digest")
-    p.add_argument("--digest", default=_env("digest"), help="require this manifest digest")
+    p.add_argument("--digest", default=edge.input_value("digest"), help="require this manifest digest")
     p.add_argument("--rollback", action="store_true", default=None, help="go back to an earlier, known-good version")
-    p.add_argument("--run", dest="deploy_command", default=_env("run"), help="deploy command (bash), gets CD_* variables")
-    p.add_argument("--environment-url", default=_env("environment-url"), help="URL shown on the deployment")
-    p.add_argument("--strategy", default=_env("strategy"),
+    p.add_argument("--run", dest="deploy_command", default=edge.input_value("run"), help="deploy command (bash), gets CD_* variables")
+    p.add_argument("--environment-url", default=edge.input_value("environment-url"), help="URL shown on the deployment")
+    p.add_argument("--strategy", default=edge.input_value("strategy"),
                    help="override the environment's strategy, in cd.yml's form (YAML), e.g. all-at-once or "
                         "'canary: {steps: [{weight: 50}, {weight: 100}]}'")
-    p.add_argument("--resume-step", default=_env("resume-step"),
+    p.add_argument("--resume-step", default=edge.input_value("resume-step"),
                    help="continue this run's paused rollout from this step (the `step` output of the paused promotion)")
-    p.add_argument("--soak-environment", default=_env("soak-environment") or "production-soak",
+    p.add_argument("--soak-environment", default=edge.input_value("soak-environment") or "production-soak",
                    help="the environment whose wait timer holds the job that resumes a `pause: hold` "
                         "(checked before a rollout that holds)")
     p.add_argument("--gated", action="store_true", default=None,
@@ -89,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("gate", help="the gate job's step: check the mode (and, with --verify, the approval)")
     common(p, gate=True)
-    p.add_argument("--mode", default=_env("mode"))
+    p.add_argument("--mode", default=edge.input_value("mode"))
     p.add_argument("--verify", action="store_true", default=None,
                    help="also read and check this run's approval (one request; the production promotion checks and "
                         "records it anyway)")
@@ -97,11 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("finish", help="close any record this job left in progress (run with if: always())")
     common(p, records=True)
     p.add_argument("--environment", action="append", default=None)
-    p.add_argument("--job-status", default=_env("job-status"), help="success, failure or cancelled")
+    p.add_argument("--job-status", default=edge.input_value("job-status"), help="success, failure or cancelled")
 
     p = sub.add_parser("sweep", help="close records left queued/in progress by lost runners (run on a schedule)")
     common(p, records=True)
-    p.add_argument("--older-than-hours", default=_env("older-than-hours") or "6",
+    p.add_argument("--older-than-hours", default=edge.input_value("older-than-hours") or "6",
                    help="age after which an unfinished record is abandoned (default 6; jobs time out well before)")
 
     p = sub.add_parser("status", help="what digest and version is live in each environment")
@@ -110,10 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report-check", help="report a commit status (e.g. acceptance passed) used as evidence")
     common(p)
-    p.add_argument("--context", default=_env("context"), required=not _env("context"))
-    p.add_argument("--state", default=_env("state") or "success", help="success, failure, error or pending")
-    p.add_argument("--commit", default=_env("commit"))
-    p.add_argument("--description", default=_env("description"))
+    p.add_argument("--context", default=edge.input_value("context"), required=not edge.input_value("context"))
+    p.add_argument("--state", default=edge.input_value("state") or "success", help="success, failure, error or pending")
+    p.add_argument("--commit", default=edge.input_value("commit"))
+    p.add_argument("--description", default=edge.input_value("description"))
 
     p = sub.add_parser("digest", help="print the sha256 manifest of files/directories (no GitHub access)")
     p.add_argument("paths", nargs="+")
@@ -131,18 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("action", help="run the command named by INPUT_COMMAND (the root action.yml)")
 
-    p = sub.add_parser("rehearse", help="run the template pipeline under act against a fresh GitHub double")
-    p.add_argument("--mode", default="delivery", choices=["delivery", "deployment"],
-                   help="CD_MODE of the rehearsed run: delivery waits for the simulated reviewer, deployment does not")
-    p.add_argument("--json", action="store_true", help="print the outcome (jobs, records, requests) as JSON")
-    p.add_argument("--reject", action="store_true", help="the simulated reviewer rejects instead of approving "
-                   "(exit 0 when production then stays untouched, as it should)")
-    p.add_argument("--keep", action="store_true", help="keep the rehearsal's working directory")
-    p.add_argument("--variant", action="append", default=[], metavar="NAME[:SETTING]",
-                   help="rehearse against the double emulating this GitHub behaviour (repeatable; see github-double)")
-    p.add_argument("--scenario", choices=["canary", "canary-rollback", "blue-green"],
-                   help="rehearse progressive delivery: production on a real nginx + Prometheus, several releases "
-                        "(needs nginx, prometheus and prometheus_client; docs/progressive-delivery.md)")
+    for family in FAMILIES:  # each command family adds its own commands (cdhelper/commands/)
+        COMMANDS.update(importlib.import_module(f".commands.{family}", __package__).register(sub))
     return parser
 
 
@@ -191,57 +162,16 @@ def _dispatch(args, io) -> int:
 
 # --- commands ----------------------------------------------------------------------------------
 
-def _secrets(io):
-    from . import credentials
-    from .errors import InputError
-    try:
-        found = credentials.load(os.environ)
-    except credentials.CredentialsError as err:
-        what, _, fix = str(err).partition(". Fix: ")
-        raise InputError("the secrets handed to cdhelper could not be read", what, fix or "re-run the job") from None
-    io.mask(found.github_token)
-    io.mask(found.registry_password)
-    return found
-
-
-def _context(args, io):
-    from .context import RunContext
-    token = _secrets(io).github_token
-    writers = getattr(args, "trusted_writer", None) or _lines(_env("trusted-writers"))
-    return RunContext.from_environ(dict(os.environ), token=token, repository=args.repository, writers=writers)
-
-
-def _config(args, ctx):
-    from . import config
-    # Only the commands that decide on the gate hold the workflow's gate environment to check cd.yml against.
-    return config.load(args.config, workspace=ctx.workspace if ctx else ".",
-                       gate_environment=getattr(args, "gate_environment", None))
-
-
-def _client(ctx):
-    from .errors import InputError
-    from .github_api import GitHubClient
-    raw = os.environ.get("CDHELPER_BACKOFF", "0.25")
-    try:
-        backoff = float(raw)
-    except ValueError:
-        backoff = -1.0
-    if not 0 <= backoff <= 60:  # NaN fails here too
-        raise InputError(f"CDHELPER_BACKOFF={raw[:40]!r} is not a delay between 0 and 60 seconds",
-                         "it is the first retry delay in seconds", "unset it or set e.g. 0.25") from None
-    return GitHubClient(ctx, backoff=backoff)
-
-
 def cmd_release(args, io) -> int:
     from . import report, tagging, versions
     from .context import parse_mode
     from .digests import digest_paths
     parse_mode(args.mode)
-    ctx = _context(args, io)
-    cfg = _config(args, ctx)
+    ctx = edge.context(args, io)
+    cfg = edge.config(args, ctx)
     version = versions.parse(args.release_version) if args.release_version else versions.default_version(
         cfg.version_base, ctx.run_number)
-    artifact = digest_paths(args.artifact or _lines(_env("artifact")), args.image or _lines(_env("image")))
+    artifact = digest_paths(args.artifact or edge.lines(edge.input_value("artifact")), args.image or edge.lines(edge.input_value("image")))
     candidate = tagging.make_candidate(str(version), cfg.tag_prefix, args.commit or ctx.sha, artifact)
     # Everything that can be refused is refused here, before the tag exists.
     if cfg.release_assets:
@@ -249,7 +179,7 @@ def cmd_release(args, io) -> int:
     if cfg.image_tags and candidate.images:
         from .registry import check_tags
         check_tags(_image_tags(cfg, candidate))
-    client = _client(ctx)
+    client = edge.client(ctx)
     with io.group(f"Tag {candidate.tag}"):
         result = tagging.create_tag(client, candidate)
         io.info(f"{'created' if result.created else 'already tagged, unchanged:'} {candidate.tag} -> {candidate.commit} "
@@ -277,7 +207,7 @@ def _image_tags(cfg, candidate) -> list[str]:
 def _tag_images(candidate, cfg, ctx, io) -> None:
     from .registry import Registry, split
     tags = _image_tags(cfg, candidate)
-    password = _secrets(io).registry_password
+    password = edge.secrets(io).registry_password
     for image in candidate.images:
         ref = split(image)
         secret = password or (ctx.token if ref.registry == "ghcr.io" else "")
@@ -294,24 +224,24 @@ def cmd_promote(args, io) -> int:
     from .errors import InputError
     from .promotion import PromotionRequest, promote
     mode = parse_mode(args.mode)  # fail closed before anything else
-    ctx = _context(args, io)
-    cfg = _config(args, ctx)
+    ctx = edge.context(args, io)
+    cfg = edge.config(args, ctx)
     if not args.environment:
         raise InputError("no environment given", "promote needs the target environment",
                          "pass `environment:` (e.g. staging or production)")
     if not args.release_version:
         raise InputError("no version given", "promote needs the candidate's version",
                          "pass the `version` output of the release step")
-    rollback = args.rollback if args.rollback is not None else _bool(_env("rollback"), "rollback")
-    gated = args.gated if args.gated is not None else _bool(_env("gated"), "gated")
+    rollback = args.rollback if args.rollback is not None else edge.boolean(edge.input_value("rollback"), "rollback")
+    gated = args.gated if args.gated is not None else edge.boolean(edge.input_value("gated"), "gated")
     env = cfg.environment(args.environment)
     req = PromotionRequest(environment=args.environment, version=args.release_version, mode=mode,
-                           artifact_paths=tuple(args.artifact or _lines(_env("artifact"))),
+                           artifact_paths=tuple(args.artifact or edge.lines(edge.input_value("artifact"))),
                            expected_digest=args.digest, rollback=rollback, command=args.deploy_command,
                            environment_url=args.environment_url, gated=gated, gate_job=args.gate_job,
                            strategy=_strategy(args.strategy, env, cfg) if args.strategy else None,
                            resume_step=_step(args.resume_step), soak_environment=args.soak_environment)
-    client = _client(ctx)
+    client = edge.client(ctx)
     with io.group(f"Promote {req.version} to {req.environment} ({mode})"):
         result = promote(client, ctx, cfg, req, log=io.info,
                          warn=lambda note: io.warning(note, title="Untrusted record ignored"))
@@ -375,14 +305,14 @@ def cmd_gate(args, io) -> int:
     from .context import parse_mode
     from .errors import InputError
     mode = parse_mode(args.mode)
-    ctx = _context(args, io)
-    cfg = _config(args, ctx)
+    ctx = edge.context(args, io)
+    cfg = edge.config(args, ctx)
     io.set_output("mode", mode)
     if mode == "deployment":
         io.notice("Continuous Deployment: production is promoted without a human gate", title="CD_MODE=deployment")
         io.append_summary(report.gate_summary(gates.not_required(cfg.gate_environment)))
         return 0
-    verify = args.verify if args.verify is not None else _bool(_env("verify"), "verify")
+    verify = args.verify if args.verify is not None else edge.boolean(edge.input_value("verify"), "verify")
     if not verify:
         # GitHub held this job for the environment's reviewers; the production promotion verifies the
         # approval (reviewers, self-review, who) in the read it makes anyway, so nothing is read here.
@@ -396,7 +326,7 @@ def cmd_gate(args, io) -> int:
         raise InputError(f"GITHUB_SHA {ctx.sha[:50]!r} / GITHUB_RUN_ID {ctx.run_id} do not name a run's commit",
                          "the gate checks this run's approvals and who wrote its commit",
                          "run the gate step inside GitHub Actions (the runner sets both)")
-    client = _client(ctx)
+    client = edge.client(ctx)
     ledger = read_ledger(client, ctx, [], commit=ctx.sha, run_url=ctx.run_url, gate=cfg.gate_environment)
     decision = gates.verify(client, ctx, ledger, gate_environment=cfg.gate_environment,
                             target=", ".join(cfg.gate_protects), gate_job=args.gate_job)
@@ -409,15 +339,15 @@ def cmd_gate(args, io) -> int:
 
 def cmd_finish(args, io) -> int:
     from .promotion import finish
-    ctx = _context(args, io)
-    cfg = _config(args, ctx)
-    named = args.environment or _lines(_env("environment"))
+    ctx = edge.context(args, io)
+    cfg = edge.config(args, ctx)
+    named = args.environment or edge.lines(edge.input_value("environment"))
     names = [cfg.environment(n).name for n in named] or [e.name for e in cfg.environments]
     from .promotion import record_file
     if args.job_status == "success" and not any(record_file(ctx, n).exists() for n in names):
         io.info("no deployment record left open by this job")
         return 0
-    closed = finish(_client(ctx), ctx, names, args.job_status, explicit=bool(named))
+    closed = finish(edge.client(ctx), ctx, names, args.job_status, explicit=bool(named))
     if not closed:
         io.info("no deployment record of this run is still in flight")
     for deployment_id in closed:
@@ -436,9 +366,9 @@ def cmd_sweep(args, io) -> int:
     if not 0 < hours <= 24 * 366:  # NaN and infinity fail here too
         raise InputError(f"older-than-hours {args.older_than_hours[:40]!r} is not a number of hours between 0 and 8784",
                          "records younger than that are left alone", "pass a number of hours above 0, e.g. 6")
-    ctx = _context(args, io)
-    cfg = _config(args, ctx)
-    closed = sweep(_client(ctx), ctx, [e.name for e in cfg.environments], older_than_hours=hours)
+    ctx = edge.context(args, io)
+    cfg = edge.config(args, ctx)
+    closed = sweep(edge.client(ctx), ctx, [e.name for e in cfg.environments], older_than_hours=hours)
     for record in closed:
         io.warning(f"deployment {record.id} ({record.version} to {record.environment}) was {record.state} since "
                    f"{record.created_at:%Y-%m-%d %H:%M} UTC and is now closed as error", title="Abandoned record")
@@ -450,9 +380,9 @@ def cmd_sweep(args, io) -> int:
 def cmd_status(args, io) -> int:
     from . import report
     from .history import status
-    ctx = _context(args, io)
-    cfg = _config(args, ctx)
-    rows, ignored = status(_client(ctx), ctx, cfg)
+    ctx = edge.context(args, io)
+    cfg = edge.config(args, ctx)
+    rows, ignored = status(edge.client(ctx), ctx, cfg)
     for note in ignored:
         io.warning(note, title="Untrusted record ignored")
     data = {"repository": ctx.repository, "environments": [r.as_json() for r in rows]}
@@ -471,7 +401,7 @@ COMMIT_STATES = ("success", "failure", "error", "pending")
 def cmd_report_check(args, io) -> int:
     from .errors import InputError
     from .tagging import SHA
-    ctx = _context(args, io)
+    ctx = edge.context(args, io)
     sha = args.commit or ctx.sha
     # Checked before any request: the sha becomes part of the URL path, the state must be GitHub's.
     if not SHA.match(sha or ""):
@@ -483,7 +413,7 @@ def cmd_report_check(args, io) -> int:
     if not args.context or len(args.context) > 255 or not args.context.isprintable():
         raise InputError(f"context {args.context[:60]!r} is not usable", "it names the check (printable, 1-255 characters)",
                          "pass a short name such as acceptance")
-    _client(ctx).create_commit_status(sha, args.state, args.context, description=args.description,
+    edge.client(ctx).create_commit_status(sha, args.state, args.context, description=args.description,
                                       target_url=ctx.run_url)
     io.info(f"{args.context}: {args.state} on {sha[:12]}")
     return 0
@@ -504,7 +434,7 @@ def cmd_github_double(args, io) -> int:
     import threading
 
     from .double import GitHubDouble
-    double = GitHubDouble(host=args.host, port=args.port, variant=_variants(args.variant))
+    double = GitHubDouble(host=args.host, port=args.port, variant=edge.variants(args.variant))
     if args.state and os.path.exists(args.state):
         double.load(args.state)
     for spec in args.repo:
@@ -527,37 +457,14 @@ ACTION_COMMANDS = ("promote", "release", "gate", "status", "finish", "report-che
 
 def cmd_action(args, io) -> int:
     from .errors import InputError
-    command = (_env("command") or "promote").strip()
+    command = (edge.input_value("command") or "promote").strip()
     if command not in ACTION_COMMANDS:
         raise InputError(f"command {command!r} is not one the action runs", f"it runs {', '.join(ACTION_COMMANDS)}",
                          "set the `command` input to one of those")
     return COMMANDS[command](build_parser().parse_args([command]), io)
 
 
-def _variants(specs: list[str]) -> list[str]:
-    from .double import variants
-    from .errors import InputError
-    try:
-        variants.parse(specs)
-    except ValueError as err:
-        raise InputError(f"--variant {' '.join(specs)[:80]!r} is not usable", str(err),
-                         "pick from the list in cdhelper github-double --help") from None
-    return specs
-
-
-def cmd_rehearse(args, io) -> int:
-    if args.scenario:
-        from .errors import InputError
-        if args.reject or args.variant:
-            raise InputError(f"--scenario {args.scenario} cannot be combined with --reject or --variant",
-                             "a scenario fixes its own reviews and GitHub", "drop those options")
-        from .rehearsal import scenarios
-        return scenarios.run(args.scenario, mode=args.mode, as_json=args.json, keep=args.keep, io=io)
-    from .rehearsal import rehearse
-    return rehearse(mode=args.mode, as_json=args.json, reject=args.reject, keep=args.keep, io=io,
-                    variants=_variants(args.variant))
-
-
 COMMANDS = {"release": cmd_release, "promote": cmd_promote, "gate": cmd_gate, "finish": cmd_finish, "sweep": cmd_sweep,
             "status": cmd_status, "report-check": cmd_report_check, "digest": cmd_digest,
-            "github-double": cmd_github_double, "rehearse": cmd_rehearse, "action": cmd_action}
+            "github-double": cmd_github_double, "action": cmd_action}
+FAMILIES = ("rehearse",)

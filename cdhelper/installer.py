@@ -252,9 +252,10 @@ def _uv_env(environ: dict[str, str]) -> dict[str, str]:
 def uv_command(uv: Uv, lock: str, site: str, python: str, scratch: str, environ: dict[str, str]) -> list[str]:
     cmd = [uv.binary, "pip", "install", "--require-hashes", "--no-deps", "--only-binary", ":all:",
            "--target", site, "--python", python, "-r", lock, "--no-config", "--quiet",
-           # a cache of this build only: nothing another repository left on the runner is reused.
+           # a cache of this build only: nothing another repository left on the runner is reused; it
+           # sits beside the entry, so its files are linked into the entry, not copied, then it goes.
            # No --compile-bytecode: uv would run Python for it without -I; bootstrap compiles in-process.
-           "--cache-dir", os.path.join(scratch, "uv-cache"), "--link-mode", "copy"]
+           "--cache-dir", os.path.join(scratch, "uv-cache"), "--link-mode", "hardlink"]
     if not (environ.get("UV_DEFAULT_INDEX") or environ.get("UV_INDEX_URL")) and environ.get("PIP_INDEX_URL"):
         cmd += ["--index-url", environ["PIP_INDEX_URL"]]  # a mirror set for pip serves uv too
     if not environ.get("UV_EXTRA_INDEX_URL") and not environ.get("UV_INDEX"):
