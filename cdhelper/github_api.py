@@ -305,6 +305,23 @@ class GitHubClient:
         return self._get_optional(f"{self._repo_url}/environments/{quote(name, safe='')}", needs="actions: read",
                                   what=f"reading environment {name}")
 
+    def list_environments(self) -> list[dict]:
+        """Every environment of the repository, as GitHub describes each (protection rules included)."""
+        found: list[dict] = []
+        for page in range(1, 51):  # 5,000 environments: far beyond any repository
+            data = self._call("GET", f"{self._repo_url}/environments", write=False, needs="actions: read",
+                              what="listing environments", params={"per_page": 100, "page": page})
+            found.extend(data.get("environments") or [])
+            if len(found) >= int(data.get("total_count") or 0) or not data.get("environments"):
+                break
+        return found
+
+    def get_variable(self, name: str) -> str | None:
+        """A repository variable's value (Actions variables), or None when it is not set."""
+        data = self._get_optional(f"{self._repo_url}/actions/variables/{quote(name, safe='')}",
+                                  needs="variables: read (fine-grained) or repo scope", what=f"reading variable {name}")
+        return None if data is None else str(data.get("value", ""))
+
     # --- writes --------------------------------------------------------------------------------
     def create_tag_object(self, tag: str, message: str, sha: str) -> str:
         # A tag object is invisible until a ref points at it, so creating a second one is harmless.
