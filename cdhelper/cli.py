@@ -329,7 +329,7 @@ def cmd_gate(args, io) -> int:
     client = edge.client(ctx)
     ledger = read_ledger(client, ctx, [], commit=ctx.sha, run_url=ctx.run_url, gate=cfg.gate_environment)
     decision = gates.verify(client, ctx, ledger, gate_environment=cfg.gate_environment,
-                            target=", ".join(cfg.gate_protects), gate_job=args.gate_job)
+                            target=", ".join(cfg.gate_protects), gate_job=args.gate_job, in_gate_job=True)
     who = ", ".join(a["login"] for a in decision.approvers)
     io.set_output("approved-by", who)
     io.notice(f"{cfg.gate_environment} approved by {who}", title="Gate passed")

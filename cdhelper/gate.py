@@ -21,6 +21,7 @@ class GateDecision:
     required: bool
     environment: str
     approvers: tuple[dict, ...] = field(default_factory=tuple)
+    ungated: str = ""  # when not required and in delivery mode: the environment the gate does not protect
 
     def payload(self) -> dict:
         out: dict = {"required": self.required, "environment": self.environment}
@@ -30,6 +31,8 @@ class GateDecision:
 
     def describe(self) -> str:
         if not self.required:
+            if self.ungated:
+                return f"not gated: {self.ungated} is promoted without approval in delivery mode too"
             return "no human gate (Continuous Deployment)"
         who = ", ".join(a["login"] for a in self.approvers)
         return f"approved on {self.environment} by {who}"
@@ -56,7 +59,7 @@ def check_rules(rules: GateRules, *, gate_environment: str, target: str) -> None
 
 def decide(approvals: list[dict], *, gate_environment: str, run_id: int, target: str,
            excluded: dict[str, str] | None = None,
-           approved_in_attempt: Callable[[], bool | None] | None = None) -> GateDecision:
+           approved_in_attempt: Callable[[], bool | None] | None = None, in_gate_job: bool = False) -> GateDecision:
     """Decide from the run's review history, whatever its order: GitHub documents none, and gives
     the reviews no time. Approvals by `excluded` logins (login -> why: who started the run, who
     wrote the commit) do not count, even where GitHub let them through. A history holding both a
@@ -89,8 +92,12 @@ def decide(approvals: list[dict], *, gate_environment: str, run_id: int, target:
     if not valid:
         raise GateError(f"promotion to {target} refused",
                         f"Continuous Delivery needs an approval of environment {gate_environment!r} in this run ({run_id}), and it holds none",
-                        f"run the gate job bound to `environment: {{name: {gate_environment}, deployment: false}}` before this job "
-                        f"(`needs:` it), and give {gate_environment} required reviewers; or set CD_MODE=deployment for Continuous Deployment")
+                        (f"bind this gate job to `environment: {{name: {gate_environment}, deployment: false}}` so GitHub holds "
+                         f"it for the reviewers, and give {gate_environment} required reviewers"
+                         if in_gate_job else
+                         f"run the gate job bound to `environment: {{name: {gate_environment}, deployment: false}}` before this job "
+                         f"(`needs:` it), and give {gate_environment} required reviewers")
+                        + "; or set CD_MODE=deployment for Continuous Deployment")
     return GateDecision(True, gate_environment, tuple({"login": a["user"], "comment": a["comment"]} for a in valid))
 
 
@@ -117,7 +124,7 @@ def excluded_people(*, actor: str, triggering_actor: str, authors: tuple[str, ..
 
 
 def verify(client, ctx, ledger: Ledger, *, gate_environment: str, target: str,
-           gate_job: str = DEFAULT_GATE_JOB) -> GateDecision:
+           gate_job: str = DEFAULT_GATE_JOB, in_gate_job: bool = False) -> GateDecision:
     """The whole check, from what the ledger read brought. Parts GitHub's GraphQL did not show (the
     environment's rules, the run's reviews) are asked of REST, so either reading works."""
     rules = ledger.gate or gate_rules_from_rest(client.get_environment(gate_environment))
@@ -133,8 +140,10 @@ def verify(client, ctx, ledger: Ledger, *, gate_environment: str, target: str,
                   excluded=excluded_people(actor=ctx.actor, triggering_actor=ctx.triggering_actor,
                                            authors=ledger.commit.people),
                   approved_in_attempt=lambda: gate_job_succeeded(client.attempt_jobs(ctx.run_id, ctx.run_attempt),
-                                                                 gate_job))
+                                                                 gate_job), in_gate_job=in_gate_job)
 
 
-def not_required(gate_environment: str) -> GateDecision:
-    return GateDecision(False, gate_environment)
+def not_required(gate_environment: str, *, ungated: str = "") -> GateDecision:
+    """No approval applies: Continuous Deployment, or (`ungated`) an environment the gate does not
+    protect in Continuous Delivery, such as staging."""
+    return GateDecision(False, gate_environment, ungated=ungated)

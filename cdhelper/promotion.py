@@ -146,7 +146,8 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     _check_contexts(ledger.commit, env, candidate, Trust.of(ctx))
     warnings = _superseded(target, candidate, ctx.run_id)
     decision = (gates.verify(client, ctx, ledger, gate_environment=config.gate_environment, target=env.name,
-                             gate_job=req.gate_job) if gated else gates.not_required(config.gate_environment))
+                             gate_job=req.gate_job) if gated else
+                gates.not_required(config.gate_environment, ungated=env.name if req.mode == "delivery" else ""))
     rollout.preflight(config, plan, candidate, env)
     rollout.check_soak(client, plan, req)
     slot = rollout.next_slot(plan, live)
@@ -317,8 +318,10 @@ def _superseded(target: list[Record], candidate: Candidate, run_id: int) -> list
 
 def _gate_from_payload(payload: dict | None, gate_environment: str) -> gates.GateDecision:
     data = (payload or {}).get("gate") or {}
-    return gates.GateDecision(bool(data.get("required")), data.get("environment", gate_environment),
-                              tuple(data.get("approvers", ())))
+    required = bool(data.get("required"))
+    ungated = (payload or {}).get("environment", "") if not required and (payload or {}).get("mode") == "delivery" else ""
+    return gates.GateDecision(required, data.get("environment", gate_environment), tuple(data.get("approvers", ())),
+                              ungated=str(ungated))
 
 
 # --- writes ------------------------------------------------------------------------------------

@@ -97,6 +97,8 @@ def status_text(rows: list[EnvironmentStatus]) -> str:
 def gate_summary(decision: GateDecision) -> str:
     """The gate job's summary: who approved, with their comments (reviewers' free text)."""
     if not decision.required:
+        if decision.ungated:
+            return f"## Gate\n\nContinuous Delivery: {md_text(decision.ungated)} is not gated; no approval applies.\n"
         return "## Gate\n\nContinuous Deployment: no human approval applies.\n"
     if not decision.approvers:
         return (f"## Gate\n\nContinuous Delivery: {md_text(decision.environment)} released this job after its "

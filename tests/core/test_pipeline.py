@@ -319,3 +319,26 @@ def test_sweep_closes_records_a_lost_runner_left_open_and_nothing_else(pipeline,
     assert "Abandoned record" in swept.out
     double.reset_log()
     assert pipeline.run("sweep").outputs["closed"] == "0" and double.total_requests() == 1
+
+
+def test_an_ungated_environment_in_delivery_mode_is_not_called_continuous_deployment(pipeline, double):
+    pipeline.release()
+    staging = pipeline.promote("staging", mode="delivery")
+    assert staging.code == 0, staging.out
+    assert "Continuous Deployment" not in staging.summary
+    assert "not gated: staging is promoted without approval in delivery mode too" in staging.summary.replace("\\", "")
+    deployed = pipeline.promote("production")  # deployment mode: that one is Continuous Deployment
+    assert "no human gate (Continuous Deployment)" in deployed.summary.replace("\\", "")
+
+
+def test_the_gate_jobs_own_refusal_does_not_tell_it_to_depend_on_itself(pipeline, double):
+    double.set_environment("acme/app", "production-approval", reviewers=["alice"], prevent_self_review=True)
+    double.create_run("acme/app", run_id=4242)
+    refused = pipeline.run("gate", "--mode", "delivery", "--verify")
+    assert refused.code == 6, refused.out
+    assert "holds none" in refused.out and "`needs:` it" not in refused.out
+    assert "bind this gate job to `environment: {name: production-approval, deployment: false}`" in refused.out
+    pipeline.release()
+    pipeline.promote("staging", mode="delivery")
+    promoted = pipeline.promote("production", mode="delivery")  # the production job: it must need the gate job
+    assert promoted.code == 6 and "(`needs:` it)" in promoted.out
