@@ -14,15 +14,43 @@ import os
 
 from . import __version__, edge
 
+ENVIRONMENT = """environment (the runner sets these inside GitHub Actions; to run by hand, see docs/cli.md):
+  GITHUB_TOKEN          the token (also INPUT_GITHUB_TOKEN, the actions' github-token input, or GH_TOKEN);
+                        never printed, never passed to your commands
+  GITHUB_REPOSITORY     OWNER/NAME (or --repository)
+  GITHUB_API_URL        REST API root (default https://api.github.com; GHES: https://HOST/api/v3)
+  GITHUB_GRAPHQL_URL    GraphQL endpoint (default: derived from GITHUB_API_URL)
+  GITHUB_SERVER_URL     links to runs (default https://github.com)
+  GITHUB_SHA            the commit released and deployed
+  GITHUB_REF            the ref the run is for
+  GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT, GITHUB_RUN_NUMBER
+                        the run: its approvals, its records, the default version BASE.RUN_NUMBER
+  GITHUB_ACTOR, GITHUB_TRIGGERING_ACTOR
+                        who started and who re-ran the run: neither may approve it
+  GITHUB_REPOSITORY_ID  tells this repository's records from others'
+  GITHUB_WORKSPACE      where .github/cd.yml is read (default: the current directory)
+  RUNNER_TEMP           scratch space (default /tmp)
+  GITHUB_ACTIONS, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY
+                        inside Actions: annotations, step outputs, the job summary
+  INPUT_<NAME>          an action input; each option's default (e.g. INPUT_ENVIRONMENT)
+  INPUT_REGISTRY_USERNAME, INPUT_REGISTRY_PASSWORD
+                        registry credentials for image tags (the password is a secret, like the token)
+  CDHELPER_BACKOFF      first retry delay in seconds (default 0.25)
+  CDHELPER_DEBUG        1: print the traceback of an internal error (exit 70)
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cdhelper", description="Continuous Delivery / Continuous Deployment for GitHub Actions: build once, "
-        "tag by digest, promote through environments, gate production.")
+        "tag by digest, promote through environments, gate production.",
+        epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"cdhelper {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def common(p: argparse.ArgumentParser, *, github: bool = True, records: bool = False, gate: bool = False) -> None:
+        if github:
+            p.epilog, p.formatter_class = ENVIRONMENT, argparse.RawDescriptionHelpFormatter
         p.add_argument("--config", default=edge.input_value("config") or None, help="path of cd.yml (default .github/cd.yml)")
         if github:
             p.add_argument("--repository", default=edge.input_value("repository"), help="OWNER/NAME (default $GITHUB_REPOSITORY)")
@@ -70,14 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("gate", help="the gate job's step: check the mode (and, with --verify, the approval)")
     common(p, gate=True)
-    p.add_argument("--mode", default=edge.input_value("mode"))
+    p.add_argument("--mode", default=edge.input_value("mode"),
+                   help="delivery (default, also when empty) or deployment; pass vars.CD_MODE")
     p.add_argument("--verify", action="store_true", default=None,
                    help="also read and check this run's approval (one request; the production promotion checks and "
                         "records it anyway)")
 
     p = sub.add_parser("finish", help="close any record this job left in progress (run with if: always())")
     common(p, records=True)
-    p.add_argument("--environment", action="append", default=None)
+    p.add_argument("--environment", action="append", default=None,
+                   help="only close this environment's record (repeatable; default: every record this run left open)")
     p.add_argument("--job-status", default=edge.input_value("job-status"), help="success, failure or cancelled")
 
     p = sub.add_parser("sweep", help="close records left queued/in progress by lost runners (run on a schedule)")
@@ -91,19 +121,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report-check", help="report a commit status (e.g. acceptance passed) used as evidence")
     common(p)
-    p.add_argument("--context", default=edge.input_value("context"), required=not edge.input_value("context"))
+    p.add_argument("--context", default=edge.input_value("context"), required=not edge.input_value("context"),
+                   help="the status's name, as an environment's required-contexts lists it (e.g. acceptance)")
     p.add_argument("--state", default=edge.input_value("state") or "success", help="success, failure, error or pending")
-    p.add_argument("--commit", default=edge.input_value("commit"))
-    p.add_argument("--description", default=edge.input_value("description"))
+    p.add_argument("--commit", default=edge.input_value("commit"), help="the commit to report on (default $GITHUB_SHA)")
+    p.add_argument("--description", default=edge.input_value("description"), help="a short text shown with the status")
 
     p = sub.add_parser("digest", help="print the sha256 manifest of files/directories (no GitHub access)")
-    p.add_argument("paths", nargs="+")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("paths", nargs="+", help="files or directories: the artifact, exactly as it will be deployed")
+    p.add_argument("--json", action="store_true", help="print the manifest and its digest as JSON")
 
     p = sub.add_parser("github-double", help="serve the GitHub double (a stateful GitHub API) on loopback")
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--repo", action="append", default=[], metavar="OWNER/NAME[=GIT_DIR]")
+    p.add_argument("--port", type=int, default=0, help="port to listen on (default: any free one; the URL is printed)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
+    p.add_argument("--repo", action="append", default=[], metavar="OWNER/NAME[=GIT_DIR]",
+                   help="a repository to serve, backed by the git checkout GIT_DIR for commits and tags (repeatable)")
     p.add_argument("--state", help="load from and save to this JSON file")
     p.add_argument("--variant", action="append", default=[], metavar="NAME[:SETTING]",
                    help="emulate a GitHub behaviour that is not confirmed, or GitHub Enterprise Server (repeatable): "
