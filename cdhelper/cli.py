@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", action="append", default=None, help="container image NAME@sha256:... (repeatable)")
     p.add_argument("--commit", default=edge.input_value("commit"), help="commit to tag (default $GITHUB_SHA)")
     p.add_argument("--mode", default=edge.input_value("mode"), help="validated only, so a bad CD_MODE fails before the tag is made")
+    p.add_argument("--dry-run", action="store_true",
+                   help="run every check with reads only (the commit, the tag, asset names, image tags) and print "
+                        "what would be written; exits as the real run would, writes nothing")
 
     p = sub.add_parser("promote", help="deploy a tagged candidate to an environment, with gate and evidence checks")
     common(p, records=True, gate=True)
@@ -95,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(checked before a rollout that holds)")
     p.add_argument("--gated", action="store_true", default=None,
                    help="this promotion needs the gate's approval in delivery mode, whatever cd.yml says (production)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="run every check (digest, ordering, evidence, gate, freeze) with reads only and print what "
+                        "would be written; exits as the real run would, writes nothing, runs no command")
 
     p = sub.add_parser("gate", help="the gate job's step: check the mode (and, with --verify, the approval)")
     common(p, gate=True)
@@ -212,6 +218,8 @@ def cmd_release(args, io) -> int:
         from .registry import check_tags
         check_tags(_image_tags(cfg, candidate))
     client = edge.client(ctx)
+    if args.dry_run:
+        return _dry_run_release(client, ctx, cfg, candidate, artifact, io)
     with io.group(f"Tag {candidate.tag}"):
         result = tagging.create_tag(client, candidate)
         io.info(f"{'created' if result.created else 'already tagged, unchanged:'} {candidate.tag} -> {candidate.commit} "
@@ -229,6 +237,32 @@ def cmd_release(args, io) -> int:
     io.append_summary(report.release_summary(result, run_url=ctx.run_url))
     io.out_json({"version": candidate.version, "tag": candidate.tag, "digest": candidate.manifest,
                  "created": result.created})
+    return 0
+
+
+def _dry_run_release(client, ctx, cfg, candidate, artifact, io) -> int:
+    """The release's checks with reads only (the commit exists, the tag is new or the same): what
+    would be written, nothing written. Registry and release-asset writes are listed, not tried."""
+    from . import report, tagging
+    result = tagging.plan_tag(client, ctx, candidate)
+    writes = []
+    if result.created:
+        writes.append({"tag": candidate.tag, "commit": candidate.commit, "digest": candidate.manifest})
+    if cfg.image_tags and candidate.images:
+        writes.append({"image_tags": [f"{image}:{t}" for image in candidate.images for t in _image_tags(cfg, candidate)]})
+    if cfg.release_assets:
+        writes.append({"release": candidate.tag, "assets": [path for path, _ in artifact.files]})
+    for write in writes:
+        io.info("would " + report.describe_write(write))
+    if not writes:
+        io.info(f"{candidate.tag} already records this build: nothing to write")
+    io.info(f"{client.requests} GitHub requests, no writes")
+    outputs = {"version": candidate.version, "tag": candidate.tag, "digest": candidate.manifest,
+               "commit": candidate.commit, "created": str(result.created).lower()}
+    for name, value in outputs.items():
+        io.set_output(name, value)
+    io.append_summary(report.release_dry_run_summary(candidate, writes))
+    io.out_json({**outputs, "dry_run": True, "would": writes})
     return 0
 
 
@@ -272,7 +306,8 @@ def cmd_promote(args, io) -> int:
                            expected_digest=args.digest, rollback=rollback, command=args.deploy_command,
                            environment_url=args.environment_url, gated=gated, gate_job=args.gate_job,
                            strategy=_strategy(args.strategy, env, cfg) if args.strategy else None,
-                           resume_step=_step(args.resume_step), soak_environment=args.soak_environment)
+                           resume_step=_step(args.resume_step), soak_environment=args.soak_environment,
+                           dry_run=args.dry_run)
     client = edge.client(ctx)
     with io.group(f"Promote {req.version} to {req.environment} ({mode})"):
         result = promote(client, ctx, cfg, req, log=io.info,
@@ -280,6 +315,8 @@ def cmd_promote(args, io) -> int:
         for warning in result.warnings:
             io.warning(warning, title="Superseded candidate")
         io.info(f"{client.requests} GitHub requests")
+    if result.would is not None:
+        return _dry_run_promotion(result, cfg, mode, io)
     outputs = {"paused": str(bool(result.paused_at)).lower(), "step": str(result.paused_at or ""),
                "rollback-deployment-id": str(result.rollback_id or ""),
                "deployment-id": str(result.deployment_id), "version": result.candidate.version,
@@ -293,6 +330,24 @@ def cmd_promote(args, io) -> int:
         io.warning(note, title="Untrusted record ignored")
     io.append_summary(report.promotion_summary(result, cfg, mode=mode))
     io.out_json(outputs)
+    return 0
+
+
+def _dry_run_promotion(result, cfg, mode: str, io) -> int:
+    """Every check passed with reads only: say what the real run would write, write nothing."""
+    from . import report
+    for write in result.would["writes"]:
+        io.info("would " + report.describe_write(write))
+    if result.would.get("deploy_command"):
+        io.info(f"would run the deploy command: {result.would['deploy_command']}")
+    outputs = {"state": result.state, "version": result.candidate.version, "digest": result.candidate.manifest,
+               "tag": result.candidate.tag, "environment": result.environment,
+               "approved-by": ",".join(a["login"] for a in result.gate.approvers),
+               "previous-version": result.previous.version if result.previous else ""}
+    for name, value in outputs.items():
+        io.set_output(name, value)
+    io.append_summary(report.promotion_summary(result, cfg, mode=mode))
+    io.out_json({**outputs, "dry_run": True, "would": result.would})
     return 0
 
 

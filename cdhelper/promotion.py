@@ -63,6 +63,7 @@ class PromotionRequest:
     strategy: strategies.Plan | None = None  # the promote action's `strategy` input, over cd.yml's
     resume_step: int = 0  # continue this run's paused rollout from this step (the resume job)
     soak_environment: str = "production-soak"  # holds the job that resumes a `pause: hold` (its wait timer)
+    dry_run: bool = False  # every check, reads only; say what would be written instead of writing it
 
 
 @dataclass
@@ -81,6 +82,7 @@ class PromotionResult:
     steps: list = field(default_factory=list)  # strategies.StepReport of the rollout
     paused_at: int = 0  # the step a resume job continues from (0: not paused)
     rollback_id: int = 0  # the record of an automatic rollback
+    would: dict | None = None  # a dry run: the writes the real run would make
 
 
 CREATE_ATTEMPTS = 3
@@ -132,6 +134,10 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     live = live_record(target)
     if req.resume_step:
         return _resume(client, ctx, config, env, req, candidate, mine, plan, commands, log, ledger)
+    if mine is not None and mine.state == "success" and req.dry_run:
+        return PromotionResult(candidate, env.name, mine.id, "unchanged",
+                               _gate_from_payload(mine.payload, config.gate_environment), previous=live,
+                               ignored=ledger.ignored, would={"writes": []})
     if mine is not None and mine.state == "success":
         log(f"{candidate.version} is already live in {env.name} from this run (deployment {mine.id}); nothing to do")
         return PromotionResult(candidate, env.name, mine.id, "unchanged",
@@ -152,6 +158,10 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     rollout.check_soak(client, plan, req)
     slot = rollout.next_slot(plan, live)
     payload = _payload(candidate, env, req, ctx, decision, promoted_from, rollback_of, previous, plan.payload(slot))
+    if req.dry_run:
+        return PromotionResult(candidate, env.name, mine.id if mine else 0, "dry-run", decision, previous, rollback_of,
+                               warnings, ignored=ledger.ignored, plan=plan,
+                               would=_would(candidate, env, req, plan, payload, mine, commands))
     deployment_id, node = (mine.id, mine.node_id) if mine is not None else _create_record(
         client, ctx, env, candidate, payload, target)
     if ctx.ghes:
@@ -173,6 +183,11 @@ def _resume(client, ctx, config, env, req, candidate, mine, plan, commands, log,
     result = PromotionResult(candidate, env.name, mine.id, "success", _gate_from_payload(mine.payload, config.gate_environment),
                              live, mine.payload.get("rollback_of"), node_id=mine.node_id, ignored=ledger.ignored,
                              plan=plan)
+    if req.dry_run:
+        result.state = "dry-run"
+        result.would = {"writes": [f"continue deployment {mine.id} from step {req.resume_step}: its statuses, "
+                                   "then the final one"], "commands": sorted(commands)}
+        return result
     _deploy(client, ctx, config, env, req, result, set(), log, commands=commands, live=live, resume=True)
     return result
 
@@ -343,9 +358,30 @@ def _payload(candidate: Candidate, env: Environment, req: PromotionRequest, ctx:
     return payload
 
 
+def _description(candidate: Candidate, payload: dict) -> str:
+    return f"{'Rollback to' if payload['rollback_of'] else 'Deploy'} {candidate.version} ({candidate.manifest[:19]}…)"
+
+
+def _would(candidate: Candidate, env: Environment, req: PromotionRequest, plan, payload: dict, mine: Record | None,
+           commands: dict) -> dict:
+    """What the real run would write, in order (a dry run writes none of it)."""
+    writes = []
+    if mine is None:
+        writes.append({"create": "deployment", "environment": env.name, "ref": candidate.commit,
+                       "description": _description(candidate, payload), "production_environment": env.production,
+                       "required_contexts": list(env.required_contexts), "payload": payload})
+    else:
+        writes.append({"reuse": "deployment", "id": mine.id, "state": mine.state})
+    steps = plan.rollout_steps
+    states = ["queued", "in_progress"] + ([f"in_progress: step {n} of {steps}" for n in range(1, steps + 1)]
+                                          if steps > 1 else []) + ["success"]
+    writes.append({"statuses": states})
+    return {"writes": writes, "commands": sorted(commands), "deploy_command": req.command or ""}
+
+
 def _create_record(client: GitHubClient, ctx: RunContext, env: Environment, candidate: Candidate, payload: dict,
                    before: list[Record]) -> tuple[int, str]:
-    description = f"{'Rollback to' if payload['rollback_of'] else 'Deploy'} {candidate.version} ({candidate.manifest[:19]}…)"
+    description = _description(candidate, payload)
     for _ in range(CREATE_ATTEMPTS):
         try:
             made = client.create_deployment(ref=candidate.commit, environment=env.name, payload=payload,

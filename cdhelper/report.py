@@ -6,6 +6,8 @@ goes through `md_text`, `md_code` or `mermaid_label`; `table` escapes plain cell
 
 from __future__ import annotations
 
+import json
+
 from .actions_io import Md, md_code, md_link, md_text, mermaid_label, one_line, table
 from .config import Config
 from .gate import GateDecision
@@ -25,13 +27,40 @@ def release_summary(result: TagResult, *, run_url: str) -> str:
             + f"\n{md_link('Run', run_url)}\n")
 
 
+def describe_write(write: dict) -> str:
+    """One write a dry run stands in for, as a line of text."""
+    if "create" in write:
+        return (f"create a deployment record in {write['environment']} for {write['ref'][:12]}: "
+                f"{write['description']} (payload: {json.dumps(write['payload'], sort_keys=True)})")
+    if "reuse" in write:
+        return f"continue deployment {write['id']} ({write['state']}), this run's own record"
+    if "statuses" in write:
+        return "write its statuses: " + " -> ".join(write["statuses"])
+    if "tag" in write:
+        return f"create tag {write['tag']} -> {write['commit'][:12]} (tag object and ref): {write['digest']}"
+    if "release" in write:
+        return f"publish GitHub Release {write['release']} with {len(write['assets'])} asset(s)"
+    if "image_tags" in write:
+        return "tag images: " + ", ".join(write["image_tags"])
+    return json.dumps(write, sort_keys=True)
+
+
+def release_dry_run_summary(candidate, writes: list[dict]) -> str:
+    return (f"## Dry run: release {md_text(candidate.version)}\n\nEvery check passed; nothing was written.\n\n"
+            + ("".join(f"- would {md_text(describe_write(w))}\n" for w in writes) or "Nothing to write.\n"))
+
+
 def promotion_summary(result: PromotionResult, config: Config, *, mode: str) -> str:
     c = result.candidate
     verb = "Rolled back" if result.rollback_of else "Promoted"
     if result.state == "unchanged":
         verb = "Already live (re-run changed nothing):"
+    if result.state == "dry-run":
+        verb = "Dry run: every check passed; would roll back" if result.rollback_of else \
+            "Dry run: every check passed; would promote"
     rows = [["Environment", result.environment], ["Version", c.version], ["Digest", md_code(c.manifest)],
-            ["Deployment", str(result.deployment_id)], ["Mode", mode], ["Gate", result.gate.describe()],
+            ["Deployment", str(result.deployment_id) if result.deployment_id else "none (dry run)"], ["Mode", mode],
+            ["Gate", result.gate.describe()],
             ["Replaced", f"{result.previous.version} (deployment {result.previous.id})" if result.previous else "nothing"]]
     if result.rollback_of:
         rows.append(["Rollback of", f"deployment {result.rollback_of}"])
@@ -41,6 +70,10 @@ def promotion_summary(result: PromotionResult, config: Config, *, mode: str) -> 
         verb = "Paused rolling out"
     notes = "".join(f"\n> [!WARNING]\n> {md_text(w)}\n" for w in result.warnings)
     steps = ""
+    if result.would is not None:
+        steps = "\n### Would write (nothing was written)\n\n" + "".join(
+            f"- {md_text(describe_write(w))}\n" for w in result.would["writes"]) if result.would["writes"] else \
+            "\nNothing to write: this run already deployed it.\n"
     if result.steps:
         steps = "\n### Rollout\n\n" + table(["Step", "What", "Outcome", "Measured"],
                                               [[str(s.step), s.what, s.outcome, s.detail] for s in result.steps])

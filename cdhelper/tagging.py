@@ -115,6 +115,18 @@ def create_tag(client: GitHubClient, candidate: Candidate) -> TagResult:
     return TagResult(_same_or_conflict(candidate, existing), created=False)
 
 
+def plan_tag(client: GitHubClient, ctx, candidate: Candidate) -> TagResult:
+    """A dry run of create_tag: the same refusals, from reads only (the commit, then the tag)."""
+    from .records import read_ledger
+    if read_ledger(client, ctx, [], commit=candidate.commit).commit is None:
+        raise InputError(f"commit {candidate.commit} cannot be tagged", "GitHub does not know that commit",
+                         "tag a commit that was pushed to the repository (GITHUB_SHA of the run is)")
+    existing = read_candidate(client, candidate.tag)
+    if existing is None:
+        return TagResult(candidate, created=True)
+    return TagResult(_same_or_conflict(candidate, existing), created=False)
+
+
 def _same_or_conflict(wanted: Candidate, existing: Candidate | str) -> Candidate:
     if isinstance(existing, str):
         raise ConflictError(f"tag {wanted.tag!r} already exists and is not a cdhelper release tag",
