@@ -227,3 +227,16 @@ def test_a_cold_runner_sets_up_once_with_the_pinned_uv_then_every_step_reuses_th
     assert out.count("Success - Main Set up cdhelper") >= 3, "release, staging and production each set up"
     assert "::warning" not in out and "did not verify" not in out
     assert r.jobs["production"].result == "success"
+
+
+def test_the_weekly_dora_report_template_runs_after_a_pipeline(rehearsal_factory):
+    r = rehearsal_factory("deployment")
+    r.plan_run(review=None)
+    assert r.act() == 0, r.output()[-3000:]
+    r.double.reset_log()
+    assert r.act(workflow="cd-dora.yml", event="workflow_dispatch", run_id=777) == 0, r.output()[-3000:]
+    out = r.output()
+    assert "production, " in out and "Deployment frequency" in out
+    assert "1 in 30 days (0.2 a week)" in out, out[-2000:]
+    assert "Change failure rate               0 % (0 of 1)" in out
+    assert r.double.total_requests() == 1  # one GraphQL page: the records of production

@@ -1,0 +1,102 @@
+"""`cdhelper history` and `cdhelper dora`: how an environment delivers, from its deployment records."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .. import edge
+
+
+def register(sub) -> dict:
+    from ..cli import ENVIRONMENT
+
+    def common(p) -> None:
+        p.epilog, p.formatter_class = ENVIRONMENT, argparse.RawDescriptionHelpFormatter
+        p.add_argument("--config", default=edge.input_value("config") or None, help="path of cd.yml (default .github/cd.yml)")
+        p.add_argument("--repository", default=edge.input_value("repository"), help="OWNER/NAME (default $GITHUB_REPOSITORY)")
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("history", help="the timeline of an environment: versions, states, approvers, rollbacks, durations")
+    common(p)
+    p.add_argument("--environment", default=edge.input_value("environment"),
+                   help="an environment of the path (default: the last one, production)")
+    p.add_argument("--limit", type=int, default=int(edge.input_value("limit") or 20),
+                   help="how many records, newest first (default 20, at most 1000)")
+
+    p = sub.add_parser("dora", help="DORA metrics (deployment frequency, lead time, change failure rate, recovery "
+                       "time, rework rate) from the deployment records")
+    common(p)
+    p.add_argument("--environment", action="append", default=edge.lines(edge.input_value("environment")) or None,
+                   help="an environment of the path (repeatable; default: the last one, production)")
+    p.add_argument("--window", default=edge.input_value("window") or "30d",
+                   help="how far back: days or weeks up to a year, e.g. 30d, 12w (default 30d)")
+    p.add_argument("--trend-weeks", type=int, default=int(edge.input_value("trend-weeks") or 0),
+                   help="also chart each key week by week over this many weeks (0: no chart; at most 52)")
+    return {"history": run_history, "dora": run_dora}
+
+
+def _environment(cfg, name: str) -> str:
+    return cfg.environment(name).name if name else cfg.environments[-1].name
+
+
+def run_history(args, io) -> int:
+    from .. import delivery_report, timeline
+    from ..errors import InputError
+    if not 1 <= args.limit <= 1000:
+        raise InputError(f"--limit {args.limit} is not usable", "it counts records, from 1 to 1000", "give e.g. --limit 50")
+    ctx = edge.context(args, io)
+    cfg = edge.config(args, ctx)
+    client = edge.client(ctx)
+    line = timeline.read(client, ctx, _environment(cfg, args.environment), limit=args.limit)
+    for note in line.ignored:
+        io.warning(note, title="Untrusted record ignored")
+    io.append_summary(delivery_report.history_markdown(line))
+    data = {"environment": line.environment, "complete": line.complete, "requests": line.requests,
+            "deployments": [delivery_report.history_row(e) for e in line.entries]}
+    io.set_output("json", json.dumps(data))
+    if args.json:
+        io.out_json(data)
+    else:
+        io.out(delivery_report.history_text(line))
+    return 0
+
+
+def run_dora(args, io) -> int:
+    from datetime import timedelta
+
+    from .. import delivery_report, dora, timeline
+    from ..errors import InputError
+    from ..records import now
+    window = dora.parse_window(args.window)
+    if not 0 <= args.trend_weeks <= 52:
+        raise InputError(f"--trend-weeks {args.trend_weeks} is not usable", "it is a number of weeks from 0 to 52",
+                         "give e.g. --trend-weeks 8, or 0 for no chart")
+    ctx = edge.context(args, io)
+    cfg = edge.config(args, ctx)
+    names = [_environment(cfg, n) for n in (args.environment or [""])]
+    client = edge.client(ctx)
+    until = now()
+    reach = max(window, timedelta(weeks=args.trend_weeks))
+    results, trends, partial = [], {}, []
+    for name in dict.fromkeys(names):
+        line = timeline.read(client, ctx, name, since=until - reach)
+        for note in line.ignored:
+            io.warning(note, title="Untrusted record ignored")
+        if not line.complete:
+            partial.append(name)
+        results.append(dora.compute(name, line.entries, since=until - window, until=until))
+        if args.trend_weeks:
+            trends[name] = dora.weekly(name, line.entries, until=until, weeks=args.trend_weeks)
+    for name in partial:
+        io.warning(f"{name} has more records in the window than cdhelper reads (1,400): the figures cover the newest",
+                   title="DORA metrics partial")
+    io.append_summary(delivery_report.dora_markdown(results, trends))
+    data = {"metrics": [m.as_json() for m in results], "requests": client.requests,
+            "trend": {n: [m.as_json() for m in ws] for n, ws in trends.items()}}
+    io.set_output("json", json.dumps(data))
+    if args.json:
+        io.out_json(data)
+    else:
+        io.out(delivery_report.dora_text(results))
+    return 0
