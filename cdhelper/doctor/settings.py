@@ -52,7 +52,7 @@ def environments(found: dict[str, dict], *, path: tuple[str, ...], gate_environm
                                     f"gate environment {gate_environment!r} has no required reviewers",
                                     f"{SETTINGS} > {gate_environment} > Required reviewers: add the people or teams "
                                     "who approve production"))
-        if not rules.prevent_self_review:
+        elif not rules.prevent_self_review:  # a setting of the reviewers rule: without reviewers, one finding
             findings.append(Finding("gate-self-review-allowed", None, None,
                                     f"gate environment {gate_environment!r} does not prevent self-review",
                                     f"{SETTINGS} > {gate_environment} > tick 'Prevent self-review'"))

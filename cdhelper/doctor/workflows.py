@@ -326,12 +326,16 @@ def environments(workflow: Workflow, contract: Contract) -> list[Finding]:
     findings = []
     path = " -> ".join(contract.path)
     for job in workflow.jobs.values():
-        for step in job.steps_running("promote"):
-            for env in _promote_environments(workflow, step) or []:
+        for step in job.steps_running("promote", "finish"):  # finish refuses unknown names too
+            names = [] if step.action == "finish" else _promote_environments(workflow, step) or []
+            if step.action == "finish" and "${{" not in step.input("environment"):
+                names = step.input("environment").split()
+            for env in names:
                 if env and not contract.in_path(env):
+                    verb = "promotes to" if step.action == "promote" else "closes records of"
                     findings.append(Finding(
                         "environment-not-in-path", workflow.path, step.input_line("environment"),
-                        f"job `{job.id}` promotes to {env!r}, which is not in the promotion path ({path})",
+                        f"job `{job.id}` {verb} {env!r}, which is not in the promotion path ({path})",
                         f"environment: {contract.path[-1]}   # or add {env!r} under `environments:` in .github/cd.yml",
                         job.id))
         if job.reusable:
