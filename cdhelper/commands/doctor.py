@@ -96,8 +96,8 @@ def text(findings, workflows: int, checked: str, notes: list[str]) -> str:
 
 
 def summary(findings, workflows: int, notes: list[str]) -> str:
-    from ..actions_io import md_text, table
+    from ..actions_io import md_code, md_text, table
     head = f"### cdhelper doctor: {len(findings)} finding(s) in {workflows} workflow file(s)\n\n"
-    rows = [[f.severity, f.rule, f.where, f.message] for f in findings]
+    rows = [[f.severity, md_code(f.rule), md_code(f.where), f.message] for f in findings]
     body = table(["Severity", "Rule", "Where", "What"], rows) if rows else "No finding.\n"
     return head + body + "".join(f"\n{md_text(n)}\n" for n in notes)

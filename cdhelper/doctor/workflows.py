@@ -226,14 +226,14 @@ def finish_runs(workflow: Workflow, contract: Contract) -> list[Finding]:
                        and any(_finish_covers(f, workflow, envs) for f in j.steps_running("finish"))]
             if later or cleanup:
                 continue
-            envs_text = "\n".join(f"      {e}" for e in envs or ["<environment>"])
+            envs_text = "\n".join(f"          {e}" for e in envs or ["<environment>"])
             findings.append(Finding(
                 "finish-missing", workflow.path, step.data.line_of("uses"),
                 f"job `{job.id}` promotes, and nothing closes its record when the job fails or is cancelled",
                 f"cleanup:\n  needs: [{job.id}]\n  if: ${{{{ always() && (needs.{job.id}.result == 'failure' || "
                 f"needs.{job.id}.result == 'cancelled') }}}}\n  permissions: {{ contents: read, deployments: write }}\n"
                 f"  steps:\n    - uses: cdhelper/cdhelper/actions/finish@v0\n      with:\n        environment: |\n"
-                f"  {envs_text}\n        job-status: ${{{{ needs.{job.id}.result }}}}", job.id))
+                f"{envs_text}\n        job-status: ${{{{ needs.{job.id}.result }}}}", job.id))
     return findings
 
 
