@@ -18,12 +18,14 @@ def register(sub) -> dict:
                        "contract")
     p.add_argument("--workflows", action="append", default=None, metavar="PATH",
                    help="a workflow file or a directory of them (repeatable; default .github/workflows)")
-    p.add_argument("--config", default=None, help="path of cd.yml (default .github/cd.yml, or the defaults)")
+    # Defaults from the action inputs, so the root action can run it (`command: doctor`).
+    p.add_argument("--config", default=edge.input_value("config") or None,
+                   help="path of cd.yml (default .github/cd.yml, or the defaults)")
     p.add_argument("--json", action="store_true", help="print the findings as JSON (docs/doctor.md)")
-    p.add_argument("--repository", default="", help="OWNER/NAME for the settings checks (default $GITHUB_REPOSITORY)")
-    p.add_argument("--gate-environment", default=None,
+    p.add_argument("--repository", default=edge.input_value("repository"), help="OWNER/NAME for the settings checks (default $GITHUB_REPOSITORY)")
+    p.add_argument("--gate-environment", default=edge.input_value("gate-environment") or None,
                    help="the approval environment the gate job is bound to (default: cd.yml's, else production-approval)")
-    p.add_argument("--mode", default=None,
+    p.add_argument("--mode", default=os.environ.get("INPUT_MODE"),
                    help="CD_MODE as the workflow sees it (pass ${{ vars.CD_MODE }}), checked when the token cannot "
                         "read variables (GITHUB_TOKEN cannot)")
     return {"doctor": run}

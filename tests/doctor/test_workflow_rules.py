@@ -114,3 +114,9 @@ def test_the_reusable_workflow_needs_what_its_jobs_ask_for():
             if union.get(scope) != "write":
                 union[scope] = level
     assert union == REUSABLE_NEEDS
+
+
+def test_docs_explain_every_rule():
+    docs = (ROOT / "docs" / "doctor.md").read_text()
+    for rule, spec in RULES.items():
+        assert f"#### `{rule}` ({spec.severity})" in docs, rule
