@@ -120,3 +120,20 @@ def test_docs_explain_every_rule():
     docs = (ROOT / "docs" / "doctor.md").read_text()
     for rule, spec in RULES.items():
         assert f"#### `{rule}` ({spec.severity})" in docs, rule
+
+
+def test_yaml_anchors_and_merge_keys_are_read_like_github_does():
+    text = ("on: push\npermissions: {}\nx-deploy: &deploy\n  runs-on: ubuntu-latest\n  permissions:\n"
+            "    contents: read\n    deployments: write\njobs:\n  staging:\n    <<: *deploy\n"
+            "    environment: {name: staging, deployment: false}\n    concurrency: {group: s}\n    steps:\n"
+            "      - uses: acme/cdhelper/actions/promote@v0\n        with: {environment: staging, version: '1'}\n"
+            "      - uses: acme/cdhelper/actions/finish@v0\n        if: always()\n")
+    assert check(parse("w.yml", text), Contract()) == []
+    broken = text.replace("    deployments: write\n", "")
+    assert [(f.rule, f.line) for f in check(parse("w.yml", broken), Contract())] == [("permissions-insufficient", 5)]
+
+
+def test_a_self_referencing_alias_is_a_syntax_finding_not_a_crash(tmp_path):
+    path = tmp_path / "loop.yml"
+    path.write_text("on: push\njobs: &j\n  a: *j\n")
+    assert [f.rule for f in check_workflows([path], Contract())] == ["yaml-syntax"]
