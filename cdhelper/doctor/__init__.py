@@ -80,13 +80,19 @@ def check_workflows(files: list[Path], rules: Contract, workspace: str = ".") ->
     return findings
 
 
+class ContractBroken(ConfigError):
+    """Error findings: the workflows or settings are configuration, so exit 2 as for a bad cd.yml."""
+
+    title = "cdhelper doctor found errors"
+
+
 def failure(findings: list[Finding]) -> ConfigError | None:
-    """The error the command ends with when a finding is an error (exit 2, as for a bad cd.yml)."""
+    """The error the command ends with when a finding is an error."""
     errors = [f for f in findings if f.severity == "error"]
     if not errors:
         return None
     first = errors[0]
-    return ConfigError(f"doctor found {len(errors)} error(s), the first at {first.where} ({first.rule})",
+    return ContractBroken(f"doctor found {len(errors)} error(s), the first at {first.where} ({first.rule})",
                        "the workflows or settings break cdhelper's contract",
                        "apply the fixes listed above (docs/doctor.md explains each rule)")
 
