@@ -84,7 +84,7 @@ def test_annotations_carry_file_and_line_escaped(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     code, out, _ = doctor(capsys, "--workflows", str(evil))
     assert code == 2
-    lines = [line for line in out.splitlines() if line.startswith("::error title=cdhelper doctor")]
+    lines = [line for line in out.splitlines() if line.startswith("::error title=cdhelper doctor%3A")]
     assert len(lines) == 1
     assert lines[0].startswith("::error title=cdhelper doctor%3A gate-skip-blocks-production,"
                                "file=we%2Cird%3Aname.yml,line=66::")
