@@ -38,7 +38,7 @@ def run(args, io) -> int:
     ghes = os.environ.get("GITHUB_API_URL", "").rstrip("/").endswith("/api/v3")
     files = doctor.workflow_files(args.workflows, workspace)
     rules = doctor.contract(args.config, workspace=workspace, gate_environment=args.gate_environment, ghes=ghes)
-    findings = doctor.check_workflows(files, rules, workspace)
+    findings, gates = doctor.check_workflows(files, rules, workspace)
     notes: list[str] = []
     repository = args.repository or os.environ.get("GITHUB_REPOSITORY", "")
     checked = ""
@@ -49,13 +49,12 @@ def run(args, io) -> int:
                      "or set GITHUB_REPOSITORY")
     else:
         ctx = edge.context(args, io)
-        found, more = settings.check(edge.client(ctx), path=rules.path, gate_environment=rules.gate_environment,
-                                     mode=args.mode)
+        found, more = settings.check(edge.client(ctx), path=rules.path, gates=gates, mode=args.mode)
         findings += found
         notes += more
         checked = ctx.repository
     if args.json:
-        io.out_json(as_json(findings, files, rules, workspace, checked, notes), indent=2)
+        io.out_json(as_json(findings, files, rules, gates, workspace, checked, notes), indent=2)
     else:
         io.out(text(findings, len(files), checked, notes))
     if io.in_actions:
@@ -69,12 +68,12 @@ def run(args, io) -> int:
     return 0
 
 
-def as_json(findings, files, rules, workspace, checked, notes) -> dict:
+def as_json(findings, files, rules, gates, workspace, checked, notes) -> dict:
     from ..doctor import shown_path
     return {
         "version": JSON_VERSION,
         "workflows": [shown_path(f, workspace) for f in files],
-        "contract": {"path": list(rules.path), "gate_environment": rules.gate_environment},
+        "contract": {"path": list(rules.path), "gate_environments": gates},
         "settings": {"checked": bool(checked), "repository": checked or None, "notes": notes},
         "findings": [f.as_json() for f in findings],
         "errors": sum(f.severity == "error" for f in findings),

@@ -12,7 +12,7 @@ from ..errors import ConfigError, InputError
 from ..errors import show as _show
 from .findings import Finding
 from .model import WorkflowSyntaxError, read
-from .workflows import Contract, check
+from .workflows import DEFAULT_GATE, Contract, check, held_to
 
 WORKFLOWS_DIR = ".github/workflows"
 SUFFIXES = (".yml", ".yaml")
@@ -54,17 +54,30 @@ def shown_path(path: Path, workspace: str = ".") -> str:
 def contract(config_path: str | None, *, workspace: str = ".", gate_environment: str | None = None,
              ghes: bool = False) -> Contract:
     """The path and gate from .github/cd.yml (validated as the actions validate it), or the defaults."""
+    option = (gate_environment or "").strip()
     default = Path(workspace) / ".github" / "cd.yml"
     if config_path is None and not default.exists():  # skip the schema's import: doctor runs first and often
-        return Contract(gate_environment=(gate_environment or "").strip() or "production-approval", ghes=ghes)
+        return Contract(gate_environment=option or DEFAULT_GATE, gate_source="--gate-environment" if option else "",
+                        gate_fixed=bool(option), ghes=ghes)
     from .. import config
-    cfg = config.load(config_path, workspace=workspace, gate_environment=gate_environment)
+    cfg = config.load(config_path, workspace=workspace, gate_environment=option or None)
+    source = "--gate-environment" if option else f"{config_path or config.DEFAULT_PATH} (gate.environment)" \
+        if _names_gate(Path(config_path) if config_path else default) else ""
     return Contract(path=tuple(e.name for e in cfg.environments), gate_environment=cfg.gate_environment,
-                    gated=cfg.gate_protects, ghes=ghes)
+                    gate_source=source, gate_fixed=bool(source), gated=cfg.gate_protects, ghes=ghes)
 
 
-def check_workflows(files: list[Path], rules: Contract, workspace: str = ".") -> list[Finding]:
+def _names_gate(path: Path) -> bool:
+    """Whether cd.yml names the gate itself (config.load has read and validated it already)."""
+    import yaml
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return "environment" in (raw.get("gate") or {})
+
+
+def check_workflows(files: list[Path], rules: Contract, workspace: str = ".") -> tuple[list[Finding], list[str]]:
+    """The findings, and the gate environments the workflows answer to (for the settings checks)."""
     findings: list[Finding] = []
+    gates: list[str] = []
     for path in files:
         shown = shown_path(path, workspace)
         try:
@@ -77,7 +90,9 @@ def check_workflows(files: list[Path], rules: Contract, workspace: str = ".") ->
             raise InputError(f"workflow {_show(shown, 200)} cannot be read", exc.strerror or str(exc),
                              "check the file's permissions") from None
         findings += check(workflow, rules)
-    return findings
+        if workflow.uses_cdhelper:
+            gates.append(held_to(workflow, rules).gate_environment)
+    return findings, list(dict.fromkeys(gates)) or [rules.gate_environment]
 
 
 class ContractBroken(ConfigError):

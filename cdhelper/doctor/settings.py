@@ -11,7 +11,7 @@ from .findings import Finding
 SETTINGS = "Settings > Environments"
 
 
-def check(client, *, path: tuple[str, ...], gate_environment: str, mode: str | None = None
+def check(client, *, path: tuple[str, ...], gates: list[str], mode: str | None = None
           ) -> tuple[list[Finding], list[str]]:
     """Findings, and notes on checks that could not run (a token without the permission).
     `mode`: CD_MODE as the workflow sees it (`${{ vars.CD_MODE }}`), for tokens that cannot read variables."""
@@ -23,7 +23,8 @@ def check(client, *, path: tuple[str, ...], gate_environment: str, mode: str | N
         notes.append(f"environments not checked: {err.one_line()}")
         found = None
     if found is not None:
-        findings += environments(found, path=path, gate_environment=gate_environment)
+        for gate in gates:
+            findings += environments(found, path=path if gate == gates[0] else (), gate_environment=gate)
     if mode is None:
         try:
             mode = client.get_variable("CD_MODE")

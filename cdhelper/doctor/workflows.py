@@ -4,17 +4,23 @@ workflows-templates/cd-pipeline.yml). Each rule is one function `(workflow, cont
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .findings import Finding
 from .model import Job, Map, Step, Workflow, scalars
+
+DEFAULT_GATE = "production-approval"
 
 
 @dataclass(frozen=True)
 class Contract:
     """What the workflows are held to: the promotion path and gate of .github/cd.yml (or the defaults)."""
     path: tuple[str, ...] = ("staging", "production")
-    gate_environment: str = "production-approval"
+    gate_environment: str = DEFAULT_GATE
+    # Who fixed the gate: cd.yml's gate.environment or --gate-environment. Empty: nobody did, and each
+    # workflow is held to its own gate step's (the workflow is where the gate is named; cd.yml may only repeat it).
+    gate_source: str = ""
+    gate_fixed: bool = False  # True when cd.yml or the option named it: then every promote must agree
     gated: tuple[str, ...] = ("production",)  # environments the gate protects in delivery mode
     ghes: bool = False  # GitHub Enterprise Server has no `deployment: false`
 
@@ -51,7 +57,23 @@ MODE_COMPARISON = re.compile(r"vars\.CD_MODE\s*(?:==|!=)\s*'([^']*)'|'([^']*)'\s
 MODES = ("delivery", "deployment", "")
 
 
+def held_to(workflow: Workflow, contract: Contract) -> Contract:
+    """The contract with the gate this workflow answers to."""
+    if contract.gate_fixed:
+        return contract
+    for job in workflow.jobs.values():
+        named = [(s.input("gate-environment"), f"the gate step of job `{job.id}`") for s in job.steps_running("gate")]
+        if job.reusable and isinstance(job.data.get("with"), Map):
+            named.append((str(job.data["with"].get("gate-environment") or ""), f"job `{job.id}`"))
+        for raw, source in named:
+            names = workflow.resolve(raw or DEFAULT_GATE)
+            if names and len(names) == 1:
+                return replace(contract, gate_environment=names[0], gate_source=source)
+    return replace(contract, gate_source="the default")
+
+
 def check(workflow: Workflow, contract: Contract) -> list[Finding]:
+    contract = held_to(workflow, contract)
     findings: list[Finding] = []
     findings += cd_mode_values(workflow)
     if workflow.uses_cdhelper:
@@ -128,6 +150,12 @@ def _promote_environments(workflow: Workflow, step: Step) -> list[str] | None:
     return workflow.resolve(step.input("environment"))
 
 
+def _gated(workflow: Workflow, step: Step, contract: Contract) -> bool:
+    """A promote step that needs the gate's approval in delivery mode."""
+    return step.action == "promote" and (step.input("gated").lower() == "true" or any(
+        contract.is_gated(e) for e in _promote_environments(workflow, step) or []))
+
+
 def _deploying_jobs(workflow: Workflow, gates: set[str]) -> list[Job]:
     """Jobs that promote, or are bound to an environment other than the gate's (a soak job)."""
     return [job for job_id, job in workflow.jobs.items()
@@ -176,9 +204,7 @@ def gate_needed(workflow: Workflow, contract: Contract) -> list[Finding]:
         if _ancestors(workflow, job) & gates:
             continue
         for step in job.steps_running("promote"):
-            envs = _promote_environments(workflow, step) or []
-            gated = step.input("gated").lower() == "true" or any(contract.is_gated(e) for e in envs)
-            if gated:
+            if _gated(workflow, step, contract):
                 gate = sorted(gates)[0] if gates else "gate"
                 findings.append(Finding(
                     "gate-not-needed", workflow.path, job.line_of("needs") if "needs" in job.data else job.line,
@@ -267,9 +293,7 @@ def _job_needs(workflow: Workflow, job: Job, contract: Contract) -> tuple[dict[s
             if needs.get(scope) != "write":
                 needs[scope] = level
         writes |= WRITES.get(step.action, set())
-        gated = step.action == "promote" and (step.input("gated").lower() == "true" or any(
-            contract.is_gated(e) for e in _promote_environments(workflow, step) or []))
-        if gated or (step.action == "gate" and step.input("verify").lower() == "true"):
+        if _gated(workflow, step, contract) or (step.action == "gate" and step.input("verify").lower() == "true"):
             needs.setdefault("actions", "read")
     return needs, writes
 
@@ -346,8 +370,10 @@ def environments(workflow: Workflow, contract: Contract) -> list[Finding]:
                         f"job `{job.id}` calls cdhelper's reusable workflow, which deploys to {env!r}, not in the "
                         f"promotion path ({path})", "environments:\n  - name: staging\n  - name: production", job.id))
         for step in job.steps_running("gate", "promote"):
-            _gate_mismatch(findings, workflow, contract, job, step.input("gate-environment"),
-                           step.input_line("gate-environment"))
+            # Without a fixed gate, an ungated promotion never reads the gate: its default is harmless.
+            if contract.gate_fixed or step.input("gate-environment") or _gated(workflow, step, contract):
+                _gate_mismatch(findings, workflow, contract, job, step.input("gate-environment"),
+                               step.input_line("gate-environment"))
         if job.reusable:
             raw = job.data.get("with")
             given = str(raw.get("gate-environment") or "") if isinstance(raw, Map) else ""
@@ -361,9 +387,8 @@ def _gate_mismatch(findings, workflow, contract, job, given, line) -> None:
         if name and name.lower() != contract.gate_environment.lower():
             findings.append(Finding(
                 "gate-environment-mismatch", workflow.path, line,
-                f"job `{job.id}` names gate environment {name!r}, but .github/cd.yml names "
-                f"{contract.gate_environment!r}", f"gate-environment: {contract.gate_environment}   # or change "
-                "gate.environment in .github/cd.yml to match", job.id))
+                f"job `{job.id}` names gate environment {name!r}, but {contract.gate_source} names "
+                f"{contract.gate_environment!r}", f"gate-environment: {contract.gate_environment}", job.id))
 
 
 def gate_jobs(workflow: Workflow, contract: Contract) -> list[Finding]:

@@ -31,7 +31,7 @@ def test_json_shape(capsys, tmp_path):
     data = json.loads(out)
     assert set(data) == {"version", "workflows", "contract", "settings", "findings", "errors", "warnings"}
     assert data["version"] == 1 and data["errors"] == 1 and data["warnings"] == 1
-    assert data["contract"] == {"path": ["staging", "production"], "gate_environment": "production-approval"}
+    assert data["contract"] == {"path": ["staging", "production"], "gate_environments": ["production-approval"]}
     assert data["settings"]["checked"] is False and "no token" in data["settings"]["notes"][0]
     first = data["findings"][0]
     assert set(first) == {"rule", "severity", "file", "line", "job", "message", "why", "fix"}

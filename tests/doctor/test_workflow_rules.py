@@ -27,7 +27,7 @@ def expected(path: Path) -> list[tuple[str, int]]:
 
 
 def found(path: Path, contract: Contract | None = None) -> list[tuple[str, int]]:
-    return sorted((f.rule, f.line) for f in check_workflows([path], contract or Contract()))
+    return sorted((f.rule, f.line) for f in check_workflows([path], contract or Contract())[0])
 
 
 def test_the_corpus_is_large_enough_and_seeds_one_violation_per_file():
@@ -136,4 +136,24 @@ def test_yaml_anchors_and_merge_keys_are_read_like_github_does():
 def test_a_self_referencing_alias_is_a_syntax_finding_not_a_crash(tmp_path):
     path = tmp_path / "loop.yml"
     path.write_text("on: push\njobs: &j\n  a: *j\n")
-    assert [f.rule for f in check_workflows([path], Contract())] == ["yaml-syntax"]
+    assert [f.rule for f in check_workflows([path], Contract())[0]] == ["yaml-syntax"]
+
+
+def test_without_cd_yml_a_workflow_answers_to_its_own_gate_step():
+    """cd.yml may only repeat the workflow's gate: with no cd.yml, a consistent 'approvals' is right."""
+    text = (CORPUS[0].parent / "gate-environment-mismatch.yml").read_text()
+    text = text.replace("name: production-approval", "name: approvals").replace("release-approval", "approvals")
+    text = text.replace("          mode: ${{ vars.CD_MODE }}\n\n  production:",
+                        "          mode: ${{ vars.CD_MODE }}\n          gate-environment: approvals\n\n  production:")
+    workflow = parse("w.yml", text.replace("# doctor-expect: gate-environment-mismatch", ""))
+    assert check(workflow, Contract()) == []
+    fixed = Contract(gate_source=".github/cd.yml (gate.environment)", gate_fixed=True)
+    assert {(f.rule, f.job) for f in check(workflow, fixed)} == {
+        ("gate-environment-mismatch", "gate"), ("gate-environment-mismatch", "production")}
+
+
+def test_a_reusable_caller_is_held_to_the_gate_of_cd_yml():
+    path = CORPUS[0].parent / "reusable-permissions-too-broad.yml"
+    fixed = Contract(gate_source=".github/cd.yml (gate.environment)", gate_fixed=True)
+    line = next(n for n, row in enumerate(path.read_text().splitlines(), 1) if "gate-environment: approvals" in row)
+    assert ("gate-environment-mismatch", line) in found(path, fixed)
