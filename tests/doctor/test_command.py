@@ -153,3 +153,11 @@ def test_the_command_line_starts_and_answers_in_well_under_half_a_second():
         pytest.skip("doctor is not yet wired into cli.FAMILIES")
     assert result.returncode == 0, result.stderr
     assert elapsed < 1.5
+
+
+def test_an_invalid_cd_yml_is_one_line(capsys, tmp_path):
+    config = tmp_path / "cd.yml"
+    config.write_text("version: 1\nenvironments: oops\n")
+    code, out, err = doctor(capsys, "--workflows", str(ROOT / "workflows-templates"), "--config", str(config))
+    assert code == 2 and out == "" and "key `environments` is invalid" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

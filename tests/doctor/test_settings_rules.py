@@ -113,3 +113,15 @@ def test_settings_are_only_read_in_two_requests(repo, capsys, monkeypatch):
     doctor(capsys, monkeypatch, ADMIN)
     assert repo.writes() == 0
     assert repo.total_requests() == 2  # the environments (one page) and the variable
+
+
+def test_the_gate_the_workflow_names_is_the_one_checked(repo, capsys, monkeypatch, tmp_path):
+    workflow = tmp_path / "cd.yml"
+    workflow.write_text(TEMPLATE.read_text().replace("production-approval", "release-approval"))
+    monkeypatch.setenv("GITHUB_TOKEN", ADMIN)
+    capsys.readouterr()
+    code = cli.main(["doctor", "--workflows", str(workflow), "--json", "--mode", ""])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 2 and data["contract"]["gate_environments"] == ["release-approval"]
+    assert [(f["rule"], f["message"]) for f in data["findings"]] == [
+        ("environment-missing", "the gate environment 'release-approval' does not exist")]
