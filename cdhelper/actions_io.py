@@ -135,11 +135,14 @@ class ActionsIO:
     def info(self, message: str) -> None:
         self._print(message, self.stream)
 
-    def annotate(self, level: str, message: str, title: str = "", *, stream: TextIO | None = None) -> None:
+    def annotate(self, level: str, message: str, title: str = "", *, stream: TextIO | None = None,
+                 file: str = "", line: int | None = None) -> None:
+        """`file` (relative to the repository's root) and `line` place the annotation on that line."""
         title = one_line(title)
         if self.in_actions:  # the runner shows the data as lines of the log: neutralise them too
+            place = {"file": one_line(self.redact(file)), "line": str(line) if file and line else ""}
             self._command(level, neutralise(self.redact(message)), stream=stream,
-                          title=neutralise(self.redact(title)))
+                          title=neutralise(self.redact(title)), **place)
         else:
             self._print(f"{level}: {title}: {message}" if title else f"{level}: {message}", stream or self.stream)
 

@@ -1,0 +1,113 @@
+"""`cdhelper doctor`: a repository's workflows checked against cdhelper's contract (workflows.py),
+and, given a token, its settings (settings.py). Rules and their reasons: findings.py, docs/doctor.md.
+
+This module finds the workflow files and builds the contract they are held to; it reads files only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ConfigError, InputError
+from ..errors import show as _show
+from .findings import Finding
+from .model import WorkflowSyntaxError, read
+from .workflows import DEFAULT_GATE, Contract, check, held_to
+
+WORKFLOWS_DIR = ".github/workflows"
+SUFFIXES = (".yml", ".yaml")
+
+
+def workflow_files(paths: list[str] | None, workspace: str = ".") -> list[Path]:
+    """The files to check: each given file, the *.yml/*.yaml of each given directory, or of
+    .github/workflows. Sorted, so the output is stable."""
+    targets = [Path(p) for p in paths] if paths else [Path(workspace) / WORKFLOWS_DIR]
+    files: list[Path] = []
+    for target in targets:
+        try:
+            if target.is_dir():
+                found = sorted(p for p in target.iterdir() if p.suffix in SUFFIXES and p.is_file())
+                if not found:
+                    raise InputError(f"no workflow in {str(target)!r}", "it holds no *.yml or *.yaml file",
+                                     "point --workflows at your workflow files or at .github/workflows")
+                files += found
+            elif target.is_file():
+                files.append(target)
+            else:
+                raise InputError(f"workflow path {_show(str(target), 200)} does not exist",
+                                 "doctor reads workflow files (default .github/workflows/*.yml)",
+                                 "run it at the repository's root or pass --workflows PATH")
+        except OSError as exc:
+            raise InputError(f"workflow path {_show(str(target), 200)} cannot be read", exc.strerror or str(exc),
+                             "check the path and its permissions") from None
+    return list(dict.fromkeys(files))
+
+
+def shown_path(path: Path, workspace: str = ".") -> str:
+    """Paths as findings show them: relative to the workspace when inside it (as annotations want)."""
+    try:
+        return str(path.resolve().relative_to(Path(workspace).resolve()))
+    except ValueError:
+        return str(path)
+
+
+def contract(config_path: str | None, *, workspace: str = ".", gate_environment: str | None = None,
+             ghes: bool = False) -> Contract:
+    """The path and gate from .github/cd.yml (validated as the actions validate it), or the defaults."""
+    option = (gate_environment or "").strip()
+    default = Path(workspace) / ".github" / "cd.yml"
+    if config_path is None and not default.exists():  # skip the schema's import: doctor runs first and often
+        return Contract(gate_environment=option or DEFAULT_GATE, gate_source="--gate-environment" if option else "",
+                        gate_fixed=bool(option), ghes=ghes)
+    from .. import config
+    cfg = config.load(config_path, workspace=workspace, gate_environment=option or None)
+    source = "--gate-environment" if option else f"{config_path or config.DEFAULT_PATH} (gate.environment)" \
+        if _names_gate(Path(config_path) if config_path else default) else ""
+    return Contract(path=tuple(e.name for e in cfg.environments), gate_environment=cfg.gate_environment,
+                    gate_source=source, gate_fixed=bool(source), gated=cfg.gate_protects, ghes=ghes)
+
+
+def _names_gate(path: Path) -> bool:
+    """Whether cd.yml names the gate itself (config.load has read and validated it already)."""
+    import yaml
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return "environment" in (raw.get("gate") or {})
+
+
+def check_workflows(files: list[Path], rules: Contract, workspace: str = ".") -> tuple[list[Finding], list[str]]:
+    """The findings, and the gate environments the workflows answer to (for the settings checks)."""
+    findings: list[Finding] = []
+    gates: list[str] = []
+    for path in files:
+        shown = shown_path(path, workspace)
+        try:
+            workflow = read(path, shown)
+        except WorkflowSyntaxError as err:
+            findings.append(Finding("yaml-syntax", shown, err.line, f"{shown} is not a readable workflow: "
+                                    f"{err.problem}", "fix the YAML at that line (indentation, quoting, a missing ':')"))
+            continue
+        except OSError as exc:
+            raise InputError(f"workflow {_show(shown, 200)} cannot be read", exc.strerror or str(exc),
+                             "check the file's permissions") from None
+        findings += check(workflow, rules)
+        if workflow.uses_cdhelper:
+            gates.append(held_to(workflow, rules).gate_environment)
+    return findings, list(dict.fromkeys(gates)) or [rules.gate_environment]
+
+
+class ContractBroken(ConfigError):
+    """Error findings: the workflows or settings are configuration, so exit 2 as for a bad cd.yml."""
+
+    title = "cdhelper doctor found errors"
+
+
+def failure(findings: list[Finding]) -> ConfigError | None:
+    """The error the command ends with when a finding is an error."""
+    errors = [f for f in findings if f.severity == "error"]
+    if not errors:
+        return None
+    first = errors[0]
+    return ContractBroken(f"doctor found {len(errors)} error(s), the first at {first.where} ({first.rule})",
+                       "the workflows or settings break cdhelper's contract",
+                       "apply the fixes listed above (docs/doctor.md explains each rule)")
+

@@ -1,0 +1,127 @@
+"""The settings rules against the GitHub double: each with a misconfigured and a correct setup."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+
+from cdhelper import cli
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "workflows-templates" / "cd-pipeline.yml"
+DOCTOR = "ghs_doctor_token"  # what a workflow's job token gets with `actions: read`
+ADMIN = "ghp_admin_token"  # unrestricted, sets the scene (and reads variables, as a PAT can)
+
+
+@pytest.fixture
+def repo(double, monkeypatch):
+    double.register_token(DOCTOR, permissions={"actions": "read", "contents": "read", "metadata": "read"})
+    double.register_token(ADMIN, login="octo-admin", kind="user")
+    for name in ("staging", "production"):
+        double.set_environment("acme/app", name)
+    double.set_environment("acme/app", "production-approval", reviewers=["alice"], prevent_self_review=True)
+    monkeypatch.setenv("GITHUB_API_URL", double.url)
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/app")
+    monkeypatch.setenv("CDHELPER_BACKOFF", "0.001")
+    return double
+
+
+def set_variable(double, value: str) -> None:
+    response = requests.post(f"{double.url}/repos/acme/app/actions/variables", timeout=10,
+                             headers={"Authorization": f"token {ADMIN}"}, json={"name": "CD_MODE", "value": value})
+    assert response.status_code == 201, response.text
+
+
+def doctor(capsys, monkeypatch, token: str, *argv: str) -> tuple[int, dict]:
+    monkeypatch.setenv("GITHUB_TOKEN", token)
+    capsys.readouterr()
+    code = cli.main(["doctor", "--workflows", str(TEMPLATE), "--json", *argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, json.loads(out)
+
+
+def rules(data: dict) -> list[str]:
+    return [f["rule"] for f in data["findings"]]
+
+
+def test_a_correct_repository_has_no_finding(repo, capsys, monkeypatch):
+    set_variable(repo, "deployment")
+    code, data = doctor(capsys, monkeypatch, ADMIN)
+    assert code == 0 and rules(data) == []
+    assert data["settings"] == {"checked": True, "repository": "acme/app", "notes": []}
+
+
+def test_gate_without_required_reviewers(repo, capsys, monkeypatch):
+    repo.set_environment("acme/app", "production-approval", reviewers=[], prevent_self_review=False)
+    code, data = doctor(capsys, monkeypatch, ADMIN)
+    assert code == 2 and rules(data) == ["gate-reviewers-missing"]
+    assert data["findings"][0]["file"] is None and data["findings"][0]["line"] is None
+
+
+def test_gate_without_prevent_self_review(repo, capsys, monkeypatch):
+    repo.set_environment("acme/app", "production-approval", reviewers=["alice"], prevent_self_review=False)
+    code, data = doctor(capsys, monkeypatch, ADMIN)
+    assert code == 2 and rules(data) == ["gate-self-review-allowed"]
+
+
+def test_environments_of_the_path_and_the_gate_must_exist(double, capsys, monkeypatch):
+    double.register_token(ADMIN, login="octo-admin", kind="user")
+    double.set_environment("acme/app", "staging")
+    monkeypatch.setenv("GITHUB_API_URL", double.url)
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/app")
+    code, data = doctor(capsys, monkeypatch, ADMIN)
+    assert code == 2 and rules(data) == ["environment-missing", "environment-missing"]
+    assert ["'production'" in data["findings"][0]["message"], "'production-approval'" in data["findings"][1]["message"]] \
+        == [True, True]
+
+
+@pytest.mark.parametrize("value, found", [("deploy", ["cd-mode-unknown"]), ("Deployment", ["cd-mode-unknown"]),
+                                          ("delivery", []), ("", [])])
+def test_cd_mode_variable(repo, capsys, monkeypatch, value, found):
+    set_variable(repo, value)
+    code, data = doctor(capsys, monkeypatch, ADMIN)
+    assert rules(data) == found and code == (2 if found else 0)
+
+
+def test_cd_mode_unset_is_delivery(repo, capsys, monkeypatch):
+    code, data = doctor(capsys, monkeypatch, ADMIN)
+    assert code == 0 and rules(data) == []
+
+
+def test_a_job_token_cannot_read_variables_so_the_mode_is_passed_in(repo, capsys, monkeypatch):
+    set_variable(repo, "deploy")
+    code, data = doctor(capsys, monkeypatch, DOCTOR)
+    assert code == 0 and rules(data) == []  # not readable: said, not guessed
+    assert any("CD_MODE not checked" in note for note in data["settings"]["notes"])
+    code, data = doctor(capsys, monkeypatch, DOCTOR, "--mode", "deploy")
+    assert code == 2 and rules(data) == ["cd-mode-unknown"]
+
+
+def test_a_token_that_cannot_read_environments_is_a_note_not_a_crash(repo, capsys, monkeypatch):
+    repo.register_token("ghs_bare", permissions={"contents": "read"})
+    code, data = doctor(capsys, monkeypatch, "ghs_bare", "--mode", "")
+    assert code == 0 and rules(data) == []
+    assert any(note.startswith("environments not checked") for note in data["settings"]["notes"])
+
+
+def test_settings_are_only_read_in_two_requests(repo, capsys, monkeypatch):
+    set_variable(repo, "delivery")
+    repo.reset_log()
+    doctor(capsys, monkeypatch, ADMIN)
+    assert repo.writes() == 0
+    assert repo.total_requests() == 2  # the environments (one page) and the variable
+
+
+def test_the_gate_the_workflow_names_is_the_one_checked(repo, capsys, monkeypatch, tmp_path):
+    workflow = tmp_path / "cd.yml"
+    workflow.write_text(TEMPLATE.read_text().replace("production-approval", "release-approval"))
+    monkeypatch.setenv("GITHUB_TOKEN", ADMIN)
+    capsys.readouterr()
+    code = cli.main(["doctor", "--workflows", str(workflow), "--json", "--mode", ""])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 2 and data["contract"]["gate_environments"] == ["release-approval"]
+    assert [(f["rule"], f["message"]) for f in data["findings"]] == [
+        ("environment-missing", "the gate environment 'release-approval' does not exist")]
