@@ -539,7 +539,7 @@ def cmd_github_double(args, io) -> int:
     return 0
 
 
-ACTION_COMMANDS = ("promote", "release", "gate", "status", "finish", "report-check", "sweep", "history", "dora")
+ACTION_COMMANDS = ("promote", "release", "gate", "status", "finish", "report-check", "sweep", "history", "dora", "doctor")
 
 
 def cmd_action(args, io) -> int:
@@ -554,4 +554,4 @@ def cmd_action(args, io) -> int:
 COMMANDS = {"release": cmd_release, "promote": cmd_promote, "gate": cmd_gate, "finish": cmd_finish, "sweep": cmd_sweep,
             "status": cmd_status, "report-check": cmd_report_check, "digest": cmd_digest,
             "github-double": cmd_github_double, "action": cmd_action}
-FAMILIES = ("rehearse", "observe")
+FAMILIES = ("rehearse", "observe", "doctor")

@@ -35,9 +35,11 @@ def run(args, io) -> int:
     from .. import doctor
     from ..doctor import settings
     workspace = os.environ.get("GITHUB_WORKSPACE") or "."
-    ghes = os.environ.get("GITHUB_API_URL", "").rstrip("/").endswith("/api/v3")
+    # GitHub Enterprise Server has no `deployment: false`, and act (a rehearsal: ACT=true) rejects it
+    no_deployment_key = (os.environ.get("GITHUB_API_URL", "").rstrip("/").endswith("/api/v3")
+                         or os.environ.get("ACT") == "true")
     files = doctor.workflow_files(args.workflows, workspace)
-    rules = doctor.contract(args.config, workspace=workspace, gate_environment=args.gate_environment, ghes=ghes)
+    rules = doctor.contract(args.config, workspace=workspace, gate_environment=args.gate_environment, no_deployment_key=no_deployment_key)
     findings, gates = doctor.check_workflows(files, rules, workspace)
     notes: list[str] = []
     repository = args.repository or os.environ.get("GITHUB_REPOSITORY", "")

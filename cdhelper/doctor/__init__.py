@@ -52,19 +52,19 @@ def shown_path(path: Path, workspace: str = ".") -> str:
 
 
 def contract(config_path: str | None, *, workspace: str = ".", gate_environment: str | None = None,
-             ghes: bool = False) -> Contract:
+             no_deployment_key: bool = False) -> Contract:
     """The path and gate from .github/cd.yml (validated as the actions validate it), or the defaults."""
     option = (gate_environment or "").strip()
     default = Path(workspace) / ".github" / "cd.yml"
     if config_path is None and not default.exists():  # skip the schema's import: doctor runs first and often
         return Contract(gate_environment=option or DEFAULT_GATE, gate_source="--gate-environment" if option else "",
-                        gate_fixed=bool(option), ghes=ghes)
+                        gate_fixed=bool(option), no_deployment_key=no_deployment_key)
     from .. import config
     cfg = config.load(config_path, workspace=workspace, gate_environment=option or None)
     source = "--gate-environment" if option else f"{config_path or config.DEFAULT_PATH} (gate.environment)" \
         if _names_gate(Path(config_path) if config_path else default) else ""
     return Contract(path=tuple(e.name for e in cfg.environments), gate_environment=cfg.gate_environment,
-                    gate_source=source, gate_fixed=bool(source), gated=cfg.gate_protects, ghes=ghes)
+                    gate_source=source, gate_fixed=bool(source), gated=cfg.gate_protects, no_deployment_key=no_deployment_key)
 
 
 def _names_gate(path: Path) -> bool:

@@ -24,9 +24,9 @@ RULES: dict[str, Rule] = {
         ERROR, "in delivery mode a gated promotion needs this run's approval of the gate environment; with no gate "
         "job upstream nobody is asked, and the promotion is refused (fail-closed) after the run started"),
     "deployment-record-duplicate": Rule(
-        ERROR, "a job bound to an environment makes GitHub create its own deployment record besides the one cdhelper "
-        "writes: two records per promotion, one of them never carrying the artifact's digest (GitHub Enterprise "
-        "Server lacks the key: there cdhelper removes GitHub's record itself)"),
+        WARNING, "a job bound to an environment makes GitHub create its own deployment record besides the one cdhelper "
+        "writes: two records per promotion on the deployments page, one of them never carrying the artifact's digest "
+        "(cdhelper ignores it; GitHub Enterprise Server lacks the key: there cdhelper removes GitHub's record itself)"),
     "finish-missing": Rule(
         WARNING, "a cancelled or killed promotion leaves its deployment record queued or in progress until the "
         "hourly sweep closes it; meanwhile the environment looks busy with a candidate that is not running"),

@@ -22,7 +22,7 @@ class Contract:
     gate_source: str = ""
     gate_fixed: bool = False  # True when cd.yml or the option named it: then every promote must agree
     gated: tuple[str, ...] = ("production",)  # environments the gate protects in delivery mode
-    ghes: bool = False  # GitHub Enterprise Server has no `deployment: false`
+    no_deployment_key: bool = False  # GitHub Enterprise Server has no `deployment: false`; act rejects it
 
     def in_path(self, name: str) -> bool:
         return name.lower() in {p.lower() for p in self.path}
@@ -215,7 +215,7 @@ def gate_needed(workflow: Workflow, contract: Contract) -> list[Finding]:
 
 
 def deployment_records(workflow: Workflow, contract: Contract) -> list[Finding]:
-    if contract.ghes:
+    if contract.no_deployment_key:
         return []
     findings = []
     for job in workflow.jobs.values():

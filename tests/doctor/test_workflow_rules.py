@@ -81,7 +81,7 @@ def test_the_path_of_cd_yml_is_what_environment_names_are_held_to():
 
 def test_ghes_has_no_deployment_false_so_the_rule_is_off():
     path = CORPUS[0].parent / "deployment-record-duplicate.yml"
-    assert found(path, Contract(ghes=True)) == []
+    assert found(path, Contract(no_deployment_key=True)) == []
 
 
 def test_cd_mode_in_a_block_scalar_is_reported_on_its_own_line():

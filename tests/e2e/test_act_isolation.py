@@ -44,7 +44,7 @@ def test_modules_committed_to_shadow_the_helper_never_run_in_any_job(rehearsal_f
     assert markers_left(markers) == {}
     assert code == 0, r.output()[-3000:]
     assert {j: rec.result for j, rec in r.jobs.items()} == {
-        "build": "success", "release": "success", "staging": "success", "acceptance": "success",
+        "doctor": "success", "build": "success", "release": "success", "staging": "success", "acceptance": "success",
         "gate": "success", "production": "success"}
     [production] = _deployments(r, "production")
     assert _states(r, production) == ["queued", "in_progress", "success"]

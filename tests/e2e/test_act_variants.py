@@ -29,7 +29,7 @@ def test_the_template_pipeline_under_each_variant(rehearsal_factory, variant, mo
     r = rehearsal_factory(mode, variants=() if variant == "default" else (variant,))
     r.plan_run()
     assert r.act() == 0, r.output()[-3000:]
-    jobs = {"build": "success", "release": "success", "staging": "success", "acceptance": "success",
+    jobs = {"doctor": "success", "build": "success", "release": "success", "staging": "success", "acceptance": "success",
             "production": "success"} | ({"gate": "success"} if mode == "delivery" else {})  # act: no line for a skip
     assert {j: rec.result for j, rec in r.jobs.items()} == jobs
     for env in ("staging", "production"):
@@ -42,6 +42,7 @@ def test_the_template_pipeline_under_each_variant(rehearsal_factory, variant, mo
     else:
         assert gate["required"] is False
     per_promotion, gated = VARIANTS[variant]
-    assert r.double.total_requests() <= 12 + 2 * per_promotion + (gated if mode == "delivery" else 0), \
+    doctor = 2  # the doctor job's settings reads: the environments, the CD_MODE variable
+    assert r.double.total_requests() <= 12 + doctor + 2 * per_promotion + (gated if mode == "delivery" else 0), \
         r.double.counts()
     assert r.double.repo(REPOSITORY).check_runs  # the acceptance job's check run was the evidence
