@@ -213,3 +213,34 @@ def test_bad_values_are_one_line_config_errors_before_any_request(envs, text, me
         assert len(errors) == 1 and message in errors[0], result.err
         assert "Traceback" not in result.err
     assert envs.double.log == []
+
+
+def test_a_team_the_token_cannot_look_up_is_refused_before_any_write(drifted):
+    drifted.double.register_token(drifted.token, login="admin", kind="user",
+                                  permissions={"metadata": "read", "actions": "read", "administration": "write"})
+    drifted.double.reset_log()
+    result = drifted.run("environments", "apply", actions=False)
+    assert result.code == 3
+    errors = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "looking up team acme/release-managers was refused" in errors[0]
+    assert "members: read (organization)" in errors[0]
+    assert writes(drifted.double) == []
+
+
+def test_apply_json_reports_what_was_applied(drifted):
+    data = drifted.run("environments", "apply", "--json", actions=False).data
+    assert (data["applied"], data["dry_run"], data["drift"]) == (11, False, True)
+    assert data["outcome"] == "Applied 11 change(s) in 3 environment(s)."
+    dry = drifted.run("environments", "apply", "--dry-run", "--json", actions=False).data
+    assert (dry["applied"], dry["dry_run"], dry["drift"]) == (0, True, False)
+
+
+def test_a_team_already_listed_needs_no_lookup_and_no_drift_costs_no_write(envs):
+    envs.double.set_environment("acme/app", "production-approval", reviewers=["team:acme/release-managers"],
+                                prevent_self_review=True)
+    envs.write_config("gate:\n  reviewers: [team:acme/release-managers]\n  prevent-self-review: true\n")
+    envs.double.reset_log()
+    result = envs.run("environments", "apply", actions=False)
+    assert result.out.strip() == "No drift: 1 environment(s) match .github/cd.yml."
+    assert [e.route for e in envs.double.log if "/teams/" in e.route or "/users/" in e.route] == []
+    assert writes(envs.double) == []
