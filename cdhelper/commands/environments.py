@@ -21,6 +21,9 @@ def register(sub) -> dict:
         a = actions.add_parser(name, help=text)
         a.add_argument("--config", default=edge.input_value("config") or None, help="path of cd.yml (default .github/cd.yml)")
         a.add_argument("--repository", default=edge.input_value("repository"), help="OWNER/NAME (default $GITHUB_REPOSITORY)")
+        a.add_argument("--gate-environment", default=edge.input_value("gate-environment") or None,
+                       help="the approval environment of the workflow's gate job, when it is not production-approval "
+                            "(.github/cd.yml's gate.environment, if set, must repeat it)")
         a.add_argument("--json", action="store_true", help="print the plan as JSON (docs/configuration.md)")
         if name == "apply":
             a.add_argument("--dry-run", action="store_true", default=None,

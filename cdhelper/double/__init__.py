@@ -122,7 +122,7 @@ class GitHubDouble:
                         wait_timer: int = 0, branches: str | list[str] | None = None,
                         tags: list[str] = ()) -> dict:
         """Set an environment up as an admin would in the settings page. `reviewers`: logins or
-        team:ORG/SLUG; `branches`: None (all), "protected", or branch name patterns (with `tags`)."""
+        team:ORG/SLUG; `branches`: "all", "protected", or branch name patterns (with `tags`), None keeps them."""
         with self.world.lock:
             repo = self.repo(full_name)
             env = rest.ensure_environment(repo, name)

@@ -244,3 +244,14 @@ def test_a_team_already_listed_needs_no_lookup_and_no_drift_costs_no_write(envs)
     assert result.out.strip() == "No drift: 1 environment(s) match .github/cd.yml."
     assert [e.route for e in envs.double.log if "/teams/" in e.route or "/users/" in e.route] == []
     assert writes(envs.double) == []
+
+
+def test_the_gate_is_the_workflows_when_named(envs):
+    envs.double.user_id("alice")
+    envs.write_config("gate:\n  reviewers: [alice]\n")
+    result = envs.run("environments", "plan", "--gate-environment", "release-approval", actions=False)
+    assert result.out.strip().splitlines()[:2] == ["+ create environment release-approval",
+                                                   "+ release-approval: reviewer alice"]
+    envs.write_config("gate:\n  environment: other-approval\n  reviewers: [alice]\n")
+    refused = envs.run("environments", "apply", "--gate-environment", "release-approval", actions=False)
+    assert refused.code == 2 and "the gate is the workflow's to say" in refused.err

@@ -83,11 +83,14 @@ def ensure_environment(repo: Repo, name: str) -> dict:
 def set_protection(world, env: dict, *, reviewers, prevent_self_review: bool, wait_timer: int,
                    branches: str | list[str] | None, tags) -> None:
     """The admin's settings page: reviewers as logins or team:ORG/SLUG (teams made when unknown);
-    branches None (all), "protected", or name patterns, which with `tags` become custom policies."""
+    branches "all", "protected", or name patterns, which with `tags` become custom policies (None: as
+    they are)."""
     env["reviewers"] = [{"type": "Team", "id": world.add_team(*r[len("team:"):].split("/", 1))}
                         if r.startswith("team:") else {"type": "User", "id": world.user_id(r)} for r in reviewers]
     env["prevent_self_review"], env["wait_timer"] = prevent_self_review, wait_timer
     if branches is None:
+        pass
+    elif branches == "all":
         env["deployment_branch_policy"], env["branch_policies"] = None, []
     elif branches == "protected":
         env["deployment_branch_policy"] = {"protected_branches": True, "custom_branch_policies": False}
