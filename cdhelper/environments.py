@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import DEFAULT_PATH, Config, Protection, Reviewer
-from .errors import ConfigError, PermissionDeniedError
+from .errors import ConfigError, GitHubAPIError, PermissionDeniedError
+from .github_api import ApiFailure
 
 TRUSTED_EVENTS = ("push", "workflow_dispatch", "schedule")
 PUT_FIELDS = ("reviewer", "prevent-self-review", "wait-timer", "deployment-branches")
@@ -296,6 +297,11 @@ def apply(client, planned: Plan) -> list[Change]:
         # refused write says it, and every write needs the same permission, so nothing after it was made.
         raise PermissionDeniedError(f"environments apply needs a token that can administer {client.ctx.repository}",
                                     f"{err.why}; {len(done)} change(s) were made before it", ADMIN_FIX) from None
+    except ApiFailure as err:  # 422: e.g. reviewers on a private repository of a plan without them
+        raise GitHubAPIError(f"GitHub refused a change to environment {env.name}",
+                             f"{err}; {len(done)} change(s) were made before it",
+                             "correct what GitHub names in .github/cd.yml and run apply again: it makes only what "
+                             "still differs") from None
     return done
 
 

@@ -255,3 +255,17 @@ def test_the_gate_is_the_workflows_when_named(envs):
     envs.write_config("gate:\n  environment: other-approval\n  reviewers: [alice]\n")
     refused = envs.run("environments", "apply", "--gate-environment", "release-approval", actions=False)
     assert refused.code == 2 and "the gate is the workflow's to say" in refused.err
+
+
+def test_a_change_github_refuses_is_one_line_and_names_what_was_made(drifted):
+    def account_deleted(req, resp):  # alice's account goes away between the lookup and the write
+        if req.path == "/users/alice":
+            drifted.double.world.users.pop("alice", None)
+    drifted.double.observe(account_deleted)
+    result = drifted.run("environments", "apply", actions=False)
+    assert result.code == 9
+    errors = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert errors[0].startswith("error: GitHub API error: GitHub refused a change to environment production-approval: "
+                                "422 Invalid request.")
+    assert "User with id" in errors[0] and "; 6 change(s) were made before it" in errors[0]
