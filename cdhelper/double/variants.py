@@ -22,6 +22,8 @@ KNOWN: dict[str, tuple[str, ...] | None] = {
     # PUT /environments/{name} resets the protection fields the body leaves out (wait_timer 0,
     # prevent_self_review false, no reviewers, no branch policy), as PyGithub's users report
     "environment-put-replaces": (),
+    # GET /repos/{o}/{r} without `permissions` (UNCONFIRMED which tokens GitHub answers so; App tokens may)
+    "repo-permissions-absent": (),
     # GitHub Enterprise Server: /api/v3 and /api/graphql, /meta installed_version, a deployment per environment job
     "ghes": None,
 }

@@ -269,3 +269,17 @@ def test_a_change_github_refuses_is_one_line_and_names_what_was_made(drifted):
     assert errors[0].startswith("error: GitHub API error: GitHub refused a change to environment production-approval: "
                                 "422 Invalid request.")
     assert "User with id" in errors[0] and "; 6 change(s) were made before it" in errors[0]
+
+
+def test_where_github_does_not_report_admin_the_first_refused_write_says_it_and_nothing_is_written(drifted):
+    drifted.double.set_variants("repo-permissions-absent")
+    non_admin(drifted.double, drifted.token)
+    drifted.double.reset_log()
+    result = drifted.run("environments", "apply", actions=False)
+    assert result.code == 3
+    errors = [line for line in result.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "environments apply needs a token that can administer acme/app" in errors[0]
+    assert "; 0 change(s) were made before it" in errors[0]
+    assert [(e.key, e.status) for e in drifted.double.log if e.method != "GET"] == [
+        ("PUT /repos/{owner}/{repo}/environments/{environment_name}", 403)]
+    assert "qa" not in drifted.double.repo("acme/app").environments

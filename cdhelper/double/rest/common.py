@@ -102,11 +102,13 @@ def repo_json(ctx: Ctx, repo: Repo) -> dict:
         "has_projects": True, "has_wiki": True, "has_pages": False, "has_downloads": True, "has_discussions": False,
         "archived": False, "disabled": False, "visibility": "private" if repo.private else "public",
         "pushed_at": iso(repo.created_at), "created_at": iso(repo.created_at), "updated_at": iso(repo.created_at),
-        "permissions": _permissions(ctx.req.principal),
+        "permissions": _permissions(ctx.req.principal),  # left out with the repo-permissions-absent variant
         "allow_forking": True, "web_commit_signoff_required": False, "network_count": 0, "subscribers_count": 0,
         "license": None, "mirror_url": None, "clone_url": f"{html}.git", "git_url": f"git://{html}.git",
         "ssh_url": f"git@example.com:{repo.full_name}.git", "svn_url": html,
     }
+    if ctx.world.variant("repo-permissions-absent") is not None:
+        del body["permissions"]
     for key in ("archive", "assignees", "blobs", "branches", "collaborators", "comments", "commits", "compare",
                 "contents", "contributors", "deployments", "downloads", "events", "forks", "git_commits", "git_refs",
                 "git_tags", "hooks", "issue_comment", "issue_events", "issues", "keys", "labels", "languages",
