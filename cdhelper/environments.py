@@ -118,9 +118,9 @@ class Plan:
         return (f"Drift: {len(self.changes)} change(s) in {len(self.drifted)} of {len(self.environments)} "
                 f"environment(s) ({created} to create).")
 
-    def text(self) -> str:
-        lines = [c.line() for c in self.changes] + [f"! {w}" for w in self.warnings] + [self.summary()]
-        return "\n".join(lines)
+    def lines(self) -> list[str]:
+        """One line per change, then one per warning (`! ...`)."""
+        return [c.line() for c in self.changes] + [f"! {w}" for w in self.warnings]
 
     def as_json(self) -> dict:
         return {"drift": bool(self.changes), "summary": self.summary(), "warnings": list(self.warnings),

@@ -50,7 +50,7 @@ def run(args, io) -> int:
     if args.json:
         io.out_json(data, indent=2)
     else:
-        io.out("\n".join([*[c.line() for c in planned.changes], *[f"! {w}" for w in planned.warnings], outcome]))
+        io.out("\n".join([*planned.lines(), outcome]))
     for warning in planned.warnings:
         io.warning(warning, title="Gate without reviewers")
     io.append_summary(_summary(planned, outcome))
@@ -68,5 +68,5 @@ def _outcome(planned, *, applying: bool, dry_run: bool, done: int) -> str:
 
 def _summary(planned, outcome: str) -> str:
     from ..actions_io import md_block, md_text
-    lines = [c.line() for c in planned.changes] + [f"! {w}" for w in planned.warnings]
+    lines = planned.lines()
     return "### Environments as code\n\n" + (md_block("\n".join(lines)) if lines else "") + f"\n{md_text(outcome)}\n"
