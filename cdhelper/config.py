@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import stat
 from dataclasses import dataclass, field
 from importlib import resources
@@ -31,6 +32,34 @@ MAX_BYTES = 256 * 1024  # a real cd.yml is a few hundred bytes; this bounds the 
 
 
 @dataclass(frozen=True)
+class Reviewer:
+    """A required reviewer as the file names it: a user's login, or a team as ORG/SLUG."""
+
+    kind: str  # "User" | "Team", GitHub's reviewer types
+    name: str
+
+    def __str__(self) -> str:
+        return self.name if self.kind == "User" else f"team:{self.name}"
+
+
+@dataclass(frozen=True)
+class Protection:
+    """An environment's protection on GitHub as the file declares it (environments as code). None
+    means "not managed": plan ignores the field and apply leaves GitHub's value."""
+
+    reviewers: tuple[Reviewer, ...] | None = None
+    prevent_self_review: bool | None = None
+    wait_timer: int | None = None  # minutes
+    branches: str | tuple[str, ...] | None = None  # "all", "protected" or branch name patterns
+    tags: tuple[str, ...] | None = None  # tag name patterns (needs branches as patterns)
+
+    @property
+    def managed(self) -> bool:
+        return any(v is not None for v in (self.reviewers, self.prevent_self_review, self.wait_timer, self.branches,
+                                           self.tags))
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     url: str = ""
@@ -38,6 +67,7 @@ class Environment:
     soak_minutes: int = 0
     production: bool = False
     plan: Plan = field(default_factory=Plan)
+    protection: Protection = field(default_factory=Protection)
     hooks: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -57,6 +87,14 @@ class Config:
     version_base: str = "0.1"
     analyses: dict = field(default_factory=dict, hash=False, compare=False)  # name -> analysis.Analysis
     freeze: tuple = ()  # freeze.Window
+    gate_protection: Protection = field(default_factory=Protection)
+
+    def protections(self) -> tuple[tuple[str, Protection], ...]:
+        """(environment, protection) of every environment the file manages, the path's first, then the gate."""
+        found = [(e.name, e.protection) for e in self.environments if e.protection.managed]
+        if self.gate_protection.managed:
+            found.append((self.gate_environment, self.gate_protection))
+        return tuple(found)
 
     def environment(self, name: str) -> Environment:
         for env in self.environments:
@@ -192,7 +230,8 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
     environments = tuple(Environment(
         name=e["name"], url=e.get("url", ""), required_contexts=tuple(e.get("required-contexts", ())),
         soak_minutes=int(e.get("soak-minutes", 0)), production=_is_production(e, i == last, source),
-        plan=_plan(e, analyses, f"{source}: environments/{i}"), hooks=dict(e.get("hooks") or {}))
+        plan=_plan(e, analyses, f"{source}: environments/{i}"), hooks=dict(e.get("hooks") or {}),
+        protection=_protection(e, f"{source}: key `environments/{i}"))
         for i, e in enumerate(envs_raw))
     gate = raw.get("gate") or {}
     gate_env = gate.get("environment", gate_environment or DEFAULT_GATE)
@@ -219,8 +258,11 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
                           "production: true) are always gated in delivery mode; gate.protects can add "
                           "environments, never take one away",
                           f"add {ungated[0]!r} to gate.protects, or remove the key")
+    gate_protection = _protection(gate, f"{source}: key `gate")
+    _refuse_weaker_gate(gate_protection, gate_env, source)
     tag = raw.get("tag") or {}
     return Config(environments=environments, gate_environment=gate_env, analyses=analyses, freeze=freeze_windows,
+                  gate_protection=gate_protection,
                   gate_protects=tuple(dict.fromkeys([*protects, *production])),
                   tag_prefix=tag.get("prefix", "v"), release_assets=tag.get("release", False),
                   image_tags=tuple(tag.get("image-tags", ())),
@@ -244,6 +286,62 @@ def _plan(env: dict, analyses: dict, where: str) -> Plan:
         return analysis.parse_duration(raw, what=f"{where}: a canary pause")
     return strategies.parse(env.get("strategy"), hooks=env.get("hooks") or {}, analysis=tuple(env.get("analysis") or ()),
                             known=set(analyses), duration=duration, where=where)
+
+
+# A branch or tag name pattern as GitHub's deployment branch policies take it (fnmatch, name without refs/):
+# no whitespace or characters git forbids in ref names, no leading / . -, no `..` or `//`, no trailing / or .
+REF_PATTERN = re.compile(r"^(?![/.-])(?!.*(?:\.\.|//|@\{))[^\s~^:\\\x00-\x1f\x7f]{1,255}(?<![/.])$")
+
+
+def _protection(section: dict, where: str) -> Protection:
+    """`where` is "SOURCE: key `PATH" (the closing backtick comes with the key's name)."""
+    reviewers = None
+    if "reviewers" in section:
+        reviewers = tuple(Reviewer("Team", r[len("team:"):]) if r.startswith("team:") else Reviewer("User", r)
+                          for r in section["reviewers"])
+        names = [str(r).lower() for r in reviewers]
+        twice = next((n for n in names if names.count(n) > 1), None)
+        if twice:
+            raise ConfigError(f"{where}/reviewers` names {twice!r} twice", "logins and team slugs are case-insensitive",
+                              "list each reviewer once")
+    branches = section.get("deployment-branches")
+    if isinstance(branches, list):
+        branches = tuple(_ref_pattern(p, f"{where}/deployment-branches`", "branch") for p in branches)
+    tags = section.get("deployment-tags")
+    if tags is not None:
+        tags = tuple(_ref_pattern(p, f"{where}/deployment-tags`", "tag") for p in tags)
+        if not isinstance(branches, tuple):
+            raise ConfigError(f"{where}/deployment-tags` is set but deployment-branches is "
+                              f"{_show(branches) if branches else 'absent'}",
+                              "GitHub allows tags only through custom policies, which also decide the branches",
+                              "list the branches too under deployment-branches ([] for tags only)")
+    wait = section.get("wait-timer")
+    return Protection(reviewers=reviewers, prevent_self_review=section.get("prevent-self-review"),
+                      wait_timer=None if wait is None else int(wait), branches=branches, tags=tags)
+
+
+def _ref_pattern(raw: str, where: str, kind: str) -> str:
+    if raw.startswith("refs/"):
+        raise ConfigError(f"{where} has {_show(raw)}", f"GitHub matches {kind} names, without the refs/ prefix",
+                          f"write {raw.split('/', 2)[-1]!r}")
+    if not REF_PATTERN.match(raw):
+        raise ConfigError(f"{where} has {_show(raw)}", f"it is not a {kind} name pattern (no spaces, no ~ ^ : \\, "
+                          "no .. or //, not starting with / . - nor ending with / .)",
+                          f"write a {kind} name or an fnmatch pattern such as {'release/*' if kind == 'branch' else 'v*'}")
+    return raw
+
+
+def _refuse_weaker_gate(protection: Protection, gate: str, source: str) -> None:
+    """The file comes with the pushed commit: it may manage the gate environment, never open it."""
+    if protection.reviewers is not None and not protection.reviewers:
+        raise ConfigError(f"{source}: key `gate/reviewers` is empty",
+                          f"a gate environment ({gate}) without required reviewers lets every run through in delivery "
+                          "mode, and the deployed commit may not open the gate",
+                          "name at least one reviewer (a login or team:ORG/SLUG), or remove the key to leave GitHub's")
+    if protection.prevent_self_review is False:
+        raise ConfigError(f"{source}: key `gate/prevent-self-review` is false",
+                          f"it would let whoever triggers a release approve it at {gate}, and the deployed commit may "
+                          "not weaken the gate", "set it to true, or remove the key to leave GitHub's")
 
 
 def _is_production(env: dict, last: bool, source: str) -> bool:

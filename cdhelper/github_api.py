@@ -316,6 +316,44 @@ class GitHubClient:
                 break
         return found
 
+    def get_repository(self) -> dict:
+        """{"default_branch", "admin"}: admin is whether GitHub says the caller can administer the
+        repository, None when its answer does not say (it reports permissions for people's tokens)."""
+        data = self._call("GET", self._repo_url, write=False, needs="metadata: read",
+                          what=f"reading repository {self.ctx.repository}")
+        permissions = data.get("permissions")
+        return {"default_branch": data.get("default_branch") or "",
+                "admin": permissions.get("admin") if isinstance(permissions, dict) else None}
+
+    def user_id(self, login: str) -> int | None:
+        """The id GitHub wants for a user reviewer, or None when there is no such user."""
+        data = self._get_optional(f"{self.ctx.api_url}/users/{quote(login, safe='')}", needs="",
+                                  what=f"looking up user {login}")
+        return None if data is None else int(data["id"])
+
+    def team_id(self, org: str, slug: str) -> int | None:
+        """The id GitHub wants for a team reviewer, or None when the organisation has no such team (or
+        the token cannot see it: GitHub answers 404 for secret teams too)."""
+        data = self._get_optional(f"{self.ctx.api_url}/orgs/{quote(org, safe='')}/teams/{quote(slug, safe='')}",
+                                  needs="members: read (organization)", what=f"looking up team {org}/{slug}")
+        return None if data is None else int(data["id"])
+
+    def list_branch_policies(self, environment: str) -> list[dict]:
+        """The custom deployment branch and tag policies of an environment: [{"id", "name", "type"}]."""
+        url = f"{self._repo_url}/environments/{quote(environment, safe='')}/deployment-branch-policies"
+        found: list[dict] = []
+        for page in range(1, 51):
+            try:
+                data = self._call("GET", url, write=False, needs="actions: read", params={"per_page": 100, "page": page},
+                                  what=f"listing the branch policies of {environment}")
+            except NotFoundError:  # the environment has no custom policies (or is gone)
+                break
+            batch = data.get("branch_policies") or []
+            found.extend({"id": p["id"], "name": p["name"], "type": p.get("type", "branch")} for p in batch)
+            if not batch or len(found) >= int(data.get("total_count") or 0):
+                break
+        return found
+
     def get_variable(self, name: str) -> str | None:
         """A repository variable's value (Actions variables), or None when it is not set."""
         data = self._get_optional(f"{self._repo_url}/actions/variables/{quote(name, safe='')}",
@@ -373,6 +411,27 @@ class GitHubClient:
         try:
             self._call("DELETE", f"{self._repo_url}/deployments/{deployment_id}", write=True, idempotent=True,
                        needs="deployments: write", what=f"deleting deployment {deployment_id}")
+        except NotFoundError:
+            pass
+
+    def put_environment(self, name: str, body: dict) -> dict:
+        """Create or update an environment. GitHub replaces wait_timer, prevent_self_review, reviewers and
+        deployment_branch_policy together, so callers send all four; the same body twice is harmless."""
+        return self._call("PUT", f"{self._repo_url}/environments/{quote(name, safe='')}", write=True, idempotent=True,
+                          needs="administration: write", what=f"updating environment {name}", body=body)
+
+    def create_branch_policy(self, environment: str, name: str, kind: str) -> dict:
+        # Sending it twice is harmless: GitHub answers a duplicate with a 303 to the policy that exists.
+        return self._call("POST", f"{self._repo_url}/environments/{quote(environment, safe='')}/deployment-branch-policies",
+                          write=True, idempotent=True, needs="administration: write",
+                          what=f"adding {kind} policy {name} to {environment}", body={"name": name, "type": kind})
+
+    def delete_branch_policy(self, environment: str, policy_id: int) -> None:
+        """Deleting twice is harmless: a 404 after a lost response means it is gone."""
+        try:
+            self._call("DELETE", f"{self._repo_url}/environments/{quote(environment, safe='')}/deployment-branch-policies/"
+                       f"{int(policy_id)}", write=True, idempotent=True, needs="administration: write",
+                       what=f"removing branch policy {policy_id} from {environment}")
         except NotFoundError:
             pass
 

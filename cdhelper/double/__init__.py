@@ -21,6 +21,7 @@ from typing import Any
 from . import admin, graphql_api, rest, variants  # noqa: F401 - importing registers the routes
 from .http import App, DoubleHTTPServer, Fault, LogEntry, Request, Response
 from .model import GitDir, Repo, World
+from .rest.environments import set_protection
 from .rest.jobs import add_job, find_job, update_job
 from .rest.runs import rerun
 from .rest.variables import register_workflow, workflow_id
@@ -113,13 +114,20 @@ class GitHubDouble:
     def user_id(self, login: str) -> int:
         return self.world.user_id(login)
 
+    def add_team(self, org: str, slug: str) -> int:
+        """A team of organisation `org` (GET /orgs/{org}/teams/{slug} then finds it); returns its id."""
+        return self.world.add_team(org, slug)
+
     def set_environment(self, full_name: str, name: str, *, reviewers: list[str] = (), prevent_self_review: bool = False,
-                        wait_timer: int = 0) -> dict:
+                        wait_timer: int = 0, branches: str | list[str] | None = None,
+                        tags: list[str] = ()) -> dict:
+        """Set an environment up as an admin would in the settings page. `reviewers`: logins or
+        team:ORG/SLUG; `branches`: "all", "protected", or branch name patterns (with `tags`), None keeps them."""
         with self.world.lock:
             repo = self.repo(full_name)
             env = rest.ensure_environment(repo, name)
-            env["reviewers"] = [{"type": "User", "id": self.world.user_id(r)} for r in reviewers]
-            env["prevent_self_review"], env["wait_timer"] = prevent_self_review, wait_timer
+            set_protection(self.world, env, reviewers=reviewers, prevent_self_review=prevent_self_review,
+                           wait_timer=wait_timer, branches=branches, tags=tags)
             return env
 
     # --- workflow runs and reviews -------------------------------------------------------------

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from . import variants
 from .http import ApiError, Fault, Request, Response, not_found, validation_failed
 from .rest import ensure_environment, new_run, review, router
+from .rest.environments import set_protection
 from .rest.jobs import add_job, find_job, update_job
 from .rest.runs import rerun
 from .rest.variables import register_workflow, workflow_id
@@ -69,9 +70,10 @@ def set_environment(req: Request) -> Response:
     body, world = req.json_object(), req.app.world
     with world.lock:
         env = ensure_environment(_repo(req), req.params["environment_name"])
-        env["reviewers"] = [{"type": "User", "id": world.user_id(r)} for r in body.get("reviewers", [])]
-        env["prevent_self_review"] = bool(body.get("prevent_self_review", False))
-        env["wait_timer"] = int(body.get("wait_timer", 0))
+        set_protection(world, env, reviewers=body.get("reviewers", []),
+                       prevent_self_review=bool(body.get("prevent_self_review", False)),
+                       wait_timer=int(body.get("wait_timer", 0)), branches=body.get("branches"),
+                       tags=body.get("tags", []))
     return Response(200, {"name": env["name"]})
 
 

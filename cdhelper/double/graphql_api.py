@@ -353,8 +353,8 @@ class Views:
                 rule["timeout"] = env["wait_timer"]
             elif item["type"] == "required_reviewers":
                 people = [_actor(world.login_of(r["id"]) or f"user{r['id']}") if r["type"] == "User" else
-                          {"__typename": "Team", "slug": world.teams.get(r["id"], f"team-{r['id']}"),
-                           "name": world.teams.get(r["id"], f"team-{r['id']}")} for r in env["reviewers"]]
+                          {"__typename": "Team", "slug": world.team_parts(r["id"], self.repo.owner)[1],
+                           "name": world.team_parts(r["id"], self.repo.owner)[1]} for r in env["reviewers"]]
                 rule["preventSelfReview"] = env["prevent_self_review"]
                 rule["reviewers"] = lambda info, people=people, **args: connection(people, **args)
             rules.append(rule)

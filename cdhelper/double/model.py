@@ -239,7 +239,7 @@ class World:
         self.clock = Clock()
         self.repos: dict[str, Repo] = {}
         self.users: dict[str, int] = {"github-actions[bot]": 41898282}
-        self.teams: dict[int, str] = {}
+        self.teams: dict[int, str] = {}  # id -> "org/slug" (a bare slug in state saved before teams had orgs)
         self.emails: dict[str, str] = {"octocat@example.com": "octocat"}  # verified commit email -> login
         self.variants: dict[str, str] = {}  # see variants.py; empty: github.com as the double knows it
         self._ids = 1000
@@ -258,6 +258,28 @@ class World:
             if login not in self.users:
                 self.users[login] = 500000 + len(self.users)
             return self.users[login]
+
+    def known_login(self, login: str) -> str | None:
+        """The login as GitHub spells it (logins are case-insensitive), or None for no such user."""
+        return next((known for known in self.users if known.lower() == login.lower()), None)
+
+    def add_team(self, org: str, slug: str) -> int:
+        """A team of organisation `org`; returns its id (the same one when it exists)."""
+        with self.lock:
+            found = self.team_id(org, slug)
+            if found is None:
+                found = self.next_id()
+                self.teams[found] = f"{org}/{slug}"
+            return found
+
+    def team_id(self, org: str, slug: str) -> int | None:
+        wanted = f"{org}/{slug}".lower()
+        return next((ident for ident, name in self.teams.items() if name.lower() == wanted), None)
+
+    def team_parts(self, team_id: int, default_org: str) -> tuple[str, str]:
+        """(org, slug) of a team; a team saved without its org belongs to `default_org`."""
+        org, _, slug = self.teams.get(team_id, f"team-{team_id}").rpartition("/")
+        return org or default_org, slug
 
     def login_of(self, user_id: int) -> str | None:
         return next((login for login, uid in self.users.items() if uid == user_id), None)

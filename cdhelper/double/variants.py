@@ -19,6 +19,11 @@ KNOWN: dict[str, tuple[str, ...] | None] = {
     "run-resource-forbidden": ("forbidden", "not-found"),
     # review history in no particular order (GitHub documents none and gives no timestamps)
     "approvals-any-order": ("oldest-first", "shuffled"),
+    # PUT /environments/{name} resets the protection fields the body leaves out (wait_timer 0,
+    # prevent_self_review false, no reviewers, no branch policy), as PyGithub's users report
+    "environment-put-replaces": (),
+    # GET /repos/{o}/{r} without `permissions` (UNCONFIRMED which tokens GitHub answers so; App tokens may)
+    "repo-permissions-absent": (),
     # GitHub Enterprise Server: /api/v3 and /api/graphql, /meta installed_version, a deployment per environment job
     "ghes": None,
 }

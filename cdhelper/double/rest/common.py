@@ -102,11 +102,13 @@ def repo_json(ctx: Ctx, repo: Repo) -> dict:
         "has_projects": True, "has_wiki": True, "has_pages": False, "has_downloads": True, "has_discussions": False,
         "archived": False, "disabled": False, "visibility": "private" if repo.private else "public",
         "pushed_at": iso(repo.created_at), "created_at": iso(repo.created_at), "updated_at": iso(repo.created_at),
-        "permissions": {"admin": True, "maintain": True, "push": True, "triage": True, "pull": True},
+        "permissions": _permissions(ctx.req.principal),  # left out with the repo-permissions-absent variant
         "allow_forking": True, "web_commit_signoff_required": False, "network_count": 0, "subscribers_count": 0,
         "license": None, "mirror_url": None, "clone_url": f"{html}.git", "git_url": f"git://{html}.git",
         "ssh_url": f"git@example.com:{repo.full_name}.git", "svn_url": html,
     }
+    if ctx.world.variant("repo-permissions-absent") is not None:
+        del body["permissions"]
     for key in ("archive", "assignees", "blobs", "branches", "collaborators", "comments", "commits", "compare",
                 "contents", "contributors", "deployments", "downloads", "events", "forks", "git_commits", "git_refs",
                 "git_tags", "hooks", "issue_comment", "issue_events", "issues", "keys", "labels", "languages",
@@ -114,6 +116,16 @@ def repo_json(ctx: Ctx, repo: Repo) -> dict:
                 "subscribers", "subscription", "tags", "teams", "trees"):
         body[f"{key}_url"] = f"{url}/{key.replace('_', '/')}"
     return body
+
+
+def _permissions(principal) -> dict:
+    """What the caller may do here. GitHub reports a person's role; the double, which has no roles, derives
+    it from the token's permissions (a token registered without any is an admin's classic token)."""
+    if principal is None or principal.permissions is None:
+        return {"admin": True, "maintain": True, "push": True, "triage": True, "pull": True}
+    admin = principal.allows("administration", "write")
+    push = principal.allows("contents", "write")
+    return {"admin": admin, "maintain": admin, "push": push, "triage": push, "pull": True}
 
 
 MINIMAL_REPOSITORY_KEYS = {"id", "node_id", "name", "full_name", "owner", "private", "html_url", "description", "fork",
