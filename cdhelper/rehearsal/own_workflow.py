@@ -55,6 +55,7 @@ class Reading:
     called_cdhelper: dict[str, str] = field(default_factory=dict)  # `uses:` of cd.yml -> the calling job's name
     labels: set[str] = field(default_factory=lambda: {"ubuntu-latest"})
     environments: set[str] = field(default_factory=set)
+    job_environments: dict[str, str] = field(default_factory=dict)  # job id -> environment, called workflows too
     gate_inputs: set[str] = field(default_factory=set)  # gate-environment values the workflow passes
     problems: list[CDHelperError] = field(default_factory=list)
 
@@ -115,7 +116,8 @@ def read_workflow(checkout: Path, workflow: str, *, event: str, repository: str,
                 needed.setdefault(name, f"{path} line {text.count(chr(10), 0, m.start()) + 1}")
     for name, where in needed.items():
         reading.problem(f"the workflow needs secret {name} ({where})", "the rehearsal has none of your secrets",
-                        f"pass --secret {name}=VALUE, or --secret {name} to take it from your environment variable {name}")
+                        f"export {name}=... and pass --secret {name} (the value stays out of the process list), "
+                        f"or pass --secret {name}=VALUE")
     return reading
 
 
@@ -133,6 +135,7 @@ def _read_jobs(reading: Reading, checkout: Path, path: str, data: dict, reposito
         env = env.get("name") if isinstance(env, dict) else env
         if isinstance(env, str) and "${{" not in env:
             reading.environments.add(env)
+            reading.job_environments.setdefault(job_id, env)
         for key in ("container", "services"):
             if job.get(key):
                 reading.problem(f"job `{job_id}` ({path} line {_line_of(text, f'{job_id}:')}) has `{key}:`",
@@ -154,6 +157,7 @@ def _read_jobs(reading: Reading, checkout: Path, path: str, data: dict, reposito
             elif CDHELPER_WORKFLOW.match(called):
                 reading.called_cdhelper.setdefault(called, name)
                 reading.gate_inputs.add(str(with_.get("gate-environment") or cd_config.DEFAULT_GATE))
+                reading.job_environments.setdefault("gate", str(with_.get("gate-environment") or cd_config.DEFAULT_GATE))
             else:
                 reading.problem(f"job `{job_id}` calls the remote workflow {called}",
                                 "act runs only local reusable workflows, and nothing is fetched from GitHub here",
@@ -310,11 +314,18 @@ class OwnWorkflowRehearsal(Rehearsal):
             "ok": all(envs[n]["state"] == s for n, s in self.expected(reject).items()),
             "api_requests": self.double.total_requests(), "api_requests_by_route": dict(self.double.counts()),
             "jobs": {j.job_id: j.result or "skipped" for j in self.jobs.values()},
-            "skipped": [j for j in self.reading.jobs if not any(k == j or k.startswith(f"{j}/") for k in self.jobs)],
+            "skipped": self.skipped_jobs(),
             "reviews": repo.runs.get(RUN_ID, {}).get("reviews", []),
             "tags": sorted(r.removeprefix("refs/tags/") for r in repo.refs if r.startswith("refs/tags/")),
             "seconds": round(time.monotonic() - started, 1),
         }
+
+    def skipped_jobs(self) -> list[str]:
+        """The workflow's jobs act never started (it prints nothing for a skipped job). A job that
+        calls a workflow ran if act printed any job as `CALLER NAME/...`."""
+        callers = {str(line["job"]).split("/")[0] for line in self.lines if "/" in str(line.get("job", ""))}
+        return [job_id for job_id, job in self.reading.jobs.items()
+                if job_id not in self.jobs and str((job or {}).get("name") or job_id) not in callers]
 
     def first_error(self) -> str:
         """The first error act or a step printed: what a user reads first in a failed run."""
@@ -405,20 +416,20 @@ def rehearse_own(*, checkout: Path, workflow: str, mode: str, event: str, reject
 
 def timeline(rehearsal: OwnWorkflowRehearsal, result: dict) -> str:
     origin = min((j.started for j in rehearsal.jobs.values()), default=time.monotonic())
-    by_env = {}
-    for job_id, job in rehearsal.reading.jobs.items():
-        env = job.get("environment") if isinstance(job, dict) else None
-        by_env[job_id] = env.get("name") if isinstance(env, dict) else env
+    by_env = rehearsal.reading.job_environments
     lines = [f"cdhelper rehearsal of {result['workflow']}: Continuous "
              f"{'Delivery' if result['mode'] == 'delivery' else 'Deployment'} (CD_MODE={result['mode']}), "
              f"{' -> '.join(result['path'])}, gate {result['gate']}", ""]
     for job in sorted(rehearsal.jobs.values(), key=lambda j: j.started):
         span = f"{job.started - origin:6.1f}s -> {((job.ended or job.started) - origin):6.1f}s"
-        lines.append(f"  {span}  {job.name:<26} {job.result or 'skipped'}")
+        lines.append(f"  {span}  {job.name.strip():<26} {job.result or 'skipped'}")
         if by_env.get(job.job_id) == result["gate"]:
             for review in result["reviews"]:
                 lines.append(f"{'':20}waited for {', '.join(review['environments'])}: {review['state']} by "
                              f"{review['user']} ({review['comment']})")
+                if review["state"] == "rejected":  # act holds no job for a review: say what GitHub does instead
+                    lines.append(f"{'':20}(on GitHub this job fails and what needs it is skipped; act runs on, "
+                                 "and cdhelper's own gate check refuses the gated promotion)")
     for job_id in result["skipped"]:
         lines.append(f"  {'':18}  {job_id:<26} skipped (its `if:` was false, or a job it needs did not succeed)")
     lines += ["", "Deployment records written:"]
