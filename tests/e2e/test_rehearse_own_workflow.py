@@ -176,3 +176,14 @@ def test_the_cli_prints_the_report_and_json(tmp_path):
     assert data["environments"]["live"]["approved_by"] == ["rehearsal-reviewer"]
     assert data["environments"]["qa"]["digest"] == data["environments"]["live"]["digest"]
     assert data["api_requests"] > 0 and data["jobs"]["live"] == "success"
+
+
+def test_a_key_act_does_not_know_is_one_line_naming_it(tmp_path):
+    checkout = make_checkout(tmp_path, "unrehearsable")
+    code, out, seconds = rehearse_cli(checkout, "--workflow", ".github/workflows/newer-key.yml")
+    assert code == 1, out
+    [line] = [x for x in out.splitlines() if "Rehearsal failed" in x]
+    assert "act could not run .github/workflows/newer-key.yml" in line and "Unknown Property snapshot" in line
+    assert "act 0.2.89 does not know `snapshot`" in line
+    assert "Deployment records written" not in out, "no timeline of jobs that never started"
+    assert seconds < 30
