@@ -53,8 +53,15 @@ def for_act(workflow: str, *, caller_job: str = "") -> str:
     each job reporting its start and end to the double (GitHub knows its jobs; act tells no one).
     In a called workflow GitHub names each job's check run `<caller job> / <job>`."""
     workflow = workflow.replace("$default-branch", "main")
-    return _report_jobs(re.sub(r"\n\s+deployment: false[^\n]*", "", workflow),
-                        prefix=f"{caller_job} / " if caller_job else "")
+    return _report_jobs(without_deployment_false(workflow), prefix=f"{caller_job} / " if caller_job else "")
+
+
+def without_deployment_false(workflow: str) -> str:
+    """`deployment: false` removed, in block form (the templates) and in flow form
+    (`environment: { name: x, deployment: false }`, as actions/gate/README.md writes it)."""
+    workflow = re.sub(r"\n[ \t]+deployment:[ \t]*false\b[^\n]*", "", workflow)
+    workflow = re.sub(r"(\{[^}\n]*?),[ \t]*deployment:[ \t]*false[ \t]*(?=[,}])", r"\1", workflow)
+    return re.sub(r"\{[ \t]*deployment:[ \t]*false[ \t]*,[ \t]*", "{ ", workflow)
 
 
 REPORT = HERE / "stubs" / "report-job" / "report_job.py"
@@ -76,35 +83,56 @@ jobs:
 
 def _report_jobs(workflow: str, prefix: str = "") -> str:
     """A first and a last (`if: always()`) step in every job: the job's check run, and on GitHub
-    Enterprise Server the record GitHub makes for a job bound to an environment."""
+    Enterprise Server the record GitHub makes for a job bound to an environment. The steps take the
+    indentation the workflow uses (a user's workflow need not indent as the templates do)."""
     import yaml
     jobs = yaml.safe_load(workflow).get("jobs") or {}
-    lines, out, job = workflow.split("\n"), [], None
+    lines, out = workflow.split("\n"), []
+    job, job_indent, steps_indent, item_indent = None, None, None, None
+
+    def steps(item: str, *texts: str) -> list[str]:
+        pad = item + "  "
+        return [f"{item}- {texts[0]}", *(pad + t for t in texts[1:])]
 
     def close() -> None:
-        if job is not None:
-            out.extend(["      - name: Report the job's end to the double", "        if: ${{ always() }}",
-                        "        env:", "          JOB_STATUS: ${{ job.status }}",
-                        f'        run: python3 -I -S "{REPORT}" end "$JOB_STATUS"', ""])
-    in_jobs = False
+        if job is not None and item_indent is not None:
+            out.extend(steps(item_indent, "name: Report the job's end to the double", "if: ${{ always() }}", "env:",
+                             "  JOB_STATUS: ${{ job.status }}", f'run: python3 -I -S "{REPORT}" end "$JOB_STATUS"'))
+            out.append("")
+
+    def start() -> list[str]:
+        spec = jobs[job]
+        env = spec.get("environment") or ""
+        env = env.get("name", "") if isinstance(env, dict) else env
+        return steps(item_indent, "name: Report the job's start to the double", "env:",
+                     f"  JOB_NAME: {json.dumps(prefix + str(spec.get('name', job)))}",
+                     f"  JOB_ENVIRONMENT: {json.dumps(str(env))}",
+                     f'run: python3 -I -S "{REPORT}" start "$JOB_NAME" "$JOB_ENVIRONMENT"')
+    in_jobs, pending = False, False
     for line in lines:
-        if line == "jobs:":
+        if line.rstrip() == "jobs:" or re.match(r"^jobs:\s*(#.*)?$", line):
             in_jobs = True
-        m = re.match(r"^  ([A-Za-z0-9_-]+):\s*(#.*)?$", line) if in_jobs else None
-        if m and m.group(1) in jobs:
+            out.append(line)
+            continue
+        stripped = line.strip()
+        indent = line[:len(line) - len(line.lstrip())]
+        if in_jobs and stripped and not stripped.startswith("#") and not indent:
+            in_jobs = False  # a top-level key after jobs:
+        m = re.match(r"^([ \t]+)([A-Za-z0-9_-]+):\s*(#.*)?$", line) if in_jobs else None
+        if m and m.group(2) in jobs and (job_indent is None or m.group(1) == job_indent):
+            job_indent = m.group(1)
             while out and not out[-1].strip():
                 out.pop()
             close()
-            job = m.group(1)
+            job, steps_indent, item_indent, pending = m.group(2), None, None, False
+        elif pending and stripped and not stripped.startswith("#"):
+            pending = False
+            if stripped.startswith("- "):  # the first step: ours goes before it, as a sibling
+                item_indent = indent
+                out.extend(start())
         out.append(line)
-        if job is not None and re.match(r"^    steps:\s*$", line):
-            spec = jobs[job]
-            env = spec.get("environment") or ""
-            env = env.get("name", "") if isinstance(env, dict) else env
-            out.extend(["      - name: Report the job's start to the double", "        env:",
-                        f"          JOB_NAME: {json.dumps(prefix + str(spec.get('name', job)))}",
-                        f"          JOB_ENVIRONMENT: {json.dumps(str(env))}",
-                        f'        run: python3 -I -S "{REPORT}" start "$JOB_NAME" "$JOB_ENVIRONMENT"'])
+        if job is not None and steps_indent is None and re.match(rf"^{job_indent}[ \t]+steps:\s*(#.*)?$", line):
+            steps_indent, pending = indent, True
     while out and not out[-1].strip():
         out.pop()
     close()
@@ -131,6 +159,15 @@ class Rehearsal:
     workflow: str = "cd-pipeline.yml"
     cd_mode: str | None = None  # the CD_MODE variable as set; None means the mode
     variants: tuple[str, ...] = ()  # GitHub behaviours the double emulates (docs/github-double.md)
+    repository: str = REPOSITORY
+    gate: str = "production-approval"  # the approval environment the planned reviewer answers
+    path: tuple[str, ...] = ("staging", "production")  # the environments the report shows
+    # Beyond the template's needs: act `--local-repository` entries (OWNER/REPO@REF -> directory),
+    # runner labels run on this host, variables, and a file of secrets (act's --secret-file).
+    local_actions: dict[str, Path] = field(default_factory=dict)
+    runner_labels: tuple[str, ...] = ("ubuntu-latest",)
+    variables: dict[str, str] = field(default_factory=dict)
+    secret_file: Path | None = None
 
     def __post_init__(self) -> None:
         from ..double import GitHubDouble
@@ -146,16 +183,19 @@ class Rehearsal:
         self._make_repo()
         self.action_repo = self._snapshot_actions()
         self.double = GitHubDouble(variant=list(self.variants)).start()
-        self.double.add_repo(f"{REPOSITORY}={self.repo_dir}")
+        self.double.add_repo(f"{self.repository}={self.repo_dir}")
         self.double.register_token(TOKEN, permissions={"contents": "write", "deployments": "write", "actions": "read",
                                                        "checks": "read", "statuses": "read", "metadata": "read"})
-        self.double.set_environment(REPOSITORY, "production-approval", reviewers=[REVIEWER], prevent_self_review=True)
-        self.double.set_environment(REPOSITORY, "staging")
-        self.double.set_environment(REPOSITORY, "production")
-        self.double.set_environment(REPOSITORY, "production-soak", wait_timer=30)  # GitHub holds the soak job; act does not
+        self._seed_environments()
         self.log = self.workdir / "act.log"  # every act run's output, as act printed it (JSON lines)
         self.jobs: dict[str, JobRecord] = {}
         self.lines: list[dict] = []
+
+    def _seed_environments(self) -> None:
+        self.double.set_environment(self.repository, self.gate, reviewers=[REVIEWER], prevent_self_review=True)
+        self.double.set_environment(self.repository, "staging")
+        self.double.set_environment(self.repository, "production")
+        self.double.set_environment(self.repository, "production-soak", wait_timer=30)  # GitHub holds the soak job; act does not
 
     def _make_repo(self) -> None:
         shutil.copytree(HERE / "sample", self.repo_dir)
@@ -165,7 +205,7 @@ class Rehearsal:
             if name.endswith(".yml"):
                 (workflows / name).write_text(for_act((ROOT / "workflows-templates" / name).read_text()))
         for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "Sample app"],
-                     ["remote", "add", "origin", f"https://github.com/{REPOSITORY}.git"]):
+                     ["remote", "add", "origin", f"https://github.com/{self.repository}.git"]):
             self._git(*args)
 
     def _git(self, *args: str) -> None:
@@ -206,27 +246,28 @@ class Rehearsal:
 
     def plan_run(self, *, review: str | None = "approved", run_id: int = RUN_ID) -> None:
         """The run as GitHub would know it: waiting at the gate, with the reviewer's answer planned."""
-        waiting = ["production-approval"] if self.mode == "delivery" else []
-        self.double.create_run(REPOSITORY, run_id=run_id, actor=AUTHOR, waiting_on=waiting, head_sha=self.head())
+        waiting = [self.gate] if self.mode == "delivery" else []
+        self.double.create_run(self.repository, run_id=run_id, actor=AUTHOR, waiting_on=waiting, head_sha=self.head())
         if waiting and review:
             comment = "Rehearsal: looks good" if review == "approved" else "Rehearsal: not this one"
-            self.double.plan_review(REPOSITORY, run_id, "production-approval", REVIEWER, review, comment)
+            self.double.plan_review(self.repository, run_id, self.gate, REVIEWER, review, comment)
 
     def rerun(self, *, review: str | None = "approved", run_id: int = RUN_ID, comment: str = "") -> None:
         """Re-run all jobs (the next attempt), as GitHub would: it waits at the gate again."""
-        self.double.rerun(REPOSITORY, run_id)
+        self.double.rerun(self.repository, run_id)
         if self.mode == "delivery" and review:
             comment = comment or ("Rehearsal: looks good" if review == "approved" else "Rehearsal: not this one")
-            self.double.plan_review(REPOSITORY, run_id, "production-approval", REVIEWER, review, comment)
+            self.double.plan_review(self.repository, run_id, self.gate, REVIEWER, review, comment)
 
     def act(self, *extra: str, run_id: int = RUN_ID, run_number: int = 1, event: str = "push",
             workflow: str | None = None, env: dict[str, str] | None = None) -> int:
-        run = self.double.repo(REPOSITORY).runs.get(run_id)
+        run = self.double.repo(self.repository).runs.get(run_id)
         if run is None:  # every workflow run exists on GitHub, planned or not
-            run = self.double.create_run(REPOSITORY, run_id=run_id, actor=AUTHOR, head_sha=self.head())
+            run = self.double.create_run(self.repository, run_id=run_id, actor=AUTHOR, head_sha=self.head())
         attempt = run["run_attempt"]
         cmd = [act_binary(), event, "-W", f".github/workflows/{workflow or self.workflow}",
-               "-P", "ubuntu-latest=-self-hosted", "--json", "--no-cache-server",
+               *(arg for label in self.runner_labels for arg in ("-P", f"{label}=-self-hosted")),
+               "--json", "--no-cache-server",
                "--action-cache-path", str(self.cache),
                "--var", f"CD_MODE={self.mode if self.cd_mode is None else self.cd_mode}",
                "-s", f"GITHUB_TOKEN={TOKEN}",
@@ -238,6 +279,12 @@ class Rehearsal:
                "--local-repository", f"cdhelper/cdhelper@v0={self.action_repo}"]
         for ref, stub in ARTIFACT_ACTIONS.items():
             cmd += ["--local-repository", f"{ref}={HERE / 'stubs' / stub}"]
+        for ref, directory in self.local_actions.items():
+            cmd += ["--local-repository", f"{ref}={directory}"]
+        for key, value in self.variables.items():
+            cmd += ["--var", f"{key}={value}"]
+        if self.secret_file:
+            cmd += ["--secret-file", str(self.secret_file)]
         for key, value in (env or {}).items():
             cmd += ["--env", f"{key}={value}"]
         with subprocess.Popen([*cmd, *extra], cwd=self.repo_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -267,9 +314,9 @@ class Rehearsal:
         return "\n".join(str(line.get("msg", "")) for line in self.lines)
 
     def environments(self) -> dict:
-        repo = self.double.repo(REPOSITORY)
+        repo = self.double.repo(self.repository)
         out = {}
-        for name in ("staging", "production"):
+        for name in self.path:
             deployments = [d for d in repo.deployments.values() if d["environment"] == name]
             if not deployments:
                 out[name] = {"state": "not deployed", "version": None, "digest": None, "approved_by": []}
