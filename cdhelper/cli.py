@@ -145,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", help="load from and save to this JSON file")
     p.add_argument("--variant", action="append", default=[], metavar="NAME[:SETTING]",
                    help="emulate a GitHub behaviour that is not confirmed, or GitHub Enterprise Server (repeatable): "
-                        "status-mutation-refused, run-resource-null, run-resource-forbidden, approvals-any-order, ghes "
-                        "(docs/github-double.md)")
+                        "status-mutation-refused, run-resource-null, run-resource-forbidden, approvals-any-order, "
+                        "environment-put-replaces, repo-permissions-absent, ghes (docs/github-double.md)")
 
     sub.add_parser("action", help="run the command named by INPUT_COMMAND (the root action.yml)")
 
@@ -554,4 +554,4 @@ def cmd_action(args, io) -> int:
 COMMANDS = {"release": cmd_release, "promote": cmd_promote, "gate": cmd_gate, "finish": cmd_finish, "sweep": cmd_sweep,
             "status": cmd_status, "report-check": cmd_report_check, "digest": cmd_digest,
             "github-double": cmd_github_double, "action": cmd_action}
-FAMILIES = ("rehearse", "observe", "doctor")
+FAMILIES = ("rehearse", "observe", "doctor", "environments")

@@ -15,7 +15,8 @@ from .. import edge
 def register(sub) -> dict:
     p = sub.add_parser("environments", help="environments as code: show (plan) or fix (apply) the drift between the "
                        "protection declared in .github/cd.yml and GitHub's environments")
-    actions = p.add_subparsers(dest="environments_action", metavar="ACTION", required=True)
+    actions = p.add_subparsers(dest="environments_action", metavar="ACTION", required=True,
+                               help="plan (reads only) or apply")
     for name, text in (("plan", "list what differs (reads only; exit 0 with or without drift)"),
                        ("apply", "change on GitHub what differs, and nothing else (needs an admin's token)")):
         a = actions.add_parser(name, help=text)

@@ -198,6 +198,13 @@ class Workflow:
                             found.setdefault(name, decl)
         return found
 
+    def called_with(self, name: str) -> bool:
+        """Whether `name` is an input of workflow_call: its value comes from the calling job."""
+        on = self.data.get("on")
+        spec = on.get("workflow_call") if isinstance(on, Map) else None
+        declared = spec.get("inputs") if isinstance(spec, Map) else None
+        return isinstance(declared, Map) and name in declared
+
     def resolve(self, value: str) -> list[str] | None:
         """The values a name can take: itself when literal; for `${{ inputs.X }}`, X's choice options
         or its default; None when it cannot be known statically."""
@@ -206,8 +213,8 @@ class Workflow:
             return [value]
         match = _INPUT_REF.match(value)
         decl = self.inputs().get(match.group(1)) if match else None
-        if decl is None:
-            return None
+        if decl is None or self.called_with(match.group(1)):
+            return None  # a caller's `with:` decides, not the default (the caller's workflow is checked)
         options = decl.get("options")
         if isinstance(options, list) and options:
             return [str(o) for o in options]

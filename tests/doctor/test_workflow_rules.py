@@ -157,3 +157,16 @@ def test_a_reusable_caller_is_held_to_the_gate_of_cd_yml():
     fixed = Contract(gate_source=".github/cd.yml (gate.environment)", gate_fixed=True)
     line = next(n for n, row in enumerate(path.read_text().splitlines(), 1) if "gate-environment: approvals" in row)
     assert ("gate-environment-mismatch", line) in found(path, fixed)
+
+
+def test_a_called_workflows_gate_input_is_the_callers_to_set_not_its_default():
+    """The reusable workflow's `gate-environment` input defaults to production-approval; a caller
+    passing ship-approval is right, so the called workflow is not held to its default."""
+    reusable = ROOT / ".github" / "workflows" / "cd.yml"
+    contract = Contract(gate_environment="ship-approval", gate_source="--gate-environment", gate_fixed=True)
+    assert [rule for rule, _ in found(reusable, contract)] == []
+    dispatched = "on:\n  workflow_dispatch:\n    inputs:\n      gate: {default: production-approval}\n" + \
+        "\n".join(reusable.read_text().split("\n")[reusable.read_text().split("\n").index("jobs:"):]) \
+        .replace("inputs.gate-environment", "inputs.gate")
+    rules = {f.rule for f in check(parse("d.yml", dispatched), contract)}
+    assert "gate-environment-mismatch" in rules, "a workflow_dispatch default is what runs: still judged"
