@@ -539,7 +539,7 @@ def cmd_github_double(args, io) -> int:
     return 0
 
 
-ACTION_COMMANDS = ("promote", "release", "gate", "status", "finish", "report-check", "sweep", "history", "dora", "doctor")
+ACTION_COMMANDS = ("promote", "release", "gate", "status", "finish", "report-check", "sweep", "history", "dora", "doctor", "brief")
 
 
 def cmd_action(args, io) -> int:

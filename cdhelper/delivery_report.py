@@ -121,3 +121,36 @@ def trend_charts(weeks: list[Metrics]) -> str:
         chart("Recovery time (median, hours)", "hours", [(w.recovery_median_s or 0) / 3600 for w in weeks]),
         chart("Deployment rework rate (%)", "percent", [(w.rework_rate or 0) * 100 for w in weeks]),
     ])
+
+
+# --- the approver's view --------------------------------------------------------------------------
+
+def brief_markdown(b, *, server_url: str, repository: str) -> str:
+    """What the reviewer approves (brief.Brief), for the summary of the job before the gate."""
+    from .actions_io import md_link, md_text
+    c = b.candidate
+    ask = (f"Approving {md_text(b.gate_environment)} promotes it to {md_text(b.environment)}."
+           if b.gated else f"{md_text(b.environment)} is not gated in {md_text(b.mode)} mode: it follows without approval.")
+    rows = [["Version", c.version], ["Digest", md_code(c.manifest)], ["Commit", md_code(c.commit[:12])],
+            ["Mode", b.mode],
+            [f"In {b.upstream}" if b.upstream else "Previous environment",
+             f"deployment {b.staged.id}: {b.staged.state} since {b.staged.succeeded_at:%Y-%m-%d %H:%M} UTC"
+             if b.staged and b.staged.succeeded_at else "not deployed there"],
+            [f"{b.environment} runs now", f"{b.live.version} (deployment {b.live.id})" if b.live else "nothing yet"],
+            ["If it goes wrong", f"roll back to {b.live.version}" if b.live else "nothing to roll back to: undeploy by hand"]]
+    out = [f"## Approval request: {md_text(c.version)} to {md_text(b.environment)}\n\n{ask}\n\n", table(["", ""], rows)]
+    if b.checks:
+        out.append("\n### Checks on the commit\n\n" + table(["Check", "State"], [[n, s] for n, s in sorted(b.checks.items())]))
+    if b.compared:
+        base = f"{server_url}/{repository}"
+        lines = []
+        for ch in b.changes:
+            pull = f" ({md_link(f'#{ch.pull}', f'{base}/pull/{ch.pull}')})" if ch.pull else ""
+            lines.append(f"- {md_code(ch.sha[:7])} {md_text(ch.subject)} — {md_text(ch.author)}{pull}\n")
+        more = b.total_changes - len(b.changes)
+        head = f"\n### {b.total_changes} commit(s) since {md_text(b.live.version if b.live else '')}\n\n"
+        out.append(head + ("".join(lines) or "No new commits: the same code under another version.\n")
+                   + (f"- … and {more} older\n" if more > 0 else ""))
+    elif b.live is None:
+        out.append(f"\nFirst deployment to {md_text(b.environment)}: there is nothing to compare with.\n")
+    return "".join(out)

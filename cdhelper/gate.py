@@ -34,7 +34,7 @@ class GateDecision:
             if self.ungated:
                 return f"not gated: {self.ungated} is promoted without approval in delivery mode too"
             return "no human gate (Continuous Deployment)"
-        who = ", ".join(a["login"] for a in self.approvers)
+        who = ", ".join(a["login"] + (f' ("{a["comment"]}")' if a.get("comment") else "") for a in self.approvers)
         return f"approved on {self.environment} by {who}"
 
 

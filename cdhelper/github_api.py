@@ -354,6 +354,12 @@ class GitHubClient:
                 break
         return found
 
+    def compare(self, base: str, head: str) -> dict | None:
+        """Commits on `head` that `base` lacks (GitHub lists at most 250, oldest first); None when
+        either commit is unknown to GitHub."""
+        return self._get_optional(f"{self._repo_url}/compare/{quote(base, safe='')}...{quote(head, safe='')}",
+                                  needs="contents: read", what=f"comparing {base[:12]} with {head[:12]}")
+
     def get_variable(self, name: str) -> str | None:
         """A repository variable's value (Actions variables), or None when it is not set."""
         data = self._get_optional(f"{self._repo_url}/actions/variables/{quote(name, safe='')}",

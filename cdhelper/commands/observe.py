@@ -33,7 +33,17 @@ def register(sub) -> dict:
                    help="how far back: days or weeks up to a year, e.g. 30d, 12w (default 30d)")
     p.add_argument("--trend-weeks", type=int, default=int(edge.input_value("trend-weeks") or 0),
                    help="also chart each key week by week over this many weeks (0: no chart; at most 52)")
-    return {"history": run_history, "dora": run_dora}
+
+    p = sub.add_parser("brief", help="the approver's view: what promoting a candidate would change (for the job "
+                       "before the gate: version, digest, the previous environment's record, checks, commits and "
+                       "pull requests since what runs there, the rollback target)")
+    common(p)
+    p.add_argument("--environment", default=edge.input_value("environment") or "",
+                   help="the environment the reviewer approves (default: the last one, production)")
+    p.add_argument("--version", dest="release_version", default=edge.input_value("version"),
+                   help="the candidate's version (the release step's output)")
+    p.add_argument("--mode", default=edge.input_value("mode"), help="delivery (default, also when empty) or deployment")
+    return {"history": run_history, "dora": run_dora, "brief": run_brief}
 
 
 def _environment(cfg, name: str) -> str:
@@ -99,4 +109,27 @@ def run_dora(args, io) -> int:
         io.out_json(data)
     else:
         io.out(delivery_report.dora_text(results))
+    return 0
+
+
+def run_brief(args, io) -> int:
+    from .. import brief, delivery_report
+    from ..context import parse_mode
+    from ..errors import InputError
+    mode = parse_mode(args.mode)
+    if not args.release_version:
+        raise InputError("no version given", "the brief describes one candidate", "pass the release step's version output")
+    ctx = edge.context(args, io)
+    cfg = edge.config(args, ctx)
+    client = edge.client(ctx)
+    found = brief.read(client, ctx, cfg, environment=_environment(cfg, args.environment), version=args.release_version,
+                       mode=mode)
+    io.append_summary(delivery_report.brief_markdown(found, server_url=ctx.server_url, repository=ctx.repository))
+    data = found.as_json()
+    io.set_output("json", json.dumps(data))
+    if args.json:
+        io.out_json(data)
+    else:
+        io.info(f"{found.candidate.version} to {found.environment}: {found.total_changes} commit(s) since "
+                f"{found.live.version if found.live else 'nothing'}; {client.requests} GitHub requests")
     return 0

@@ -33,6 +33,7 @@ PATHS = [
     "/repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}",
     "/users/{username}",
     "/orgs/{org}/teams/{team_slug}",
+    "/repos/{owner}/{repo}/compare/{basehead}",
     "/repos/{owner}/{repo}/environments/{environment_name}/variables",
     "/repos/{owner}/{repo}/environments/{environment_name}/variables/{name}",
     "/repos/{owner}/{repo}/actions/runs/{run_id}",

@@ -148,3 +148,70 @@ def get_tag(req: Request) -> Response:
     if tag is None:
         raise not_found()
     return Response(200, tag_json(ctx, repo, tag))
+
+
+# --- compare (https://docs.github.com/rest/commits/commits#compare-two-commits) ------------------------
+
+COMPARE_MAX = 250  # GitHub lists at most 250 commits in a comparison
+
+
+def commit_json(ctx: Ctx, repo: Repo, commit: dict) -> dict:
+    sha = commit["sha"]
+    url = f"{ctx.repo_url(repo)}/commits/{sha}"
+    login = ctx.world.login_for_email(commit["email"])
+    person = {"name": commit["author"], "email": commit["email"], "date": iso(commit["date"])}
+    return {
+        "url": url, "sha": sha, "node_id": node_id("C", int(sha[:8], 16)), "html_url": f"{ctx.web}/{repo.full_name}/commit/{sha}",
+        "comments_url": f"{url}/comments",
+        "commit": {"url": f"{ctx.repo_url(repo)}/git/commits/{sha}", "author": person, "committer": person,
+                   "message": commit["message"], "comment_count": 0,
+                   "tree": {"sha": commit["tree"], "url": f"{ctx.repo_url(repo)}/git/trees/{commit['tree']}"}},
+        "author": ctx.user(login) if login else None, "committer": ctx.user(login) if login else None,
+        "parents": [{"sha": p, "url": f"{ctx.repo_url(repo)}/commits/{p}",
+                     "html_url": f"{ctx.web}/{repo.full_name}/commit/{p}"} for p in commit["parents"]],
+    }
+
+
+def _ancestors(repo: Repo, sha: str, limit: int) -> list[dict]:
+    """`sha` and its ancestors, newest first, breadth-first over parents (bounded)."""
+    out, seen, queue = [], set(), [sha]
+    while queue and len(out) < limit:
+        current = queue.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        commit = repo.commit(current)
+        if commit is None:
+            continue
+        out.append(commit)
+        queue.extend(commit["parents"])
+    return out
+
+
+@router.add("GET", "/repos/{owner}/{repo}/compare/{basehead}", ("contents", "read"))
+def compare(req: Request) -> Response:
+    """BASE...HEAD: the commits reachable from HEAD and not from BASE (oldest first, at most 250)."""
+    ctx = Ctx(req)
+    repo = ctx.repo
+    base_name, sep, head_name = req.params["basehead"].partition("...")
+    base_sha, head_sha = repo.resolve(base_name) if sep else None, repo.resolve(head_name) if sep else None
+    base, head = (repo.commit(base_sha) if base_sha else None), (repo.commit(head_sha) if head_sha else None)
+    if base is None or head is None:
+        raise not_found()
+    behind_of_base = {c["sha"] for c in _ancestors(repo, base["sha"], 10_000)}
+    ahead = [c for c in _ancestors(repo, head["sha"], 10_000) if c["sha"] not in behind_of_base]
+    head_side = {c["sha"] for c in _ancestors(repo, head["sha"], 10_000)}
+    behind = [c for c in _ancestors(repo, base["sha"], 10_000) if c["sha"] not in head_side]
+    merge_base = next((c for c in _ancestors(repo, head["sha"], 10_000) if c["sha"] in behind_of_base), base)
+    status = ("identical" if not ahead and not behind else "ahead" if not behind else
+              "behind" if not ahead else "diverged")
+    listed = list(reversed(ahead))[:COMPARE_MAX]
+    web = f"{ctx.web}/{repo.full_name}/compare/{req.params['basehead']}"
+    return Response(200, {
+        "url": f"{ctx.repo_url(repo)}/compare/{req.params['basehead']}", "html_url": web,
+        "permalink_url": f"{ctx.web}/{repo.full_name}/compare/{repo.owner}:{base['sha'][:7]}...{repo.owner}:{head['sha'][:7]}",
+        "diff_url": f"{web}.diff", "patch_url": f"{web}.patch",
+        "base_commit": commit_json(ctx, repo, base), "merge_base_commit": commit_json(ctx, repo, merge_base),
+        "status": status, "ahead_by": len(ahead), "behind_by": len(behind), "total_commits": len(ahead),
+        "commits": [commit_json(ctx, repo, c) for c in listed], "files": [],
+    })
