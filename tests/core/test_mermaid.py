@@ -50,12 +50,12 @@ def mermaid_blocks(markdown: str) -> list[str]:
 
 # --- Mermaid itself -------------------------------------------------------------------------------
 
-def _install(lock_dir: Path) -> None:
+def _install() -> None:
     """`npm ci` into tests/tools/mermaid/node_modules unless it already holds this lock file's packages.
-    One install for all pytest-xdist workers: they share lock_dir, and the install holds its lock."""
+    A file lock beside it makes pytest-xdist workers and parallel test runs install once."""
     lock = (TOOL / "package-lock.json").read_bytes()
     stamp = TOOL / "node_modules" / ".cdhelper-installed"
-    with open(lock_dir / "mermaid-npm-ci.lock", "w") as guard:
+    with open(TOOL / ".install.lock", "w") as guard:
         fcntl.flock(guard, fcntl.LOCK_EX)
         if stamp.is_file() and stamp.read_text() == hashlib.sha256(lock).hexdigest():
             return
@@ -77,8 +77,10 @@ def mermaid(tmp_path_factory):
         if os.environ.get("CDHELPER_REQUIRE_MERMAID") == "1":
             pytest.fail(why + "; CDHELPER_REQUIRE_MERMAID=1 requires it")
         pytest.skip(why)
-    shared = tmp_path_factory.getbasetemp().parent
-    _install(shared)
+    # pytest-xdist workers each get a directory in the session's: their parent is the session's own.
+    shared = tmp_path_factory.getbasetemp()
+    shared = shared.parent if os.environ.get("PYTEST_XDIST_WORKER") else shared
+    _install()
 
     def parse(texts: list[str], *, database=frozenset(), render=frozenset()) -> list[dict]:
         requests = json.dumps([{"text": t, "database": t in database or t in render, "render": t in render}
