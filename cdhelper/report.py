@@ -79,26 +79,58 @@ def promotion_summary(result: PromotionResult, config: Config, *, mode: str) -> 
                                               [[str(s.step), s.what, s.outcome, s.detail] for s in result.steps])
     return (f"## {verb} {md_text(c.version)} to {md_text(result.environment)}\n\n" + table(["", ""], rows) + notes
             + steps + "\n"
-            + path_diagram(config, result.environment, c.version, gated=result.gate.required) + "\n")
+            + path_diagram(config, result.environment, c.version, gated=result.gate.required,
+                           states={result.environment: _path_state(result)}) + "\n")
 
 
-def path_diagram(config: Config, reached: str, version: str, *, gated: bool) -> str:
+def _path_state(result: PromotionResult) -> str:
+    """The promoted environment's state in the path picture: a dry run reached nothing."""
+    return {"paused": "running", "dry-run": "pending"}.get(result.state, "done")
+
+
+# How path_diagram draws each state of an environment: a second label line (none for the two
+# plain states, which the colour and the border say) and a classDef. Dark text on light fills stays
+# readable in GitHub's dark theme too.
+PATH_STATES = {
+    "done": ("", "fill:#d3f9d8,stroke:#2b8a3e,color:#111"),
+    "running": ("deploying", "fill:#d0ebff,stroke:#1971c2,color:#111"),
+    "waiting": ("waiting", "fill:#fff3bf,stroke:#e67700,color:#111"),
+    "failed": ("failed", "fill:#ffe3e3,stroke:#c92a2a,color:#111"),
+    "rolled_back": ("rolled back", "fill:#f3d9fa,stroke:#862e9c,color:#111"),
+    "pending": ("", "fill:#f1f3f5,stroke:#868e96,color:#111,stroke-dasharray:4 3"),
+}
+
+
+def path_diagram(config: Config, reached: str, version: str, *, gated: bool,
+                 states: dict[str, str] | None = None) -> str:
+    """The promotion path as a Mermaid flowchart, each environment coloured by its state.
+
+    `states` maps environment names to a key of PATH_STATES; an environment it leaves out is "done"
+    up to and including `reached` and "pending" after it. A gate is "waiting" while its environment
+    waits, "pending" before that and "done" once its environment went on."""
     names = [e.name for e in config.environments]
+    upto = names.index(reached) + 1 if reached in names else 0
+    state = {name: "done" if i < upto else "pending" for i, name in enumerate(names)} | (states or {})
+    unknown = set(state.values()) - PATH_STATES.keys()
+    if unknown:
+        raise ValueError(f"unknown path state(s): {', '.join(sorted(unknown))}")
     lines = ["```mermaid", "flowchart LR", f'  build(["{mermaid_label(version)}"])']
+    classes: dict[str, list[str]] = {key: [] for key in PATH_STATES}
     prev = "build"
     for i, name in enumerate(names):
-        node = f"e{i}"
+        node, now = f"e{i}", state[name]
         if config.is_gated(name):
             lines.append(f'  g{i}{{"{mermaid_label(config.gate_environment)}"}}')
             lines.append(f"  {prev} --> g{i}" if gated else f"  {prev} -.->|auto| g{i}")
+            classes[now if now in ("waiting", "pending") else "done"].append(f"g{i}")
             prev = f"g{i}"
-        lines.append(f'  {node}["{mermaid_label(name)}"]')
+        note = "waiting for approval" if now == "waiting" and gated and config.is_gated(name) else PATH_STATES[now][0]
+        lines.append(f'  {node}["{mermaid_label(name)}' + (f"<br>{note}" if note else "") + '"]')
         lines.append(f"  {prev} --> {node}")
+        classes[now].append(node)
         prev = node
-    done = names[: names.index(reached) + 1] if reached in names else []
-    lines.append("  classDef done fill:#d3f9d8,stroke:#2b8a3e")
-    if done:
-        lines.append("  class " + ",".join(f"e{names.index(n)}" for n in done) + " done")
+    lines += [f"  classDef {key} {style}" for key, (_, style) in PATH_STATES.items()]
+    lines += [f"  class {','.join(nodes)} {key}" for key, nodes in classes.items() if nodes]
     lines.append("```")
     return "\n".join(lines) + "\n"
 
