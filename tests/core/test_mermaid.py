@@ -300,7 +300,7 @@ def test_the_summary_of_a_promotion_to_staging():
 | Digest | `sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb` |
 | Deployment | 42 |
 | Mode | delivery |
-| Gate | approved on production\\-approval by ana |
+| Gate | approved on production\\-approval by ana \\(\\"ok\\"\\) |
 | Replaced | 1\\.2\\.2 \\(deployment 6\\) |
 
 ```mermaid
