@@ -365,6 +365,8 @@ def _deliver(target: Target, body: bytes, headers: dict[str, str], end: float, b
                         return True, response.status_code, ""
                     answer = _answer_text(response, target)
                     progress.error = f"HTTP {response.status_code}" + (f" ({answer})" if answer else "")
+                    if 300 <= response.status_code < 400:
+                        return False, response.status_code, progress.error + ": redirects are not followed, not retried"
                     if not _retryable(response.status_code):
                         return False, response.status_code, progress.error + ", not retried"
                     wait = _retry_after(response) if response.status_code == 429 else None

@@ -202,6 +202,15 @@ def test_400_is_not_retried():
     assert delivery.error == "HTTP 400 (invalid_payload), not retried"
 
 
+def test_a_redirect_is_not_followed():
+    """The signed body goes to the configured URL or nowhere."""
+    with Receiver(200) as elsewhere, Receiver(307) as rx:
+        rx.script = [(307, {"Location": elsewhere.url})]
+        [delivery] = notify.send(EVENT, [target(rx)], deadline_s=5)
+    assert not delivery.ok and delivery.status == 307 and len(rx.requests) == 1 and elsewhere.requests == []
+    assert "redirects are not followed" in delivery.error
+
+
 def test_429_is_retried_honouring_retry_after():
     with Receiver((429, {"Retry-After": "1"}), 200) as rx:
         [delivery] = notify.send(EVENT, [target(rx)], deadline_s=10, backoff_s=0.01)
