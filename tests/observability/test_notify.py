@@ -170,6 +170,19 @@ def test_slack_body_is_text_with_mrkdwn_escaped_and_signed():
     assert request["headers"]["X-Cdhelper-Signature-256"] == expected
 
 
+@pytest.mark.parametrize(("kind", "headline"), [
+    ("promoted", ":white_check_mark: acme/app: 2.0.0 promoted to production"),
+    ("failed", ":x: acme/app: 2.0.0 failed to deploy to production"),
+    ("waiting", ":hourglass_flowing_sand: acme/app: 2.0.0 is waiting for approval to reach production"),
+    ("rolled_back", ":leftwards_arrow_with_hook: acme/app: production rolled back to 2.0.0"),
+])
+def test_slack_headline_per_event_kind(kind, headline):
+    event = notify.Event(kind=kind, repository="acme/app", environment="production", version="2.0.0",
+                         deployment_id=9, mode="deployment", approved_by=["bob", "carol"])
+    text = notify.slack_body(event)["text"]
+    assert text.splitlines() == [headline, "mode deployment · deployment 9 · approved by bob, carol"]
+
+
 def test_no_signature_header_without_a_secret():
     with Receiver(200) as rx:
         notify.send(EVENT, [target(rx, kind="slack", secret="")], deadline_s=5)
@@ -293,6 +306,13 @@ def test_several_hanging_targets_still_share_one_deadline():
             rx.__exit__(None, None, None)
 
 
+def test_send_never_raises_even_on_a_bad_event():
+    with Receiver(200) as rx:
+        [delivery] = notify.send(notify.Event(kind="failed", repository="a/b", environment="e", version="1",
+                                              message=b"not text"), [target(rx)], deadline_s=5)
+    assert not delivery.ok and delivery.error == "cdhelper could not send it (TypeError)" and rx.requests == []
+
+
 def test_no_targets_sends_nothing():
     assert notify.send(EVENT, [], deadline_s=1) == []
     assert notify.summary_lines([]) == ""
@@ -350,11 +370,12 @@ def environ(webhooks: str, secret: str = SECRET, **extra: str) -> dict[str, str]
 def test_targets_from_inputs():
     found = notify.targets_from(environ(
         "# team channel\nhttps://hooks.slack.com/services/T0/B0/abc\n\njson https://ops.example/hook?token=x\n"
-        "slack https://chat.example/hooks/1\n  http://127.0.0.1:8080/local\n",
+        "slack https://chat.example/hooks/1\n  http://127.0.0.1:8080/local\nhttps://hooks.slack-gov.com/s/1\n"
+        "json http://[::1]:9/x\n",
         INPUT_NOTIFY_TIMEOUT="2.5", INPUT_NOTIFY_ATTEMPTS="4"))
     assert [(t.kind, t.redacted) for t in found] == [
         ("slack", "https://hooks.slack.com/…"), ("json", "https://ops.example/…"), ("slack", "https://chat.example/…"),
-        ("json", "http://127.0.0.1:8080/…")]
+        ("json", "http://127.0.0.1:8080/…"), ("slack", "https://hooks.slack-gov.com/…"), ("json", "http://[::1]:9/…")]
     assert all(t.secret == SECRET and t.timeout_s == 2.5 and t.attempts == 4 for t in found)
     assert notify.secret_values(found)[:2] == ["https://hooks.slack.com/services/T0/B0/abc", SECRET]
     assert_secret_free(repr(found))
