@@ -309,9 +309,19 @@ def cmd_promote(args, io) -> int:
                            resume_step=_step(args.resume_step), soak_environment=args.soak_environment,
                            dry_run=args.dry_run)
     client = edge.client(ctx)
+    targets = () if req.dry_run else edge.notification_targets(io)
+    from .errors import CDHelperError, RolledBack
     with io.group(f"Promote {req.version} to {req.environment} ({mode})"):
-        result = promote(client, ctx, cfg, req, log=io.info,
-                         warn=lambda note: io.warning(note, title="Untrusted record ignored"))
+        try:
+            result = promote(client, ctx, cfg, req, log=io.info,
+                             warn=lambda note: io.warning(note, title="Untrusted record ignored"))
+        except CDHelperError as err:  # the path as it stands: where this promotion failed or was undone
+            state = "rolled_back" if isinstance(err, RolledBack) else "failed"
+            previous = cfg.previous(env.name)
+            io.append_summary(report.path_diagram(cfg, previous.name if previous else "", req.version,
+                                                  gated=mode == "delivery", states={env.name: state}))
+            edge.announce(io, targets, _event(state, ctx, req, mode, message=err.one_line()))
+            raise
         for warning in result.warnings:
             io.warning(warning, title="Superseded candidate")
         io.info(f"{client.requests} GitHub requests")
@@ -329,8 +339,19 @@ def cmd_promote(args, io) -> int:
     for note in result.ignored if result.state == "unchanged" else ():
         io.warning(note, title="Untrusted record ignored")
     io.append_summary(report.promotion_summary(result, cfg, mode=mode))
+    if result.state != "unchanged":
+        edge.announce(io, targets, _event("rolled_back" if result.rollback_of else "promoted", ctx, req, mode,
+                                          digest=result.candidate.manifest, deployment_id=result.deployment_id,
+                                          approved_by=tuple(a["login"] for a in result.gate.approvers),
+                                          message=f"{result.candidate.version} is live in {result.environment}"))
     io.out_json(outputs)
     return 0
+
+
+def _event(kind: str, ctx, req, mode: str, **facts):
+    from .notify import Event
+    return Event(kind=kind, repository=ctx.repository, environment=req.environment, version=req.version,
+                 run_url=ctx.run_url if ctx.run_id else "", mode=mode, **facts)
 
 
 def _dry_run_promotion(result, cfg, mode: str, io) -> int:

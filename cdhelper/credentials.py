@@ -35,7 +35,9 @@ from dataclasses import dataclass
 #: order of precedence for the token.
 TOKEN_VARIABLES = ("INPUT_GITHUB_TOKEN", "GITHUB_TOKEN", "GH_TOKEN")
 PASSWORD_VARIABLES = ("INPUT_REGISTRY_PASSWORD",)
-SECRET_VARIABLES = TOKEN_VARIABLES + PASSWORD_VARIABLES
+# a Slack webhook URL is itself a credential; the HMAC secret signs the notifications (notify.py)
+NOTIFY_VARIABLES = ("INPUT_NOTIFY_WEBHOOKS", "INPUT_NOTIFY_SECRET")
+SECRET_VARIABLES = TOKEN_VARIABLES + PASSWORD_VARIABLES + NOTIFY_VARIABLES
 FD_VARIABLE = "CDHELPER_SECRETS_FD"
 MAX_BYTES = 16 * 1024  # fits any pipe's buffer (macOS: 16 KiB), so writing never blocks
 PR_SET_DUMPABLE = 4
@@ -51,10 +53,13 @@ class CredentialsError(Exception):
 class Credentials:
     github_token: str = ""
     registry_password: str = ""
+    notify_webhooks: str = ""
+    notify_secret: str = ""
 
     def __repr__(self) -> str:  # never the values: a repr ends up in tracebacks and logs
-        return (f"Credentials(github_token={'<set>' if self.github_token else '<empty>'}, "
-                f"registry_password={'<set>' if self.registry_password else '<empty>'})")
+        shown = ", ".join(f"{name}={'<set>' if getattr(self, name) else '<empty>'}"
+                          for name in ("github_token", "registry_password", "notify_webhooks", "notify_secret"))
+        return f"Credentials({shown})"
 
 
 def _canonical(name: str) -> str:
@@ -72,7 +77,9 @@ def from_mapping(values: Mapping[str, str]) -> Credentials:
     for name in sorted(values, key=lambda n: n != _canonical(n)):  # the exact spelling wins over INPUT_X-Y
         canonical.setdefault(_canonical(name), values[name])
     token = next((canonical[name] for name in TOKEN_VARIABLES if canonical.get(name)), "")
-    return Credentials(github_token=token, registry_password=canonical.get("INPUT_REGISTRY_PASSWORD") or "")
+    return Credentials(github_token=token, registry_password=canonical.get("INPUT_REGISTRY_PASSWORD") or "",
+                       notify_webhooks=canonical.get("INPUT_NOTIFY_WEBHOOKS") or "",
+                       notify_secret=canonical.get("INPUT_NOTIFY_SECRET") or "")
 
 
 def load(environ: MutableMapping[str, str]) -> Credentials:

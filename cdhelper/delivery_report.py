@@ -125,7 +125,7 @@ def trend_charts(weeks: list[Metrics]) -> str:
 
 # --- the approver's view --------------------------------------------------------------------------
 
-def brief_markdown(b, *, server_url: str, repository: str) -> str:
+def brief_markdown(b, *, server_url: str, repository: str, config=None) -> str:
     """What the reviewer approves (brief.Brief), for the summary of the job before the gate."""
     from .actions_io import md_link, md_text
     c = b.candidate
@@ -153,4 +153,8 @@ def brief_markdown(b, *, server_url: str, repository: str) -> str:
                    + (f"- … and {more} older\n" if more > 0 else ""))
     elif b.live is None:
         out.append(f"\nFirst deployment to {md_text(b.environment)}: there is nothing to compare with.\n")
+    if config is not None:
+        from .report import path_diagram
+        out.append("\n" + path_diagram(config, b.upstream, c.version, gated=b.gated,
+                                        states={b.environment: "waiting" if b.gated else "pending"}))
     return "".join(out)

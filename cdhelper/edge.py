@@ -77,3 +77,27 @@ def variants(specs: list[str]) -> list[str]:
         raise InputError(f"--variant {' '.join(specs)[:80]!r} is not usable", str(err),
                          "pick from the list in cdhelper github-double --help") from None
     return specs
+
+
+def notification_targets(io):
+    """The webhooks (notify.py), read at the start so bad input fails before anything is deployed;
+    every URL and the secret are masked at once."""
+    from . import notify
+    found = secrets(io)
+    targets = notify.targets_from({**os.environ, "INPUT_NOTIFY_WEBHOOKS": found.notify_webhooks,
+                                   "INPUT_NOTIFY_SECRET": found.notify_secret})
+    for value in notify.secret_values(targets):
+        io.mask(value)
+    return targets
+
+
+def announce(io, targets, event) -> None:
+    """Tell the webhooks; a failed delivery is a warning and a line in the summary, never the step's failure."""
+    if not targets:
+        return
+    from . import notify
+    deliveries = notify.send(event, targets, deadline_s=notify.deadline_from(os.environ))
+    for delivery in deliveries:
+        if not delivery.ok:
+            io.warning(delivery.describe(), title="Notification not delivered")
+    io.append_summary(notify.summary_lines(deliveries))

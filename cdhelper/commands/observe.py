@@ -121,10 +121,19 @@ def run_brief(args, io) -> int:
         raise InputError("no version given", "the brief describes one candidate", "pass the release step's version output")
     ctx = edge.context(args, io)
     cfg = edge.config(args, ctx)
+    targets = edge.notification_targets(io)
     client = edge.client(ctx)
     found = brief.read(client, ctx, cfg, environment=_environment(cfg, args.environment), version=args.release_version,
                        mode=mode)
-    io.append_summary(delivery_report.brief_markdown(found, server_url=ctx.server_url, repository=ctx.repository))
+    io.append_summary(delivery_report.brief_markdown(found, server_url=ctx.server_url, repository=ctx.repository,
+                                                     config=cfg))
+    if found.gated:
+        from ..notify import Event
+        edge.announce(io, targets, Event(
+            kind="waiting", repository=ctx.repository, environment=found.environment, version=found.candidate.version,
+            digest=found.candidate.manifest, run_url=ctx.run_url if ctx.run_id else "", mode=mode,
+            message=f"{found.candidate.version} waits for approval on {found.gate_environment}: "
+                    f"{found.total_changes} commit(s) since {found.live.version if found.live else 'nothing'}"))
     data = found.as_json()
     io.set_output("json", json.dumps(data))
     if args.json:

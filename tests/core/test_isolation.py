@@ -533,14 +533,15 @@ before = {{k: v for k, v in os.environ.items() if k.startswith(("INPUT_", "GH_",
 environ_block = open(f"/proc/{{os.getpid()}}/environ", "rb").read()
 undumpable = credentials.make_undumpable()
 got = credentials.receive(os.environ)
-child = subprocess.run(["bash", "-c", "ls /proc/self/fd | wc -l; env | grep -c -e TOKEN -e PASSWORD -e SECRETS || true"],
+child = subprocess.run(["bash", "-c", "ls /proc/self/fd | wc -l; env | grep -c -e TOKEN -e PASSWORD -e SECRETS -e NOTIFY || true"],
                        capture_output=True, text=True)
 print(json.dumps({{"pid": os.getpid(), "env": before, "in_proc_environ": {SENTINEL!r}.encode() in environ_block,
                   "token": got.github_token == {SENTINEL!r}, "password": got.registry_password, "undumpable": undumpable,
                   "child": child.stdout.split()}}))
 ''')
     env = {"PATH": os.environ["PATH"], "INPUT_GITHUB_TOKEN": SENTINEL, "GH_TOKEN": "second", "GITHUB_TOKEN": "third",
-           "INPUT_GITHUB-TOKEN": SENTINEL, "INPUT_REGISTRY_PASSWORD": "pw", "INPUT_ENVIRONMENT": "staging"}
+           "INPUT_GITHUB-TOKEN": SENTINEL, "INPUT_REGISTRY_PASSWORD": "pw", "INPUT_ENVIRONMENT": "staging",
+           "INPUT_NOTIFY_WEBHOOKS": "https://hooks.slack.com/services/T/B/secret", "INPUT_NOTIFY-SECRET": "hmac-key-0123456789"}
     proc = subprocess.run([sys.executable, "-I", "-S", str(script)], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     first, report = proc.stdout.splitlines()

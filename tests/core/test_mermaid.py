@@ -336,3 +336,18 @@ def test_a_dry_run_reaches_nothing_in_the_picture():
     summary = promotion("production", "dry-run")
     assert summary.startswith("## Dry run: every check passed; would promote 1\\.2\\.3 to production\n")
     assert "  class e0 done\n  class g1,e1 pending\n```\n" in summary
+
+
+def test_what_the_commands_write_when_failing_waiting_or_rolled_back_parses_and_shows_it(mermaid, pipeline, double):
+    """The real commands' summaries: a deploy command failing in production (failed), the approver's
+    view before the gate (waiting), each as Mermaid reads it."""
+    assert pipeline.release("1.0.0").code == 0 and pipeline.promote("staging", "1.0.0").code == 0
+    brief = pipeline.run("brief", "--environment", "production", "--version", "1.0.0", "--mode", "delivery")
+    failed = pipeline.promote("production", "1.0.0", "--run", "exit 3")
+    assert brief.code == 0 and failed.code == 10, failed.out
+    blocks = {"waiting": mermaid_blocks(brief.summary)[-1], "failed": mermaid_blocks(failed.summary)[-1]}
+    verdicts = dict(zip(blocks, mermaid(list(blocks.values()), database=set(blocks.values())), strict=True))
+    for state, verdict in verdicts.items():
+        flow = _ok(verdict, state)
+        production = next(n for n in flow["nodes"] if n["id"] == "e1")
+        assert production["classes"] == [state], (state, flow["nodes"])
