@@ -235,6 +235,11 @@ def write_markdown(results: dict) -> str:
             (f"Template pipeline's set-up, cold ({su['template_jobs']} jobs, each a fresh runner)",
              f"{su['template_cold_uv_s']} s vs {su['template_cold_pip_s']} s with pip", "one cold set-up per job"),
         ]
+    if "observability" in results:
+        ob = results["observability"]
+        rows.append(("DORA metrics: API requests at 10 / 1,000 production deployments (helper time)",
+                     f"{ob['dora_requests_at_10']} / {ob['dora_requests_at_1000']} "
+                     f"({ob['dora_seconds_at_10']} s / {ob['dora_seconds_at_1000']} s)", "≤ 15 at 1,000"))
     if "act" in results:
         act = results["act"]
         rows.append(("Composite action per job under act, warm, over a bare job",
@@ -263,6 +268,9 @@ def main() -> int:
     from benchmarks import rollout as rollout_bench
     results["rollout"] = rollout_bench.bench()
     results["analysis"] = analysis_bench.bench()
+    print("observability ...", flush=True)
+    from benchmarks import observability as observability_bench
+    results["observability"] = observability_bench.bench()
     print("set-up ...", flush=True)
     from benchmarks import setup as setup_bench
     results["setup"] = setup_bench.bench(2 if args.quick else 3)

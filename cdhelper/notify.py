@@ -44,7 +44,7 @@ from .errors import InputError
 
 SCHEMA_ID = "cdhelper.notification/1"
 KINDS = ("slack", "json")
-EVENTS = ("promoted", "failed", "waiting", "rolled_back")
+EVENTS = ("promoted", "failed", "waiting", "rolled_back", "report")
 
 WEBHOOKS_INPUT = "INPUT_NOTIFY_WEBHOOKS"      # secret: one webhook a line, `[slack|json] URL`
 SECRET_INPUT = "INPUT_NOTIFY_SECRET"          # secret: the HMAC key
@@ -206,7 +206,7 @@ def _now() -> str:
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # 'promoted' | 'failed' | 'waiting' | 'rolled_back'
+    kind: str  # 'promoted' | 'failed' | 'waiting' | 'rolled_back' | 'report' (the DORA report)
     repository: str
     environment: str
     version: str
@@ -239,6 +239,7 @@ _HEADLINES = {
     "failed": ":x: {repo}: {version} failed to deploy to {env}",
     "waiting": ":hourglass_flowing_sand: {repo}: {version} is waiting for approval to reach {env}",
     "rolled_back": ":leftwards_arrow_with_hook: {repo}: {env} rolled back to {version}",
+    "report": ":bar_chart: {repo}: how {env} delivers (DORA metrics)",
 }
 
 

@@ -84,6 +84,7 @@ def run_dora(args, io) -> int:
                          "give e.g. --trend-weeks 8, or 0 for no chart")
     ctx = edge.context(args, io)
     cfg = edge.config(args, ctx)
+    targets = edge.notification_targets(io)
     names = [_environment(cfg, n) for n in (args.environment or [""])]
     client = edge.client(ctx)
     until = now()
@@ -102,6 +103,11 @@ def run_dora(args, io) -> int:
         io.warning(f"{name} has more records in the window than cdhelper reads (1,400): the figures cover the newest",
                    title="DORA metrics partial")
     io.append_summary(delivery_report.dora_markdown(results, trends))
+    from ..notify import Event
+    for metrics in results:  # the weekly report's optional webhook (notify-webhooks)
+        edge.announce(io, targets, Event(kind="report", repository=ctx.repository, environment=metrics.environment,
+                                         version="", run_url=ctx.run_url if ctx.run_id else "",
+                                         message=delivery_report.dora_text([metrics])))
     data = {"metrics": [m.as_json() for m in results], "requests": client.requests,
             "trend": {n: [m.as_json() for m in ws] for n, ws in trends.items()}}
     io.set_output("json", json.dumps(data))

@@ -73,3 +73,14 @@ def test_a_bad_webhook_fails_before_anything_is_written(pipeline, double):
     out = pipeline.promote("staging", INPUT_NOTIFY_WEBHOOKS="json http://hooks.example.com/x", INPUT_NOTIFY_SECRET=SECRET)
     assert out.code == 2 and double.writes() == before and pipeline.deployments() == []
     assert "Traceback" not in out.out + out.err
+
+
+def test_the_dora_report_goes_to_the_webhook_too(pipeline):
+    with Receiver() as receiver:
+        assert pipeline.release().code == 0 and pipeline.promote("staging").code == 0
+        assert pipeline.promote("production").code == 0
+        out = pipeline.run("dora", "--window", "30d", **_webhook(receiver))
+    assert out.code == 0, out.err
+    [report] = _events(receiver)
+    assert (report["kind"], report["environment"], report["version"]) == ("report", "production", "")
+    assert "Deployment frequency" in report["message"] and "1 in 30 days" in report["message"]
