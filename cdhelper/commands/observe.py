@@ -46,6 +46,16 @@ def register(sub) -> dict:
     return {"history": run_history, "dora": run_dora, "brief": run_brief}
 
 
+def _emit(io, args, data: dict, text: str) -> int:
+    """The result as the `json` step output, and on stdout as JSON (--json) or text."""
+    io.set_output("json", json.dumps(data))
+    if args.json:
+        io.out_json(data)
+    else:
+        io.out(text)
+    return 0
+
+
 def _environment(cfg, name: str) -> str:
     return cfg.environment(name).name if name else cfg.environments[-1].name
 
@@ -62,14 +72,9 @@ def run_history(args, io) -> int:
     for note in line.ignored:
         io.warning(note, title="Untrusted record ignored")
     io.append_summary(delivery_report.history_markdown(line))
-    data = {"environment": line.environment, "complete": line.complete, "requests": line.requests,
-            "deployments": [delivery_report.history_row(e) for e in line.entries]}
-    io.set_output("json", json.dumps(data))
-    if args.json:
-        io.out_json(data)
-    else:
-        io.out(delivery_report.history_text(line))
-    return 0
+    return _emit(io, args, {"environment": line.environment, "complete": line.complete, "requests": line.requests,
+                            "deployments": [delivery_report.history_row(e) for e in line.entries]},
+                 delivery_report.history_text(line))
 
 
 def run_dora(args, io) -> int:
@@ -108,14 +113,9 @@ def run_dora(args, io) -> int:
         edge.announce(io, targets, Event(kind="report", repository=ctx.repository, environment=metrics.environment,
                                          version="", run_url=ctx.run_url if ctx.run_id else "",
                                          message=delivery_report.dora_text([metrics])))
-    data = {"metrics": [m.as_json() for m in results], "requests": client.requests,
-            "trend": {n: [m.as_json() for m in ws] for n, ws in trends.items()}}
-    io.set_output("json", json.dumps(data))
-    if args.json:
-        io.out_json(data)
-    else:
-        io.out(delivery_report.dora_text(results))
-    return 0
+    return _emit(io, args, {"metrics": [m.as_json() for m in results], "requests": client.requests,
+                            "trend": {n: [m.as_json() for m in ws] for n, ws in trends.items()}},
+                 delivery_report.dora_text(results))
 
 
 def run_brief(args, io) -> int:

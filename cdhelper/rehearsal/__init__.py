@@ -412,11 +412,15 @@ def _timeline(rehearsal: Rehearsal, result: dict, reject: bool) -> str:
             for review in run.get("reviews", []):
                 lines.append(f"{'':20}waited for {', '.join(review['environments'])}: {review['state']} by "
                              f"{review['user']} ({review['comment']})")
-    lines += ["", "Deployment records written:"]
+    return "\n".join(lines + report_tail(result, width=11))
+
+
+def report_tail(result: dict, *, width: int) -> list[str]:
+    """The end of a rehearsal's report: the records written, the tags, the requests, the time."""
+    lines = ["", "Deployment records written:"]
     for name, env in result["environments"].items():
         approved = f", approved by {', '.join(env['approved_by'])}" if env["approved_by"] else ""
-        lines.append(f"  {name:<11} {env['state']:<13} {env['version'] or '-'} {env['digest'] or ''}{approved}")
-    lines += ["", f"Tags: {', '.join(result['tags']) or 'none'}",
-              f"GitHub API requests: {result['api_requests']} (all answered by the double)",
-              f"Wall time: {result['seconds']} s"]
-    return "\n".join(lines)
+        lines.append(f"  {name:<{width}} {env['state']:<13} {env['version'] or '-'} {env['digest'] or ''}{approved}")
+    return lines + ["", f"Tags: {', '.join(result['tags']) or 'none'}",
+                    f"GitHub API requests: {result['api_requests']} (all answered by the double)",
+                    f"Wall time: {result['seconds']} s"]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .. import config as cd_config
 from ..errors import CDHelperError, InputError
-from . import HERE, REVIEWER, ROOT, RUN_ID, Rehearsal, _clean_env, for_act
+from . import HERE, REVIEWER, ROOT, RUN_ID, Rehearsal, _clean_env, for_act, report_tail
 
 ARTIFACT_STUBS = {"actions/upload-artifact": "upload-artifact", "actions/download-artifact": "download-artifact"}
 REMOTE_USES = re.compile(r"^(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(?P<sub>/[^@]*)?@(?P<ref>[^\s@]+)$")
@@ -447,11 +447,4 @@ def timeline(rehearsal: OwnWorkflowRehearsal, result: dict) -> str:
                                  "and cdhelper's own gate check refuses the gated promotion)")
     for job_id in result["skipped"]:
         lines.append(f"  {'':18}  {job_id:<26} skipped (its `if:` was false, or a job it needs did not succeed)")
-    lines += ["", "Deployment records written:"]
-    for name, env in result["environments"].items():
-        approved = f", approved by {', '.join(env['approved_by'])}" if env["approved_by"] else ""
-        lines.append(f"  {name:<13} {env['state']:<13} {env['version'] or '-'} {env['digest'] or ''}{approved}")
-    lines += ["", f"Tags: {', '.join(result['tags']) or 'none'}",
-              f"GitHub API requests: {result['api_requests']} (all answered by the double)",
-              f"Wall time: {result['seconds']} s"]
-    return "\n".join(lines)
+    return "\n".join(lines + report_tail(result, width=13))
