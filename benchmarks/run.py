@@ -166,6 +166,31 @@ def bench_double() -> dict:
             "seed_5000_s": round(seed, 3)}
 
 
+def bench_freeze() -> dict:
+    """Deploy freeze windows: the worst cases of the search, per check (a start every minute in the
+    repeated hour of a DST change; a rare start with the longest duration), and a freeze that never lifts."""
+    from datetime import datetime, timezone
+
+    from cdhelper import freeze
+
+    def window(cron: str, duration: str, tz: str = "UTC"):
+        return freeze.parse([{"cron": cron, "duration": duration, "timezone": tz}], source="benchmark")[0]
+    cases = [window("* * * * *", "31d", "Europe/Berlin"), window("0 0 29 2 *", "31d", "Europe/Berlin"),
+             window("0 0 31 12 *", "31d", "Europe/Berlin")]
+    moments = [datetime(2026, 10, 25, 1, 59, tzinfo=timezone.utc), datetime(2026, 3, 29, 1, tzinfo=timezone.utc),
+               datetime(2026, 7, 1, 12, tzinfo=timezone.utc), datetime(2027, 1, 31, 23, tzinfo=timezone.utc)]
+    worst = 0.0
+    for w in cases:
+        for at in moments:
+            begin = time.perf_counter()
+            freeze.active([w], at)
+            worst = max(worst, time.perf_counter() - begin)
+    begin = time.perf_counter()
+    freeze.next_end(window("* * * * *", "1m"), moments[2])
+    return {"freeze_worst_check_ms": round(worst * 1000, 3),
+            "freeze_never_lifting_ms": round((time.perf_counter() - begin) * 1000, 2)}
+
+
 def bench_action_overhead(runs: int) -> dict:
     """A job calling actions/status (warm runner cache) against the same job doing `true`."""
     from cdhelper.rehearsal import Rehearsal
@@ -235,6 +260,10 @@ def write_markdown(results: dict) -> str:
             (f"Template pipeline's set-up, cold ({su['template_jobs']} jobs, each a fresh runner)",
              f"{su['template_cold_uv_s']} s vs {su['template_cold_pip_s']} s with pip", "one cold set-up per job"),
         ]
+    if "freeze" in results:
+        fr = results["freeze"]
+        rows.append(("Deploy freeze check, worst case / a freeze that never lifts",
+                     f"{fr['freeze_worst_check_ms']} ms / {fr['freeze_never_lifting_ms']} ms", "≤ 5 ms / ≤ 50 ms"))
     if "observability" in results:
         ob = results["observability"]
         rows.append(("DORA metrics: API requests at 10 / 1,000 production deployments (helper time)",
@@ -268,6 +297,8 @@ def main() -> int:
     from benchmarks import rollout as rollout_bench
     results["rollout"] = rollout_bench.bench()
     results["analysis"] = analysis_bench.bench()
+    print("freeze ...", flush=True)
+    results["freeze"] = bench_freeze()
     print("observability ...", flush=True)
     from benchmarks import observability as observability_bench
     results["observability"] = observability_bench.bench()

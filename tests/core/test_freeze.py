@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -413,20 +412,18 @@ def test_what_parse_accepts_the_schema_accepts():
 
 
 # --- cost --------------------------------------------------------------------------------------
-def test_active_stays_well_under_a_few_milliseconds_in_the_worst_cases():
-    """Worst cases: a start every minute (the latest start is found at once, but in the repeated
-    hour an hour of them is later than now), and a rare start with the longest duration (31 days
-    of days looked at, none matching)."""
-    cases = [window("* * * * *", "31d", "Europe/Berlin"), window("0 0 29 2 *", "31d", "Europe/Berlin"),
-             window("0 0 31 12 *", "31d", "Europe/Berlin")]
+def test_the_worst_cases_answer_right():
+    """Worst cases for the search: a start every minute (in the repeated hour an hour of them is later
+    than now), and a rare start with the longest duration (31 days of days looked at, none matching).
+    How long they take is measured in benchmarks/run.py (freeze), not asserted here."""
+    every_minute, leap_day, new_year = (window("* * * * *", "31d", "Europe/Berlin"),
+                                        window("0 0 29 2 *", "31d", "Europe/Berlin"),
+                                        window("0 0 31 12 *", "31d", "Europe/Berlin"))
     moments = [z("2026-10-25 01:59"), z("2026-03-29 01:00"), z("2026-07-01 12:00"), z("2027-01-31 23:00")]
-    worst = 0.0
-    for w in cases:
-        for at in moments:
-            begin = time.perf_counter()
-            freeze.active([w], at)
-            worst = max(worst, time.perf_counter() - begin)
-    assert worst < 0.005, f"active() took {worst * 1000:.2f} ms"
-    begin = time.perf_counter()
-    freeze.next_end(window("* * * * *", "1m"), z("2026-05-05 12:00"))  # never lifts: a year of days
-    assert time.perf_counter() - begin < 0.05
+    for at in moments:
+        assert freeze.active([every_minute], at) is every_minute
+        assert freeze.active([leap_day], at) is None  # the last 29 February was in 2024
+        assert freeze.active([new_year], at) is None  # 31 December + 31 days ends on 31 January at midnight
+    assert freeze.active([new_year], z("2027-01-30 12:00")) is new_year  # ends 2027-01-30 23:00 UTC (midnight in Berlin)
+    never = z("2026-05-05 12:00")
+    assert freeze.next_end(window("* * * * *", "1m"), never) >= never + timedelta(days=364)  # reported a year on
