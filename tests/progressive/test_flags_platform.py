@@ -10,7 +10,6 @@ import importlib.util
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -53,9 +52,7 @@ def test_the_answer_follows_the_default_variant_and_its_change(platform, app, tm
     pid = platform.status(app)["apps"][app]["instances"][0]["pid"]
 
     write_flags(flags, {"on": True, "off": False}, "on")
-    changed = time.monotonic()
     wait_until("the service to answer per the new defaultVariant", lambda: flag(url)[0] == "true", timeout=3)
-    assert time.monotonic() - changed < 3
     assert flag(url)[1] == f"{app} version 1.0.0; {FLAG}=true (variant on, STATIC)\n"
     assert platform.status(app)["apps"][app]["instances"][0]["pid"] == pid  # re-read, not restarted
 

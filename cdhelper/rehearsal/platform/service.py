@@ -31,7 +31,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 FLAG = "new-greeting"
-FLAGS_INSTALL = "pip install 'openfeature-sdk==0.10.0' 'openfeature-provider-flagd==0.6.1'  (or cdhelper[rehearse])"
+FLAGS_INSTALL = "pip install 'openfeature-sdk==0.10.0' 'openfeature-provider-flagd==0.6.1'  (or pip install -e '.[rehearse]')"
 FLAGS_POLL_MS = 200  # how often the flagd file provider checks the file's modification time
 
 
@@ -142,7 +142,7 @@ def make_server(version: str, *, error_rate: float = 0.0, app: str = "app", slot
                 flag = feature_flags.evaluate(FLAG, self.headers.get("X-User", ""))
                 value = flag_text(flag.value)
                 headers = {f"X-Flag-{FLAG}": value, f"X-Flag-{FLAG}-Variant": flag.variant or ""}
-                reason = flag.reason.value if hasattr(flag.reason, "value") else str(flag.reason)
+                reason = getattr(flag.reason, "value", flag.reason)  # the SDK's Reason, e.g. STATIC, TARGETING_MATCH
                 code, body = 200, f"{app} version {version}; {FLAG}={value} (variant {flag.variant}, {reason})\n"
             self._answer(code, body.encode(), headers=headers)
             requests.labels(app, slot, version, str(code)).inc()
