@@ -56,3 +56,34 @@ def app(request, platform) -> str:
     yield name
     with contextlib.suppress(PlatformError):
         platform.remove(name)
+
+
+FLAG_PACKAGES = {"openfeature": "openfeature-sdk==0.10.0",
+                 "openfeature.contrib.provider.flagd": "openfeature-provider-flagd==0.6.1"}
+
+
+def require_flag_packages() -> None:
+    """Skip (or, with CDHELPER_REQUIRE_PROGRESSIVE=1, fail) when the sample app cannot evaluate
+    feature flags: the OpenFeature SDK or its flagd provider is not installed."""
+    import importlib.util
+
+    lacking = []
+    for module, requirement in FLAG_PACKAGES.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # its parent package is absent
+            found = False
+        if not found:
+            lacking.append(requirement)
+    if not lacking:
+        return
+    message = (f"the sample app cannot evaluate feature flags: {', '.join(lacking)} not installed: "
+               f"pip install {' '.join(repr(r) for r in lacking)} (or pip install -e '.[dev]')")
+    if os.environ.get("CDHELPER_REQUIRE_PROGRESSIVE") == "1":
+        pytest.fail(message + " (CDHELPER_REQUIRE_PROGRESSIVE=1)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def flag_packages() -> None:
+    require_flag_packages()

@@ -7,7 +7,7 @@
 ctl commands (each prints a one-line summary on stderr and its JSON result on stdout; exit 0 done,
 1 refused or failed, 2 usage, 3 no platform running there):
 
-    deploy   --version V [--slot blue|green] [--error-rate R] [--replace]
+    deploy   --version V [--slot blue|green] [--error-rate R] [--replace] [--flags FILE.flagd.json]
     weight   --percent W [--version V]
     switch   --slot S
     teardown --version V | --slot S [--force]
@@ -74,6 +74,7 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--slot", choices=("blue", "green"), default="")
     deploy.add_argument("--error-rate", type=float, default=None, help="share of requests answered 500 (0..1)")
     deploy.add_argument("--replace", action="store_true", help="take all the traffic and stop the other versions")
+    deploy.add_argument("--flags", default="", help="a flagd JSON flag file the service evaluates (the hook's CD_FLAGS)")
     deploy.add_argument("--wait-scraped", action="store_true",
                         help="return once Prometheus holds the new instance's metrics (about one scrape interval)")
     weight = cmds.add_parser("weight", help="send a share of the live traffic to a version (default: the canary)")
@@ -134,7 +135,7 @@ def ctl(args: argparse.Namespace) -> int:
             payload: dict = {"app": args.app}
             if command == "deploy":
                 payload |= {"version": args.version, "slot": args.slot, "error_rate": args.error_rate,
-                            "replace": args.replace,
+                            "replace": args.replace, "flags": str(Path(args.flags).resolve()) if args.flags else "",
                             "bad_versions": parse_versions(os.environ.get("CDHELPER_PLATFORM_BAD_VERSIONS", ""))}
             elif command == "weight":
                 payload |= {"percent": args.percent, "version": args.version}

@@ -9,6 +9,15 @@ fails when floor(n*R) grows), so a test can count on it without luck. `/metrics`
 ports, not targets labelled per service. The service listens on a socket it inherits (`--fd`,
 bound by the supervisor) or on `--port` (0: the kernel chooses); the first line of stdout says
 which (`listening PORT`).
+
+Started with a feature-flag file (`--flags`, an environment's `<environment>.flagd.json` in the
+flagd JSON format; the deploy hook passes CD_FLAGS), `/` also evaluates the flag `new-greeting` per
+request through the OpenFeature SDK, with the flagd provider in file mode (in-process, no flagd
+daemon), and says the result: `; new-greeting=VALUE (variant V, REASON)` after the version in the
+body, `X-Flag-new-greeting` and `X-Flag-new-greeting-Variant` headers. The request's `X-User` header
+is the evaluation context (targeting key and attribute `user`), so the file's targeting rules
+(JsonLogic: `if`, `fractional`, ...) apply. The provider polls the file's modification time and
+re-reads it when it changes, without a restart. Without `--flags` nothing of this is imported.
 """
 
 from __future__ import annotations
@@ -20,6 +29,50 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+FLAG = "new-greeting"
+FLAGS_INSTALL = "pip install 'openfeature-sdk==0.10.0' 'openfeature-provider-flagd==0.6.1'  (or pip install -e '.[rehearse]')"
+FLAGS_POLL_MS = 200  # how often the flagd file provider checks the file's modification time
+
+
+class Flags:
+    """The app's feature flags: the OpenFeature SDK's client over the flagd provider in file mode,
+    which loads `path` before the service answers and reloads it when its mtime changes."""
+
+    def __init__(self, path: str, *, poll_ms: int = FLAGS_POLL_MS):
+        try:
+            from openfeature import api
+            from openfeature.contrib.provider.flagd import FlagdProvider
+            from openfeature.contrib.provider.flagd.config import ResolverType
+            from openfeature.exception import ErrorCode, OpenFeatureError
+        except ImportError as exc:
+            raise ValueError(f"feature flags need the OpenFeature SDK and its flagd provider ({exc}): "
+                             f"{FLAGS_INSTALL}") from exc
+
+        # In file mode the provider's file watcher sleeps `deadline_ms` between two mtime checks
+        # (openfeature-provider-flagd 0.6.1 does not read offline_poll_interval_ms there).
+        provider = FlagdProvider(resolver_type=ResolverType.FILE, offline_flag_source_path=path, deadline_ms=poll_ms)
+        try:
+            api.set_provider_and_wait(provider)
+        except OpenFeatureError as exc:
+            raise ValueError(f"the flag file {path} cannot be loaded: {exc.error_message or type(exc).__name__}") from exc
+        self.client = api.get_client()
+        self.type_mismatch = ErrorCode.TYPE_MISMATCH
+
+    def evaluate(self, key: str, user: str = ""):
+        """The SDK's FlagEvaluationDetails for `key` (a boolean flag, else a string one), with the
+        request's user as the evaluation context."""
+        from openfeature.evaluation_context import EvaluationContext
+
+        context = EvaluationContext(user or None, {"user": user} if user else {})
+        details = self.client.get_boolean_details(key, False, context)
+        if details.error_code == self.type_mismatch:
+            details = self.client.get_string_details(key, "", context)
+        return details
+
+
+def flag_text(value: object) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 class Errors:
@@ -38,7 +91,7 @@ class Errors:
 
 
 def make_server(version: str, *, error_rate: float = 0.0, app: str = "app", slot: str = "",
-                port: int = 0, fd: int | None = None) -> ThreadingHTTPServer:
+                port: int = 0, fd: int | None = None, flags: str = "") -> ThreadingHTTPServer:
     from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
     from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -51,18 +104,22 @@ def make_server(version: str, *, error_rate: float = 0.0, app: str = "app", slot
     for code in ("200", "500"):  # both series exist from the start: rate() has a baseline to compare with
         requests.labels(app, slot, version, code)
     errors = Errors(error_rate)
+    feature_flags = Flags(flags) if flags else None
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "cdhelper-sample"
 
-        def _answer(self, code: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+        def _answer(self, code: int, body: bytes, content_type: str = "text/plain; charset=utf-8",
+                    headers: dict[str, str] | None = None) -> None:
             self.send_response(code)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("X-Version", version)
             if slot:
                 self.send_header("X-Slot", slot)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
@@ -76,11 +133,18 @@ def make_server(version: str, *, error_rate: float = 0.0, app: str = "app", slot
                 self._answer(200, b"ok\n")
                 return
             started = time.perf_counter()
+            headers: dict[str, str] = {}
             if errors.next_fails():
                 code, body = 500, f"{app} version {version}: internal error (simulated)\n"
-            else:
+            elif feature_flags is None:
                 code, body = 200, f"{app} version {version}\n"
-            self._answer(code, body.encode())
+            else:
+                flag = feature_flags.evaluate(FLAG, self.headers.get("X-User", ""))
+                value = flag_text(flag.value)
+                headers = {f"X-Flag-{FLAG}": value, f"X-Flag-{FLAG}-Variant": flag.variant or ""}
+                reason = getattr(flag.reason, "value", flag.reason)  # the SDK's Reason, e.g. STATIC, TARGETING_MATCH
+                code, body = 200, f"{app} version {version}; {FLAG}={value} (variant {flag.variant}, {reason})\n"
+            self._answer(code, body.encode(), headers=headers)
             requests.labels(app, slot, version, str(code)).inc()
             latency.labels(app, slot, version).observe(time.perf_counter() - started)
 
@@ -110,10 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests answered 500 (0..1)")
     parser.add_argument("--port", type=int, default=0, help="0: the kernel chooses (printed on stdout)")
     parser.add_argument("--fd", type=int, default=None, help="listen on this inherited, bound socket instead")
+    parser.add_argument("--flags", default="", help="a flagd JSON flag file: evaluate the new-greeting flag per request")
     args = parser.parse_args(argv)
     try:
         server = make_server(args.version, error_rate=args.error_rate, app=args.app, slot=args.slot, port=args.port,
-                             fd=args.fd)
+                             fd=args.fd, flags=args.flags)
     except ValueError as exc:
         parser.error(str(exc))
     print(f"listening {server.server_address[1]}", flush=True)

@@ -107,6 +107,7 @@ class Instance:
     port: int
     proc: subprocess.Popen
     sock: socket.socket | None = None  # the pool's socket it listens on (closed here once it listens)
+    flags: str = ""  # the flagd JSON flag file it evaluates (absolute path), or none
     started: float = field(default_factory=time.time)
 
     @property
@@ -231,15 +232,18 @@ class Supervisor:
         return self.apps[name]
 
     def deploy(self, app: str, version: str, slot: str = "", error_rate: float | None = None, replace: bool = False,
-               bad_versions: list[str] = ()) -> dict:
-        """Start `version` (beside the others, or in `slot`). A version or slot already running with
-        the same version and error rate is left as it is (deploys are retried)."""
+               bad_versions: list[str] = (), flags: str = "") -> dict:
+        """Start `version` (beside the others, or in `slot`), evaluating the flag file `flags` if
+        given. A version or slot already running with the same version, error rate and flag file is
+        left as it is (deploys are retried)."""
         if not VERSION_RE.match(version or ""):
             raise PlatformError(f"version {version!r}: use letters, digits and . _ + - (at most 128)")
         if slot and slot not in SLOTS:
             raise PlatformError(f"slot {slot!r}: blue or green")
         if slot and replace:
             raise PlatformError("--replace is for versions; a slot goes live with switch")
+        if flags and not (Path(flags).is_absolute() and Path(flags).is_file()):
+            raise PlatformError(f"flag file {flags!r}: give the absolute path of an existing file")
         a = self._app(app, create=True)
         mode = "slots" if slot else "versions"
         if a.mode and a.mode != mode and any(i.running for i in a.instances.values()):
@@ -256,12 +260,13 @@ class Supervisor:
             raise PlatformError(f"error rate {error_rate}: between 0 and 1")
         key = slot or version
         old = a.instances.get(key)
-        same = old is not None and old.running and old.version == version and old.error_rate == error_rate
+        same = (old is not None and old.running and old.version == version and old.error_rate == error_rate
+                and old.flags == flags)
         began = time.monotonic()
         others = {k: i for k, i in a.instances.items() if k != key}
         if same and not (replace and (others or a.weights.get(key) != 100)):
             return self._app_status(a, changed=False)
-        new = old if same else self._spawn(a.name, version, slot, error_rate)
+        new = old if same else self._spawn(a.name, version, slot, error_rate, flags)
         a.instances[key] = new
         doomed = [old] if old is not None and old is not new else []
         if slot:
@@ -422,6 +427,7 @@ class Supervisor:
         for key, i in sorted(a.instances.items(), key=lambda kv: kv[1].started):
             instances.append({"version": i.version, "slot": i.slot, "port": i.port, "pid": i.proc.pid,
                               "running": i.running, "error_rate": i.error_rate, "started": i.started,
+                              "flags": i.flags,
                               "weight": a.weights.get(key, 0) if a.mode == "versions" else (100 if a.live == key else 0),
                               "url": f"{base}_slot/{i.slot}/" if i.slot else f"{base}_version/{i.version}/"})
         out: dict = {"app": a.name, "url": base, "mode": a.mode, "instances": instances,
@@ -444,7 +450,7 @@ class Supervisor:
         a.weights.clear()
         a.stable = a.canary = a.live = ""
 
-    def _spawn(self, app: str, version: str, slot: str, error_rate: float) -> Instance:
+    def _spawn(self, app: str, version: str, slot: str, error_rate: float, flags: str = "") -> Instance:
         log = self.dir / "services" / f"{app}-{slot or 'v'}-{version}.log"
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([PACKAGE_ROOT, *filter(None, [env.get("PYTHONPATH")])])
@@ -452,10 +458,10 @@ class Supervisor:
         with open(log, "ab") as err:
             proc = subprocess.Popen([self.python, "-m", "cdhelper.rehearsal.platform.service", "--version", version,
                                      "--app", app, "--slot", slot, "--error-rate", repr(error_rate),
-                                     "--fd", str(sock.fileno())],
+                                     "--fd", str(sock.fileno()), *(["--flags", flags] if flags else [])],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, env=env,
                                     pass_fds=(sock.fileno(),))
-        instance = Instance(app, version, slot, error_rate, port, proc, sock)
+        instance = Instance(app, version, slot, error_rate, port, proc, sock, flags)
         try:
             ready, _, _ = select.select([proc.stdout], [], [], 30)
             line = proc.stdout.readline().decode(errors="replace").strip() if ready else ""
