@@ -187,3 +187,17 @@ def test_a_malformed_flag_file_is_one_line_error_and_nothing_is_written(live, do
     live.new_run(5000)
     assert live.promote("staging").code == 2  # a promotion refuses the bad file too, before any write
     assert double.writes() == writes
+
+
+def test_a_promotions_deploy_hook_gets_cd_flags_and_a_flip_keeps_promotions_working(live):
+    assert flip(live, "banner", "red", environment="staging").code == 0
+    seen = live.tmp / "seen.txt"
+    (live.artifact / "app.txt").write_text("v2\n")
+    live.new_run(5000)
+    assert live.release("2.0.0").code == 0
+    done = live.promote("staging", "2.0.0", "--run", f'echo "$CD_FLAGS" > {seen}')
+    assert done.code == 0, done.out
+    assert seen.read_text() == f"{flag_file(live, 'staging').resolve()}\n"
+    latest = max(live.deployments("staging"), key=lambda d: d["id"])
+    assert latest["payload"]["version"] == "2.0.0" and latest["payload"]["flags"]["changed"] == []
+    assert live.promote("production", "2.0.0").code == 0
