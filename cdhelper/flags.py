@@ -225,6 +225,9 @@ def release(client, ctx, config, req: FlagRequest, *, log: Callable[[str], None]
                          f"its variants are {', '.join(sorted(definition['variants']))}", "name one of them")
     kill = is_kill_switch(definition, req.variant)
     old = definition["defaultVariant"]
+    if old == req.variant and not _flipped_in_this_run(client, ctx, env.name, req):
+        log(f"{req.flag} is already {req.variant} in {env.name}'s flag file; nothing to release")
+        return FlagResult(env.name, req.flag, old, old, 0, "unchanged", kill, "", current.digest, current.path)
     text = render(current, req.flag, req.variant)
     new_file = parse(text, path=current.path, environment=env.name)  # a flip never writes an invalid file
     if not kill:
@@ -296,6 +299,13 @@ def release(client, ctx, config, req: FlagRequest, *, log: Callable[[str], None]
     log(f"{req.flag}: {old} -> {req.variant} in {env.name} (deployment {result.deployment_id}"
         + (", kill switch" if kill else "") + ")")
     return result
+
+
+def _flipped_in_this_run(client, ctx, environment: str, req: FlagRequest) -> bool:
+    """A re-run finds the file already flipped by its first attempt: it goes on to find its record."""
+    from .records import read_ledger
+    return any(r.of_run(ctx.run_id) and _release_of(r) == (req.flag, req.variant)
+               for r in read_ledger(client, ctx, [environment]).of(environment)) if ctx.run_id else False
 
 
 def _release_of(record) -> tuple[str, str] | None:

@@ -201,3 +201,11 @@ def test_a_promotions_deploy_hook_gets_cd_flags_and_a_flip_keeps_promotions_work
     latest = max(live.deployments("staging"), key=lambda d: d["id"])
     assert latest["payload"]["version"] == "2.0.0" and latest["payload"]["flags"]["changed"] == []
     assert live.promote("production", "2.0.0").code == 0
+
+
+def test_setting_a_flag_to_what_it_already_is_releases_nothing(live, double):
+    writes = double.writes()
+    live.new_run(6000)
+    same = flip(live, "banner", "blue", environment="staging")
+    assert same.code == 0 and "(deployment 0, unchanged)" in same.out
+    assert double.writes() == writes and flag_records(live, "staging") == []
