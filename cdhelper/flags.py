@@ -238,6 +238,12 @@ def release(client, ctx, config, req: FlagRequest, *, log: Callable[[str], None]
                          "run inside GitHub Actions, or set GITHUB_RUN_ID to the run that holds the approval")
     ledger = read_ledger(client, ctx, [env.name], commit=ctx.sha, run_url=ctx.run_url if gated else None,
                          gate=config.gate_environment if gated else None)
+    for note in ledger.ignored:
+        log(note)
+    if env.name in ledger.doubts:  # as for a promotion: records nobody can vouch for stop it
+        raise EvidenceError(f"flag {req.flag} cannot be released in {env.name} now",
+                            f"cdhelper cannot tell what is live there: {ledger.doubts[env.name]}",
+                            "remove the deployments and statuses the warnings name, and find out which token wrote them")
     records = ledger.of(env.name)
     mine = next((r for r in records if r.of_run(ctx.run_id) and _release_of(r) == (req.flag, req.variant)), None)
     live = next((r for r in records if r.ours and r.live), None)

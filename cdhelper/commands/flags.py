@@ -15,7 +15,8 @@ def register(sub) -> dict:
     p = sub.add_parser("flags", help="feature flags per environment (flagd files in .github/flags/): status, diff, "
                        "and set (a flip recorded as its own release, behind the production gate)")
     p.epilog, p.formatter_class = ENVIRONMENT, argparse.RawDescriptionHelpFormatter
-    actions = p.add_subparsers(dest="flags_command", metavar="ACTION", required=True)
+    actions = p.add_subparsers(dest="flags_command", metavar="ACTION", required=True,
+                               help="status: what is on where; diff: what differs; set: flip one flag as a release")
 
     def common(q, *, github: bool = False) -> None:
         q.add_argument("--config", default=edge.input_value("config") or None, help="path of cd.yml (default .github/cd.yml)")
