@@ -165,6 +165,10 @@ BAD = {
         {"flags": {"x": {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off",
                          "targeting": {"if": [{"==": [{"var": "email"}, "a"]}, "ON", "off"]}}}},
         "returns variant 'ON'"),
+    "fractional bucket names an unknown variant": (
+        {"flags": {"x": {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off",
+                         "targeting": {"fractional": [["on", 50], ["of", 50]]}}}},
+        "returns variant 'of'"),
     "broken JsonLogic": ({"flags": {"x": {"state": "ENABLED", "variants": {"on": True, "off": False},
                                           "defaultVariant": "off", "targeting": {"if": "on"}}}},
                          "does not match flagd's schema at flags/x/targeting/if: 'on' is not of type 'array'"),
