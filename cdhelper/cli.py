@@ -575,4 +575,4 @@ def cmd_action(args, io) -> int:
 COMMANDS = {"release": cmd_release, "promote": cmd_promote, "gate": cmd_gate, "finish": cmd_finish, "sweep": cmd_sweep,
             "status": cmd_status, "report-check": cmd_report_check, "digest": cmd_digest,
             "github-double": cmd_github_double, "action": cmd_action}
-FAMILIES = ("rehearse", "observe", "doctor", "environments")
+FAMILIES = ("rehearse", "observe", "doctor", "environments", "flags")

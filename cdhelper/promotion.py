@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from . import flags, rollout, strategies, versions
 from . import gate as gates
-from . import rollout, strategies, versions
 from .config import Config, Environment
 from .context import RunContext
 from .digests import Artifact, digest_paths, parse_digest
@@ -354,6 +354,9 @@ def _payload(candidate: Candidate, env: Environment, req: PromotionRequest, ctx:
         if previous else None,
         "strategy": strategy,
     }
+    flag_file = flags.load(ctx.workspace, env.name)  # a malformed flag file refuses the promotion before any write
+    if flag_file is not None:
+        payload["flags"] = flags.record_fields(flag_file, previous.payload if previous else None)
     validate_payload(payload)
     return payload
 
@@ -520,6 +523,8 @@ def _cd_vars(client: GitHubClient, ctx: RunContext, config: Config, env: Environ
         "CD_PREVIOUS_TAG": str((previous.payload or {}).get("tag", "")) if previous else "",
         "CD_PREVIOUS_COMMIT": str((previous.payload or {}).get("commit", "")) if previous else "",
         "CD_STRATEGY": result.plan.type if result.plan else "all-at-once",
+        "CD_FLAGS": str(flags.path_of(ctx.workspace, env.name).resolve())
+        if flags.path_of(ctx.workspace, env.name).is_file() else "",
     }
     if len(req.artifact_paths) == 1 and "CD_ARTIFACT" not in os.environ:
         out["CD_ARTIFACT"] = str(Path(req.artifact_paths[0]).resolve())  # the files just checked against the tag
