@@ -18,7 +18,7 @@ time; instability = change failure rate, deployment rework rate). What each mean
 - Deployment rework rate: of all successful deployments, the share that were unplanned: rollbacks,
   and the first successful change after a failure (the fix).
 
-Excluded: records still in flight, records cdhelper did not write or untrusted writers wrote,
+Excluded: flag flips (`cdhelper flags set`: they release code already deployed), records still in flight, records cdhelper did not write or untrusted writers wrote,
 no-op deployments (the digest that was already live), and runs that deployed nothing (a skipped job
 or a re-run that found the version live writes no record).
 """
@@ -63,6 +63,7 @@ class Metrics:
     successful: int  # every successful deployment, rollbacks included (rework's denominator)
     noops: int
     in_flight: int
+    flips: int = 0  # flag flips (`cdhelper flags set`): releases of code already deployed, not deployments
     failures: tuple[int, ...] = field(default=(), compare=False)  # ids of the failed changes
 
     @property
@@ -93,7 +94,7 @@ class Metrics:
                                                     "recovered": self.recovered, "unrecovered": self.unrecovered},
                 "deployment_rework_rate": {"rate": r(self.rework_rate), "rework": self.rework, "rollbacks": self.rollbacks,
                                            "successful": self.successful},
-                "excluded": {"no_op": self.noops, "in_flight": self.in_flight}}
+                "excluded": {"no_op": self.noops, "in_flight": self.in_flight, "flag_flips": self.flips}}
 
 
 def _p90(values: list[float]) -> float | None:
@@ -112,10 +113,13 @@ def compute(environment: str, entries: tuple[Entry, ...] | list[Entry], *, since
     changes: list[Entry] = []
     rollbacks: list[Entry] = []
     deploys: list[Entry] = []  # every counted, finished deployment, oldest first
-    noops = in_flight = 0
+    noops = in_flight = flips = 0
     for e in ordered:
         r = e.record
         inside = since <= r.created_at < until
+        if e.task != "deploy" or "flag_release" in (r.payload or {}):  # a flag flip ships no new code
+            flips += inside
+            continue
         if e.finished_at is None:
             in_flight += inside and r.state not in {"inactive"}
             if r.succeeded_at:
@@ -158,7 +162,7 @@ def compute(environment: str, entries: tuple[Entry, ...] | list[Entry], *, since
                    recovery_median_s=statistics.median(recoveries) if recoveries else None,
                    recovered=len(recoveries), unrecovered=unrecovered, rollbacks=len(good_rollbacks),
                    rework=len(good_rollbacks) + len(fixes), successful=len(good_changes) + len(good_rollbacks),
-                   noops=noops, in_flight=in_flight, failures=tuple(f.record.id for f in failed_changes))
+                   noops=noops, in_flight=in_flight, flips=flips, failures=tuple(f.record.id for f in failed_changes))
 
 
 def weekly(environment: str, entries, *, until: datetime, weeks: int) -> list[Metrics]:

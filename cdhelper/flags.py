@@ -281,7 +281,7 @@ def release(client, ctx, config, req: FlagRequest, *, log: Callable[[str], None]
     if mine is None:
         made = client.create_deployment(ref=live.payload["commit"], environment=env.name, payload=payload,
                                         description=f"Flags: {req.flag} {old} -> {req.variant}"[:140],
-                                        required_contexts=[], production=env.production)
+                                        required_contexts=[], production=env.production, task=TASK)
         result.deployment_id = made["id"]
     client.create_deployment_status(result.deployment_id, "in_progress", log_url=ctx.run_url,
                                     description=f"{req.flag}: {old} -> {req.variant}")

@@ -390,10 +390,10 @@ class GitHubClient:
                           headers={"Content-Type": "application/octet-stream"})
 
     def create_deployment(self, *, ref: str, environment: str, payload: dict, description: str,
-                          required_contexts: list[str], production: bool) -> dict:
+                          required_contexts: list[str], production: bool, task: str = "deploy") -> dict:
         data = self._call("POST", f"{self._repo_url}/deployments", write=True, needs="deployments: write",
                           what=f"creating a deployment to {environment}",
-                          body={"ref": ref, "environment": environment, "payload": payload, "task": "deploy",
+                          body={"ref": ref, "environment": environment, "payload": payload, "task": task,
                                 "description": description[:140], "auto_merge": False,
                                 "required_contexts": required_contexts, "transient_environment": False,
                                 "production_environment": production})

@@ -82,6 +82,9 @@ def test_an_approved_flip_is_recorded_with_flag_old_new_approver_and_digest(live
     assert record["payload"]["flags"]["digest"] == digest and record["payload"]["flags"]["changed"] == ["new-checkout"]
     assert live.states(record["id"]) == ["in_progress", "success"]
     assert done.outputs["approver"] == "alice" and done.outputs["digest"] == digest
+    assert record["task"] == "release:flags"  # GitHub's own field says what the record is
+    dora = live.run("dora", "--json").data["metrics"][0]
+    assert dora["excluded"]["flag_flips"] == 1 and dora["deployment_frequency"]["deployments"] == 1  # the flip is no deployment
 
 
 def test_the_only_change_in_the_file_is_the_flipped_line(live, double):

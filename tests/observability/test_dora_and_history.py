@@ -69,7 +69,7 @@ def test_dora_figures_equal_the_hand_computed_ones(pipeline, double, history):
     assert m["failed_deployment_recovery_time"]["median_seconds"] == pytest.approx(5.5 * HOUR, abs=60)  # 1 h and 10 h
     assert m["failed_deployment_recovery_time"] == {**m["failed_deployment_recovery_time"], "recovered": 2, "unrecovered": 0}
     assert m["deployment_rework_rate"] == {"rate": 0.6, "rework": 3, "rollbacks": 1, "successful": 5}  # R, C, E of 5
-    assert m["excluded"] == {"no_op": 1, "in_flight": 0}
+    assert m["excluded"] == {"no_op": 1, "in_flight": 0, "flag_flips": 0}
     assert out.data["requests"] == 1 and double.total_requests() == 1
     assert "| Change failure rate | 40 % (2 of 5) |" in out.summary.replace("\\", "")
 
