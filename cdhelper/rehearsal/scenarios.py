@@ -15,12 +15,16 @@ each a new commit; a version marked bad answers half of its requests with errors
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from . import REPOSITORY, Rehearsal
+from . import AUTHOR, REPOSITORY, REVIEWER, Rehearsal
 
 HOOKS = Path(__file__).resolve().parent / "platform" / "hooks"
 
@@ -45,7 +49,16 @@ SCENARIOS = {
     "canary-rollback": Scenario("{canary: {steps: [{weight: 20, analysis: [lenient]}, {weight: 50, analysis: [errors]}, "
                                 "{weight: 100}]}}", (("0.1.1", False), ("0.1.2", True))),
     "blue-green": Scenario("blue-green", (("0.1.1", False), ("0.1.2", False), ("0.1.3", True)), env_analysis=True),
+    # one release, then `cdhelper flags set` turns a flag on in production: deploying is not releasing
+    "flag-flip": Scenario("all-at-once", (("0.1.1", False),)),
 }
+FLAG = "new-greeting"
+
+
+def flag_file(default: str) -> str:
+    """The sample app's flags, in flagd's format: `new-greeting` off everywhere to start with."""
+    return json.dumps({"$schema": "https://flagd.dev/schema/v0/flags.json", "flags": {FLAG: {
+        "state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": default}}}, indent=2) + "\n"
 
 
 def cd_yml(scenario: Scenario, prometheus: str) -> str:
@@ -96,6 +109,8 @@ def run(name: str, *, mode: str, as_json: bool, keep: bool, io) -> int:
     runs = []
     try:
         (rehearsal.repo_dir / ".github" / "cd.yml").write_text(cd_yml(scenario, platform.prometheus_url))
+        if name == "flag-flip":
+            return _flag_flip(rehearsal, platform, mode=mode, as_json=as_json, keep=keep, io=io, started=started)
         caller = rehearsal.call_reusable_workflow()
         platform.send_load("production", 50)
         for i, (version, bad) in enumerate(scenario.versions):
@@ -181,3 +196,84 @@ def _text(result: dict) -> str:
     lines += ["", f"GitHub API requests: {result['api_requests']} (all answered by the double)",
               f"Wall time: {result['seconds']} s"]
     return "\n".join(lines)
+
+
+# --- flag-flip --------------------------------------------------------------------------------------
+
+def _flag_answer(platform, *, timeout: float = 10.0, want: str | None = None) -> str:
+    """What production's sample app evaluates `new-greeting` to (its X-Flag header), through nginx."""
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    answer = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(platform.app_url("production"), timeout=2) as resp:  # noqa: S310 - loopback
+                answer = resp.headers.get(f"X-Flag-{FLAG}", "")
+        except OSError:
+            answer = ""
+        if answer and (want is None or answer == want):
+            return answer
+        time.sleep(0.2)
+    return answer
+
+
+def _flag_flip(rehearsal, platform, *, mode: str, as_json: bool, keep: bool, io, started: float) -> int:
+    from . import RUN_ID, TOKEN
+    (rehearsal.repo_dir / ".github" / "flags").mkdir(exist_ok=True)
+    rehearsal.commit("Feature flags, off", {f".github/flags/{env}.flagd.json": flag_file("off")
+                                            for env in ("staging", "production")})
+    caller = rehearsal.call_reusable_workflow()
+    rehearsal.plan_run(run_id=RUN_ID)
+    env = {"CDHELPER_PLATFORM": str(platform.directory)}
+    if not as_json:
+        io.info("run 1: release 0.1.1 with new-greeting off, through the pipeline")
+    code = rehearsal.act(run_id=RUN_ID, run_number=1, workflow=caller, env=env)
+    before = _flag_answer(platform)
+    # The flip: its own run, approved on the gate environment like a production promotion.
+    flip_run = RUN_ID + 1
+    gate = "production-approval"
+    rehearsal.double.create_run(REPOSITORY, run_id=flip_run, actor=AUTHOR, waiting_on=[gate])
+    if mode == "delivery":
+        rehearsal.double.review(REPOSITORY, flip_run, gate, REVIEWER, comment="turn it on")
+    if not as_json:
+        io.info("run 2: cdhelper flags set new-greeting on --environment production"
+                + (" (approved on production-approval)" if mode == "delivery" else ""))
+    flip = subprocess.run(
+        [sys.executable, "-m", "cdhelper", "flags", "set", FLAG, "on", "--environment", "production", "--mode", mode],
+        cwd=rehearsal.repo_dir, capture_output=True, text=True, timeout=120,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
+             "GITHUB_API_URL": rehearsal.double.url, "GITHUB_REPOSITORY": REPOSITORY, "GITHUB_TOKEN": TOKEN,
+             "GITHUB_RUN_ID": str(flip_run), "GITHUB_RUN_ATTEMPT": "1", "GITHUB_ACTOR": AUTHOR,
+             "GITHUB_SHA": rehearsal.head(), "GITHUB_WORKSPACE": str(rehearsal.repo_dir),
+             "GITHUB_SERVER_URL": "https://github.com", "RUNNER_TEMP": str(rehearsal.workdir), **env})
+    after = _flag_answer(platform, want="true")
+    repo = rehearsal.double.repo(REPOSITORY)
+    flips = [d for d in repo.deployments.values() if (d["payload"] or {}).get("flag_release")]
+    record = flips[-1] if flips else None
+    result = {"scenario": "flag-flip", "mode": mode, "pipeline_act_exit": code, "flip_exit": flip.returncode,
+              "served_before": before, "served_after": after,
+              "flip": None if record is None else {
+                  "deployment_id": record["id"], "task": record["task"], **record["payload"]["flag_release"],
+                  "state": repo.statuses[record["id"]][-1]["state"]},
+              "api_requests": rehearsal.double.total_requests(), "seconds": round(time.monotonic() - started, 1)}
+    ok = code == 0 and flip.returncode == 0 and before == "false" and after == "true" and record is not None
+    if as_json:
+        io.out_json(result, indent=2)
+    else:
+        f = result["flip"] or {}
+        io.out("\n".join([
+            f"cdhelper rehearsal: the flag-flip scenario ({mode} mode), production on nginx, flags evaluated by "
+            "the OpenFeature SDK (flagd provider, file mode)", "",
+            f"run 1: 0.1.1 through the pipeline: act exited {code}; production answers {FLAG}={before or '?'}",
+            f"run 2: flags set {FLAG} on: exit {flip.returncode}"
+            + (f"; deployment {f.get('deployment_id')} ({f.get('task')}): {f.get('old')} -> {f.get('new')}, "
+               f"{f.get('state')}, approved by {f.get('approver') or 'nobody (deployment mode)'}" if f else ""),
+            f"  production answers {FLAG}={after or '?'} (same version, no rebuild, no redeploy of new code)", "",
+            f"GitHub API requests: {result['api_requests']} (all answered by the double)",
+            f"Wall time: {result['seconds']} s"]))
+    if not ok:
+        io.error(f"the flag-flip scenario did not end as expected. Fix: {rehearsal.where_to_look(keep)}",
+                 title="Rehearsal failed")
+        if not as_json:
+            io.info((flip.stdout + flip.stderr)[-2000:] + rehearsal.output()[-2000:])
+    return 0 if ok else 1

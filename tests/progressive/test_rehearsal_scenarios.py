@@ -84,6 +84,23 @@ def test_blue_green_switches_and_switches_back_from_a_bad_version():
     assert bad["served_after"].get(bad["version"], 0) == 0 and bad["served_after"].get(second["version"], 0) > 0
 
 
+def test_a_flag_flip_changes_what_production_answers_without_a_new_version():
+    """Deploying is not releasing: the pipeline ships 0.1.1 with new-greeting off; `flags set` (its own
+    approved record, task release:flags) turns it on, and the sample app's real OpenFeature evaluation
+    answers differently, same version."""
+    require_platform()
+    from .conftest import require_flag_packages
+    require_flag_packages()
+    code, result, stderr = _rehearse("--scenario", "flag-flip")
+    assert code == 0, stderr[-3000:]
+    assert (result["pipeline_act_exit"], result["flip_exit"]) == (0, 0)
+    assert (result["served_before"], result["served_after"]) == ("false", "true")
+    flip = result["flip"]
+    assert (flip["task"], flip["flag"], flip["old"], flip["new"], flip["state"]) == (
+        "release:flags", "new-greeting", "off", "on", "success")
+    assert flip["approver"] == "rehearsal-reviewer" and flip["kill_switch"] is False
+
+
 def test_a_scenario_without_its_real_parts_says_what_to_install(monkeypatch, capsys):
     monkeypatch.setattr(Platform, "missing", staticmethod(lambda python=None: [
         "nginx is not installed (the traffic splitter): apt-get install nginx-light"]))
