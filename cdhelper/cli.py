@@ -13,31 +13,7 @@ import json
 import os
 
 from . import __version__, edge
-
-ENVIRONMENT = """environment (the runner sets these inside GitHub Actions; to run by hand, see docs/cli.md):
-  GITHUB_TOKEN          the token (also INPUT_GITHUB_TOKEN, the actions' github-token input, or GH_TOKEN);
-                        never printed, never passed to your commands
-  GITHUB_REPOSITORY     OWNER/NAME (or --repository)
-  GITHUB_API_URL        REST API root (default https://api.github.com; GHES: https://HOST/api/v3)
-  GITHUB_GRAPHQL_URL    GraphQL endpoint (default: derived from GITHUB_API_URL)
-  GITHUB_SERVER_URL     links to runs (default https://github.com)
-  GITHUB_SHA            the commit released and deployed
-  GITHUB_REF            the ref the run is for
-  GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT, GITHUB_RUN_NUMBER
-                        the run: its approvals, its records, the default version BASE.RUN_NUMBER
-  GITHUB_ACTOR, GITHUB_TRIGGERING_ACTOR
-                        who started and who re-ran the run: neither may approve it
-  GITHUB_REPOSITORY_ID  tells this repository's records from others'
-  GITHUB_WORKSPACE      where .github/cd.yml is read (default: the current directory)
-  RUNNER_TEMP           scratch space (default /tmp)
-  GITHUB_ACTIONS, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY
-                        inside Actions: annotations, step outputs, the job summary
-  INPUT_<NAME>          an action input; each option's default (e.g. INPUT_ENVIRONMENT)
-  INPUT_REGISTRY_USERNAME, INPUT_REGISTRY_PASSWORD
-                        registry credentials for image tags (the password is a secret, like the token)
-  CDHELPER_BACKOFF      first retry delay in seconds (default 0.25)
-  CDHELPER_DEBUG        1: print the traceback of an internal error (exit 70)
-"""
+from .edge import ENVIRONMENT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,11 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def common(p: argparse.ArgumentParser, *, github: bool = True, records: bool = False, gate: bool = False) -> None:
-        if github:
-            p.epilog, p.formatter_class = ENVIRONMENT, argparse.RawDescriptionHelpFormatter
-        p.add_argument("--config", default=edge.input_value("config") or None, help="path of cd.yml (default .github/cd.yml)")
-        if github:
-            p.add_argument("--repository", default=edge.input_value("repository"), help="OWNER/NAME (default $GITHUB_REPOSITORY)")
+        edge.config_options(p, github=github)
         if records:
             p.add_argument("--trusted-writer", action="append", default=None, metavar="LOGIN",
                            help="besides the Actions bot, a login whose deployment records and statuses count "
@@ -320,7 +292,8 @@ def cmd_promote(args, io) -> int:
             previous = cfg.previous(env.name)
             io.append_summary(report.path_diagram(cfg, previous.name if previous else "", req.version,
                                                   gated=mode == "delivery", states={env.name: state}))
-            edge.announce(io, targets, _event(state, ctx, req, mode, message=err.one_line()))
+            edge.announce(io, targets, edge.event(ctx, state, environment=req.environment, version=req.version,
+                                                  mode=mode, message=err.one_line()))
             raise
         for warning in result.warnings:
             io.warning(warning, title="Superseded candidate")
@@ -340,18 +313,13 @@ def cmd_promote(args, io) -> int:
         io.warning(note, title="Untrusted record ignored")
     io.append_summary(report.promotion_summary(result, cfg, mode=mode))
     if result.state != "unchanged":
-        edge.announce(io, targets, _event("rolled_back" if result.rollback_of else "promoted", ctx, req, mode,
-                                          digest=result.candidate.manifest, deployment_id=result.deployment_id,
-                                          approved_by=tuple(a["login"] for a in result.gate.approvers),
-                                          message=f"{result.candidate.version} is live in {result.environment}"))
+        edge.announce(io, targets, edge.event(ctx, "rolled_back" if result.rollback_of else "promoted",
+                                              environment=req.environment, version=req.version, mode=mode,
+                                              digest=result.candidate.manifest, deployment_id=result.deployment_id,
+                                              approved_by=tuple(a["login"] for a in result.gate.approvers),
+                                              message=f"{result.candidate.version} is live in {result.environment}"))
     io.out_json(outputs)
     return 0
-
-
-def _event(kind: str, ctx, req, mode: str, **facts):
-    from .notify import Event
-    return Event(kind=kind, repository=ctx.repository, environment=req.environment, version=req.version,
-                 run_url=ctx.run_url if ctx.run_id else "", mode=mode, **facts)
 
 
 def _dry_run_promotion(result, cfg, mode: str, io) -> int:

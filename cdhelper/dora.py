@@ -151,11 +151,10 @@ def compute(environment: str, entries: tuple[Entry, ...] | list[Entry], *, since
             unrecovered += 1
             continue
         recoveries.append((after[0].record.succeeded_at - start).total_seconds())
-        first_change = next((e for e in after if e.rollback_of is None), None)
-        if first_change is not None and first_change.record.id not in {r.record.id for r in rollbacks}:
+        first_change = next((e for e in after if e.rollback_of is None), None)  # the fix
+        if first_change is not None:
             fixes.add(first_change.record.id)
     good_rollbacks = [r for r in rollbacks if r.record.succeeded_at is not None]
-    fixes -= {f.record.id for f in failed_changes}
     return Metrics(environment=environment, since=since, until=until, deployments=len(good_changes),
                    lead_time_median_s=statistics.median(leads) if leads else None, lead_time_p90_s=_p90(leads),
                    finished_changes=len(changes), failed_changes=len(failed_changes),

@@ -4,7 +4,53 @@ environment and never builds a client)."""
 
 from __future__ import annotations
 
+import json
 import os
+from argparse import RawDescriptionHelpFormatter
+
+ENVIRONMENT = """environment (the runner sets these inside GitHub Actions; to run by hand, see docs/cli.md):
+  GITHUB_TOKEN          the token (also INPUT_GITHUB_TOKEN, the actions' github-token input, or GH_TOKEN);
+                        never printed, never passed to your commands
+  GITHUB_REPOSITORY     OWNER/NAME (or --repository)
+  GITHUB_API_URL        REST API root (default https://api.github.com; GHES: https://HOST/api/v3)
+  GITHUB_GRAPHQL_URL    GraphQL endpoint (default: derived from GITHUB_API_URL)
+  GITHUB_SERVER_URL     links to runs (default https://github.com)
+  GITHUB_SHA            the commit released and deployed
+  GITHUB_REF            the ref the run is for
+  GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT, GITHUB_RUN_NUMBER
+                        the run: its approvals, its records, the default version BASE.RUN_NUMBER
+  GITHUB_ACTOR, GITHUB_TRIGGERING_ACTOR
+                        who started and who re-ran the run: neither may approve it
+  GITHUB_REPOSITORY_ID  tells this repository's records from others'
+  GITHUB_WORKSPACE      where .github/cd.yml is read (default: the current directory)
+  RUNNER_TEMP           scratch space (default /tmp)
+  GITHUB_ACTIONS, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY
+                        inside Actions: annotations, step outputs, the job summary
+  INPUT_<NAME>          an action input; each option's default (e.g. INPUT_ENVIRONMENT)
+  INPUT_REGISTRY_USERNAME, INPUT_REGISTRY_PASSWORD
+                        registry credentials for image tags (the password is a secret, like the token)
+  CDHELPER_BACKOFF      first retry delay in seconds (default 0.25)
+  CDHELPER_DEBUG        1: print the traceback of an internal error (exit 70)
+"""
+
+
+def config_options(p, *, github: bool = True) -> None:
+    """--config; for a command that talks to GitHub also --repository, and the variables it reads in --help."""
+    if github:
+        p.epilog, p.formatter_class = ENVIRONMENT, RawDescriptionHelpFormatter
+    p.add_argument("--config", default=input_value("config") or None, help="path of cd.yml (default .github/cd.yml)")
+    if github:
+        p.add_argument("--repository", default=input_value("repository"), help="OWNER/NAME (default $GITHUB_REPOSITORY)")
+
+
+def emit(io, args, data: dict, text: str) -> int:
+    """A command's result: the `json` step output, and on stdout as JSON (--json) or as text."""
+    io.set_output("json", json.dumps(data))
+    if args.json:
+        io.out_json(data)
+    else:
+        io.out(text)
+    return 0
 
 
 def input_value(name: str, default: str = "") -> str:
@@ -27,14 +73,18 @@ def lines(raw: str) -> list[str]:
     return [part for part in (raw or "").split() if part]
 
 
-def secrets(io):
+def _credentials():
     from . import credentials
     from .errors import InputError
     try:
-        found = credentials.load(os.environ)
+        return credentials.load(os.environ)
     except credentials.CredentialsError as err:
         what, _, fix = str(err).partition(". Fix: ")
         raise InputError("the secrets handed to cdhelper could not be read", what, fix or "re-run the job") from None
+
+
+def secrets(io):
+    found = _credentials()
     io.mask(found.github_token)
     io.mask(found.registry_password)
     return found
@@ -83,12 +133,19 @@ def notification_targets(io):
     """The webhooks (notify.py), read at the start so bad input fails before anything is deployed;
     every URL and the secret are masked at once."""
     from . import notify
-    found = secrets(io)
+    found = _credentials()  # the token was masked when the context was read; the webhooks are masked below
     targets = notify.targets_from({**os.environ, "INPUT_NOTIFY_WEBHOOKS": found.notify_webhooks,
                                    "INPUT_NOTIFY_SECRET": found.notify_secret})
     for value in notify.secret_values(targets):
         io.mask(value)
     return targets
+
+
+def event(ctx, kind: str, *, environment: str, version: str = "", **facts):
+    """A notification (notify.Event) about this run of this repository."""
+    from .notify import Event
+    return Event(kind=kind, repository=ctx.repository, environment=environment, version=version,
+                 run_url=ctx.run_url if ctx.run_id else "", **facts)
 
 
 def announce(io, targets, event) -> None:

@@ -4,25 +4,20 @@ release step (docs/flags.md)."""
 from __future__ import annotations
 
 import argparse
-import json
 
 from .. import edge
 
 
 def register(sub) -> dict:
-    from ..cli import ENVIRONMENT
-
     p = sub.add_parser("flags", help="feature flags per environment (flagd files in .github/flags/): status, diff, "
                        "and set (a flip recorded as its own release, behind the production gate)")
-    p.epilog, p.formatter_class = ENVIRONMENT, argparse.RawDescriptionHelpFormatter
+    p.epilog, p.formatter_class = edge.ENVIRONMENT, argparse.RawDescriptionHelpFormatter
     actions = p.add_subparsers(dest="flags_command", metavar="ACTION", required=True,
                                help="status: what is on where; diff: what differs; set: flip one flag as a release")
 
     def common(q, *, github: bool = False) -> None:
-        q.add_argument("--config", default=edge.input_value("config") or None, help="path of cd.yml (default .github/cd.yml)")
+        edge.config_options(q, github=github)
         q.add_argument("--json", action="store_true", help="print the result as JSON")
-        if github:
-            q.add_argument("--repository", default=edge.input_value("repository"), help="OWNER/NAME (default $GITHUB_REPOSITORY)")
 
     common(actions.add_parser("status", help="each flag's default variant in each environment of the path"))
     q = actions.add_parser("diff", help="flags whose state differs between two environments")
@@ -49,15 +44,6 @@ def run_flags(args, io) -> int:
     return {"status": _status, "diff": _diff, "set": _set}[args.flags_command](args, io)
 
 
-def _emit(io, args, data: dict, text: str) -> int:
-    io.set_output("json", json.dumps(data))
-    if args.json:
-        io.out_json(data)
-    else:
-        io.out(text)
-    return 0
-
-
 def _files(args):
     """The path's environments and their flag files (None where one has none). Reads the workspace
     only: status and diff need no token."""
@@ -82,7 +68,7 @@ def _status(args, io) -> int:
     missing = [n for n in names if files[n] is None]
     if missing:
         lines.append(f"no flag file: {', '.join(missing)}")
-    return _emit(io, args, {"environments": names, "flags": table,
+    return edge.emit(io, args, {"environments": names, "flags": table,
                             "digests": {n: f.digest for n, f in files.items() if f}}, "\n".join(lines))
 
 
@@ -94,7 +80,7 @@ def _diff(args, io) -> int:
     rows = flags.differences(files[left], files[right])
     text = "\n".join(f"{r['flag']}: {r['from'] or '-'} ({left}) -> {r['to'] or '-'} ({right})" for r in rows) \
         or f"no flag differs between {left} and {right}"
-    return _emit(io, args, {"from": left, "to": right, "differences": rows}, text)
+    return edge.emit(io, args, {"from": left, "to": right, "differences": rows}, text)
 
 
 def _set(args, io) -> int:
@@ -116,5 +102,5 @@ def _set(args, io) -> int:
     io.append_summary(f"### Flag {md_text(result.flag)} in {md_text(result.environment)}\n\n"
                       f"{md_text(result.old)} → {md_text(result.new)}" + (" (kill switch)" if result.kill_switch else "")
                       + f", deployment {result.deployment_id}\n")
-    return _emit(io, args, data, f"{result.flag}: {result.old} -> {result.new} in {result.environment} "
+    return edge.emit(io, args, data, f"{result.flag}: {result.old} -> {result.new} in {result.environment} "
                  f"(deployment {result.deployment_id}, {result.state})")

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from .. import edge
 
 
 def register(sub) -> dict:
-    from ..cli import ENVIRONMENT
-
     def common(p) -> None:
-        p.epilog, p.formatter_class = ENVIRONMENT, argparse.RawDescriptionHelpFormatter
-        p.add_argument("--config", default=edge.input_value("config") or None, help="path of cd.yml (default .github/cd.yml)")
-        p.add_argument("--repository", default=edge.input_value("repository"), help="OWNER/NAME (default $GITHUB_REPOSITORY)")
+        edge.config_options(p)
         p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = sub.add_parser("history", help="the timeline of an environment: versions, states, approvers, rollbacks, durations")
@@ -46,16 +41,6 @@ def register(sub) -> dict:
     return {"history": run_history, "dora": run_dora, "brief": run_brief}
 
 
-def _emit(io, args, data: dict, text: str) -> int:
-    """The result as the `json` step output, and on stdout as JSON (--json) or text."""
-    io.set_output("json", json.dumps(data))
-    if args.json:
-        io.out_json(data)
-    else:
-        io.out(text)
-    return 0
-
-
 def _environment(cfg, name: str) -> str:
     return cfg.environment(name).name if name else cfg.environments[-1].name
 
@@ -72,7 +57,7 @@ def run_history(args, io) -> int:
     for note in line.ignored:
         io.warning(note, title="Untrusted record ignored")
     io.append_summary(delivery_report.history_markdown(line))
-    return _emit(io, args, {"environment": line.environment, "complete": line.complete, "requests": line.requests,
+    return edge.emit(io, args, {"environment": line.environment, "complete": line.complete, "requests": line.requests,
                             "deployments": [delivery_report.history_row(e) for e in line.entries]},
                  delivery_report.history_text(line))
 
@@ -108,12 +93,10 @@ def run_dora(args, io) -> int:
         io.warning(f"{name} has more records in the window than cdhelper reads (1,400): the figures cover the newest",
                    title="DORA metrics partial")
     io.append_summary(delivery_report.dora_markdown(results, trends))
-    from ..notify import Event
     for metrics in results:  # the weekly report's optional webhook (notify-webhooks)
-        edge.announce(io, targets, Event(kind="report", repository=ctx.repository, environment=metrics.environment,
-                                         version="", run_url=ctx.run_url if ctx.run_id else "",
-                                         message=delivery_report.dora_text([metrics])))
-    return _emit(io, args, {"metrics": [m.as_json() for m in results], "requests": client.requests,
+        edge.announce(io, targets, edge.event(ctx, "report", environment=metrics.environment,
+                                              message=delivery_report.dora_text([metrics])))
+    return edge.emit(io, args, {"metrics": [m.as_json() for m in results], "requests": client.requests,
                             "trend": {n: [m.as_json() for m in ws] for n, ws in trends.items()}},
                  delivery_report.dora_text(results))
 
@@ -134,10 +117,9 @@ def run_brief(args, io) -> int:
     io.append_summary(delivery_report.brief_markdown(found, server_url=ctx.server_url, repository=ctx.repository,
                                                      config=cfg))
     if found.gated:
-        from ..notify import Event
-        edge.announce(io, targets, Event(
-            kind="waiting", repository=ctx.repository, environment=found.environment, version=found.candidate.version,
-            digest=found.candidate.manifest, run_url=ctx.run_url if ctx.run_id else "", mode=mode,
+        edge.announce(io, targets, edge.event(
+            ctx, "waiting", environment=found.environment, version=found.candidate.version,
+            digest=found.candidate.manifest, mode=mode,
             message=f"{found.candidate.version} waits for approval on {found.gate_environment}: "
                     f"{found.total_changes} commit(s) since {found.live.version if found.live else 'nothing'}"))
     data = found.as_json()
