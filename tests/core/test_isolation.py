@@ -188,7 +188,7 @@ def test_the_old_launch_line_runs_a_pushed_cdhelper_package_with_the_token(job, 
 
 
 @pytest.mark.parametrize("action, inputs, cold", [("actions/status", {}, True), (".", {"command": "status"}, False)],
-                         ids=["actions/status, cold cache: pip runs too", "root action"])
+                         ids=["actions/status, cold cache: the installer runs too", "root action"])
 def test_shadowing_modules_in_the_workspace_are_never_imported(job, tmp_path, double, action, inputs, cold):
     markers = tmp_path / "markers"
     job.env.update(plant_shadows(job.workspace, markers))
