@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 import uuid
@@ -510,3 +513,28 @@ def test_loopback_and_private_addresses_stay_allowed(monkeypatch):
     found = notify.targets_from(environ("json http://127.0.0.1:8080/x\njson https://[::1]/x\n"
                                         "json https://192.168.1.10/x\njson https://slack-proxy.corp.example/x"))
     assert len(found) == 4
+
+
+def test_over_tls_the_pinned_connection_still_checks_the_certificate_of_the_name(monkeypatch, tmp_path):
+    """Connecting to the checked address must not loosen TLS: SNI and the certificate check use the
+    host name, so a certificate for another name is refused."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    for name in ("hooks.tls.invalid", "other.invalid"):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
+                        "-addext", f"subjectAltName=DNS:{name}", "-keyout", str(tmp_path / f"{name}.key"),
+                        "-out", str(tmp_path / f"{name}.pem")], check=True, capture_output=True)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "hooks.tls.invalid.pem"))
+    fake_dns(monkeypatch, "127.0.0.1")
+    verdicts = []
+    for name in ("hooks.tls.invalid", "other.invalid"):
+        with Receiver(200) as rx:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(tmp_path / f"{name}.pem", tmp_path / f"{name}.key")
+            rx.server.socket = context.wrap_socket(rx.server.socket, server_side=True)
+            port = rx.server.server_address[1]
+            hook = notify.Target(url=f"https://hooks.tls.invalid:{port}{PATH_SECRET}", kind="json", secret=SECRET,
+                                 attempts=1)
+            [delivery] = notify.send(EVENT, [hook], deadline_s=5)
+            verdicts.append((delivery.ok, delivery.error, len(rx.requests)))
+    assert verdicts == [(True, "", 1), (False, "the TLS handshake failed (certificate?)", 0)]
