@@ -11,6 +11,10 @@ Every sample is a number compared with a condition:
 - command: bash, run through the caller's `run_command` (cdhelper.hooks.run); exit status 0
   passes. `timeout` kills it.
 
+A Prometheus or HTTP sample's `timeout` is one deadline for the whole request (deadline.py):
+socket timeouts bound each read, and a server trickling a byte before each would hold a sample
+for as long as it liked.
+
 A sample without a value (an empty result, NaN or Inf, several series, a timeout, a connection
 error) is neither a pass nor a failure. The analysis **fails** as soon as more samples failed than
 `failure-limit` (that sample's decision is returned at once, without another interval), is
@@ -41,6 +45,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from urllib.parse import quote, urlsplit
 
+from . import deadline
 from .errors import ConfigError, InputError
 from .errors import show as _show
 
@@ -501,15 +506,17 @@ def _preflight_prometheus(analysis: Analysis, spec: Mapping, session) -> None:
     where = f"{analysis.source}: analysis `{analysis.name}`"
     base = spec["url"].rstrip("/")
     timeout = min(spec["timeout"], 10.0)
+
+    def ask() -> tuple[str, float | None, str]:
+        with session.get(base + "/api/v1/query", params={"query": spec["query"]}, timeout=timeout,
+                         allow_redirects=False) as resp:
+            return _read_prometheus(resp)
     try:
-        resp = session.get(base + "/api/v1/query", params={"query": spec["query"]}, timeout=timeout,
-                           allow_redirects=False)
-    except requests.RequestException as exc:
+        kind, value, text = deadline.call_by(time.monotonic() + timeout, ask, name="cdhelper-preflight")
+    except (requests.RequestException, deadline.Overdue) as exc:
         raise InputError(f"Prometheus at {base} is unreachable (analysis `{analysis.name}`)", _why(exc, timeout),
                          f"start Prometheus there, or correct analysis.{analysis.name}.prometheus.url in "
                          f"{analysis.source}") from None
-    with resp:
-        kind, value, text = _read_prometheus(resp)
     if kind in ("value", "empty", "no-number"):
         return
     if kind == "refused":
@@ -575,7 +582,7 @@ def _read_prometheus(resp) -> tuple[str, float | None, str]:
 
 def _why(exc: Exception, timeout: float) -> str:
     import requests
-    if isinstance(exc, (requests.Timeout,)):
+    if isinstance(exc, (requests.Timeout, deadline.Overdue)):
         return f"no answer within {_fmt(timeout)}s"
     text = str(exc)
     errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
@@ -676,11 +683,18 @@ class _Session:
         self.session = session or requests.Session()
         self.prepared = self.settings = None
 
-    def get(self, url: str, *, params=None, timeout: float, stream: bool = False):
+    def get(self, url: str, read: Callable, *, params=None, timeout: float, stream: bool = False):
+        """`read(response)` of one GET, all within `timeout`: connecting, the headers and the body
+        together (a socket timeout bounds each read, and a server can trickle a byte before each)."""
         if self.prepared is None:
             self.prepared = self.session.prepare_request(self.requests.Request("GET", url, params=params))
             self.settings = self.session.merge_environment_settings(self.prepared.url, {}, stream, None, None)
-        return self.session.send(self.prepared.copy(), timeout=timeout, allow_redirects=False, **self.settings)
+
+        def fetch():
+            with self.session.send(self.prepared.copy(), timeout=timeout, allow_redirects=False,
+                                   **self.settings) as resp:
+                return read(resp)
+        return deadline.call_by(time.monotonic() + timeout, fetch, name="cdhelper-analysis")
 
     def close(self) -> None:
         if self.own:
@@ -697,11 +711,9 @@ class _PrometheusSampler(_Session):
 
     def sample(self) -> tuple[float | None, bool | None, str]:
         try:
-            resp = self.get(self.url, params=self.params, timeout=self.timeout)
-        except self.requests.RequestException as exc:
+            kind, value, text = self.get(self.url, _read_prometheus, params=self.params, timeout=self.timeout)
+        except (self.requests.RequestException, deadline.Overdue) as exc:
             return None, None, f"Prometheus unreachable: {_why(exc, self.timeout)}"
-        with resp:
-            kind, value, text = _read_prometheus(resp)
         if kind != "value":
             if kind == "shape":
                 text = f"the query {text}; it must aggregate to one number (e.g. with sum())"
@@ -730,12 +742,12 @@ class _HTTPSampler(_Session):
             if version else None
 
     def sample(self) -> tuple[float | None, bool | None, str]:
+        def read(resp):
+            return (resp.status_code, self._body(resp) if self.where == "body" else "",
+                    resp.headers.get(self.where[7:]) if self.where and self.where != "body" else None)
         try:
-            with self.get(self.url, timeout=self.timeout, stream=True) as resp:
-                code = resp.status_code
-                body = self._body(resp) if self.where == "body" else ""
-                header = resp.headers.get(self.where[7:]) if self.where and self.where != "body" else None
-        except self.requests.RequestException as exc:
+            code, body, header = self.get(self.url, read, timeout=self.timeout, stream=True)
+        except (self.requests.RequestException, deadline.Overdue) as exc:
             return None, None, f"GET failed: {_why(exc, self.timeout)}"
         good = (200 <= code < 400) if self.status is None else code in self.status
         if not good:

@@ -91,6 +91,8 @@ def dora_markdown(metrics: list[Metrics], trend: dict[str, list[Metrics]] | None
         if m.noops or m.in_flight:
             out.append(f"\nNot counted: {m.noops} no-op deployment(s) (the digest already live), "
                        f"{m.in_flight} still in flight.\n")
+        if m.clamped:
+            out.append(f"\n{clamped_line(m)}\n")
         if trend and m.environment in trend:
             out.append("\n" + trend_charts(trend[m.environment]))
     out.append("\nDefinitions: docs/dora.md (DORA's current guide; from GitHub deployment records alone).\n")
@@ -102,7 +104,16 @@ def dora_text(metrics: list[Metrics]) -> str:
     for m in metrics:
         lines.append(f"{m.environment}, {m.since:%Y-%m-%d} to {m.until:%Y-%m-%d}")
         lines += [f"  {name:<34}{value}" for name, value, _ in _keys(m)]
+        if m.clamped:
+            lines.append(f"  {clamped_line(m)}")
     return "\n".join(lines)
+
+
+def clamped_line(m: Metrics) -> str:
+    """The commit dates not believed (dora.py: the pusher sets them; lead time starts at the run at the latest)."""
+    n, ids = len(m.clamped), ", ".join(map(str, m.clamped[:10])) + (", …" if len(m.clamped) > 10 else "")
+    return (f"{n} deployment's commit date was after its run started: clamped (deployment {ids})" if n == 1 else
+            f"{n} deployments' commit dates were after their run started: clamped (deployments {ids})")
 
 
 def trend_charts(weeks: list[Metrics]) -> str:

@@ -8,10 +8,14 @@ time; instability = change failure rate, deployment rework rate). What each mean
   window; also per week.
 - Change lead time: per successful change deployment, from the deployed commit's commit date to the
   record's success; the median and the 90th percentile. The deployed commit is the newest of the
-  change: older commits shipped with it waited longer, so this is a lower bound.
+  change: older commits shipped with it waited longer, so this is a lower bound. The committer date
+  is the pusher's to set, so it is believed only up to when GitHub created the record's workflow
+  run (or, when the run cannot be read, the record): a later one is clamped there and reported.
 - Change failure rate: of the change deployments that finished, the share that failed (the record
   ended failure or error: the deploy command or an analysis failed) or that a later record rolled
-  back (its payload's rollback_of), i.e. that needed immediate intervention.
+  back (its payload's rollback_of), i.e. that needed immediate intervention. Failures belong to
+  releases: a rollback_of naming a flag flip, and a flip that failed, count against the release
+  the flip sat on (its payload's previous.deployment_id, through earlier flips).
 - Failed deployment recovery time: from a failed deployment (when it went live, or started if it
   never did) to the success of the next deployment of the environment that did not fail itself (a
   rollback or a fix); the median. Failures not yet recovered are counted apart.
@@ -65,6 +69,7 @@ class Metrics:
     in_flight: int
     flips: int = 0  # flag flips (`cdhelper flags set`): releases of code already deployed, not deployments
     failures: tuple[int, ...] = field(default=(), compare=False)  # ids of the failed changes
+    clamped: tuple[int, ...] = field(default=(), compare=False)  # ids whose commit date was after their run
 
     @property
     def days(self) -> float:
@@ -87,7 +92,8 @@ class Metrics:
             return None if x is None else round(x, n)
         return {"environment": self.environment, "since": self.since.isoformat(), "until": self.until.isoformat(),
                 "deployment_frequency": {"deployments": self.deployments, "per_week": r(self.per_week, 2)},
-                "change_lead_time": {"median_seconds": r(self.lead_time_median_s, 1), "p90_seconds": r(self.lead_time_p90_s, 1)},
+                "change_lead_time": {"median_seconds": r(self.lead_time_median_s, 1), "p90_seconds": r(self.lead_time_p90_s, 1),
+                                     "clamped": len(self.clamped), "clamped_deployment_ids": list(self.clamped)},
                 "change_failure_rate": {"rate": r(self.change_failure_rate), "failed": self.failed_changes,
                                         "finished": self.finished_changes, "failed_deployment_ids": list(self.failures)},
                 "failed_deployment_recovery_time": {"median_seconds": r(self.recovery_median_s, 1),
@@ -108,7 +114,22 @@ def compute(environment: str, entries: tuple[Entry, ...] | list[Entry], *, since
     """The metrics of the records created in [since, until). `entries` may reach further back: older
     ones only tell what was live (no-op detection) and which records were rolled back."""
     ordered = sorted(entries, key=lambda e: (e.record.created_at, e.record.id))  # oldest first
-    rolled_back = {e.rollback_of for e in ordered if e.rollback_of is not None and e.record.succeeded_at}
+    flip_records = {e.record.id: e for e in ordered if _flip(e)}
+
+    def release_of(deployment_id: int) -> int | None:
+        """The release record under a flag flip (flips sit on the record that was live), else the id itself."""
+        seen = set()
+        while deployment_id in flip_records and deployment_id not in seen:
+            seen.add(deployment_id)
+            below = ((flip_records[deployment_id].record.payload or {}).get("previous") or {}).get("deployment_id")
+            if not isinstance(below, int):
+                return None
+            deployment_id = below
+        return None if deployment_id in flip_records else deployment_id
+
+    undone = {release_of(e.rollback_of) for e in ordered if e.rollback_of is not None and e.record.succeeded_at}
+    undone |= {release_of(f.record.id) for f in flip_records.values()
+               if f.record.state in {"failure", "error"} and f.record.succeeded_at is None}
     live_digest = ""
     changes: list[Entry] = []
     rollbacks: list[Entry] = []
@@ -117,7 +138,7 @@ def compute(environment: str, entries: tuple[Entry, ...] | list[Entry], *, since
     for e in ordered:
         r = e.record
         inside = since <= r.created_at < until
-        if e.task != "deploy" or "flag_release" in (r.payload or {}):  # a flag flip ships no new code
+        if _flip(e):  # a flag flip ships no new code
             flips += inside
             continue
         if e.finished_at is None:
@@ -137,10 +158,17 @@ def compute(environment: str, entries: tuple[Entry, ...] | list[Entry], *, since
         (rollbacks if e.rollback_of is not None else changes).append(e)
 
     def failed(e: Entry) -> bool:
-        return e.record.state in {"failure", "error"} and e.record.succeeded_at is None or e.record.id in rolled_back
+        return e.record.state in {"failure", "error"} and e.record.succeeded_at is None or e.record.id in undone
 
     good_changes = [c for c in changes if c.record.succeeded_at is not None]
-    leads = [(c.record.succeeded_at - c.committed_at).total_seconds() for c in good_changes if c.committed_at]
+    leads, clamped = [], []
+    for c in good_changes:
+        if c.committed_at is None:
+            continue
+        vouched = c.run_created_at or c.record.created_at  # GitHub's clock, not the pusher's
+        if c.committed_at > vouched:
+            clamped.append(c.record.id)
+        leads.append((c.record.succeeded_at - min(c.committed_at, vouched)).total_seconds())
     failed_changes = [c for c in changes if failed(c)]
     recoveries, unrecovered, fixes = [], 0, set()
     for f in failed_changes:
@@ -161,7 +189,13 @@ def compute(environment: str, entries: tuple[Entry, ...] | list[Entry], *, since
                    recovery_median_s=statistics.median(recoveries) if recoveries else None,
                    recovered=len(recoveries), unrecovered=unrecovered, rollbacks=len(good_rollbacks),
                    rework=len(good_rollbacks) + len(fixes), successful=len(good_changes) + len(good_rollbacks),
-                   noops=noops, in_flight=in_flight, flips=flips, failures=tuple(f.record.id for f in failed_changes))
+                   noops=noops, in_flight=in_flight, flips=flips, failures=tuple(f.record.id for f in failed_changes),
+                   clamped=tuple(clamped))
+
+
+def _flip(e: Entry) -> bool:
+    """A flag flip (`cdhelper flags set`, task release:flags) or another task that ships no code."""
+    return e.task != "deploy" or "flag_release" in (e.record.payload or {})
 
 
 def weekly(environment: str, entries, *, until: datetime, weeks: int) -> list[Metrics]:

@@ -15,7 +15,7 @@ body bytes>`, the scheme of GitHub's X-Hub-Signature-256 (docs/notifications.md)
 
 A notification is a courtesy, never a step of the deployment: `send` returns its verdicts instead
 of raising, and runs each target on a daemon thread so that a receiver that never answers cannot
-hold the job past `deadline_s`. The webhook URL (a Slack URL is itself a credential) and the secret
+hold the job past `deadline_s` (deadline.py). The webhook URL (a Slack URL is itself a credential) and the secret
 never appear in a message: targets are shown as `scheme://host[:port]/…`, and the texts of
 exceptions (requests puts the URL's path in them) are never shown, only what kind of failure it was.
 """
@@ -23,13 +23,13 @@ exceptions (requests puts the URL's path in them) are never shown, only what kin
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import hmac
 import ipaddress
 import json
-import queue
 import re
-import threading
+import socket
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -37,8 +37,9 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
 
-from . import __version__
+from . import __version__, deadline
 from .actions_io import md_code, md_text
 from .errors import InputError
 
@@ -149,6 +150,122 @@ def _loopback(host: str) -> bool:
         return False
 
 
+# Where a webhook may not go: the cloud metadata services (they answer any process on the machine
+# with its credentials) and link-local addresses, where they and the like live.
+METADATA_NAMES = frozenset({"metadata.google.internal", "metadata.goog"})
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
+    "169.254.169.254",  # AWS, GCP, Azure IMDS, OpenStack, DigitalOcean...
+    "fd00:ec2::254",    # AWS IMDS over IPv6
+    "100.100.100.200",  # Alibaba Cloud
+    "168.63.129.16",    # Azure wireserver
+))
+LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+RESOLVE_S = 3.0  # at configuration: how long resolving every webhook host may take together
+
+
+class _Refused(Exception):
+    """The webhook's host is, or resolves to, an address notifications never go to."""
+
+
+def forbidden_address(address: str) -> bool:
+    """A link-local or cloud metadata address (IPv4-mapped IPv6 included)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip in METADATA_ADDRESSES or any(ip in net for net in LINK_LOCAL)
+
+
+def _host_refusal(host: str) -> str:
+    """Why a host (as written) is refused without asking DNS ("" when it is not)."""
+    name = host.lower().rstrip(".")
+    if name in METADATA_NAMES:
+        return f"{name} is a cloud metadata service"
+    if forbidden_address(name):
+        return f"{name} is a link-local or cloud metadata address"
+    return ""
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    """The addresses a connection to `host` would try, in order (raises OSError when none)."""
+    try:
+        return [str(ipaddress.ip_address(host.split("%", 1)[0]))]
+    except ValueError:
+        pass
+    found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in found))
+
+
+def _checked_addresses(host: str, port: int) -> list[str]:
+    """`host`'s addresses, every one allowed, or _Refused naming the first that is not."""
+    why = _host_refusal(host)
+    if why:
+        raise _Refused(f"{why}: notifications are never sent there, not sent")
+    addresses = _resolve(host, port)
+    bad = next((a for a in addresses if forbidden_address(a)), None)
+    if bad is not None:
+        raise _Refused(f"the host resolved to {bad}, a link-local or cloud metadata address: not sent")
+    return addresses
+
+
+class _PinnedTLS(requests.adapters.HTTPAdapter):
+    """TLS to an address checked beforehand, with the certificate and SNI still those of the host name."""
+
+    def __init__(self, hostname: str):
+        self.hostname = hostname
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs.update(server_hostname=self.hostname, assert_hostname=self.hostname)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def _pin(url: str, session: requests.Session) -> tuple[str, dict[str, str]]:
+    """The URL to post to and the headers to add: the host's address is resolved and checked once,
+    and the connection goes to that address (DNS cannot answer differently for the connection).
+    Through a proxy the proxy resolves the name: the name alone is checked then."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    if requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url)):
+        if why := _host_refusal(host):
+            raise _Refused(f"{why}: notifications are never sent there, not sent")
+        return url, {}
+    try:
+        address = _checked_addresses(host, port)[0]
+    except OSError:
+        raise requests.ConnectionError("Name or service not known") from None
+    shown = f"[{address}]" if ":" in address else address
+    netloc = shown + (f":{parts.port}" if parts.port else "")
+    if parts.scheme.lower() == "https":
+        session.mount(f"https://{netloc}", _PinnedTLS(host))
+    host_header = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl(), {"Host": host_header}
+
+
+def _refuse_metadata(targets: Sequence[Target]) -> None:
+    """At configuration: refuse webhooks whose host is, or now resolves to, a link-local or metadata
+    address (one line naming the webhook). Hosts that do not resolve in time are checked at send."""
+    def check(target: Target) -> str:
+        parts = urlsplit(target.url)
+        try:
+            _checked_addresses(parts.hostname or "", parts.port or 443)
+        except _Refused as refused:
+            return str(refused).removesuffix(": not sent").removesuffix(", not sent")
+        except OSError:
+            pass
+        return ""
+    found = deadline.finish_by(time.monotonic() + RESOLVE_S, [functools.partial(check, t) for t in targets],
+                               name="cdhelper-resolve")
+    for index, target in enumerate(targets):
+        why = found.get(index)
+        if isinstance(why, str) and why:
+            raise InputError(f"notify-webhooks: {target.redacted} is refused", why,
+                             "point the webhook at the receiver's own address (notifications never go to "
+                             "link-local or cloud metadata addresses)")
+
+
 def targets_from(environ: Mapping[str, str]) -> tuple[Target, ...]:
     """The webhooks of INPUT_NOTIFY_WEBHOOKS (empty: no notifications). One a line, `URL` or `KIND URL`,
     KIND `slack` or `json`; a bare URL is `slack` on Slack's hosts, else `json`. Blank lines and lines
@@ -185,6 +302,7 @@ def targets_from(environ: Mapping[str, str]) -> tuple[Target, ...]:
     if not secret and any(t.kind == "json" for t in targets):
         raise InputError("notify-secret is empty", "JSON webhooks are always signed, so receivers can tell a "
                          "forged notification from ours", "set notify-secret (e.g. from `openssl rand -hex 32`)")
+    _refuse_metadata(targets)
     return tuple(targets)
 
 
@@ -307,20 +425,6 @@ def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-def _answer_text(response: requests.Response, target: Target) -> str:
-    """A few characters of the receiver's answer (Slack says why: `invalid_payload`, `no_service`...)."""
-    try:
-        chunk = next(response.iter_content(4096), b"")
-    except (requests.RequestException, StopIteration):
-        return ""
-    text = " ".join(chunk.decode("utf-8", "replace").split())
-    parts = urlsplit(target.url)
-    for value in (target.url, target.secret, parts.path, parts.query):  # longest first
-        if len(value) > 3:
-            text = text.replace(value, "***")
-    return text[:120]
-
-
 def _exception_text(exc: Exception, timeout: float) -> str:
     """What went wrong, without str(exc): requests puts the URL's path (the secret) in its messages."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -358,19 +462,22 @@ def _deliver(target: Target, body: bytes, headers: dict[str, str], end: float, b
             timeout = min(target.timeout_s, remaining)
             progress.attempts += 1
             try:
+                url, host_header = _pin(target.url, session)
                 # No redirects: the signed body goes to the configured host or nowhere.
-                with session.post(target.url, data=body, headers=headers, timeout=timeout, stream=True,
+                with session.post(url, data=body, headers={**headers, **host_header}, timeout=timeout, stream=True,
                                   allow_redirects=False) as response:
                     progress.status = response.status_code
                     if 200 <= response.status_code < 300:
                         return True, response.status_code, ""
-                    answer = _answer_text(response, target)
-                    progress.error = f"HTTP {response.status_code}" + (f" ({answer})" if answer else "")
+                    # Only the status: a receiver's answer may echo the URL's secret path in any encoding.
+                    progress.error = f"HTTP {response.status_code}"
                     if 300 <= response.status_code < 400:
                         return False, response.status_code, progress.error + ": redirects are not followed, not retried"
                     if not _retryable(response.status_code):
                         return False, response.status_code, progress.error + ", not retried"
                     wait = _retry_after(response) if response.status_code == 429 else None
+            except _Refused as refused:  # not retried: the name would resolve there again
+                return False, None, str(refused)
             except requests.RequestException as exc:
                 progress.status = None
                 progress.error = _exception_text(exc, timeout)
@@ -392,10 +499,9 @@ def send(event: Event, targets: Sequence[Target], *, deadline_s: float = DEFAULT
     errors, timeouts, 429 (honouring Retry-After) and 5xx with exponential backoff; never other 4xx."""
     start = time.monotonic()
     end = start + max(deadline_s, 0.0)
-    results: queue.Queue[tuple[int, bool, int | None, str, float]] = queue.Queue()
     progress = [_Progress() for _ in targets]
 
-    def work(index: int, target: Target) -> None:
+    def work(index: int, target: Target) -> tuple[bool, int | None, str, float]:
         try:
             body = body_bytes(event, target.kind)
             headers = {"Content-Type": "application/json", "User-Agent": f"cdhelper/{__version__}",
@@ -405,17 +511,10 @@ def send(event: Event, targets: Sequence[Target], *, deadline_s: float = DEFAULT
             ok, status, error = _deliver(target, body, headers, end, backoff_s, progress[index])
         except Exception as exc:  # noqa: BLE001 - a notification must never fail the deployment
             ok, status, error = False, None, f"cdhelper could not send it ({type(exc).__name__})"
-        results.put((index, ok, status, error, time.monotonic() - start))
+        return ok, status, error, time.monotonic() - start
 
-    for index, target in enumerate(targets):
-        threading.Thread(target=work, args=(index, target), name=f"cdhelper-notify-{index}", daemon=True).start()
-    done: dict[int, tuple[bool, int | None, str, float]] = {}
-    while len(done) < len(targets):
-        try:
-            index, ok, status, error, elapsed = results.get(timeout=max(end - time.monotonic(), 0.0))
-        except queue.Empty:
-            break
-        done[index] = (ok, status, error, elapsed)
+    done = deadline.finish_by(end, [functools.partial(work, i, t) for i, t in enumerate(targets)],
+                              name="cdhelper-notify")
     deliveries = []
     for index, target in enumerate(targets):
         if index in done:

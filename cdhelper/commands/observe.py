@@ -81,7 +81,7 @@ def run_dora(args, io) -> int:
     reach = max(window, timedelta(weeks=args.trend_weeks))
     results, trends, partial = [], {}, []
     for name in dict.fromkeys(names):
-        line = timeline.read(client, ctx, name, since=until - reach)
+        line = timeline.read(client, ctx, name, since=until - reach, run_times=True)
         for note in line.ignored:
             io.warning(note, title="Untrusted record ignored")
         if not line.complete:

@@ -104,6 +104,50 @@ class Stub:
         return [q["query"][0] for path, q in self.requests if path == "/api/v1/query"]
 
 
+class Trickler:
+    """A loopback server that answers a byte at a time, one every 0.2 s, for up to `seconds`: every
+    read gets a byte before any socket timeout, so only a deadline for the whole answer ends it."""
+
+    def __init__(self, seconds: float = 10.0):
+        self.stop_event = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.seconds = seconds
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            end = time.monotonic() + self.seconds
+            try:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+                while time.monotonic() < end and not self.stop_event.wait(0.2):
+                    conn.sendall(b"a")
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.stop_event.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def trickler():
+    t = Trickler()
+    yield t
+    t.close()
+
+
 @pytest.fixture
 def stub():
     s = Stub()
@@ -401,6 +445,16 @@ def test_http_timeout_and_connection_error_have_no_value(stub, session):
     assert result.measurements[0].value is None and result.measurements[0].detail == "GET failed: connection refused"
 
 
+def test_an_http_target_trickling_its_answer_ends_the_sample_at_its_timeout(trickler, session):
+    """Every read gets a byte within the timeout: only one deadline for the whole GET ends it."""
+    started = time.monotonic()
+    result = run(smoke(trickler.url + "/healthz", timeout="1s"), {}, session=session)
+    took = time.monotonic() - started
+    assert took < 1.0 + 0.8, took
+    assert result.outcome == "inconclusive" and result.measurements[0].value is None
+    assert result.measurements[0].detail == "GET failed: no answer within 1s"
+
+
 def test_http_version_needs_a_version(stub, session):
     with pytest.raises(ConfigError, match="version"):
         run(smoke(stub.url, version="body"), {"environment": "prod"}, session=session)
@@ -660,3 +714,13 @@ def test_preflight_reports_an_overloaded_prometheus_as_unavailable(stub, session
     stub.script((503, {"status": "error", "errorType": "timeout", "error": "query timed out"}, {}, 0.0))
     with pytest.raises(InputError, match="cannot answer"):
         preflight([prom(stub.url)], {}, session=session)
+
+
+def test_preflight_ends_at_the_timeout_when_prometheus_trickles_its_answer(trickler, session):
+    started = time.monotonic()
+    with pytest.raises(InputError) as exc:
+        preflight([parse("error-rate", {"prometheus": {"url": trickler.url, "query": "up", "max": 1, "timeout": "1s"}},
+                         source="cd.yml")], {}, session=session)
+    assert time.monotonic() - started < 1.0 + 0.8
+    assert exc.value.one_line().startswith(f"Prometheus at {trickler.url} is unreachable (analysis `error-rate`): "
+                                           "no answer within 1s.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cdhelper import dora
+from tests.flags.test_flags import FLAGS, write_flags
 
 HOUR = 3600.0
 
@@ -70,7 +71,7 @@ def test_dora_figures_equal_the_hand_computed_ones(pipeline, double, history):
     assert m["failed_deployment_recovery_time"] == {**m["failed_deployment_recovery_time"], "recovered": 2, "unrecovered": 0}
     assert m["deployment_rework_rate"] == {"rate": 0.6, "rework": 3, "rollbacks": 1, "successful": 5}  # R, C, E of 5
     assert m["excluded"] == {"no_op": 1, "in_flight": 0, "flag_flips": 0}
-    assert out.data["requests"] == 1 and double.total_requests() == 1
+    assert out.data["requests"] == 2 and double.total_requests() == 2  # the page, and its runs' creation times
     assert "| Change failure rate | 40 % (2 of 5) |" in out.summary.replace("\\", "")
 
 
@@ -112,7 +113,7 @@ def test_history_lists_the_timeline_newest_first(pipeline, history):
     assert lines[0].startswith("CREATED (UTC)") and "1.5.0" in lines[1] and len(lines) == 5  # 3 rows + "older records"
 
 
-def test_at_1000_deployments_dora_reads_in_ten_requests(pipeline, double):
+def test_at_1000_deployments_dora_reads_in_twenty_requests(pipeline, double):
     repo = double.repo("acme/app")
     now = double.world.clock.now()
     for i in range(1000):
@@ -123,10 +124,55 @@ def test_at_1000_deployments_dora_reads_in_ten_requests(pipeline, double):
     out = pipeline.run("dora", "--json", "--window", "52w")
     assert out.code == 0, out.err
     assert out.data["metrics"][0]["deployment_frequency"]["deployments"] == 1000
-    assert out.data["requests"] == 10 and double.total_requests() == 10
+    assert out.data["requests"] == 20 and double.total_requests() == 20  # 10 pages, and each page's runs
     month = pipeline.run("dora", "--json", "--window", "30d").data
     assert month["metrics"][0]["deployment_frequency"]["deployments"] == 720  # one an hour
-    assert month["requests"] == 8  # stops at the first page older than the window
+    assert month["requests"] == 16  # stops at the first page older than the window
+
+
+def test_a_commit_dated_a_year_ahead_starts_its_lead_time_when_its_run_was_created(pipeline, double):
+    """The committer date is the pusher's: a future one gave a negative lead time (median -182.5 days).
+    GitHub's creation time of the run bounds it, and the report says which were clamped."""
+    repo = double.repo("acme/app")
+    _at(double, -365 * 24)
+    pipeline.sha = double.world.add_commit(repo, "dated a year ahead", branch="main")
+    _at(double, 10)
+    double.create_run("acme/app", run_id=601)  # GitHub creates the run 10 h ago
+    _at(double, 9)
+    pipeline.new_run(601)
+    assert pipeline.release("1.0.0").code == 0 and pipeline.promote("staging").code == 0
+    assert pipeline.promote("production").code == 0  # live 9 h ago
+    _at(double, 0)
+    out = pipeline.run("dora", "--json", "--window", "30d")
+    assert out.code == 0, out.out + out.err
+    [m] = out.data["metrics"]
+    [record] = pipeline.deployments("production")
+    assert m["change_lead_time"]["median_seconds"] == pytest.approx(1 * HOUR, abs=60)  # from the run, not the commit
+    assert m["change_lead_time"]["clamped"] == 1 and m["change_lead_time"]["clamped_deployment_ids"] == [record["id"]]
+    assert f"1 deployment's commit date was after its run started: clamped (deployment {record['id']})" in out.summary
+    assert "clamped" in out.out
+
+
+def test_a_manual_rollback_after_a_flag_flip_counts_against_the_release_it_undid(pipeline, double):
+    """The rollback names the flip it replaced (the record live then): the release the flip sat on is
+    the one that failed, so B counts as failed with C: 2 of 3, not 1 of 3."""
+    write_flags(pipeline, "staging", FLAGS)
+    write_flags(pipeline, "production", FLAGS)
+    h = History(pipeline, double)
+    assert h.change("1.0.0", committed=100, deployed=98) == 0                    # A
+    assert h.change("1.1.0", committed=80, deployed=77) == 0                     # B
+    _at(double, 76.5)
+    flip = pipeline.run("flags", "set", "new-checkout", "on", "--environment", "production", "--mode", "deployment")
+    assert flip.code == 0, flip.out                                              # B's feature turned on
+    h.rollback("1.0.0", at=76)                                                   # undoes B (and its flag)
+    assert h.change("1.2.0", committed=60, deployed=56, command="exit 1") == 10  # C fails
+    _at(double, 0)
+    [m] = pipeline.run("dora", "--json", "--window", "30d").data["metrics"]
+    b = next(d["id"] for d in pipeline.deployments("production") if d["payload"]["version"] == "1.1.0"
+             and "flag_release" not in d["payload"])
+    assert (m["change_failure_rate"]["failed"], m["change_failure_rate"]["finished"]) == (2, 3)
+    assert b in m["change_failure_rate"]["failed_deployment_ids"]
+    assert m["excluded"]["flag_flips"] == 1 and m["deployment_rework_rate"]["rollbacks"] == 1
 
 
 @pytest.mark.parametrize("argv, message", [

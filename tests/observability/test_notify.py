@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 import uuid
@@ -212,7 +215,7 @@ def test_400_is_not_retried():
     with Receiver(400, 200) as rx:
         [delivery] = notify.send(EVENT, [target(rx, attempts=5)], deadline_s=10, backoff_s=0.05)
     assert not delivery.ok and delivery.status == 400 and delivery.attempts == 1 and len(rx.requests) == 1
-    assert delivery.error == "HTTP 400 (invalid_payload), not retried"
+    assert delivery.error == "HTTP 400, not retried"
 
 
 def test_a_redirect_is_not_followed():
@@ -354,11 +357,21 @@ def test_summary_escapes_what_the_receiver_says():
     assert "<img" not in html and "<em>" not in html and "<a " not in html
 
 
-def test_a_receiver_echoing_the_url_or_secret_is_redacted():
-    with Receiver((400, {}, f"bad hook {PATH_SECRET} signed with {SECRET}".encode())) as rx:
+@pytest.mark.parametrize("echo", [
+    "XXXXsecretXXXX",                                  # the last path segment alone
+    PATH_SECRET.replace("/", "\\/"),                  # the path JSON-escaped: \\/services\\/...
+    PATH_SECRET.replace("/", "%2F"),                   # percent-encoded
+    f"{PATH_SECRET} signed with {SECRET}",
+])
+def test_a_receivers_answer_never_reaches_the_log(echo):
+    """Only the status and the host of an answer are printed: a receiver that echoes any part of the
+    URL, in any encoding, cannot get it into the warning annotation or the job summary."""
+    with Receiver((400, {}, f"no such hook: {echo}".encode())) as rx:
         [delivery] = notify.send(EVENT, [target(rx)], deadline_s=5)
-    assert not delivery.ok and delivery.error.startswith("HTTP 400 (bad hook *** signed with ***)")
-    assert_secret_free(delivery.error)
+    assert not delivery.ok and delivery.error == "HTTP 400, not retried"
+    for text in (delivery.describe(), notify.summary_lines([delivery])):
+        assert_secret_free(text)
+        assert "XXXXsecretXXXX" not in text and "no such hook" not in text
 
 
 # --- configuration ------------------------------------------------------------------------------------
@@ -426,3 +439,102 @@ def test_a_bad_deadline_is_an_input_error():
 def test_an_unknown_event_kind_is_a_programming_error():
     with pytest.raises(ValueError, match="exploded"):
         notify.Event(kind="exploded", repository="a/b", environment="e", version="1")
+
+
+# --- where webhooks may not go --------------------------------------------------------------------
+
+@pytest.mark.parametrize("url, says", [
+    ("https://169.254.169.254/latest/meta-data/SECRETPATH", "169.254.169.254 is a link-local or cloud metadata address"),
+    ("https://169.254.10.1/SECRETPATH", "169.254.10.1 is a link-local"),
+    ("https://[fe80::1]/SECRETPATH", "fe80::1 is a link-local"),
+    ("https://[fd00:ec2::254]/SECRETPATH", "fd00:ec2::254 is a link-local or cloud metadata address"),
+    ("https://[::ffff:169.254.169.254]/SECRETPATH", "is a link-local or cloud metadata address"),
+    ("https://100.100.100.200/SECRETPATH", "100.100.100.200 is a link-local or cloud metadata address"),
+    ("https://168.63.129.16/SECRETPATH", "168.63.129.16 is a link-local or cloud metadata address"),
+    ("https://Metadata.Google.Internal./SECRETPATH", "metadata.google.internal is a cloud metadata service"),
+])
+def test_a_metadata_or_link_local_webhook_is_refused_at_configuration(url, says):
+    with pytest.raises(InputError) as caught:
+        notify.targets_from(environ(f"json {url}"))
+    message = caught.value.one_line()
+    assert "notify-webhooks: https://" in message and says in message and "\n" not in message
+    assert "SECRETPATH" not in message and SECRET not in message
+
+
+def fake_dns(monkeypatch, *answers: str) -> list[str]:
+    """notify's resolver answers from `answers` in turn (the last repeats); returns the names asked."""
+    asked: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return [answers[min(len(asked), len(answers)) - 1]]
+    monkeypatch.setattr(notify, "_resolve", resolve)
+    return asked
+
+
+def test_a_name_resolving_to_the_metadata_service_is_refused_at_configuration(monkeypatch):
+    asked = fake_dns(monkeypatch, "169.254.169.254")
+    with pytest.raises(InputError) as caught:
+        notify.targets_from(environ("json https://hooks.attacker.example/SECRETPATH"))
+    assert asked == ["hooks.attacker.example"]
+    assert caught.value.one_line().startswith("notify-webhooks: https://hooks.attacker.example/… is refused: the host "
+                                              "resolved to 169.254.169.254, a link-local or cloud metadata address")
+
+
+def test_dns_rebinding_to_the_metadata_service_at_send_time_is_refused_and_nothing_is_sent(monkeypatch):
+    """The name passed at configuration, then DNS answers the metadata address: the address checked
+    is the one connected to, so nothing leaves, and the warning says why."""
+    with Receiver(200) as rx:
+        asked = fake_dns(monkeypatch, "93.184.216.34", "169.254.169.254")
+        [t] = notify.targets_from(environ("json https://hooks.rebind.example/SECRETPATH"))
+        [delivery] = notify.send(EVENT, [t], deadline_s=5)
+    assert asked == ["hooks.rebind.example", "hooks.rebind.example"]
+    assert not delivery.ok and delivery.attempts == 1 and delivery.status is None and rx.requests == []
+    assert delivery.error == "the host resolved to 169.254.169.254, a link-local or cloud metadata address: not sent"
+    assert "SECRETPATH" not in delivery.describe()
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(monkeypatch):
+    """A name only our resolver knows reaches the loopback receiver: the request went to the checked
+    address, with the name in the Host header (and, over TLS, in SNI and the certificate check)."""
+    with Receiver(200) as rx:
+        port = rx.server.server_address[1]
+        asked = fake_dns(monkeypatch, "127.0.0.1")
+        hook = notify.Target(url=f"http://hooks.only-here.invalid:{port}{PATH_SECRET}", kind="json", secret=SECRET)
+        [delivery] = notify.send(EVENT, [hook], deadline_s=5)
+    assert delivery.ok and asked == ["hooks.only-here.invalid"]
+    assert rx.requests[0]["headers"]["Host"] == f"hooks.only-here.invalid:{port}"
+    assert rx.requests[0]["path"] == PATH_SECRET
+
+
+def test_loopback_and_private_addresses_stay_allowed(monkeypatch):
+    """Tests and local relays post to loopback; a self-hosted runner may post to an internal proxy."""
+    fake_dns(monkeypatch, "10.1.2.3")
+    found = notify.targets_from(environ("json http://127.0.0.1:8080/x\njson https://[::1]/x\n"
+                                        "json https://192.168.1.10/x\njson https://slack-proxy.corp.example/x"))
+    assert len(found) == 4
+
+
+def test_over_tls_the_pinned_connection_still_checks_the_certificate_of_the_name(monkeypatch, tmp_path):
+    """Connecting to the checked address must not loosen TLS: SNI and the certificate check use the
+    host name, so a certificate for another name is refused."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    for name in ("hooks.tls.invalid", "other.invalid"):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
+                        "-addext", f"subjectAltName=DNS:{name}", "-keyout", str(tmp_path / f"{name}.key"),
+                        "-out", str(tmp_path / f"{name}.pem")], check=True, capture_output=True)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "hooks.tls.invalid.pem"))
+    fake_dns(monkeypatch, "127.0.0.1")
+    verdicts = []
+    for name in ("hooks.tls.invalid", "other.invalid"):
+        with Receiver(200) as rx:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(tmp_path / f"{name}.pem", tmp_path / f"{name}.key")
+            rx.server.socket = context.wrap_socket(rx.server.socket, server_side=True)
+            port = rx.server.server_address[1]
+            hook = notify.Target(url=f"https://hooks.tls.invalid:{port}{PATH_SECRET}", kind="json", secret=SECRET,
+                                 attempts=1)
+            [delivery] = notify.send(EVENT, [hook], deadline_s=5)
+            verdicts.append((delivery.ok, delivery.error, len(rx.requests)))
+    assert verdicts == [(True, "", 1), (False, "the TLS handshake failed (certificate?)", 0)]

@@ -21,6 +21,7 @@ import requests
 
 from cdhelper.analysis import parse, preflight, run
 from cdhelper.errors import ConfigError, InputError
+from tests.core.test_analysis import Trickler
 
 INSTALL = "apt-get install -y --no-install-recommends prometheus"
 
@@ -225,3 +226,20 @@ def test_prometheus_stopping_mid_run_leaves_samples_without_value_and_fails_clos
     assert [m.value for m in result.measurements] == [0, None, None, None]  # 1 + 1 left < 3: decided
     assert all(m.detail.startswith("Prometheus unreachable: ") for m in result.measurements[1:])
     assert "1 of 4 samples had a value, min-samples is 3" in result.reason
+
+
+def test_a_prometheus_trickling_its_answer_ends_the_sample_at_its_timeout():
+    """A byte every 0.2 s never lets a read time out (it held one sample 42 s with `timeout: 1s`):
+    one deadline per sample, for connect and read, ends it like a timeout, without a value."""
+    trickler = Trickler()
+    try:
+        a = parse("error-rate", {"prometheus": {"url": trickler.url, "query": "up", "max": 1, "timeout": "1s"},
+                                 "interval": "200ms", "count": 2, "min-samples": 1}, source=".github/cd.yml")
+        started = time.monotonic()
+        result = run(a, {})
+        took = time.monotonic() - started
+    finally:
+        trickler.close()
+    assert took < 2 * 1.0 + 0.2 + 0.8, took  # two samples of at most their timeout, one interval, a margin
+    assert result.outcome == "inconclusive" and [m.value for m in result.measurements] == [None, None]
+    assert all(m.detail == "Prometheus unreachable: no answer within 1s" for m in result.measurements)
