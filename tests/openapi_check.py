@@ -15,8 +15,9 @@ from openapi_core.testing import MockRequest, MockResponse
 
 SUBSET = Path(__file__).resolve().parent / "data" / "github-openapi-subset.json"
 UNCHECKED_PREFIXES = ("/_double/", "/graphql")
-# `{ref}` is x-multi-segment in GitHub's description; openapi-core matches one segment, so encode.
-MULTI_SEGMENT = re.compile(r"^(/repos/[^/]+/[^/]+/git/(?:ref|refs|matching-refs))/(.+)$")
+# `{ref}` and a contents `{path}` are x-multi-segment in GitHub's description; openapi-core matches
+# one segment, so encode.
+MULTI_SEGMENT = re.compile(r"^(/repos/[^/]+/[^/]+/(?:git/(?:ref|refs|matching-refs)|contents))/(.+)$")
 UPLOADS = re.compile(r"^/repos/[^/]+/[^/]+/releases/\d+/assets$")
 
 
