@@ -118,6 +118,7 @@ def test_a_repository_backed_by_git_serves_its_files_and_commits_over_them(tmp_p
         # The other files of the checkout are still there at the new commit.
         readme = requests.get(f"{gh.url}/repos/acme/real/contents/README", headers=H).json()
         assert base64.b64decode(readme["content"]) == b"hello\n"
+        assert requests.get(f"{gh.url}/repos/acme/real/contents/.github/flags", headers=H).status_code == 404  # a directory
     assert not openapi.mismatches, openapi.mismatches
 
 

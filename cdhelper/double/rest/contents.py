@@ -44,11 +44,19 @@ def file_at(repo: Repo, sha: str | None, path: str) -> str | None:
         if files is not None and path in files:
             return files[path]
         if files is None and repo.git is not None:  # a commit of the git directory
-            return repo.git.file(sha, path)
+            return repo.git.file(sha, path) if _is_blob(repo, sha, path) else None
         if commit is None:
             return None
         sha = commit["parents"][0] if commit["parents"] else None
     return None
+
+
+def _is_blob(repo: Repo, sha: str, path: str) -> bool:
+    """A file, not a directory (`git show` would print a tree's listing as if it were one)."""
+    try:
+        return repo.git._git("cat-file", "-t", f"{sha}:{path}").strip() == "blob"
+    except LookupError:
+        return False
 
 
 def commit_file(repo: Repo, branch: str, path: str, text: str, message: str, *, login: str) -> dict:
