@@ -528,7 +528,8 @@ def cmd_github_double(args, io) -> int:
     return 0
 
 
-ACTION_COMMANDS = ("promote", "release", "gate", "status", "finish", "report-check", "sweep", "history", "dora", "doctor", "brief")
+ACTION_COMMANDS = ("promote", "release", "gate", "status", "finish", "report-check", "sweep", "history", "dora", "doctor", "brief",
+                   "flags")
 
 
 def cmd_action(args, io) -> int:

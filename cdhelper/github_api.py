@@ -11,6 +11,7 @@ and its retry (which re-POSTs after a 5xx, duplicating deployments) are off. Ins
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from collections.abc import Callable
@@ -440,6 +441,31 @@ class GitHubClient:
                        what=f"removing branch policy {policy_id} from {environment}")
         except NotFoundError:
             pass
+
+    def get_file(self, path: str, *, ref: str) -> dict | None:
+        """A file of the repository at `ref` (branch, tag or sha): {"text", "sha"} with sha its blob
+        sha (what put_file needs to replace it), or None when there is no such file there."""
+        data = self._get_optional(f"{self._repo_url}/contents/{quote(path)}?ref={quote(ref, safe='')}",
+                                  needs="contents: read", what=f"reading {path} on {ref}")
+        if data is None:
+            return None
+        if data.get("type") != "file" or data.get("encoding") != "base64":
+            raise GitHubAPIError(f"{path} on {ref} is not a readable file", f"GitHub describes it as "
+                                 f"{data.get('type')} ({data.get('encoding') or 'no content'})",
+                                 "keep flag files small plain files (GitHub sends no content above 1 MB)")
+        return {"text": base64.b64decode(data["content"]).decode("utf-8"), "sha": data["sha"]}
+
+    def put_file(self, path: str, text: str, *, branch: str, sha: str | None, message: str) -> str:
+        """Commit `text` as `path` on `branch` (Contents API): replaces the blob `sha` (None: a new
+        file). GitHub refuses with 409/422 (ApiFailure) when the branch's file is not that blob. A lost
+        response raises OutcomeUnknown: the caller reads the branch before trying again. Returns the
+        new commit's sha."""
+        body = {"message": message, "content": base64.b64encode(text.encode("utf-8")).decode(), "branch": branch}
+        if sha is not None:
+            body["sha"] = sha
+        data = self._call("PUT", f"{self._repo_url}/contents/{quote(path)}", write=True, needs="contents: write",
+                          what=f"committing {path} to {branch}", body=body)
+        return data["commit"]["sha"]
 
     def create_commit_status(self, sha: str, state: str, context: str, *, description: str = "",
                              target_url: str = "") -> None:

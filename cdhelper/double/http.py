@@ -114,9 +114,10 @@ class Route:
 
 
 def _compile(template: str) -> re.Pattern:
-    # `{ref}` in git ref routes spans slashes (OpenAPI `x-multi-segment`); other params don't.
+    # `{ref}` in git ref routes and `{path}` in contents routes span slashes (OpenAPI
+    # `x-multi-segment`); other params don't.
     pattern = re.escape(template)
-    pattern = re.sub(r"\\\{(ref|name_path)\\\}", r"(?P<\1>.+)", pattern)
+    pattern = re.sub(r"\\\{(ref|name_path|path)\\\}", r"(?P<\1>.+)", pattern)
     pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", pattern)
     return re.compile(f"^{pattern}$")
 

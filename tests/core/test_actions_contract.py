@@ -61,7 +61,7 @@ def test_every_job_has_a_timeout_and_its_own_permissions(path):
 
 
 def test_every_action_output_is_one_the_cli_writes(tmp_path, monkeypatch):
-    source = (ROOT / "cdhelper" / "cli.py").read_text()
+    source = "\n".join(p.read_text() for p in [ROOT / "cdhelper" / "cli.py", *(ROOT / "cdhelper" / "commands").glob("*.py")])
     for path in ACTIONS:
         for output in (yaml.safe_load(path.read_text()).get("outputs") or {}):
             assert f'"{output}"' in source, f"{path}: output {output} is never set"
@@ -84,3 +84,24 @@ def test_action_readmes_list_the_inputs_and_outputs_of_their_action_yml():
         readme = action_yml.with_name("README.md").read_text()
         assert readme == module.render(readme, yaml.safe_load(action_yml.read_text())), \
             f"{action_yml.parent.name}/README.md is stale: run python tests/tools/render_action_readmes.py"
+
+
+def test_flags_set_options_default_to_the_flags_action_inputs(monkeypatch):
+    values = {"flag": "new-checkout", "variant": "on", "environment": "production", "mode": "deployment",
+              "gate-environment": "approvals", "gate-job": "Gate", "run": "./hand-over.sh", "commit-to": "main",
+              "config": "ops/cd.yml"}
+    for name, value in values.items():
+        monkeypatch.setenv(f"INPUT_{name.upper().replace('-', '_')}", value)
+    args = cli.build_parser().parse_args(["flags", "set"])
+    assert (args.flag, args.variant, args.environment, args.mode, args.gate_environment, args.gate_job,
+            args.run_command, args.commit_to, args.config) == tuple(values.values())
+    # The action declares exactly these, plus the sub-action, json, the writers and the token (read by the edge).
+    action = yaml.safe_load((ROOT / "actions" / "flags" / "action.yml").read_text())
+    assert set(action["inputs"]) == set(values) | {"action", "json", "trusted-writers", "github-token"}
+
+
+def test_the_root_action_runs_flags_with_the_inputs_flags_set_reads():
+    root = yaml.safe_load((ROOT / "action.yml").read_text())
+    flags_inputs = yaml.safe_load((ROOT / "actions" / "flags" / "action.yml").read_text())["inputs"]
+    assert "flags" in cli.ACTION_COMMANDS
+    assert set(flags_inputs) - {"json"} <= set(root["inputs"])

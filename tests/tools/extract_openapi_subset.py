@@ -63,6 +63,7 @@ PATHS = [
     "/repos/{owner}/{repo}/commits/{ref}/status",
     "/repos/{owner}/{repo}/commits/{ref}/check-runs",
     "/repos/{owner}/{repo}/check-runs/{check_run_id}",
+    "/repos/{owner}/{repo}/contents/{path}",
 ]
 
 

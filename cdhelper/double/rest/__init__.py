@@ -7,7 +7,7 @@ registers every route (no two templates match the same path, so the import order
 
 from __future__ import annotations
 
-from . import deployments, environments, git, people, releases, repository, runs, statuses, variables  # noqa: F401
+from . import contents, deployments, environments, git, people, releases, repository, runs, statuses, variables  # noqa: F401
 from .common import Ctx, node_id, parse_node_id, repo_json, router
 from .deployments import add_status
 from .environments import branch_allowed, ensure_environment, environment_json
