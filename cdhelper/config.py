@@ -101,8 +101,8 @@ class Config:
             if env.name.lower() == name.lower():
                 return env
         path = " -> ".join(e.name for e in self.environments)
-        raise InputError(f"environment {name!r} is not in the promotion path", f"the path is {path}",
-                         f"use one of those names, or add {name!r} under `environments:` in {DEFAULT_PATH}")
+        raise InputError(f"environment {_show(name, 60)} is not in the promotion path", f"the path is {path}",
+                         f"use one of those names, or add it under `environments:` in {DEFAULT_PATH}")
 
     def previous(self, name: str) -> Environment | None:
         names = [e.name.lower() for e in self.environments]

@@ -87,6 +87,7 @@ def _set(args, io) -> int:
     from .. import flags
     from ..context import parse_mode
     mode = parse_mode(args.mode)
+    edge.required(args.environment, "--environment", example="production", why="a flip changes one environment's file")
     ctx = edge.context(args, io)
     cfg = edge.config(args, ctx)
     client = edge.client(ctx)
