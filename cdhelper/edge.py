@@ -136,7 +136,8 @@ def config(args, ctx):
     from . import config
     # Only the commands that decide on the gate hold the workflow's gate environment to check cd.yml against.
     return config.load(args.config, workspace=ctx.workspace if ctx else ".",
-                       gate_environment=getattr(args, "gate_environment", None))
+                       gate_environment=getattr(args, "gate_environment", None),
+                       gate_by_hand=not from_action("gate-environment"))
 
 
 def client(ctx):

@@ -18,6 +18,9 @@ FLAG_FILE = ("file", ".github/flags/staging.flagd.json",
              '"defaultVariant": "off"}}}')
 
 
+MOVED_GATE = ("config", "gate: {environment: other-approval}")
+
+
 def _config(text):
     return ("config", text)
 
@@ -123,6 +126,17 @@ CASES = [
     ("production-false-on-production", PROMOTE,
      [_config("environments: [{name: production, production: false}, {name: after}]")], 2, "production: false"),
     ("gate-moved-by-config", PROMOTE, [_config("gate: {environment: other-approval}")], 2, "gate-environment"),
+    # ... and the refusal says what the helper knows: the value passed, or that none was (finding 13)
+    ("gate-moved-input-default", PROMOTE, [MOVED_GATE, ("env", {"INPUT_GATE_ENVIRONMENT": "production-approval"})], 2,
+     "the workflow passes gate-environment 'production-approval' (the default, also when it passes none)"),
+    ("gate-moved-input-empty", PROMOTE, [MOVED_GATE, ("env", {"INPUT_GATE_ENVIRONMENT": ""})], 2,
+     "the workflow passes no gate-environment (default 'production-approval')"),
+    ("gate-moved-input-other", PROMOTE, [MOVED_GATE, ("env", {"INPUT_GATE_ENVIRONMENT": "release-gate"})], 2,
+     "the workflow passes gate-environment 'release-gate'"),
+    ("gate-moved-by-hand", PROMOTE, [MOVED_GATE, "by-hand"], 2,
+     "no --gate-environment is given (default 'production-approval')"),
+    ("gate-moved-flag", [*PROMOTE, "--gate-environment", "release-gate"], [MOVED_GATE, "by-hand"], 2,
+     "--gate-environment is 'release-gate'"),
     ("gate-input-bad-name", [*PROMOTE, "--gate-environment", "bad name!"], [], 2, "'bad name!'"),
     ("gated-not-bool", ["promote"], ["release", ("env", {"INPUT_ENVIRONMENT": "staging", "INPUT_VERSION": "1.0.0",
                                                           "INPUT_MODE": "deployment", "INPUT_GATED": "sure"})], 2, "'sure'"),
@@ -285,6 +299,20 @@ def _world(double) -> str:
     repo = double.repo("acme/app")
     return json.dumps([repo.refs, sorted(repo.tag_objects), repo.deployments, repo.statuses, repo.commit_statuses],
                       sort_keys=True, default=str)
+
+
+def test_a_gate_moved_by_cd_yml_is_refused_without_claiming_where_the_gate_job_is_bound(pipeline, tmp_path):
+    """cdhelper cannot see which environment the gate job is bound to: it says what the workflow passed."""
+    (tmp_path / ".github").mkdir()
+    (tmp_path / ".github" / "cd.yml").write_text("gate: {environment: other-approval}\n")
+    refused = pipeline.run(*PROMOTE, INPUT_GATE_ENVIRONMENT="production-approval")
+    assert refused.code == 2 and "gate job is bound to 'production-approval'" not in refused.out
+    assert "pass `gate-environment: other-approval` to the cdhelper steps" in refused.out
+    for left_by_the_step in ("GITHUB_ACTIONS", "INPUT_GATE_ENVIRONMENT"):
+        pipeline.mp.delenv(left_by_the_step)
+    by_hand = pipeline.run(*PROMOTE, "--gate-environment", "production-approval", actions=False)
+    assert by_hand.code == 2 and "--gate-environment is 'production-approval'" in by_hand.err
+    assert "Fix: pass --gate-environment other-approval and bind the gate job to it" in by_hand.err
 
 
 def test_the_corpus_has_at_least_100_cases():
