@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from tests.core.test_rollouts import HOLD, rollouts  # noqa: F401 - the fixture, for a paused rollout
+
 PROMOTE = ["promote", "--environment", "staging", "--version", "1.0.0", "--mode", "deployment"]
 STRATEGY = ("environments: [{{name: staging}}, {{name: production, strategy: {}, "
             "hooks: {{shift-traffic: ./s.sh, switch: ./w.sh}}}}]\nanalysis: {{a: {{command: {{run: 'true'}}}}}}\n")
@@ -313,6 +315,24 @@ def test_a_gate_moved_by_cd_yml_is_refused_without_claiming_where_the_gate_job_i
     by_hand = pipeline.run(*PROMOTE, "--gate-environment", "production-approval", actions=False)
     assert by_hand.code == 2 and "--gate-environment is 'production-approval'" in by_hand.err
     assert "Fix: pass --gate-environment other-approval and bind the gate job to it" in by_hand.err
+
+
+@pytest.mark.parametrize("step", ["1", "3", "9"])
+def test_a_paused_rollout_resumes_only_at_its_hold(pipeline, rollouts, step):  # noqa: F811 - the fixture
+    """Resuming at another step would skip what is left of the plan (the shift to 100%) and record success."""
+    configure, release, calls = rollouts
+    configure(strategy=HOLD)
+    pipeline.double.set_environment("acme/app", "production-soak", wait_timer=30)
+    release("1.0.0")
+    paused = pipeline.promote("production", "1.0.0")
+    assert paused.code == 0 and paused.outputs["step"] == "2", paused.out
+    [record] = pipeline.deployments("production")
+    calls()
+    refused = pipeline.promote("production", "1.0.0", "--resume-step", step)
+    assert refused.code == 2 and f"resume-step {step} is not where the rollout of production paused" in refused.out
+    assert calls() == [] and pipeline.states(record["id"])[-1] == "in_progress"
+    assert pipeline.promote("production", "1.0.0", "--resume-step", "2").code == 0
+    assert pipeline.states(record["id"])[-1] == "success"
 
 
 def test_the_corpus_has_at_least_100_cases():
