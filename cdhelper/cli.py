@@ -17,7 +17,7 @@ from .edge import ENVIRONMENT
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = edge.Parser(
         prog="cdhelper", description="Continuous Delivery / Continuous Deployment for GitHub Actions: build once, "
         "tag by digest, promote through environments, gate production.",
         epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report-check", help="report a commit status (e.g. acceptance passed) used as evidence")
     common(p)
-    p.add_argument("--context", default=edge.input_value("context"), required=not edge.input_value("context"),
+    p.add_argument("--context", default=edge.input_value("context"),
                    help="the status's name, as an environment's required-contexts lists it (e.g. acceptance)")
     p.add_argument("--state", default=edge.input_value("state") or "success", help="success, failure, error or pending")
     p.add_argument("--commit", default=edge.input_value("commit"), help="the commit to report on (default $GITHUB_SHA)")
@@ -128,18 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     from .actions_io import ActionsIO
     io = ActionsIO.from_environ(dict(os.environ))
     from .import_seal import armed
     with armed():  # after the first user command, nothing more is imported (import_seal.py)
-        return _dispatch(args, io)
+        return _dispatch(argv, io)
 
 
-def _dispatch(args, io) -> int:
+def _dispatch(argv, io) -> int:
     """The command, and the one place errors become a line, an annotation and an exit code."""
     from .errors import CDHelperError
     try:
+        args = build_parser().parse_args(argv)  # a refused command line is an InputError (edge.Parser)
         io.check_writable()  # an output file that cannot be written is refused before anything happens
         return COMMANDS[args.command](args, io)
     except CDHelperError as err:
@@ -259,17 +259,14 @@ def _tag_images(candidate, cfg, ctx, io) -> None:
 def cmd_promote(args, io) -> int:
     from . import report
     from .context import parse_mode
-    from .errors import InputError
     from .promotion import PromotionRequest, promote
     mode = parse_mode(args.mode)  # fail closed before anything else
+    edge.required(args.environment, "--environment", input_name="environment", example="staging",
+                  why="promote needs the target environment")
+    edge.required(args.release_version, "--version", input_name="version", example="1.4.2",
+                  why="promote needs the candidate's version (the release step's `version` output)")
     ctx = edge.context(args, io)
     cfg = edge.config(args, ctx)
-    if not args.environment:
-        raise InputError("no environment given", "promote needs the target environment",
-                         "pass `environment:` (e.g. staging or production)")
-    if not args.release_version:
-        raise InputError("no version given", "promote needs the candidate's version",
-                         "pass the `version` output of the release step")
     rollback = args.rollback if args.rollback is not None else edge.boolean(edge.input_value("rollback"), "rollback")
     gated = args.gated if args.gated is not None else edge.boolean(edge.input_value("gated"), "gated")
     env = cfg.environment(args.environment)
@@ -475,8 +472,10 @@ COMMIT_STATES = ("success", "failure", "error", "pending")
 
 
 def cmd_report_check(args, io) -> int:
-    from .errors import InputError
+    from .errors import InputError, show
     from .tagging import SHA
+    edge.required(args.context, "--context", input_name="context", example="acceptance",
+                  why="it names the status, as an environment's required-contexts lists it")
     ctx = edge.context(args, io)
     sha = args.commit or ctx.sha
     # Checked before any request: the sha becomes part of the URL path, the state must be GitHub's.
@@ -489,6 +488,10 @@ def cmd_report_check(args, io) -> int:
     if not args.context or len(args.context) > 255 or not args.context.isprintable():
         raise InputError(f"context {args.context[:60]!r} is not usable", "it names the check (printable, 1-255 characters)",
                          "pass a short name such as acceptance")
+    if len(args.description or "") > 140:
+        raise InputError(f"description {show(args.description, 60)} is {len(args.description)} characters long",
+                         "GitHub refuses a commit status description over 140 characters",
+                         "shorten it to 140 characters or fewer")
     edge.client(ctx).create_commit_status(sha, args.state, args.context, description=args.description,
                                       target_url=ctx.run_url)
     io.info(f"{args.context}: {args.state} on {sha[:12]}")

@@ -101,8 +101,8 @@ class Config:
             if env.name.lower() == name.lower():
                 return env
         path = " -> ".join(e.name for e in self.environments)
-        raise InputError(f"environment {name!r} is not in the promotion path", f"the path is {path}",
-                         f"use one of those names, or add {name!r} under `environments:` in {DEFAULT_PATH}")
+        raise InputError(f"environment {_show(name, 60)} is not in the promotion path", f"the path is {path}",
+                         f"use one of those names, or add it under `environments:` in {DEFAULT_PATH}")
 
     def previous(self, name: str) -> Environment | None:
         names = [e.name.lower() for e in self.environments]
@@ -123,20 +123,23 @@ def schema() -> dict:
     return out
 
 
-def load(path: str | Path | None = None, *, workspace: str = ".", gate_environment: str | None = None) -> Config:
+def load(path: str | Path | None = None, *, workspace: str = ".", gate_environment: str | None = None,
+         gate_by_hand: bool = False) -> Config:
     """Read and validate the configuration; a missing default file means the defaults.
     `gate_environment` is the workflow's (trusted) gate ("" means the default), which the file may
-    only repeat; None (commands that do not decide on the gate) takes the file's or the default."""
+    only repeat; None (commands that do not decide on the gate) takes the file's or the default.
+    `gate_by_hand`: it came from --gate-environment, not from an action step's input (for the refusal)."""
     explicit = path is not None
     file = Path(path) if explicit else Path(workspace) / DEFAULT_PATH
     gate = None if gate_environment is None else _gate_input(gate_environment)
+    said = _gate_said(gate_environment or "", gate_by_hand)
     try:
         info = file.stat()
     except FileNotFoundError:
         if explicit:
             raise ConfigError(f"configuration file {str(file)!r} not found", "the path given does not exist",
                               f"create it, or drop the option to use {DEFAULT_PATH} or the defaults") from None
-        return from_dict({}, gate_environment=gate)
+        return from_dict({}, gate_environment=gate, gate_said=said, gate_by_hand=gate_by_hand)
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
         raise ConfigError(f"configuration file {str(file)[:200]!r} cannot be read",
                           getattr(exc, "strerror", None) or str(exc), "point the config input at a readable YAML file") from None
@@ -170,7 +173,8 @@ def load(path: str | Path | None = None, *, workspace: str = ".", gate_environme
             problem = "a number in it is too long to read"
         raise ConfigError(f"{file} is not valid YAML{where}", str(problem)[:200],
                           "fix the YAML syntax (indentation, quoting) at that place") from None
-    return from_dict(raw if raw is not None else {}, source=str(file), gate_environment=gate)
+    return from_dict(raw if raw is not None else {}, source=str(file), gate_environment=gate, gate_said=said,
+                     gate_by_hand=gate_by_hand)
 
 
 def _parse(text: str) -> object:
@@ -188,6 +192,19 @@ def _parse(text: str) -> object:
     return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader
 
 
+def _gate_said(raw: str, by_hand: bool) -> str:
+    """What cdhelper knows of the gate it was given: the value passed, or that none was (it cannot
+    see which environment the gate job is bound to)."""
+    name = raw.strip()
+    if by_hand:
+        return f"--gate-environment is {name!r}" if name else f"no --gate-environment is given (default {DEFAULT_GATE!r})"
+    if not name:
+        return f"the workflow passes no gate-environment (default {DEFAULT_GATE!r})"
+    if name.lower() == DEFAULT_GATE:  # the actions' default: passed explicitly or not at all, the same value arrives
+        return f"the workflow passes gate-environment {name!r} (the default, also when it passes none)"
+    return f"the workflow passes gate-environment {name!r}"
+
+
 def _gate_input(raw: str) -> str:
     name = (raw or "").strip() or DEFAULT_GATE
     from jsonschema import Draft202012Validator
@@ -198,7 +215,8 @@ def _gate_input(raw: str) -> str:
     return name
 
 
-def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str | None = DEFAULT_GATE) -> Config:
+def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str | None = DEFAULT_GATE,
+              gate_said: str = "", gate_by_hand: bool = False) -> Config:
     import jsonschema
     # The analysis and freeze sections have their own parsers, whose messages say more than a schema's.
     analyses, freeze_windows = {}, ()
@@ -241,10 +259,11 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
                           "use a dedicated approval environment such as production-approval")
     if gate_environment is not None and gate_env.lower() != gate_environment.lower():
         raise ConfigError(f"{source}: key `gate/environment` is {gate_env!r}",
-                          f"the workflow's gate job is bound to {gate_environment!r}, and the gate is the workflow's "
-                          "to say, not the deployed commit's",
-                          f"pass `gate-environment: {gate_env}` to the cdhelper steps and bind the gate job to it, "
-                          "or remove gate.environment from the file")
+                          f"{gate_said or f'the workflow passes gate-environment {gate_environment!r}'}, and the gate "
+                          "is the workflow's to say, not the deployed commit's",
+                          (f"pass --gate-environment {gate_env}" if gate_by_hand else
+                           f"pass `gate-environment: {gate_env}` to the cdhelper steps")
+                          + " and bind the gate job to it, or remove gate.environment from the file")
     production = [e.name for e in environments if e.production]
     protects = tuple(gate.get("protects") or ())
     unknown = [p for p in protects if p.lower() not in names]

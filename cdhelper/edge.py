@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from argparse import RawDescriptionHelpFormatter
+from argparse import ArgumentParser, RawDescriptionHelpFormatter
 
 ENVIRONMENT = """environment (the runner sets these inside GitHub Actions; to run by hand, see docs/cli.md):
   GITHUB_TOKEN          the token (also INPUT_GITHUB_TOKEN, the actions' github-token input, or GH_TOKEN);
@@ -34,6 +34,19 @@ ENVIRONMENT = """environment (the runner sets these inside GitHub Actions; to ru
 """
 
 
+class Parser(ArgumentParser):
+    """argparse, but a refused command line is cdhelper's one-line InputError (mapped to exit 2 with
+    every other error in cli._dispatch), never a usage dump and never SystemExit. Subparsers inherit it."""
+
+    def error(self, message: str):
+        from .errors import InputError
+        shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in message)
+        if len(shown) > 300:  # argparse quotes unknown arguments whole
+            shown = f"{shown[:300]}… ({len(shown)} characters)"
+        raise InputError(f"{self.prog}: {shown}", "the command line is not one this command accepts",
+                         f"see `{self.prog} --help`")
+
+
 def config_options(p, *, github: bool = True) -> None:
     """--config; for a command that talks to GitHub also --repository, and the variables it reads in --help."""
     if github:
@@ -54,7 +67,29 @@ def emit(io, args, data: dict, text: str) -> int:
 
 
 def input_value(name: str, default: str = "") -> str:
-    return os.environ.get(f"INPUT_{name.upper().replace('-', '_')}", default)
+    return os.environ.get(_input_variable(name), default)
+
+
+def _input_variable(name: str) -> str:
+    return f"INPUT_{name.upper().replace('-', '_')}"
+
+
+def from_action(name: str) -> bool:
+    """Whether the input NAME reached cdhelper from an action step (in Actions, with INPUT_NAME set by
+    the composite action's `env:`), rather than as a flag typed by hand: errors name what was used."""
+    return os.environ.get("GITHUB_ACTIONS") == "true" and _input_variable(name) in os.environ
+
+
+def required(value: str | None, flag: str, *, why: str, example: str, input_name: str = "") -> str:
+    """A value the command cannot do without: missing, empty or blank is the one-line InputError,
+    naming the action input (`input_name`) when it came from an action step, else the flag."""
+    if value and value.strip():
+        return value
+    from .errors import InputError
+    if input_name and from_action(input_name):
+        raise InputError(f"the `{input_name}` input is empty", why,
+                         f"set `{input_name}:` in the step's `with:` (e.g. {input_name}: {example})")
+    raise InputError(f"{flag} is missing or empty", why, f"pass {flag} {example}")
 
 
 def boolean(raw: str, name: str) -> bool:
@@ -101,7 +136,8 @@ def config(args, ctx):
     from . import config
     # Only the commands that decide on the gate hold the workflow's gate environment to check cd.yml against.
     return config.load(args.config, workspace=ctx.workspace if ctx else ".",
-                       gate_environment=getattr(args, "gate_environment", None))
+                       gate_environment=getattr(args, "gate_environment", None),
+                       gate_by_hand=not from_action("gate-environment"))
 
 
 def client(ctx):

@@ -273,6 +273,7 @@ def targets_from(environ: Mapping[str, str]) -> tuple[Target, ...]:
     secret = _get(environ, SECRET_INPUT).strip()
     timeout_s = _number(environ, TIMEOUT_INPUT, DEFAULT_TIMEOUT_S, 0.1, 300)
     attempts = int(_number(environ, ATTEMPTS_INPUT, DEFAULT_ATTEMPTS, 1, 10, integer=True))
+    deadline_from(environ)  # read here too, so a bad deadline fails before anything is deployed, not after
     targets = []
     for line, text in enumerate(_get(environ, WEBHOOKS_INPUT).splitlines(), start=1):
         words = text.split()

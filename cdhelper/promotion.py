@@ -179,6 +179,11 @@ def _resume(client, ctx, config, env, req, candidate, mine, plan, commands, log,
         raise InputError(f"nothing to resume in {env.name}",
                          f"run {ctx.run_id} holds no rollout of {candidate.version} in progress there",
                          "resume only after a promotion of this run paused (its `paused` output is true)")
+    holds = [i + 1 for i, step in enumerate(plan.steps) if step.kind == "hold"]  # one at most (strategies.py)
+    if req.resume_step not in holds:  # another step would skip the rest of the plan yet record success
+        raise InputError(f"resume-step {req.resume_step} is not where the rollout of {env.name} paused",
+                         f"its plan holds at step {holds[0]}" if holds else "its plan has no `pause: hold`",
+                         "pass the paused promotion's `step` output through unchanged")
     live = live_record([r for r in ledger.of(env.name) if r.id != mine.id])
     result = PromotionResult(candidate, env.name, mine.id, "success", _gate_from_payload(mine.payload, config.gate_environment),
                              live, mine.payload.get("rollback_of"), node_id=mine.node_id, ignored=ledger.ignored,

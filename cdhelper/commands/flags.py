@@ -115,6 +115,7 @@ def _set(args, io) -> int:
                          "environment", "run `cdhelper flags set FLAG VARIANT --environment ENV`, or set the action's "
                          "flag, variant and environment inputs")
     mode = parse_mode(args.mode)
+    edge.required(args.environment, "--environment", example="production", why="a flip changes one environment's file")
     ctx = edge.context(args, io)
     cfg = edge.config(args, ctx)
     client = edge.client(ctx)

@@ -16,7 +16,7 @@ def register(sub) -> dict:
     common(p)
     p.add_argument("--environment", default=edge.input_value("environment"),
                    help="an environment of the path (default: the last one, production)")
-    p.add_argument("--limit", type=int, default=int(edge.input_value("limit") or 20),
+    p.add_argument("--limit", type=int, default=edge.input_value("limit") or "20",  # a bad input: one line, exit 2
                    help="how many records, newest first (default 20, at most 1000)")
 
     p = sub.add_parser("dora", help="DORA metrics (deployment frequency, lead time, change failure rate, recovery "
@@ -26,7 +26,7 @@ def register(sub) -> dict:
                    help="an environment of the path (repeatable; default: the last one, production)")
     p.add_argument("--window", default=edge.input_value("window") or "30d",
                    help="how far back: days or weeks up to a year, e.g. 30d, 12w (default 30d)")
-    p.add_argument("--trend-weeks", type=int, default=int(edge.input_value("trend-weeks") or 0),
+    p.add_argument("--trend-weeks", type=int, default=edge.input_value("trend-weeks") or "0",
                    help="also chart each key week by week over this many weeks (0: no chart; at most 52)")
 
     p = sub.add_parser("brief", help="the approver's view: what promoting a candidate would change (for the job "
@@ -104,10 +104,9 @@ def run_dora(args, io) -> int:
 def run_brief(args, io) -> int:
     from .. import brief, delivery_report
     from ..context import parse_mode
-    from ..errors import InputError
     mode = parse_mode(args.mode)
-    if not args.release_version:
-        raise InputError("no version given", "the brief describes one candidate", "pass the release step's version output")
+    edge.required(args.release_version, "--version", input_name="version", example="1.4.2",
+                  why="the brief describes one candidate: the release step's `version` output")
     ctx = edge.context(args, io)
     cfg = edge.config(args, ctx)
     targets = edge.notification_targets(io)
