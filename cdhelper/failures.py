@@ -4,9 +4,9 @@ keeps. A rollback is never refused for this: it goes back to a state known to ha
 
 Read from the environment's ledger records alone (no request of its own). A record counts as a
 failure when its state is `failure` or `error`, or when a later record names it as `rollback_of`
-(an automatic rollback after a failed analysis, or a rollback by hand). The digest's newest finished
-record decides: once it succeeded there again (after an acknowledged promotion), it is no longer a
-repeat. The words of the failing status are not in the ledger (its statuses carry state, time and
+(an automatic rollback after a failed analysis, or a rollback by hand); flag flips (`flag_release`)
+do not count. The digest's newest finished record decides: once it succeeded there again (after an
+acknowledged promotion), it is no longer a repeat. The words of the failing status are not in the ledger (its statuses carry state, time and
 log URL), so the reason says which record ended how, with its log.
 """
 
@@ -48,6 +48,8 @@ def last_failure(records: list[Record], digest: str, *, other_than_run: int = 0)
             undone_by.setdefault(target, record)
     for record in records:
         if not record.ours or record.digest != digest or (other_than_run and record.of_run(other_than_run)):
+            continue
+        if "flag_release" in record.payload:  # a flag flip: its outcome says nothing of the version's rollout
             continue
         failed = record.state in FAILED_STATES
         undo = undone_by.get(record.id)
