@@ -76,6 +76,13 @@ def one_line(text: str) -> str:
     return _BREAK.sub(" ", text)
 
 
+def visible(text: str) -> str:
+    """Control and invisible format characters (categories Cc and Cf: bidi overrides and isolates,
+    zero-width spaces and joiners, the BOM...) as visible `\\u202e`-style escapes, so text from outside
+    (a commit subject, a git author name) cannot reorder or hide what is shown next to it."""
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
+
+
 def _printable(text: str) -> str:
     # File names can carry lone surrogates (undecodable bytes); a strict stdout would raise on them.
     return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -1,11 +1,18 @@
 """The approver's view: what promoting a candidate to a gated environment would change, written by
 the job before the gate, since GitHub shows the run's summaries while the gate waits.
 
-Two reads: one GraphQL ledger (the candidate's tag and commit with its checks, the target's and the
+Reads: one GraphQL ledger (the candidate's tag and commit with its checks, the target's and the
 previous environment's records) and one REST comparison of what the target runs now with the
-candidate (GitHub lists at most 250 commits; the summary shows the newest 50). Pull requests are
-the ones the commit subjects name (`(#123)` of a squash merge, `Merge pull request #123`): no
-request per commit.
+candidate; when the candidate lacks commits the target runs (a hotfix made there), one more
+comparison the other way round lists them, since approving removes them.
+
+GitHub lists at most 250 commits of a comparison, in chronological order, the last being the most
+recent; `total_commits` is the real count. The summary shows the newest 50 and says how many are
+not shown. A commit's author is a GitHub account only when GitHub linked one (`author.login`);
+otherwise the git name, which anyone can set, is shown as a git name. A pull request is linked only
+from a merge commit (two parents, "Merge pull request #N from ..."): `(#7)` in a subject is text
+anyone can write. Whether the candidate failed or was rolled back in the target comes from the
+ledger (failures.py), so it costs nothing more.
 """
 
 from __future__ import annotations
@@ -13,21 +20,28 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from . import failures
 from .config import Config
 from .errors import NotFoundError
+from .failures import Failure
 from .records import Record, live_record, read_ledger
 from .tagging import Candidate, tag_name
 
 SHOWN = 50
-PULL = re.compile(r"(?:\(#(\d+)\)\s*$|^Merge pull request #(\d+))")
+MERGE = re.compile(r"^Merge pull request #(\d+) from ")
 
 
 @dataclass(frozen=True)
 class Change:
     sha: str
     subject: str
-    author: str  # GitHub login, else the git author name
-    pull: int | None
+    login: str | None  # the GitHub account GitHub linked to the commit's author, if any
+    git_author: str  # the git author name: free text, set by whoever made the commit
+    pull: int | None  # from a merge commit only
+
+    def as_json(self) -> dict:
+        return {"sha": self.sha, "subject": self.subject, "login": self.login, "git_author": self.git_author,
+                "pull": self.pull}
 
 
 @dataclass(frozen=True)
@@ -41,9 +55,13 @@ class Brief:
     staged: Record | None  # the candidate's success in the previous environment
     live: Record | None  # what the target runs now: a rollback returns to it
     checks: dict[str, str] = field(default_factory=dict)  # check/status name -> latest state
-    changes: tuple[Change, ...] = ()
-    total_changes: int = 0  # GitHub's count (more than listed when over 250)
+    changes: tuple[Change, ...] = ()  # newest first, at most SHOWN
+    total_changes: int = 0  # GitHub's count of the commits the candidate adds
     compared: bool = False  # False when there was nothing live to compare with
+    removed: tuple[Change, ...] = ()  # commits the target runs that the candidate lacks, newest first
+    total_removed: int = 0
+    compare_url: str = ""  # GitHub's page of the comparison (every commit)
+    failure: Failure | None = None  # the candidate failed or was rolled back in the target before
 
     def as_json(self) -> dict:
         def rec(r: Record | None) -> dict | None:
@@ -54,17 +72,26 @@ class Brief:
                 "digest": self.candidate.manifest, "commit": self.candidate.commit, "tag": self.candidate.tag,
                 "previous_environment": self.upstream or None, "staged": rec(self.staged), "rollback_target": rec(self.live),
                 "checks": self.checks, "total_changes": self.total_changes, "compared": self.compared,
-                "changes": [{"sha": c.sha, "subject": c.subject, "author": c.author, "pull": c.pull}
-                            for c in self.changes]}
+                "changes": [c.as_json() for c in self.changes], "total_removed": self.total_removed,
+                "removed": [c.as_json() for c in self.removed], "compare_url": self.compare_url or None,
+                "failure": self.failure.as_json() if self.failure else None}
 
 
 def _subject(message: str) -> str:
     return (message or "").strip().split("\n", 1)[0][:200]
 
 
-def _pull(subject: str) -> int | None:
-    m = PULL.search(subject)
-    return int(m.group(1) or m.group(2)) if m else None
+def _change(commit: dict) -> Change:
+    subject = _subject(commit["commit"]["message"])
+    merge = MERGE.match(subject) if len(commit.get("parents") or []) == 2 else None
+    return Change(commit["sha"], subject, (commit.get("author") or {}).get("login") or None,
+                  str((commit["commit"].get("author") or {}).get("name") or ""), int(merge.group(1)) if merge else None)
+
+
+def _newest(found: dict) -> tuple[tuple[Change, ...], int]:
+    """The newest SHOWN commits of a comparison, newest first, and GitHub's count of them all."""
+    listed = (found.get("commits") or [])[-SHOWN:]  # chronological: the most recent come last
+    return tuple(_change(c) for c in reversed(listed)), int(found.get("total_commits") or 0)
 
 
 def read(client, ctx, config: Config, *, environment: str, version: str, mode: str) -> Brief:
@@ -87,16 +114,17 @@ def read(client, ctx, config: Config, *, environment: str, version: str, mode: s
     live = live_record(ledger.of(env.name))
     checks = {name: states[-1][0] for name, states in ((ledger.commit.contexts or {}) if ledger.commit else {}).items()
               if states}
-    changes, total, compared = (), 0, False
+    changes, total, compared, removed, total_removed, url = (), 0, False, (), 0, ""
     base = str((live.payload or {}).get("commit") or "") if live else ""
     if base and base != candidate.commit:
         found = client.compare(base, candidate.commit)
         if found is not None:
-            compared = True
-            total = int(found.get("total_commits") or 0)
-            listed = list(reversed(found.get("commits") or []))[:SHOWN]  # newest first
-            changes = tuple(Change(c["sha"], _subject(c["commit"]["message"]),
-                                   (c.get("author") or {}).get("login") or c["commit"]["author"]["name"],
-                                   _pull(_subject(c["commit"]["message"]))) for c in listed)
+            compared, url = True, f"{ctx.server_url}/{ctx.repository}/compare/{base}...{candidate.commit}"
+            changes, total = _newest(found)
+            total_removed = int(found.get("behind_by") or 0)
+            if total_removed:  # the target runs commits the candidate lacks: list them the other way round
+                back = client.compare(candidate.commit, base)
+                removed = _newest(back)[0] if back is not None else ()
     return Brief(candidate, env.name, mode, config.is_gated(env.name) and mode == "delivery", config.gate_environment,
-                 upstream.name if upstream else "", staged, live, checks, changes, total, compared)
+                 upstream.name if upstream else "", staged, live, checks, changes, total, compared, removed,
+                 total_removed, url, failures.last_failure(ledger.of(env.name), candidate.manifest))

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(checked before a rollout that holds)")
     p.add_argument("--gated", action="store_true", default=None,
                    help="this promotion needs the gate's approval in delivery mode, whatever cd.yml says (production)")
+    p.add_argument("--acknowledge-failure", default=edge.input_value("acknowledge-failure"), metavar="REASON",
+                   help="promote a version that failed or was rolled back in this environment anyway; the "
+                        "deployment record keeps REASON (not needed to roll back)")
     p.add_argument("--dry-run", action="store_true",
                    help="run every check (digest, ordering, evidence, gate, freeze) with reads only and print what "
                         "would be written; exits as the real run would, writes nothing, runs no command")
@@ -276,7 +279,7 @@ def cmd_promote(args, io) -> int:
                            environment_url=args.environment_url, gated=gated, gate_job=args.gate_job,
                            strategy=_strategy(args.strategy, env, cfg) if args.strategy else None,
                            resume_step=_step(args.resume_step), soak_environment=args.soak_environment,
-                           dry_run=args.dry_run)
+                           dry_run=args.dry_run, acknowledge_failure=args.acknowledge_failure or "")
     client = edge.client(ctx)
     targets = () if req.dry_run else edge.notification_targets(io)
     from .errors import CDHelperError, RolledBack

@@ -137,11 +137,17 @@ def trend_charts(weeks: list[Metrics]) -> str:
 # --- the approver's view --------------------------------------------------------------------------
 
 def brief_markdown(b, *, server_url: str, repository: str, config=None) -> str:
-    """What the reviewer approves (brief.Brief), for the summary of the job before the gate."""
-    from .actions_io import md_link, md_text
+    """What the reviewer approves (brief.Brief), for the summary of the job before the gate. Every
+    value from outside goes through `visible` (control and invisible characters as escapes) and then
+    the Markdown escaping, so a commit subject or git name cannot hide, reorder or impersonate."""
+    from .actions_io import Md, md_link, md_text, visible
+
+    def text(value: object) -> Md:
+        return md_text(visible(str(value)))
+
     c = b.candidate
-    ask = (f"Approving {md_text(b.gate_environment)} promotes it to {md_text(b.environment)}."
-           if b.gated else f"{md_text(b.environment)} is not gated in {md_text(b.mode)} mode: it follows without approval.")
+    ask = (f"Approving {text(b.gate_environment)} promotes it to {text(b.environment)}."
+           if b.gated else f"{text(b.environment)} is not gated in {text(b.mode)} mode: it follows without approval.")
     rows = [["Version", c.version], ["Digest", md_code(c.manifest)], ["Commit", md_code(c.commit[:12])],
             ["Mode", b.mode],
             [f"In {b.upstream}" if b.upstream else "Previous environment",
@@ -149,21 +155,44 @@ def brief_markdown(b, *, server_url: str, repository: str, config=None) -> str:
              if b.staged and b.staged.succeeded_at else "not deployed there"],
             [f"{b.environment} runs now", f"{b.live.version} (deployment {b.live.id})" if b.live else "nothing yet"],
             ["If it goes wrong", f"roll back to {b.live.version}" if b.live else "nothing to roll back to: undeploy by hand"]]
-    out = [f"## Approval request: {md_text(c.version)} to {md_text(b.environment)}\n\n{ask}\n\n", table(["", ""], rows)]
+    rows = [[cell if isinstance(cell, Md) else visible(str(cell)) for cell in row] for row in rows]
+    out = [f"## Approval request: {text(c.version)} to {text(b.environment)}\n\n{ask}\n\n", table(["", ""], rows)]
+    if b.failure is not None:
+        out.append(f"\n> [!CAUTION]\n> {text(c.version)} {text(b.failure.describe(b.environment))}. Promoting it to "
+                   f"{text(b.environment)} again is refused unless the promotion acknowledges it (input "
+                   "acknowledge\\-failure), which its record keeps.\n")
     if b.checks:
-        out.append("\n### Checks on the commit\n\n" + table(["Check", "State"], [[n, s] for n, s in sorted(b.checks.items())]))
-    if b.compared:
-        base = f"{server_url}/{repository}"
+        out.append("\n### Checks on the commit\n\n" + table(["Check", "State"],
+                                                             [[visible(n), visible(s)] for n, s in sorted(b.checks.items())]))
+    base = f"{server_url}/{repository}"
+
+    def listing(changes, total: int) -> str:
         lines = []
-        for ch in b.changes:
+        for ch in changes:
+            who = (md_link(f"@{visible(ch.login)}", f"{server_url}/{ch.login}") if ch.login
+                   else Md(f"{text(ch.git_author)} (git name, no GitHub account linked)"))
             pull = f" ({md_link(f'#{ch.pull}', f'{base}/pull/{ch.pull}')})" if ch.pull else ""
-            lines.append(f"- {md_code(ch.sha[:7])} {md_text(ch.subject)} — {md_text(ch.author)}{pull}\n")
-        more = b.total_changes - len(b.changes)
-        head = f"\n### {b.total_changes} commit(s) since {md_text(b.live.version if b.live else '')}\n\n"
-        out.append(head + ("".join(lines) or "No new commits: the same code under another version.\n")
-                   + (f"- … and {more} older\n" if more > 0 else ""))
+            lines.append(f"- {md_code(ch.sha[:7])} {text(ch.subject)} — {who}{pull}\n")
+        more = total - len(changes)
+        if more > 0:
+            why = "GitHub lists at most 250: see the compare link" if total > 250 else "see the compare link"
+            lines.append(f"- … showing the {len(changes)} newest of {total}; {more} older not shown ({why})\n")
+        return "".join(lines)
+    if b.compared:
+        since = b.live.version if b.live else ""
+        if b.total_removed:
+            verb = "Approving" if b.gated else "Promoting"
+            out.append(f"\n> [!WARNING]\n> {verb} removes {b.total_removed} commit(s) that {text(b.environment)} runs: "
+                       f"{text(since)} has them and {text(c.version)} does not (a fix made on {text(b.environment)}'s "
+                       "version and never merged?).\n")
+            out.append(f"\n### {b.total_removed} commit(s) that {text(b.environment)} runs and {text(c.version)} "
+                       f"lacks\n\n" + listing(b.removed, b.total_removed))
+        out.append(f"\n### {b.total_changes} commit(s) since {text(since)}\n\n"
+                   + (listing(b.changes, b.total_changes) or "No new commits: the same code under another version.\n"))
+        if b.compare_url:
+            out.append(f"\n{md_link(f'Compare {visible(since)}...{visible(c.version)} on GitHub', b.compare_url)}\n")
     elif b.live is None:
-        out.append(f"\nFirst deployment to {md_text(b.environment)}: there is nothing to compare with.\n")
+        out.append(f"\nFirst deployment to {text(b.environment)}: there is nothing to compare with.\n")
     if config is not None:
         from .report import path_diagram
         out.append("\n" + path_diagram(config, b.upstream, c.version, gated=b.gated,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from . import flags, rollout, strategies, versions
+from . import failures, flags, rollout, strategies, versions
 from . import gate as gates
 from .config import Config, Environment
 from .context import RunContext
@@ -64,6 +64,7 @@ class PromotionRequest:
     resume_step: int = 0  # continue this run's paused rollout from this step (the resume job)
     soak_environment: str = "production-soak"  # holds the job that resumes a `pause: hold` (its wait timer)
     dry_run: bool = False  # every check, reads only; say what would be written instead of writing it
+    acknowledge_failure: str = ""  # why promoting again what failed or was rolled back here is fine (recorded)
 
 
 @dataclass
@@ -146,6 +147,8 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     # What runs there now, even with the same digest under another version: a rollback returns to it.
     previous = live if live is None or mine is None or live.id != mine.id else None
     rollback_of = _check_order(candidate, live, target, req, env)
+    acknowledged = None if req.rollback else failures.check_promotion(target, candidate, env.name,
+                                                                        req.acknowledge_failure, ctx.run_id)
     promoted_from = None if req.rollback else _check_evidence(
         candidate, upstream, ledger.of(upstream.name) if upstream else [], env,
         ledger.doubts.get(upstream.name, "") if upstream else "")
@@ -157,7 +160,8 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     rollout.preflight(config, plan, candidate, env)
     rollout.check_soak(client, plan, req)
     slot = rollout.next_slot(plan, live)
-    payload = _payload(candidate, env, req, ctx, decision, promoted_from, rollback_of, previous, plan.payload(slot))
+    payload = _payload(candidate, env, req, ctx, decision, promoted_from, rollback_of, previous, plan.payload(slot),
+                       acknowledged)
     if req.dry_run:
         return PromotionResult(candidate, env.name, mine.id if mine else 0, "dry-run", decision, previous, rollback_of,
                                warnings, ignored=ledger.ignored, plan=plan,
@@ -348,7 +352,7 @@ def _gate_from_payload(payload: dict | None, gate_environment: str) -> gates.Gat
 
 def _payload(candidate: Candidate, env: Environment, req: PromotionRequest, ctx: RunContext,
              decision: gates.GateDecision, promoted_from: dict | None, rollback_of: int | None,
-             previous: Record | None, strategy: dict) -> dict:
+             previous: Record | None, strategy: dict, acknowledged: dict | None = None) -> dict:
     payload = {
         "cdhelper": PAYLOAD_VERSION, "version": candidate.version, "tag": candidate.tag, "commit": candidate.commit,
         "digest": candidate.manifest, "images": list(candidate.images), "environment": env.name, "mode": req.mode,
@@ -358,6 +362,7 @@ def _payload(candidate: Candidate, env: Environment, req: PromotionRequest, ctx:
         "previous": {"version": previous.version, "digest": previous.digest, "deployment_id": previous.id}
         if previous else None,
         "strategy": strategy,
+        **({"acknowledged_failure": acknowledged} if acknowledged else {}),
     }
     flag_file = flags.load(ctx.workspace, env.name)  # a malformed flag file refuses the promotion before any write
     if flag_file is not None:

@@ -120,7 +120,10 @@ def run_brief(args, io) -> int:
             ctx, "waiting", environment=found.environment, version=found.candidate.version,
             digest=found.candidate.manifest, mode=mode,
             message=f"{found.candidate.version} waits for approval on {found.gate_environment}: "
-                    f"{found.total_changes} commit(s) since {found.live.version if found.live else 'nothing'}"))
+                    f"{found.total_changes} commit(s) since {found.live.version if found.live else 'nothing'}"
+                    + (f"; approving removes {found.total_removed} commit(s) that {found.environment} runs"
+                       if found.total_removed else "")
+                    + (f"; it {found.failure.describe(found.environment)}" if found.failure else "")))
     data = found.as_json()
     io.set_output("json", json.dumps(data))
     if args.json:

@@ -324,15 +324,18 @@ class World:
         return self.repos.get(f"{owner}/{name}".lower())
 
     def add_commit(self, repo: Repo, message: str, parent: str | None = None, branch: str | None = None, *,
-                   author: tuple[str, str] = ("Octo Cat", "octocat@example.com")) -> str:
-        """Make up a commit (for repositories without a git directory) and move `branch` to it."""
+                   author: tuple[str, str] = ("Octo Cat", "octocat@example.com"), merge: str | None = None) -> str:
+        """Make up a commit (for repositories without a git directory) and move `branch` to it; with
+        `merge`, a merge commit whose second parent is that commit."""
         parent = parent or repo.resolve(branch or repo.default_branch)
+        parents = [p for p in (parent, merge) if p]
         now = self.clock.now()
         name, email = author
-        body = f"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nparent {parent}\nauthor {name} <{email}> {int(now)} +0000\n\n{message}\n"
+        lines = "".join(f"parent {p}\n" for p in parents)
+        body = f"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n{lines}author {name} <{email}> {int(now)} +0000\n\n{message}\n"
         sha = git_object_sha("commit", body.encode())
         repo.commits[sha] = {"sha": sha, "tree": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
-                             "parents": [parent] if parent else [], "author": name,
+                             "parents": parents, "author": name,
                              "email": email, "date": now, "message": message}
         if branch:
             repo.refs[f"refs/heads/{branch}"] = sha

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 OCTOKIT_OPENAPI_VERSION = "23.0.2"
+NULL_ONLY = {"enum": [None], "nullable": True}  # an alternative that accepts null and nothing else
 
 PATHS = [
     "/meta",
@@ -104,6 +105,10 @@ def extract(full: dict) -> dict:
         # still running. openapi-core checks the enum first and refuses null, so null joins the enum.
         if item.get("nullable") is True and isinstance(item.get("enum"), list) and None not in item["enum"]:
             item["enum"] = [*item["enum"], None]
+        # Likewise next to `oneOf` (a commit's `author`: null when no GitHub account is linked to the
+        # git author's email): openapi-core tries only the alternatives, so null becomes one of them.
+        if item.get("nullable") is True and isinstance(item.get("oneOf"), list) and NULL_ONLY not in item["oneOf"]:
+            item["oneOf"] = [*item["oneOf"], NULL_ONLY]
     return {
         "openapi": full["openapi"],
         "info": {**full["info"], "x-cdhelper-subset-of": f"@octokit/openapi@{OCTOKIT_OPENAPI_VERSION}"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..http import ApiError, Request, Response, not_found, validation_failed
+from ..http import ApiError, Request, Response, not_found, paginate, validation_failed
 from ..model import Repo, git_object_sha, iso
 from .common import Ctx, node_id, router
 
@@ -190,7 +190,9 @@ def _ancestors(repo: Repo, sha: str, limit: int) -> list[dict]:
 
 @router.add("GET", "/repos/{owner}/{repo}/compare/{basehead}", ("contents", "read"))
 def compare(req: Request) -> Response:
-    """BASE...HEAD: the commits reachable from HEAD and not from BASE (oldest first, at most 250)."""
+    """BASE...HEAD: the commits reachable from HEAD and not from BASE, in chronological order. GitHub's
+    description: without `page`/`per_page` the list holds at most 250 and its last commit is the most
+    recent of the whole comparison; with them, pages of it from the oldest."""
     ctx = Ctx(req)
     repo = ctx.repo
     base_name, sep, head_name = req.params["basehead"].partition("...")
@@ -205,7 +207,12 @@ def compare(req: Request) -> Response:
     merge_base = next((c for c in _ancestors(repo, head["sha"], 10_000) if c["sha"] in behind_of_base), base)
     status = ("identical" if not ahead and not behind else "ahead" if not behind else
               "behind" if not ahead else "diverged")
-    listed = list(reversed(ahead))[:COMPARE_MAX]
+    chronological = list(reversed(ahead))
+    headers: dict[str, str] = {}
+    if "page" in req.query or "per_page" in req.query:  # pages run from the oldest commit
+        listed, headers = paginate(req, chronological)
+    else:  # at most 250, the last being the most recent of the whole comparison
+        listed = chronological[-COMPARE_MAX:]
     web = f"{ctx.web}/{repo.full_name}/compare/{req.params['basehead']}"
     return Response(200, {
         "url": f"{ctx.repo_url(repo)}/compare/{req.params['basehead']}", "html_url": web,
@@ -214,4 +221,4 @@ def compare(req: Request) -> Response:
         "base_commit": commit_json(ctx, repo, base), "merge_base_commit": commit_json(ctx, repo, merge_base),
         "status": status, "ahead_by": len(ahead), "behind_by": len(behind), "total_commits": len(ahead),
         "commits": [commit_json(ctx, repo, c) for c in listed], "files": [],
-    })
+    }, headers)
