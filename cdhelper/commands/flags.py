@@ -53,7 +53,8 @@ def register(sub) -> dict:
 
 def run_flags(args, io) -> int:
     if args.flags_command is None:  # run by an action: the sub-action and its options come from the inputs
-        action = edge.input_value("action").strip()
+        action = edge.required(edge.input_value("action").strip(), "ACTION", input_name="action", example="set",
+                               why=f"flags needs what to do: {', '.join(ACTIONS)}")
         if action not in ACTIONS:
             from ..errors import InputError
             raise InputError(f"flags action {action!r} is not one cdhelper knows", f"it is one of {', '.join(ACTIONS)}",
