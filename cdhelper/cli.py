@@ -155,7 +155,7 @@ def _dispatch(argv, io) -> int:
         io.error("interrupted", title="cdhelper")
         return 130
     except BaseException as exc:  # noqa: BLE001 - the one place unexpected failures are reported
-        from .promotion import Cancelled
+        from .record_writer import Cancelled
         if isinstance(exc, Cancelled):
             io.error(f"the job was cancelled ({exc}); the deployment record was closed as error", title="Cancelled")
             return 130

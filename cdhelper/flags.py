@@ -6,29 +6,48 @@ diff in one file, and a review shows exactly which environment changes). Files a
 flagd's published JSON schema (vendored in schemas/flagd/, targeting included) and then for what a
 schema cannot say: the default variant and every variant a targeting rule returns must exist.
 
+Flag files are regular files inside `.github/flags/`: `.github`, `.github/flags` and the file are
+opened without following any link, a link or a special file is refused before anything is read or
+written (a staging file linked to production's would let an ungated staging flip change
+production), and a flip replaces the file atomically (a temporary file beside it, fsync, rename).
+
 `release` flips one flag in one environment as its own recorded release step: a deployment record
-(payload `flag_release`, task `release:flags`) behind the same gate and freeze as a promotion, then
-the new file in the workspace, then the environment's deploy hook with CD_FLAGS pointing at it.
-A kill switch (the new variant is named "off" or its value is `false`) is treated like a rollback:
-no freeze holds it.
+(payload `flag_release`, task `release:flags`) written by the one record writer, behind the same
+gate and the same freeze check as a promotion, then the new file in the workspace, then the
+environment's deploy hook with CD_FLAGS pointing at it. A kill switch is declared, never guessed:
+the flag's metadata `cdhelper.kill-switch` names its safe variant, and a flip to that variant is
+treated like a rollback: no freeze holds it. It still needs the gate.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
+import secrets
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .errors import ConfigError, DeployError, EvidenceError, FreezeError, InputError, show
+from . import freeze
+from .errors import ConfigError, DeployError, EvidenceError, InputError, show
+from .record_writer import RecordWriter, build_payload, previous_of
+from .records import live_record, read_ledger
 
 FLAGS_DIR = Path(".github") / "flags"
 TASK = "release:flags"
 SCHEMA_ID = "https://flagd.dev/schema/v0/flags.json"
 TARGETING_ID = "https://flagd.dev/schema/v0/targeting.json"
+KILL_SWITCH = "cdhelper.kill-switch"  # flag metadata: the variant that switches the feature off safely
+DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+# Reading never follows a final link and never blocks on a FIFO.
+READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+NOT_PLAIN_FIX = ("keep each environment's flag file as a regular file in .github/flags/ (replace a link by a copy: "
+                 "`cp --remove-destination \"$(readlink -f F)\" F`)")
 
 
 @dataclass(frozen=True)
@@ -60,9 +79,95 @@ def path_of(workspace: str | Path, environment: str) -> Path:
 def load(workspace: str | Path, environment: str) -> FlagFile | None:
     """The environment's flag file, validated; None when the environment has none."""
     path = path_of(workspace, environment)
-    if not path.is_file():
+    folder = _folder(workspace)
+    if folder is None:
         return None
-    return parse(path.read_text(encoding="utf-8"), path=path, environment=environment)
+    try:
+        try:
+            fd = os.open(path.name, READ, dir_fd=folder)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a link
+                raise _not_plain(path, FLAGS_DIR / path.name, "regular file") from None
+            raise
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise _not_plain(path, FLAGS_DIR / path.name, "regular file")
+            raw = fh.read()
+    finally:
+        os.close(folder)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{FLAGS_DIR / path.name} is not UTF-8", str(err)[:200],
+                          "save the file as UTF-8 (JSON's encoding)") from None
+    return parse(text, path=path, environment=environment)
+
+
+def write(flag_file: FlagFile, text: str) -> None:
+    """Replace the file with `text` atomically and without following a link: a temporary file in
+    the same folder, fsynced, renamed over it (the rename replaces a link, never its target, and
+    breaks a hard link instead of writing through it)."""
+    workspace = flag_file.path.parent.parent.parent
+    folder = _folder(workspace)
+    if folder is None:
+        raise ConfigError(f"{FLAGS_DIR} is gone", "it was there when the flag file was read",
+                          "re-run: nothing else may change the workspace while a flip runs")
+    temporary = f".{flag_file.path.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        try:
+            info = os.stat(flag_file.path.name, dir_fd=folder, follow_symlinks=False)
+        except FileNotFoundError:
+            info = None
+        if info is not None and not stat.S_ISREG(info.st_mode):
+            raise _not_plain(flag_file.path, FLAGS_DIR / flag_file.path.name, "regular file")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600,
+                     dir_fd=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                os.fchmod(fh.fileno(), stat.S_IMODE(info.st_mode) if info else 0o644)
+                fh.write(text.encode("utf-8"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(temporary, flag_file.path.name, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary, dir_fd=folder)
+            raise
+        os.fsync(folder)  # the rename itself
+    finally:
+        os.close(folder)
+
+
+def _folder(workspace: str | Path) -> int | None:
+    """A descriptor of .github/flags, each part opened without following a link; None when absent."""
+    fd = os.open(workspace, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    shown = Path()
+    for part in FLAGS_DIR.parts:
+        shown = shown / part
+        try:
+            inner = os.open(part, DIRECTORY, dir_fd=fd)
+        except FileNotFoundError:
+            os.close(fd)
+            return None
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise _not_plain(Path(workspace) / shown, shown, "folder") from None
+            raise
+        os.close(fd)
+        fd = inner
+    return fd
+
+
+def _not_plain(path: Path, shown: Path, kind: str) -> ConfigError:
+    if path.is_symlink():
+        why = (f"it is a symbolic link (to {os.readlink(path)!r}): a flip would write through it, into another "
+               "environment's file or outside the workspace")
+    else:
+        why = f"it is not a {kind} ({stat.filemode(os.lstat(path).st_mode)})"
+    return ConfigError(f"{shown} cannot hold flag state", why, NOT_PLAIN_FIX)
 
 
 def parse(text: str, *, path: Path, environment: str) -> FlagFile:
@@ -83,6 +188,11 @@ def parse(text: str, *, path: Path, environment: str) -> FlagFile:
     flags = doc["flags"]
     for key, flag in flags.items():
         variants = flag["variants"]
+        declared = (flag.get("metadata") or {}).get(KILL_SWITCH)
+        if declared is not None and declared not in variants:
+            raise ConfigError(f"{source}: flag {key!r} declares kill switch {show(declared)} (metadata {KILL_SWITCH})",
+                              f"it is not one of its variants ({', '.join(sorted(variants))})",
+                              "name the variant that switches the feature off safely, or remove the declaration")
         if flag.get("defaultVariant") not in variants:
             raise ConfigError(f"{source}: flag {key!r} has defaultVariant {show(flag.get('defaultVariant'))}",
                               f"it is not one of its variants ({', '.join(sorted(variants))})",
@@ -152,9 +262,15 @@ def render(flag_file: FlagFile, flag: str, variant: str) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-def is_kill_switch(definition: dict, variant: str) -> bool:
-    """Switching a feature off: the new variant is named "off", or its value is the boolean false."""
-    return variant == "off" or definition["variants"].get(variant) is False
+def kill_switch(flag_file: FlagFile, key: str) -> tuple[str, str] | None:
+    """The flag's declared kill switch: (its safe variant, where that is declared), or None. Declared
+    in the flag's metadata (`"metadata": {"cdhelper.kill-switch": "off"}`), never guessed from a
+    variant's name or value: `off` may mean "bypass the check", `false` may switch a new path on."""
+    variant = ((flag_file.flags.get(key) or {}).get("metadata") or {}).get(KILL_SWITCH)
+    if variant is None:
+        return None
+    pointer = key.replace("~", "~0").replace("/", "~1")
+    return variant, f"{FLAGS_DIR / flag_file.path.name}#/flags/{pointer}/metadata/{KILL_SWITCH}"
 
 
 def changed(before: dict | None, after: dict) -> list[str]:
@@ -204,11 +320,10 @@ class FlagResult:
 
 
 def release(client, ctx, config, req: FlagRequest, *, log: Callable[[str], None] = print) -> FlagResult:
-    """Everything is checked before anything is written: the file, the freeze (not for a kill
-    switch), what runs in the environment, the gate. Then the record, the file, the hook."""
+    """Everything is checked before anything is written: the file, the freeze (not for a declared
+    kill switch), what runs in the environment, the gate. Then the record, the file, the hook."""
     from . import gate as gates
     from . import hooks
-    from .records import read_ledger, validate_payload
 
     env = config.environment(req.environment)
     current = load(ctx.workspace, env.name)
@@ -223,15 +338,18 @@ def release(client, ctx, config, req: FlagRequest, *, log: Callable[[str], None]
     if req.variant not in definition["variants"]:
         raise InputError(f"variant {show(req.variant)} of flag {req.flag!r} does not exist",
                          f"its variants are {', '.join(sorted(definition['variants']))}", "name one of them")
-    kill = is_kill_switch(definition, req.variant)
+    declared = kill_switch(current, req.flag)
+    kill_source = declared[1] if declared and declared[0] == req.variant else ""
     old = definition["defaultVariant"]
     if old == req.variant and not _flipped_in_this_run(client, ctx, env.name, req):
         log(f"{req.flag} is already {req.variant} in {env.name}'s flag file; nothing to release")
-        return FlagResult(env.name, req.flag, old, old, 0, "unchanged", kill, "", current.digest, current.path)
+        return FlagResult(env.name, req.flag, old, old, 0, "unchanged", bool(kill_source), "", current.digest,
+                          current.path)
     text = render(current, req.flag, req.variant)
     new_file = parse(text, path=current.path, environment=env.name)  # a flip never writes an invalid file
-    if not kill:
-        _check_freeze(config, env, req)
+    freeze.check(config.freeze, production=env.production, exempt=bool(kill_source),
+                 refused=f"flag {req.flag} cannot be set to {req.variant} in {env.name} now", again="flip it",
+                 exemption=f"switching to a declared kill switch (flag metadata {KILL_SWITCH}) is never frozen")
     gated = config.is_gated(env.name) and req.mode == "delivery"
     if gated and not ctx.run_id:
         raise InputError("no workflow run id", "the gate is verified against this run's approvals (GITHUB_RUN_ID)",
@@ -246,7 +364,7 @@ def release(client, ctx, config, req: FlagRequest, *, log: Callable[[str], None]
                             "remove the deployments and statuses the warnings name, and find out which token wrote them")
     records = ledger.of(env.name)
     mine = next((r for r in records if r.of_run(ctx.run_id) and _release_of(r) == (req.flag, req.variant)), None)
-    live = next((r for r in records if r.ours and r.live), None)
+    live = live_record(records)
     if live is None:
         raise EvidenceError(f"flag {req.flag} cannot be released in {env.name}",
                             f"nothing cdhelper deployed is live in {env.name}, so no release would carry it",
@@ -255,61 +373,53 @@ def release(client, ctx, config, req: FlagRequest, *, log: Callable[[str], None]
                              **({"gate_job": req.gate_job} if req.gate_job else {})) if gated else
                 gates.not_required(config.gate_environment, ungated=env.name if req.mode == "delivery" else ""))
     approver = decision.approvers[0]["login"] if decision.approvers else ""
-    result = FlagResult(env.name, req.flag, old, req.variant, mine.id if mine else 0, "success", kill, approver,
-                        new_file.digest, current.path)
+    result = FlagResult(env.name, req.flag, old, req.variant, mine.id if mine else 0, "success", bool(kill_source),
+                        approver, new_file.digest, current.path)
     if mine is not None and mine.state == "success":
         if current.text != text:
-            current.path.write_text(text, encoding="utf-8")
+            write(current, text)
         log(f"{req.flag} is already {req.variant} in {env.name} from this run (deployment {mine.id}); nothing to do")
         result.state = "unchanged"
         result.old = str(mine.payload["flag_release"]["old"])
         return result
-    payload = {key: live.payload[key] for key in ("cdhelper", "version", "tag", "commit", "digest", "images")
-               if key in live.payload}
-    payload.update({
-        "environment": env.name, "mode": req.mode,
-        "run": {"id": ctx.run_id, "attempt": ctx.run_attempt, "number": ctx.run_number, "url": ctx.run_url,
-                "actor": ctx.actor, **({"repository_id": ctx.repository_id} if ctx.repository_id else {})},
-        "gate": decision.payload(), "promoted_from": None, "rollback_of": None,
-        "previous": {"version": live.version, "digest": live.digest, "deployment_id": live.id},
-        "strategy": live.payload.get("strategy", "all-at-once"),  # the rollout (blue-green slot) is unchanged
-        "flags": record_fields(new_file, live.payload),
-        "flag_release": {"task": TASK, "flag": req.flag, "old": old, "new": req.variant, "kill_switch": kill,
-                         "digest": new_file.digest, "approver": approver},
-    })
-    validate_payload(payload)
+    writer = RecordWriter(client, ctx)
+    # What runs does not change: the live release's fields and rollout (a blue-green slot), plus the flip.
+    payload = build_payload(
+        ctx, release=live.payload, environment=env.name, mode=req.mode, gate=decision.payload(), previous=previous_of(live),
+        strategy=live.payload.get("strategy", "all-at-once"), flags=record_fields(new_file, live.payload),
+        flag_release={"task": TASK, "flag": req.flag, "old": old, "new": req.variant, "kill_switch": bool(kill_source),
+                      "kill_switch_source": kill_source, "digest": new_file.digest, "approver": approver})
     if mine is None:
-        made = client.create_deployment(ref=live.payload["commit"], environment=env.name, payload=payload,
-                                        description=f"Flags: {req.flag} {old} -> {req.variant}"[:140],
-                                        required_contexts=[], production=env.production, task=TASK)
-        result.deployment_id = made["id"]
-    client.create_deployment_status(result.deployment_id, "in_progress", log_url=ctx.run_url,
-                                    description=f"{req.flag}: {old} -> {req.variant}")
-    # The workspace holds the new state: the workflow commits it, the hook hands it to the platform.
-    current.path.write_text(text, encoding="utf-8")
-    command = env.hooks.get("deploy") or req.command
-    if command:
-        cd_vars = {"CD_ENVIRONMENT": env.name, "CD_FLAGS": str(current.path.resolve()), "CD_FLAGS_DIGEST": new_file.digest,
-                   "CD_FLAG": req.flag, "CD_FLAG_VARIANT": req.variant, "CD_RELEASE": TASK, "CD_MODE": req.mode,
-                   "CD_VERSION": live.version, "CD_DIGEST": live.digest, "CD_DEPLOYMENT_ID": str(result.deployment_id)}
-        log(f"hook deploy: CD_FLAGS={cd_vars['CD_FLAGS']} CD_FLAG={req.flag} CD_FLAG_VARIANT={req.variant}")
-        code = hooks.run(command, hooks.environment(os.environ, cd_vars, secrets=(ctx.token,)))
-        if code != 0:
-            client.create_deployment_status(result.deployment_id, "failure", log_url=ctx.run_url,
-                                            description=f"the deploy hook exited {code}")
-            raise DeployError(f"releasing {req.flag}={req.variant} in {env.name} failed",
-                              f"the deploy hook exited {code}; the file in the workspace holds the new state",
-                              "read the hook's output above, fix it and re-run (the record is reused)")
-    client.create_deployment_status(result.deployment_id, "success", log_url=ctx.run_url,
-                                    description=f"{req.flag} is {req.variant} in {env.name}")
+        result.deployment_id, _ = writer.create(
+            environment=env.name, payload=payload, description=f"Flags: {req.flag} {old} -> {req.variant}",
+            production=env.production, before=records, what=f"the record of flag {req.flag} in {env.name}", task=TASK,
+            refused=lambda failure: InputError(f"GitHub refused the record of flag {req.flag} in {env.name}",
+                                               str(failure), "check the environment name; GitHub said what it did not accept"))
+    with writer.open(result.deployment_id, env.name, marker={"flag": req.flag}) as ending:
+        writer.status(result.deployment_id, "in_progress", f"{req.flag}: {old} -> {req.variant}")
+        # The workspace holds the new state: the workflow commits it, the hook hands it to the platform.
+        write(current, text)
+        command = env.hooks.get("deploy") or req.command
+        if command:
+            cd_vars = {"CD_ENVIRONMENT": env.name, "CD_FLAGS": str(current.path.resolve()), "CD_FLAGS_DIGEST": new_file.digest,
+                       "CD_FLAG": req.flag, "CD_FLAG_VARIANT": req.variant, "CD_RELEASE": TASK, "CD_MODE": req.mode,
+                       "CD_VERSION": live.version, "CD_DIGEST": live.digest,
+                       "CD_DEPLOYMENT_ID": str(result.deployment_id)}
+            log(f"hook deploy: CD_FLAGS={cd_vars['CD_FLAGS']} CD_FLAG={req.flag} CD_FLAG_VARIANT={req.variant}")
+            code = hooks.run(command, hooks.environment(os.environ, cd_vars, secrets=(ctx.token,)))
+            if code != 0:
+                ending.state, ending.description = "failure", f"the deploy hook exited {code}"
+                raise DeployError(f"releasing {req.flag}={req.variant} in {env.name} failed",
+                                  f"the deploy hook exited {code}; the file in the workspace holds the new state",
+                                  "read the hook's output above, fix it and re-run (the record is reused)")
+        ending.state, ending.description = "success", f"{req.flag} is {req.variant} in {env.name}"
     log(f"{req.flag}: {old} -> {req.variant} in {env.name} (deployment {result.deployment_id}"
-        + (", kill switch" if kill else "") + ")")
+        + (f", kill switch declared in {kill_source}" if kill_source else "") + ")")
     return result
 
 
 def _flipped_in_this_run(client, ctx, environment: str, req: FlagRequest) -> bool:
     """A re-run finds the file already flipped by its first attempt: it goes on to find its record."""
-    from .records import read_ledger
     return any(r.of_run(ctx.run_id) and _release_of(r) == (req.flag, req.variant)
                for r in read_ledger(client, ctx, [environment]).of(environment)) if ctx.run_id else False
 
@@ -317,17 +427,3 @@ def _flipped_in_this_run(client, ctx, environment: str, req: FlagRequest) -> boo
 def _release_of(record) -> tuple[str, str] | None:
     release = (record.payload or {}).get("flag_release")
     return (release["flag"], release["new"]) if release else None
-
-
-def _check_freeze(config, env, req: FlagRequest) -> None:
-    """Like a promotion: a freeze holds flips in production environments; a kill switch passes."""
-    if not config.freeze or not env.production:
-        return
-    from . import freeze
-    from .records import now
-    window = freeze.active(config.freeze, now())
-    if window is not None:
-        end = freeze.frozen_until(config.freeze, now())
-        raise FreezeError(f"flag {req.flag} cannot be set to {req.variant} in {env.name} now",
-                          f"a deploy freeze is on: {window.describe}",
-                          f"flip it after {end:%Y-%m-%d %H:%M} UTC; switching a feature off (a kill switch) is never frozen")

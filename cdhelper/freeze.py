@@ -1,5 +1,6 @@
-"""Deploy freeze windows (`freeze:` in .github/cd.yml): promotions are refused inside one; rollbacks
-never are (the caller decides that).
+"""Deploy freeze windows (`freeze:` in .github/cd.yml): promotions and flag flips to production
+environments are refused inside one (`check`, the one freeze check); what undoes a change (a
+rollback, a declared kill switch) never is.
 
 Two shapes, each with an explicit IANA time zone (there is no implicit zone, and the machine's is
 never used):
@@ -36,7 +37,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
-from .errors import ConfigError
+from .errors import ConfigError, FreezeError
 from .errors import show as _show
 
 MAX_DURATION = timedelta(days=31)
@@ -171,6 +172,23 @@ def frozen_until(windows: Iterable[Window], at: datetime) -> datetime | None:
             return None if moment == at else moment
         moment = max(ends)
     return moment
+
+
+def check(windows: Iterable[Window], *, production: bool, exempt: bool, refused: str, again: str, exemption: str,
+          at: datetime | None = None) -> None:
+    """The one freeze check, for promotions and flag flips: inside a window nothing reaches a
+    production environment (staging keeps taking changes, so work goes on and is ready when the
+    freeze lifts), except what undoes a change (`exempt`: a rollback, a declared kill switch).
+    `refused` says what was refused, `again` how to do it later, `exemption` what is never frozen."""
+    windows = tuple(windows)
+    if exempt or not windows or not production:
+        return
+    at = at or datetime.now(timezone.utc)
+    window = active(windows, at)
+    if window is not None:
+        end = frozen_until(windows, at)
+        raise FreezeError(refused, f"a deploy freeze is on: {window.describe}",
+                          f"{again} after {end:%Y-%m-%d %H:%M} UTC; {exemption}")
 
 
 # --- parsing -----------------------------------------------------------------------------------

@@ -9,9 +9,7 @@ failure or error, even when the job is cancelled.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,25 +24,14 @@ from .digests import Artifact, digest_paths, parse_digest
 from .errors import (
     DeployError,
     EvidenceError,
-    GitHubAPIError,
     InputError,
     NotFoundError,
     OrderingError,
     RolledBack,
 )
-from .github_api import ApiFailure, GitHubClient, OutcomeUnknown
-from .records import (
-    FINAL_STATES,
-    PAYLOAD_VERSION,
-    CommitFacts,
-    Record,
-    Trust,
-    live_record,
-    now,
-    queue_and_read,
-    read_ledger,
-    validate_payload,
-)
+from .github_api import ApiFailure, GitHubClient
+from .record_writer import RecordWriter, build_payload, previous_of, record_file, remove_marker
+from .records import FINAL_STATES, CommitFacts, Record, Trust, live_record, now, read_ledger
 from .tagging import Candidate, tag_name
 
 
@@ -84,18 +71,6 @@ class PromotionResult:
     paused_at: int = 0  # the step a resume job continues from (0: not paused)
     rollback_id: int = 0  # the record of an automatic rollback
     would: dict | None = None  # a dry run: the writes the real run would make
-
-
-CREATE_ATTEMPTS = 3
-
-
-class Cancelled(BaseException):
-    """The runner is stopping the job (SIGTERM/SIGINT): the record must still be closed."""
-
-
-def record_file(ctx: RunContext, environment: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in environment)
-    return Path(ctx.temp_dir) / f"cdhelper-record-{safe}.json"
 
 
 def promote(client: GitHubClient, ctx: RunContext, config: Config, req: PromotionRequest, *,
@@ -166,8 +141,10 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
         return PromotionResult(candidate, env.name, mine.id if mine else 0, "dry-run", decision, previous, rollback_of,
                                warnings, ignored=ledger.ignored, plan=plan,
                                would=_would(candidate, env, req, plan, payload, mine, commands))
-    deployment_id, node = (mine.id, mine.node_id) if mine is not None else _create_record(
-        client, ctx, env, candidate, payload, target)
+    deployment_id, node = (mine.id, mine.node_id) if mine is not None else RecordWriter(client, ctx).create(
+        environment=env.name, payload=payload, description=_description(candidate, payload), production=env.production,
+        before=target, what=f"the deployment of {candidate.version} to {env.name}",
+        required_contexts=env.required_contexts, refused=lambda failure: _refusal(failure, candidate, env))
     if ctx.ghes:
         _retire_job_records(client, ctx, env, target, deployment_id)
     result = PromotionResult(candidate, env.name, deployment_id, "success", decision, previous, rollback_of, warnings,
@@ -273,7 +250,7 @@ def _check_order(candidate: Candidate, live: Record | None, target: list[Record]
             raise EvidenceError(f"rollback of {env.name} to {candidate.version} refused",
                                 f"{candidate.version} was never live in {env.name}, so it is no known-good state",
                                 "roll back to a version that succeeded there before (`cdhelper status` shows them)")
-        return live.id
+        return _release_under(live, target)
     if newer_live:
         same = live_version.same_precedence(versions.parse(candidate.version))
         raise OrderingError(f"{candidate.version} would replace {live.version} in {env.name}",
@@ -281,6 +258,21 @@ def _check_order(candidate: Candidate, live: Record | None, target: list[Record]
                             + ("has the same precedence (build metadata does not order versions)" if same else "is newer"),
                             f"to go back on purpose, roll back: `cdhelper promote --rollback --environment {env.name} --version {candidate.version}` (or the rollback workflow)")
     return None
+
+
+def _release_under(record: Record, target: list[Record]) -> int:
+    """The release record a live record runs, which a rollback undoes: a flag flip sits on the record
+    its `previous` names (through every flip stacked there); any other record is a release itself."""
+    by_id, seen = {r.id: r for r in target}, set()
+    while "flag_release" in (record.payload or {}) and record.id not in seen:
+        seen.add(record.id)
+        below = (record.payload.get("previous") or {}).get("deployment_id")
+        if not isinstance(below, int):
+            break
+        if below not in by_id:  # older than the window read: the flip still names it
+            return below
+        record = by_id[below]
+    return record.id
 
 
 def _check_evidence(candidate: Candidate, upstream: Environment | None, records: list[Record],
@@ -353,22 +345,14 @@ def _gate_from_payload(payload: dict | None, gate_environment: str) -> gates.Gat
 def _payload(candidate: Candidate, env: Environment, req: PromotionRequest, ctx: RunContext,
              decision: gates.GateDecision, promoted_from: dict | None, rollback_of: int | None,
              previous: Record | None, strategy: dict, acknowledged: dict | None = None) -> dict:
-    payload = {
-        "cdhelper": PAYLOAD_VERSION, "version": candidate.version, "tag": candidate.tag, "commit": candidate.commit,
-        "digest": candidate.manifest, "images": list(candidate.images), "environment": env.name, "mode": req.mode,
-        "run": {"id": ctx.run_id, "attempt": ctx.run_attempt, "number": ctx.run_number, "url": ctx.run_url,
-                "actor": ctx.actor, **({"repository_id": ctx.repository_id} if ctx.repository_id else {})},
-        "gate": decision.payload(), "promoted_from": promoted_from, "rollback_of": rollback_of,
-        "previous": {"version": previous.version, "digest": previous.digest, "deployment_id": previous.id}
-        if previous else None,
-        "strategy": strategy,
-        **({"acknowledged_failure": acknowledged} if acknowledged else {}),
-    }
     flag_file = flags.load(ctx.workspace, env.name)  # a malformed flag file refuses the promotion before any write
-    if flag_file is not None:
-        payload["flags"] = flags.record_fields(flag_file, previous.payload if previous else None)
-    validate_payload(payload)
-    return payload
+    kind = {"flags": flags.record_fields(flag_file, previous.payload if previous else None)} if flag_file else {}
+    if acknowledged:
+        kind["acknowledged_failure"] = acknowledged
+    return build_payload(
+        ctx, release={"version": candidate.version, "tag": candidate.tag, "commit": candidate.commit,
+                      "digest": candidate.manifest, "images": candidate.images}, environment=env.name, mode=req.mode, gate=decision.payload(),
+        previous=previous_of(previous), strategy=strategy, promoted_from=promoted_from, rollback_of=rollback_of, **kind)
 
 
 def _description(candidate: Candidate, payload: dict) -> str:
@@ -392,27 +376,6 @@ def _would(candidate: Candidate, env: Environment, req: PromotionRequest, plan, 
     return {"writes": writes, "commands": sorted(commands), "deploy_command": req.command or ""}
 
 
-def _create_record(client: GitHubClient, ctx: RunContext, env: Environment, candidate: Candidate, payload: dict,
-                   before: list[Record]) -> tuple[int, str]:
-    description = _description(candidate, payload)
-    for _ in range(CREATE_ATTEMPTS):
-        try:
-            made = client.create_deployment(ref=candidate.commit, environment=env.name, payload=payload,
-                                            description=description, required_contexts=list(env.required_contexts),
-                                            production=env.production)
-            return made["id"], made["node_id"]
-        except ApiFailure as failure:
-            raise _refusal(failure, candidate, env) from None
-        except OutcomeUnknown:
-            # The POST may have landed. Look before trying again, so there is never a duplicate.
-            found = _find_own_record(client, ctx, env, candidate, before)
-            if found is not None:
-                return found
-    raise GitHubAPIError(f"creating the deployment of {candidate.version} to {env.name} failed",
-                         f"GitHub did not answer {CREATE_ATTEMPTS} times, and no record of this run was made",
-                         "re-run the job; nothing was deployed")
-
-
 def _retire_job_records(client: GitHubClient, ctx: RunContext, env: Environment, before: list[Record],
                         ours: int) -> None:
     """GitHub Enterprise Server has no `deployment: false`: the job bound to this environment made a
@@ -427,19 +390,8 @@ def _retire_job_records(client: GitHubClient, ctx: RunContext, env: Environment,
         try:
             client.delete_deployment(record.id)
         except ApiFailure:
-            client.create_deployment_status(record.id, "inactive", log_url=ctx.run_url,
-                                            description=f"recorded by cdhelper as deployment {ours}")
+            RecordWriter(client, ctx).status(record.id, "inactive", f"recorded by cdhelper as deployment {ours}")
             client.delete_deployment(record.id)
-
-
-def _find_own_record(client: GitHubClient, ctx: RunContext, env: Environment, candidate: Candidate,
-                     before: list[Record]) -> tuple[int, str] | None:
-    known = {r.id for r in before}
-    for record in read_ledger(client, ctx, [env.name]).of(env.name):
-        if record.id not in known and record.of_run(ctx.run_id) and record.digest == candidate.manifest \
-                and record.run.get("attempt") == ctx.run_attempt:
-            return record.id, record.node_id
-    return None
 
 
 def _refusal(failure: ApiFailure, candidate: Candidate, env: Environment) -> Exception:
@@ -458,25 +410,22 @@ def _deploy(client: GitHubClient, ctx: RunContext, config: Config, env: Environm
             result: PromotionResult, settled: set[int], log: Callable[[str], None], *, commands: dict[str, str],
             live: Record | None, resume: bool = False) -> None:
     url = req.environment_url or env.url
-    marker = record_file(ctx, env.name)
-    previous_handlers = _trap_signals()
-    final, description = "error", "interrupted before the deployment finished"
+    writer = RecordWriter(client, ctx)
 
     def report(text: str) -> None:  # one status per rollout step: no re-reading of history
-        client.create_deployment_status(result.deployment_id, "in_progress", log_url=ctx.run_url,
-                                        environment_url=url, description=text)
-    try:
-        _write_marker(marker, result)
+        writer.status(result.deployment_id, "in_progress", text, environment_url=url)
+    with writer.open(result.deployment_id, env.name, environment_url=url,
+                     marker={"version": result.candidate.version}) as ending:
         if resume:
             report(f"Resuming {result.candidate.version} in {env.name} after the hold at step {req.resume_step}")
         else:
             # queued, and in the same request the environment's records: a newer rival yields nothing deployed
-            ledger = queue_and_read(client, ctx, result.deployment_id, result.node_id, env.name, log_url=ctx.run_url,
-                                    environment_url=url, description=f"Queued: {result.candidate.version} to {env.name}")
+            ledger = writer.queue(result.deployment_id, result.node_id, env.name, environment_url=url,
+                                  description=f"Queued: {result.candidate.version} to {env.name}")
             if not req.rollback:
                 rival = _newer_rival(ctx, result, ledger, settled)
                 if rival is not None:
-                    description = f"superseded by {rival.version} (deployment {rival.id}) promoted at the same time"
+                    ending.description = f"superseded by {rival.version} (deployment {rival.id}) promoted at the same time"
                     raise OrderingError(f"{result.candidate.version} was not deployed to {env.name}",
                                         f"{rival.version} (deployment {rival.id}, run {rival.run.get('id')}) is being "
                                         f"promoted there at the same time and is newer",
@@ -490,29 +439,20 @@ def _deploy(client: GitHubClient, ctx: RunContext, config: Config, env: Environm
                                 start=req.resume_step, previous_artifact=lambda: rollout.previous_artifact(client, ctx, config, result.previous, log))
         except RolledBack as rolled:
             # The failed record ends first (it must not read as live), then the rollback gets its own.
-            final, description = None, rolled.why
-            client.create_deployment_status(result.deployment_id, "failure", log_url=ctx.run_url, environment_url=url,
-                                            description=rolled.why[:140])
+            ending.state = None
+            writer.status(result.deployment_id, "failure", rolled.why, environment_url=url)
             if result.previous is not None:  # a first canary undone takes no traffic: nothing to record as live
-                result.rollback_id = _record_rollback(client, ctx, env, req, result, rolled.why)
+                result.rollback_id = _record_rollback(writer, env, req, result, rolled.why)
             raise
         except DeployError as failed:
-            final, description = "failure", failed.why
+            ending.state, ending.description = "failure", failed.why
             raise
         result.steps = ended.outcome.steps
         if ended.state == "paused":
             # The record stays in progress until the resume job; nothing here is left for finish.
-            final, result.paused_at, result.state = None, ended.outcome.paused_at, "paused"
+            ending.state, result.paused_at, result.state = None, ended.outcome.paused_at, "paused"
         else:
-            final, description = "success", ended.description
-    finally:
-        try:
-            if final:
-                client.create_deployment_status(result.deployment_id, final, log_url=ctx.run_url, environment_url=url,
-                                                description=description[:140])
-            _remove_marker(marker)
-        finally:
-            _restore_signals(previous_handlers)
+            ending.state, ending.description = "success", ended.description
     if result.paused_at:
         log(f"{result.candidate.version} in {env.name}: rollout paused before step {result.paused_at + 1}; "
             f"deployment {result.deployment_id} stays in progress")
@@ -546,49 +486,24 @@ def _cd_vars(client: GitHubClient, ctx: RunContext, config: Config, env: Environ
     return out
 
 
-def _record_rollback(client: GitHubClient, ctx: RunContext, env: Environment, req: PromotionRequest,
-                     result: PromotionResult, reason: str) -> int:
+def _record_rollback(writer: RecordWriter, env: Environment, req: PromotionRequest, result: PromotionResult,
+                     reason: str) -> int:
     """The automatic rollback as its own record: the previous version live again, `rollback_of` the
     failed record. Written after the hooks moved traffic back."""
     previous = result.previous
     assert previous is not None and previous.payload is not None  # undone means there was something to go back to
     p = previous.payload
-    payload = {
-        "cdhelper": PAYLOAD_VERSION, "version": p["version"], "tag": p.get("tag", ""), "commit": p["commit"],
-        "digest": p["digest"], "images": list(p.get("images") or []), "environment": env.name, "mode": req.mode,
-        "run": {"id": ctx.run_id, "attempt": ctx.run_attempt, "number": ctx.run_number, "url": ctx.run_url,
-                "actor": ctx.actor, **({"repository_id": ctx.repository_id} if ctx.repository_id else {})},
-        "gate": {"required": False, "environment": result.gate.environment}, "promoted_from": None,
-        "rollback_of": result.deployment_id,
-        "previous": {"version": result.candidate.version, "digest": result.candidate.manifest,
-                     "deployment_id": result.deployment_id},
-        "strategy": (result.plan or strategies.Plan()).payload(rollout.live_slot(previous)),
-    }
-    validate_payload(payload)
-    made = client.create_deployment(ref=p["commit"], environment=env.name, payload=payload,
-                                    description=f"Rollback to {p['version']} (automatic)"[:140], required_contexts=[],
-                                    production=env.production)
-    for state, text in (("in_progress", f"Rolling back {env.name} to {p['version']}"),
-                        ("success", f"{p['version']} is live again: {reason}")):
-        client.create_deployment_status(made["id"], state, log_url=ctx.run_url, environment_url=env.url,
-                                        description=text[:140])
-    return made["id"]
-
-
-def _write_marker(marker: Path, result: PromotionResult) -> None:
-    """A hint for `finish` that this job has a record open here (finish reads the truth back)."""
-    try:
-        marker.write_text(json.dumps({"deployment_id": result.deployment_id, "environment": result.environment,
-                                      "version": result.candidate.version}))
-    except OSError:
-        pass  # finish then looks only where the workflow names the environment, which the templates do
-
-
-def _remove_marker(marker: Path) -> None:
-    try:
-        marker.unlink(missing_ok=True)
-    except OSError:  # a deploy command may have put a directory there: a hint is never worth failing for
-        pass
+    payload = build_payload(
+        writer.ctx, release=p, environment=env.name, mode=req.mode,
+        gate={"required": False, "environment": result.gate.environment}, rollback_of=result.deployment_id,
+        previous={"version": result.candidate.version, "digest": result.candidate.manifest,
+                  "deployment_id": result.deployment_id},
+        strategy=(result.plan or strategies.Plan()).payload(rollout.live_slot(previous)))
+    made, _ = writer.create(environment=env.name, payload=payload, description=f"Rollback to {p['version']} (automatic)",
+                            production=env.production, before=[], what=f"the rollback record of {env.name}")
+    writer.status(made, "in_progress", f"Rolling back {env.name} to {p['version']}", environment_url=env.url)
+    writer.status(made, "success", f"{p['version']} is live again: {reason}", environment_url=env.url)
+    return made
 
 
 def _newer_rival(ctx: RunContext, result: PromotionResult, ledger: list[Record], settled: set[int]) -> Record | None:
@@ -612,23 +527,6 @@ def _newer_rival(ctx: RunContext, result: PromotionResult, ledger: list[Record],
     return None
 
 
-def _trap_signals() -> dict:
-    def cancel(signum, frame):
-        raise Cancelled(signal.Signals(signum).name)
-    saved = {}
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            saved[sig] = signal.signal(sig, cancel)
-        except ValueError:  # not the main thread (in-process tests): nothing to trap
-            pass
-    return saved
-
-
-def _restore_signals(saved: dict) -> None:
-    for sig, handler in saved.items():
-        signal.signal(sig, handler)
-
-
 def finish(client: GitHubClient, ctx: RunContext, environments: list[str], job_status: str, *,
            explicit: bool = True) -> list[int]:
     """Close what a job left open (cancelled, killed, runner lost): this run's records that are still
@@ -643,16 +541,15 @@ def finish(client: GitHubClient, ctx: RunContext, environments: list[str], job_s
     if not look or (job_status == "success" and not hinted):
         return []
     ledger = read_ledger(client, ctx, look)
+    writer = RecordWriter(client, ctx)
     state = "failure" if job_status == "failure" else "error"
     closed = []
     for name in look:
         for record in ledger.of(name):
             if record.ours and record.of_run(ctx.run_id) and record.in_flight:
-                client.create_deployment_status(record.id, state, log_url=ctx.run_url,
-                                                description=f"job {job_status or 'ended'} before {record.version} "
-                                                "finished deploying")
+                writer.status(record.id, state, f"job {job_status or 'ended'} before {record.version} finished deploying")
                 closed.append(record.id)
-        _remove_marker(record_file(ctx, name))
+        remove_marker(record_file(ctx, name))
     return closed
 
 
@@ -669,7 +566,7 @@ def sweep(client: GitHubClient, ctx: RunContext, environments: list[str], *, old
             seen = record.changed_at or record.created_at
             if record.ours and record.in_flight and seen < cutoff:
                 hours = int((now() - seen).total_seconds() // 3600)
-                client.create_deployment_status(record.id, "error", log_url=ctx.run_url,
-                                                description=f"abandoned: no job finished it in {hours} h (closed by sweep)")
+                RecordWriter(client, ctx).status(record.id, "error",
+                                                 f"abandoned: no job finished it in {hours} h (closed by sweep)")
                 closed.append(record)
     return closed

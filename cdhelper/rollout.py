@@ -19,12 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import hooks, strategies
+from . import freeze, hooks, strategies
 from .config import Config, Environment
 from .context import RunContext
-from .errors import CDHelperError, DeployError, FreezeError, GateError, InputError, RolledBack
+from .errors import CDHelperError, DeployError, GateError, InputError, RolledBack
 from .github_api import GitHubClient
-from .records import Record, now
+from .records import Record
 from .tagging import Candidate
 
 
@@ -120,16 +120,10 @@ def _steps_text(outcome: strategies.Outcome) -> str:
 # --- before anything is written, and what the rollout needs from the records ----------------------
 
 def check_freeze(config: Config, env: Environment, req) -> None:
-    """A freeze stops promotions to production environments (staging keeps taking them, so work
-    goes on and is ready when the freeze lifts), never a rollback."""
-    if req.rollback or not config.freeze or not env.production:
-        return
-    from . import freeze
-    window = freeze.active(config.freeze, now())
-    if window is not None:
-        end = freeze.frozen_until(config.freeze, now())
-        raise FreezeError(f"{req.version} cannot be promoted to {env.name} now", f"a deploy freeze is on: {window.describe}",
-                          f"promote again after {end:%Y-%m-%d %H:%M} UTC; a rollback is never frozen (rollback: true)")
+    """A promotion through the one freeze check: a rollback is never frozen."""
+    freeze.check(config.freeze, production=env.production, exempt=req.rollback,
+                 refused=f"{req.version} cannot be promoted to {env.name} now", again="promote again",
+                 exemption="a rollback is never frozen (rollback: true)")
 
 
 def check_soak(client: GitHubClient, plan: strategies.Plan, req) -> None:

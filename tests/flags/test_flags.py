@@ -76,8 +76,8 @@ def test_an_approved_flip_is_recorded_with_flag_old_new_approver_and_digest(live
     digest = "sha256:" + hashlib.sha256(content.encode()).hexdigest()
     [record] = flag_records(live)
     assert record["payload"]["flag_release"] == {"task": "release:flags", "flag": "new-checkout", "old": "off",
-                                                 "new": "on", "kill_switch": False, "digest": digest,
-                                                 "approver": "alice"}
+                                                 "new": "on", "kill_switch": False, "kill_switch_source": "",
+                                                 "digest": digest, "approver": "alice"}
     assert record["payload"]["gate"]["approvers"] == [{"login": "alice", "comment": "ship it"}]
     assert record["payload"]["flags"]["digest"] == digest and record["payload"]["flags"]["changed"] == ["new-checkout"]
     assert live.states(record["id"]) == ["in_progress", "success"]
@@ -100,7 +100,9 @@ def test_a_kill_switch_goes_through_a_freeze_while_a_normal_flip_is_refused(live
     (live.tmp / ".github" / "cd.yml").write_text(
         f"freeze:\n  - from: '{(now - timedelta(hours=1)):%Y-%m-%dT%H:%M}'\n"
         f"    to: '{(now + timedelta(hours=2)):%Y-%m-%dT%H:%M}'\n    timezone: UTC\n")
-    write_flags(live, "production", with_default("new-checkout", "on"))
+    declared = with_default("new-checkout", "on")
+    declared["flags"]["new-checkout"]["metadata"] = {"cdhelper.kill-switch": "off"}  # never guessed from the name
+    write_flags(live, "production", declared)
     frozen = flip(live, "banner", "red", mode="deployment")
     assert frozen.code == 12 and "::error title=Deploy freeze::" in frozen.out and "kill switch" in frozen.out
     assert flag_records(live) == []
