@@ -78,20 +78,37 @@ def _files(args):
 
 
 def _status(args, io) -> int:
+    from .. import flags
     cfg, files = _files(args)
     names = [e.name for e in cfg.environments]
     keys = sorted({k for f in files.values() if f for k in f.flags})
     table = {k: {n: (files[n].state.get(k, "") if files[n] else "") for n in names} for k in keys}
+    # Declared kill switches (flags.kill_switch), per environment: each file declares its own.
+    kills = {k: {n: dict(zip(("variant", "source"), found, strict=True)) for n in names
+                 if files[n] and (found := flags.kill_switch(files[n], k))} for k in keys}
     width = max([len("flag")] + [len(k) for k in keys])
     cols = [max([len(n)] + [len(table[k][n]) for k in keys]) for n in names]
-    lines = ["  ".join(["flag".ljust(width)] + [n.ljust(c) for n, c in zip(names, cols, strict=True)]).rstrip()]
+    lines = ["  ".join(["flag".ljust(width)] + [n.ljust(c) for n, c in zip(names, cols, strict=True)]
+                       + ["kill switch"]).rstrip()]
     for k in keys:
-        lines.append("  ".join([k.ljust(width)] + [(table[k][n] or "-").ljust(c) for n, c in zip(names, cols, strict=True)]).rstrip())
+        lines.append("  ".join([k.ljust(width)] + [(table[k][n] or "-").ljust(c) for n, c in zip(names, cols, strict=True)]
+                               + [_kill_switch_cell(kills[k], names)]).rstrip())
     missing = [n for n in names if files[n] is None]
     if missing:
         lines.append(f"no flag file: {', '.join(missing)}")
-    return edge.emit(io, args, {"environments": names, "flags": table,
+    return edge.emit(io, args, {"environments": names, "flags": table, "kill_switches": kills,
                             "digests": {n: f.digest for n, f in files.items() if f}}, "\n".join(lines))
+
+
+def _kill_switch_cell(declared: dict, names: list[str]) -> str:
+    """`off` when every file declares the same variant, `off (production only)`-style when some
+    declare none or another one, `-` when none does (no kill switch: a freeze holds every flip)."""
+    variants = {d["variant"] for d in declared.values()}
+    if not variants:
+        return "-"
+    if len(variants) == 1 and len(declared) == len(names):
+        return next(iter(variants))
+    return ", ".join(f"{d['variant']} ({n})" for n, d in declared.items())
 
 
 def _diff(args, io) -> int:

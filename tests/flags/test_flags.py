@@ -133,9 +133,9 @@ def test_status_and_diff_show_what_is_on_where(live):
     status = live.run("flags", "status")
     assert status.code == 0
     assert status.out.splitlines() == [
-        "flag          staging  production",
-        "banner        blue     blue",
-        "new-checkout  on       off",
+        "flag          staging  production  kill switch",
+        "banner        blue     blue        -",
+        "new-checkout  on       off         -",
     ]
     diff = live.run("flags", "diff")
     assert diff.out.splitlines() == ["new-checkout: on (staging) -> off (production)"]
@@ -144,6 +144,23 @@ def test_status_and_diff_show_what_is_on_where(live):
                     "differences": [{"flag": "new-checkout", "from": "off", "to": "on"}]}
     write_flags(live, "production", with_default("new-checkout", "on"))
     assert live.run("flags", "diff").out.splitlines() == ["no flag differs between staging and production"]
+
+
+def test_status_shows_which_flags_have_a_declared_kill_switch_and_where(live):
+    declared = copy.deepcopy(FLAGS)
+    declared["flags"]["new-checkout"]["metadata"] = {"cdhelper.kill-switch": "off"}
+    write_flags(live, "production", declared)
+    lines = live.run("flags", "status").out.splitlines()
+    assert lines[0].split() == ["flag", "staging", "production", "kill", "switch"]
+    assert lines[1].split() == ["banner", "blue", "blue", "-"]  # nothing declared: no kill switch
+    assert lines[2].split() == ["new-checkout", "on", "off", "off", "(production)"]  # staging declares none
+    data = live.run("flags", "status", "--json").data
+    assert data["kill_switches"] == {"banner": {}, "new-checkout": {"production": {
+        "variant": "off", "source": ".github/flags/production.flagd.json#/flags/new-checkout/metadata/cdhelper.kill-switch"}}}
+    staging = with_default("new-checkout", "on")
+    staging["flags"]["new-checkout"]["metadata"] = {"cdhelper.kill-switch": "off"}
+    write_flags(live, "staging", staging)
+    assert live.run("flags", "status").out.splitlines()[2].split() == ["new-checkout", "on", "off", "off"]
 
 
 def test_a_promotion_records_the_flag_digest_and_the_flags_changed_since_the_last_one(live):
