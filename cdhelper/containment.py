@@ -148,21 +148,21 @@ def _new_cgroup() -> str:
 def _join_new_cgroup() -> None:
     """(In a probe child) create a cgroup and move into it, as a command would."""
     path = _new_cgroup()
-    with open(os.path.join(path, "cgroup.procs"), "w", encoding="ascii") as fh:
-        fh.write("0")
+    with open(os.path.join(path, "cgroup.procs"), "wb") as fh:
+        fh.write(b"0")
 
 
 def _kill_cgroup(path: str) -> list[int]:
     deadline = time.monotonic() + DEADLINE
     while time.monotonic() < deadline:
-        with open(os.path.join(path, "cgroup.kill"), "w", encoding="ascii") as fh:
-            fh.write("1")
-        with open(os.path.join(path, "cgroup.events"), encoding="ascii") as fh:
-            if "populated 0" in fh.read():
+        with open(os.path.join(path, "cgroup.kill"), "wb") as fh:
+            fh.write(b"1")
+        with open(os.path.join(path, "cgroup.events"), "rb") as fh:
+            if b"populated 0" in fh.read():
                 return []
         _reap_orphans(set())
         time.sleep(0.01)
-    with open(os.path.join(path, "cgroup.procs"), encoding="ascii") as fh:
+    with open(os.path.join(path, "cgroup.procs"), "rb") as fh:
         return [int(pid) for pid in fh.read().split()]
 
 

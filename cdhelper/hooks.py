@@ -49,6 +49,7 @@ def environment(base: Mapping[str, str], extra: Mapping[str, str], *, secrets: t
 def run(command: str, environ: dict) -> int:
     """Run `command` with bash (-eo pipefail) and `environ`; its exit status. Nothing it started
     outlives it. From here on the helper imports nothing (import_seal.py)."""
+    containment.detect()  # probed before the seal: nothing it may need is refused
     import_seal.seal()
     with tempfile.TemporaryDirectory(prefix="cdhelper-hook-") as scratch:
         environ = dict(environ)
