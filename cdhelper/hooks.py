@@ -8,7 +8,7 @@ A hook is the pushed repository's code, run inside a job that holds a token. It 
   python3 for `finish`, which holds the token);
 - no afterlife: whatever it leaves running when it ends (a background poller waiting to read a
   later step's token from /proc, a process that rewrites files) is killed, in a way a fork storm
-  cannot outrun (containment.py: a cgroup, a PID namespace, else freeze-then-kill); if anything
+  cannot outrun (containment.py: a cgroup, a PID namespace, else kill rounds); if anything
   survives, the step fails saying so;
 - no say over the runner: its stdout and stderr pass through the helper line by line, and every
   workflow command in them but the display ones (`::group::`, `::warning::`, `::add-mask::`...)
