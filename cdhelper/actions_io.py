@@ -10,6 +10,11 @@ outside (versions, tags, file names, reviewers' comments, error messages) is mad
   a line whose first visible characters are `\\`* then `::` gets one more backslash before them
   (`::warning::x` -> `\\::warning::x`), and every `#` `\\`* `#[` gets one more backslash after its
   first `#` (`##[error]` -> `#\\#[error]`). Remove one backslash to get the original text back.
+- A user command's output (hooks.py pipes it through `neutralise_user_output`, line by line) keeps
+  the display commands (`group`, `endgroup`, `notice`, `warning`, `error`, `debug`, `add-mask`);
+  any line holding another command gets the same treatment as above, so a deploy command can
+  neither forge the step's outputs (`::set-output name=approved-by::`) nor switch off command
+  processing (`::stop-commands::`) nor change PATH (`::add-path::`).
 - Command data and properties keep the toolkit's %-escaping, so a newline never starts a line.
 - Summary text goes through `md_text` / `md_code` / `mermaid_label`; `table` escapes cells.
 """
@@ -68,6 +73,34 @@ def neutralise(text: str) -> str:
     """Text that can be printed on stdout/stderr of a step without the runner taking any of it as a command."""
     parts = _BREAK.split(text)
     parts[::2] = [_inert_line(p) for p in parts[::2]]
+    return "".join(parts)
+
+
+# What a user command (deploy command, hook, analysis command) may say to the runner: display only.
+DISPLAY_COMMANDS = frozenset({"group", "endgroup", "notice", "warning", "error", "debug", "add-mask"})
+_LEGACY_NAME = re.compile(r"##\[([^\] ]*)")
+
+
+def _display_only(line: str) -> bool:
+    """Whether every command the runner could read in `line` is a display command. The runner tries
+    `::name props::data` after leading whitespace first (name up to the first space, the second `::`
+    required), then `##[name props]data` anywhere in the line (ActionCommand.TryParseV2 / TryParse).
+    Names compare exactly (the runner may ignore case: `::SET-OUTPUT` is not display), and a line passes
+    only if both forms name display commands, whichever of them the runner would act on."""
+    i = _first_visible(line)
+    if line.startswith("::", i):
+        end = line.find("::", i + 2)
+        if end >= 0 and line[i + 2:end].split(" ", 1)[0] not in DISPLAY_COMMANDS:
+            return False
+    return all(name in DISPLAY_COMMANDS for name in _LEGACY_NAME.findall(line))
+
+
+def neutralise_user_output(text: str) -> str:
+    """A user command's output, for the step's stdout/stderr: display commands pass as they are (groups,
+    annotations, masks); a line holding any other command (`::set-output`, `::stop-commands`,
+    `::add-path`, `##[set-output ...]`) is made inert as by `neutralise`, and stays readable."""
+    parts = _BREAK.split(text)
+    parts[::2] = [p if _display_only(p) else _inert_line(p) for p in parts[::2]]
     return "".join(parts)
 
 

@@ -131,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the process's own command line: hand the secrets over first (credentials.start)
+        import sys
+
+        from . import credentials
+        try:
+            credentials.start(os.environ, sys.argv[1:])
+        except (credentials.CredentialsError, OSError, ValueError) as err:
+            print(f"cdhelper: handing over the secrets failed: {err}", file=sys.stderr)
+            return 1
     from .actions_io import ActionsIO
     io = ActionsIO.from_environ(dict(os.environ))
     from .import_seal import armed

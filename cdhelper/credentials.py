@@ -15,6 +15,12 @@ through /proc (nor ptrace it), then reads the pipe once and closes it. Children 
 the console script) it reads INPUT_GITHUB_TOKEN, then GITHUB_TOKEN, then GH_TOKEN, and
 INPUT_REGISTRY_PASSWORD from `environ`.
 
+Started without the launcher in Actions (`cdhelper flags set` in a workflow step, `python -m
+cdhelper`), cdhelper hands the secrets over the same way before it does anything (`start`): it
+re-executes the same interpreter (same pid) to run `cdhelper.cli.main` with the same arguments and
+sys.path less the working directory (a push controls it), and the new image checks that it is the
+same cdhelper package before it reads the pipe; otherwise it refuses in one line.
+
 Limits. A child running as root (CAP_SYS_PTRACE) can still read the helper's memory, where the
 token is while the helper runs; run deploy commands as an unprivileged user to get the protection.
 The runner hands the step's shell the inputs in its environment before the helper starts: a process
@@ -39,6 +45,9 @@ PASSWORD_VARIABLES = ("INPUT_REGISTRY_PASSWORD",)
 NOTIFY_VARIABLES = ("INPUT_NOTIFY_WEBHOOKS", "INPUT_NOTIFY_SECRET")
 SECRET_VARIABLES = TOKEN_VARIABLES + PASSWORD_VARIABLES + NOTIFY_VARIABLES
 FD_VARIABLE = "CDHELPER_SECRETS_FD"
+# The same cdhelper on the same sys.path, less the working directory ('' is how -c and -m put it first)
+RESTART = "import sys; sys.path = [p for p in sys.path if p]; sys.argv[0] = 'cdhelper'; from cdhelper.cli import main; sys.exit(main())"
+FROM_VARIABLE = "CDHELPER_HANDED_OVER_BY"  # the package directory of the image that handed over
 MAX_BYTES = 16 * 1024  # fits any pipe's buffer (macOS: 16 KiB), so writing never blocks
 PR_SET_DUMPABLE = 4
 
@@ -115,6 +124,29 @@ def hand_over(environ: Mapping[str, str], argv: list[str]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(argv[0], argv, env)
+
+
+def start(environ: MutableMapping[str, str], args: list[str]) -> None:
+    """For a command started without the launcher: in Actions (GITHUB_ACTIONS=true), no secret stays in
+    this process's environment, where a user command could read it from /proc/<pid>/environ."""
+    if environ.get("GITHUB_ACTIONS") != "true" or _received is not None:
+        return
+    here = os.path.dirname(os.path.realpath(__file__))
+    if secret_names(environ):
+        if not sys.executable:
+            raise CredentialsError("the Python interpreter's path is unknown, so cdhelper cannot re-execute itself "
+                                   "without the secrets. Fix: run the action, or python3 -m cdhelper")
+        hand_over({**environ, FROM_VARIABLE: here}, [sys.executable, "-c", RESTART, *args])
+    make_undumpable()
+    handed_by = environ.pop(FROM_VARIABLE, None)
+    if FD_VARIABLE not in environ:
+        return
+    if handed_by != here:
+        os.close(int(environ.pop(FD_VARIABLE)))
+        raise CredentialsError(f"cdhelper re-executed without the secrets is {here}, not {handed_by}, which "
+                               "was started with the secrets. Fix: install cdhelper (pip install) and run it as "
+                               "cdhelper or python -m cdhelper from outside its source tree")
+    receive(environ)
 
 
 def receive(environ: MutableMapping[str, str]) -> Credentials:

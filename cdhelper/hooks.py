@@ -6,16 +6,20 @@ A hook is the pushed repository's code, run inside a job that holds a token. It 
 - scratch files for the runner's file commands, so it can neither set the step's outputs (a forged
   `deployment-id`) nor the environment and PATH of later steps (LD_PRELOAD, BASH_ENV, a fake
   python3 for `finish`, which holds the token);
-- no afterlife: it runs in its own session, and whatever it leaves running when it ends (a
-  background poller waiting to read a later step's token from /proc, a process that rewrites
-  files) is killed. On Linux the helper becomes a child subreaper for the duration, so even a
-  double-forked `setsid` daemon is reparented to it and found.
+- no afterlife: whatever it leaves running when it ends (a background poller waiting to read a
+  later step's token from /proc, a process that rewrites files) is killed, in a way a fork storm
+  cannot outrun (containment.py: a cgroup, a PID namespace, else kill rounds); if anything
+  survives, the step fails saying so;
+- no say over the runner: its stdout and stderr pass through the helper line by line, and every
+  workflow command in them but the display ones (`::group::`, `::warning::`, `::add-mask::`...)
+  is made inert (actions_io.neutralise_user_output), so it cannot forge a step output.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -24,13 +28,14 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import import_seal
+from . import actions_io, containment, import_seal, programs
 
 SCRUBBED = {"GITHUB_TOKEN", "GH_TOKEN", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "ACTIONS_RUNTIME_TOKEN",
             "CDHELPER_SECRETS_FD", "CDHELPER_ROOT", "CDHELPER_PYTHON", "GITHUB_ACTION_PATH"}
 SCRUBBED_PREFIXES = ("INPUT_",)
 FILE_COMMANDS = ("GITHUB_ENV", "GITHUB_PATH", "GITHUB_OUTPUT", "GITHUB_STATE")
-PR_SET_CHILD_SUBREAPER = 36
+MAX_LINE = 64 * 1024  # bytes of output the helper holds for one line at most
+SURVIVED = 125  # the exit status when the command's own succeeded but something it started survived
 
 
 def environment(base: Mapping[str, str], extra: Mapping[str, str], *, secrets: tuple[str, ...] = ()) -> dict:
@@ -44,21 +49,28 @@ def environment(base: Mapping[str, str], extra: Mapping[str, str], *, secrets: t
 def run(command: str, environ: dict) -> int:
     """Run `command` with bash (-eo pipefail) and `environ`; its exit status. Nothing it started
     outlives it. From here on the helper imports nothing (import_seal.py)."""
+    containment.detect()  # probed before the seal: nothing it may need is refused
     import_seal.seal()
     with tempfile.TemporaryDirectory(prefix="cdhelper-hook-") as scratch:
         environ = dict(environ)
         for name in FILE_COMMANDS:
             environ[name] = str(Path(scratch) / name.lower())
             Path(environ[name]).touch()
-        return _contained(["bash", "-eo", "pipefail", "-c", command], environ)
+        bash = programs.find("bash", environ) or "/bin/bash"  # never a bash in the workspace (programs.py)
+        return _contained([bash, "-eo", "pipefail", "-c", command], environ)
 
 
-def _contained(argv: list[str], environ: dict) -> int:
-    before = _children(os.getpid())
-    reaper = _subreaper(True)
-    proc = subprocess.Popen(argv, env=environ, start_new_session=True)
+def _contained(argv: list[str], environ: dict, mechanism: str | None = None) -> int:
+    box = containment.start(mechanism)
+    proc = subprocess.Popen(box.argv(argv, environ), env=environ, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=box.preexec)
+    survivors: list[int] | None = None
     try:
-        return proc.wait()
+        with _Relay(proc) as relay:
+            relay.until_exit()
+            survivors = box.stop(proc.pid)
+            relay.drain()
+        code = proc.wait()
     except BaseException:  # cancelled: give the command a moment to stop cleanly
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -68,73 +80,92 @@ def _contained(argv: list[str], environ: dict) -> int:
             proc.kill()
         raise
     finally:
-        _stop_leftovers(proc.pid, before)
-        if reaper:
-            _subreaper(False)
+        if survivors is None:
+            survivors = box.stop(proc.pid)
+    if survivors:
+        print(f"cdhelper: {len(survivors)} process(es) the command started survived its end and could not be "
+              f"killed (pids {' '.join(map(str, survivors[:10]))}, containment: {box.mechanism}); the step fails "
+              "rather than leave them running. Fix: do not leave processes running as another user (sudo)",
+              file=sys.stderr, flush=True)
+        return code or SURVIVED
+    return code
 
 
-def _subreaper(on: bool) -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
+class _Relay:
+    """The command's stdout and stderr, line by line onto the helper's, through
+    actions_io.neutralise_user_output: no workflow command but display ones reaches the runner.
+    Lines stream as they come; one longer than MAX_LINE is cut, so a child that never prints a
+    newline cannot make the helper buffer without bound."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.selector = selectors.DefaultSelector()
+        self.pending: dict[int, bytearray] = {}
+        for pipe, target in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr)):
+            fd = pipe.fileno()
+            os.set_blocking(fd, False)
+            self.selector.register(fd, selectors.EVENT_READ, target)
+            self.pending[fd] = bytearray()
+
+    def __enter__(self) -> _Relay:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for key in list(self.selector.get_map().values()):
+            self._end(key.fd, key.data)
+        self.selector.close()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+    def until_exit(self) -> None:
+        while self.proc.poll() is None and self.selector.get_map():
+            self._pump(0.05)
+        if self.proc.poll() is None:  # both pipes closed: the command still runs
+            self.proc.wait()
+
+    def drain(self) -> None:
+        """After the clean-up: what is still in the pipes (nothing can write to them any more)."""
+        deadline = time.monotonic() + 5
+        while self.selector.get_map() and time.monotonic() < deadline:
+            self._pump(0.05)
+
+    def _pump(self, timeout: float) -> None:
+        for key, _ in self.selector.select(timeout):
+            try:
+                chunk = os.read(key.fd, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                self._end(key.fd, key.data)
+                continue
+            buf = self.pending[key.fd]
+            buf += chunk
+            lines = []
+            while True:
+                end = buf.find(b"\n", 0, MAX_LINE) + 1
+                if not end and len(buf) < MAX_LINE:
+                    break
+                lines.append(bytes(buf[:end]) if end else bytes(buf[:MAX_LINE]) + b"\n")  # a line too long: cut
+                del buf[:end or MAX_LINE]
+            if lines:
+                _write(key.data, b"".join(lines))
+
+    def _end(self, fd: int, target) -> None:
+        self.selector.unregister(fd)
+        rest = self.pending.pop(fd)
+        if rest:  # a last line without newline: kept, and ended, so the helper's next line starts a line
+            _write(target, bytes(rest) + b"\n")
 
 
-def processes() -> dict[int, tuple[int, int, str]]:
-    """pid -> (parent pid, session id, state) of every process, from /proc (Linux); empty elsewhere."""
-    out = {}
-    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                stat = fh.read().decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) "; comm may hold anything
-        if len(fields) > 3:
-            out[int(entry.name)] = (int(fields[1]), int(fields[3]), fields[0])
-    return out
+def _write(stream, data: bytes) -> None:
+    text = actions_io.neutralise_user_output(data.decode("utf-8", "surrogateescape"))
+    stream.flush()
+    if hasattr(stream, "buffer"):
+        stream.buffer.write(text.encode("utf-8", "surrogateescape"))
+        stream.buffer.flush()
+    else:  # a text-only stream (some test harnesses): undecodable bytes shown escaped
+        stream.write(text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+        stream.flush()
 
 
-def _processes(*, zombies: bool = False) -> dict[int, tuple[int, int]]:
-    return {pid: (parent, sid) for pid, (parent, sid, state) in processes().items() if zombies or state != "Z"}
-
-
-def _children(pid: int) -> set[int]:
-    return {p for p, (parent, _) in _processes().items() if parent == pid}
-
-
-def _stop_leftovers(session: int, before: set[int]) -> None:
-    """Kill what the command left: its session, whatever was reparented to us (a subreaper) since
-    it started, and all their descendants. A few rounds, in case something forks meanwhile."""
-    me = os.getpid()
-    for _ in range(20):
-        table = _processes()
-        doomed = {p for p, (parent, sid) in table.items()
-                  if p != me and (sid == session or (parent == me and p not in before))}
-        grew = True
-        while grew:
-            more = {p for p, (parent, _) in table.items() if parent in doomed and p not in doomed and p != me}
-            doomed |= more
-            grew = bool(more)
-        if not doomed:
-            break
-        for pid in doomed:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.01)
-    # Orphans reparented to us and killed (or already dead) are our zombies now: collect them.
-    _reap({p for p, (parent, _) in _processes(zombies=True).items() if parent == me and p not in before})
-    if not os.path.isdir("/proc"):  # elsewhere: at least the command's own process group
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(session, signal.SIGKILL)
-
-
-def _reap(pids: set[int]) -> None:
-    for pid in pids:
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)
+processes = containment.processes

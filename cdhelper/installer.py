@@ -7,7 +7,9 @@ differs is speed: on a fresh runner pip takes 4-6 s for the 18 packages, uv abou
 1. `CDHELPER_INSTALLER=pip` skips uv altogether (air-gapped runners with only a pip mirror, where
    trying costs a failed connection first);
 2. a `uv` on PATH at version MIN_UV or newer (the runner's own, or one a step such as
-   astral-sh/setup-uv put there) is used as it is: it is as trusted as the `python3` on PATH;
+   astral-sh/setup-uv put there) is used as it is: it is as trusted as the `python3` on PATH.
+   Only absolute PATH entries count, and never a uv inside the workspace (programs.py): an empty
+   entry (`PATH=/usr/bin:`) would otherwise run a uv committed to the repository;
 3. otherwise the uv pinned in `installer.lock` (one version, the sha256 of every wheel PyPI has for
    it): its wheel for this platform comes from the package index (UV_DEFAULT_INDEX, UV_INDEX_URL or
    PIP_INDEX_URL, else PyPI), is kept in the tool cache, and is checked against the lock's hashes
@@ -28,6 +30,8 @@ import urllib.parse
 import urllib.request
 import zipfile
 from typing import NamedTuple
+
+from . import programs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 UV_LOCK = os.path.join(ROOT, "cdhelper", "installer.lock")
@@ -70,8 +74,7 @@ def _version(text: str) -> tuple[int, ...] | None:
 # --- 2. uv on PATH --------------------------------------------------------------------------------------
 
 def on_path(environ: dict[str, str]) -> Uv | None:
-    import shutil
-    binary = shutil.which("uv", path=environ.get("PATH", os.defpath))
+    binary = programs.find("uv", environ)  # never one in the workspace (programs.py)
     if not binary:
         return None
     try:

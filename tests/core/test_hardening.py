@@ -519,3 +519,66 @@ def test_an_unusable_retry_delay_is_refused_before_any_request(pipeline, double,
     refused = pipeline.release("1.0.0", CDHELPER_BACKOFF=backoff)
     assert refused.code == 2 and "CDHELPER_BACKOFF" in refused.out
     assert double.total_requests() == 0
+
+
+# --- containment: what a user command leaves running cannot outrun the clean-up (containment.py) -------
+
+def _marked_alive(mark: str) -> list[int]:
+    """Processes still running whose environment carries `mark` (root reads every environ here)."""
+    import os
+    alive = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                if mark.encode() in fh.read():
+                    alive.append(int(pid))
+        except OSError:
+            continue
+    return alive
+
+
+# Forks and lets its parent exit every 2 ms; setsid; double forks; a burst of short-lived children.
+ESCAPES = r"""
+hop() { sleep 0.002; hop & exit 0; }
+(hop &)
+(setsid bash -c 'hop() { sleep 0.002; hop & exit 0; }; hop' &)
+(setsid nohup sleep 300 >/dev/null 2>&1 &)
+(bash -c 'sleep 300' &)
+for i in 1 2 3 4 5 6 7 8; do (while :; do /bin/true; done) & done
+sleep 0.05
+"""
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="Linux containment")
+@pytest.mark.parametrize("mechanism", __import__("cdhelper.containment", fromlist=["x"]).available())
+def test_nothing_a_user_command_leaves_running_outruns_the_containment(mechanism):
+    import os
+    import uuid
+
+    from cdhelper import hooks
+    mark = f"CDHELPER_TEST_MARK={uuid.uuid4()}"
+    env = {"PATH": os.environ["PATH"], mark.split("=")[0]: mark.split("=")[1]}
+    code = hooks._contained(["bash", "-c", ESCAPES], env, mechanism=mechanism)
+    assert code == 0
+    assert _marked_alive(mark) == [], f"survivors under {mechanism}"
+
+
+def test_a_process_the_helper_cannot_kill_fails_the_step_in_one_line(monkeypatch, capsys):
+    """A survivor (one the helper may not signal, e.g. root through sudo) is reported and the command fails."""
+    import os
+
+    from cdhelper import containment, hooks
+    monkeypatch.setattr(containment.Box, "stop", lambda self, session: (self.close(), [4242])[1])
+    code = hooks._contained(["bash", "-c", "exit 0"], {"PATH": os.environ["PATH"]})
+    err = capsys.readouterr().err
+    assert code == hooks.SURVIVED and err.count("\n") == 1 and "survived" in err and "4242" in err, err
+
+
+def test_a_deploy_command_whose_leftovers_survive_closes_the_record_as_failed(pipeline, double, monkeypatch):
+    from cdhelper import containment
+    assert pipeline.release().code == 0
+    monkeypatch.setattr(containment.Box, "stop", lambda self, session: (self.close(), [4242])[1])
+    done = pipeline.promote("staging", "1.0.0", "--run", "true")
+    assert done.code != 0 and "survived" in done.err, done.out + done.err
+    [record] = pipeline.deployments("staging")
+    assert pipeline.states(record["id"])[-1] in ("failure", "error")

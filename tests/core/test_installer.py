@@ -323,3 +323,37 @@ def test_the_requirements_lock_is_what_uv_compiles_from_pyproject_toml(tmp_path)
         return {line.split(" \\")[0].strip() for line in text.splitlines() if re.match(r"[A-Za-z0-9]", line)}
     assert pins(out.read_text()) == pins((ROOT / "cdhelper" / "requirements.lock").read_text()), (
         "cdhelper/requirements.lock does not match pyproject.toml: run the command at its top")
+
+
+# --- a uv the push planted ----------------------------------------------------------------------------
+
+def _planted_uv(where: Path, marker: Path) -> None:
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "uv").write_text(f"#!/bin/sh\necho planted >> '{marker}'\necho 'uv 0.13.9 (planted)'\n")
+    (where / "uv").chmod(0o755)
+
+
+@pytest.mark.parametrize("path", ["/usr/bin:/bin:", ":/usr/bin:/bin", "/usr/bin::/bin", "bin:/usr/bin:/bin",
+                                  "{workspace}/bin:/usr/bin:/bin", "{link}:/usr/bin:/bin"])
+def test_a_uv_committed_to_the_workspace_is_never_run_whatever_path_says(tmp_path, monkeypatch, path):
+    """An empty or relative PATH entry means the working directory, the pushed workspace; an absolute
+    entry can point into it too, directly or through a link. None of them yields a uv there."""
+    workspace, marker = tmp_path / "workspace", tmp_path / "ran"
+    _planted_uv(workspace, marker)
+    _planted_uv(workspace / "bin", marker)
+    (tmp_path / "link").symlink_to(workspace / "bin")
+    monkeypatch.chdir(workspace)
+    env = {"PATH": path.format(workspace=workspace, link=tmp_path / "link"), "GITHUB_WORKSPACE": str(workspace)}
+    found = installer.on_path(env)
+    assert not marker.exists(), f"the planted uv ran with PATH={env['PATH']}"
+    assert found is None or not found.binary.startswith(str(workspace))
+
+
+def test_the_set_up_never_runs_a_uv_from_the_workspace_through_an_empty_path_entry(tmp_path):
+    """End to end: the set-up step with a trailing colon on PATH, a uv committed to the repository."""
+    workspace, marker = tmp_path / "workspace", tmp_path / "ran"
+    _planted_uv(workspace, marker)
+    proc = _bootstrap(tmp_path / "cache", workspace, PATH="/usr/bin:/bin:", GITHUB_WORKSPACE=str(workspace),
+                      CDHELPER_INSTALLER="", UV_DEFAULT_INDEX="http://127.0.0.1:9/simple")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not marker.exists(), "the set-up ran the uv committed to the repository"

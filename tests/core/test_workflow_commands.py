@@ -279,3 +279,62 @@ def test_a_write_that_fails_after_opening_is_a_warning_too(capsys):
     assert io.append_summary("x" * 100_000) is False
     warnings = runner_commands(capsys.readouterr().err)
     assert [name for name, _ in warnings] == ["warning", "warning"] and "'version'" in warnings[0][1]
+
+
+# --- what a user command prints (hooks.py relays it through neutralise_user_output) --------------------
+
+USER_COMMAND = r"""
+echo '::set-output name=approved-by::mallory'
+echo '::stop-commands::x'
+echo '::add-path::/tmp/evil'
+echo '   ::set-output name=approved-by::mallory'
+echo 'deployed ##[set-output name=x]y'
+echo '::SET-OUTPUT name=approved-by::mallory'
+echo '::warning::##[set-output name=x]y'
+echo '::set-output name=e::from stderr' >&2
+echo '##[add-path]/tmp/evil' >&2
+echo '::group::deploying'
+echo '  ::warning file=app.py,line=1::careful'
+echo '::add-mask::hide-me'
+echo '::error::broken' >&2
+echo '::endgroup::'
+printf '::notice::no newline at the end'
+"""
+
+
+def test_a_user_command_can_print_display_commands_but_no_other_command_reaches_the_runner(capfd):
+    from cdhelper import hooks
+    assert hooks.run(USER_COMMAND, {"PATH": os.environ["PATH"]}) == 0
+    out, err = capfd.readouterr()
+    assert [name for name, _ in runner_commands(out)] == ["group", "warning", "add-mask", "endgroup", "notice"], out
+    assert [name for name, _ in runner_commands(err)] == ["error"], err
+    # neutralised lines stay readable
+    assert "\\::set-output name=approved-by::mallory" in out and "\\::stop-commands::x" in out
+    assert "deployed #\\#[set-output name=x]y" in out and "#\\#[add-path]/tmp/evil" in err
+    assert out.endswith("::notice::no newline at the end\n"), "a partial last line is kept"
+
+
+def test_user_output_streams_line_by_line_keeps_bytes_and_bounds_line_length(tmp_path):
+    """Run through the helper in a child: the first line arrives while the command still waits for us;
+    undecodable bytes pass as they are; a line without end is cut at MAX_LINE."""
+    import select
+    import subprocess
+    import sys
+
+    from cdhelper import hooks
+    go = tmp_path / "go"
+    command = (f"echo first; while [ ! -e {go} ]; do sleep 0.01; done; printf '\\xff\\xfe::set-output name=x::y\\n'; "
+               f"head -c {3 * hooks.MAX_LINE} /dev/zero | tr '\\0' a")
+    relay = subprocess.Popen([sys.executable, "-c", "import sys; from cdhelper import hooks; "
+                              "sys.exit(hooks.run(sys.argv[1], {'PATH': '/usr/bin:/bin'}))", command],
+                             stdout=subprocess.PIPE)
+    try:
+        ready, _, _ = select.select([relay.stdout], [], [], 60)  # a deadlock guard, not a timing
+        assert ready and relay.stdout.readline() == b"first\n", "the first line waited for the command to end"
+    finally:
+        go.touch()
+    rest, _ = relay.communicate(timeout=120)
+    assert relay.returncode == 0
+    lines = rest.split(b"\n")
+    assert lines[0] == b"\xff\xfe::set-output name=x::y", "bytes kept; not at line start, so no command"
+    assert [len(line) for line in lines[1:]] == [hooks.MAX_LINE] * 3 + [0]
