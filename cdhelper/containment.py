@@ -225,8 +225,9 @@ def _children(pid: int) -> set[int]:
     return {p for p, (parent, _, state) in processes().items() if parent == pid and state != "Z"}
 
 
-def _tree(session: int, before: set[int]) -> dict[int, str]:
-    """pid -> state of the command's session, what was reparented to the helper since, and their descendants."""
+def _tree(session: int, before: set[int]) -> dict[int, tuple[int, str]]:
+    """pid -> (parent, state) of the command's session, what was reparented to the helper since, and
+    their descendants."""
     me, table = os.getpid(), processes()
     found = {p for p, (parent, sid, _) in table.items()
              if p != me and (sid == session or (parent == me and p not in before))}
@@ -235,33 +236,40 @@ def _tree(session: int, before: set[int]) -> dict[int, str]:
         more = {p for p, (parent, _, _) in table.items() if parent in found and p not in found and p != me}
         found |= more
         grew = bool(more)
-    return {p: table[p][2] for p in found}
+    return {p: (table[p][0], table[p][2]) for p in found}
 
 
 def _kill_until_quiet(session: int, before: set[int]) -> list[int]:
-    """Kill every process of the tree, round after round, until two rounds in a row find none alive
-    (two: a /proc listing may miss a pid allocated behind it while it runs). A killed process cannot
-    fork again, and what it forked before is found next round (reparented to the helper). SIGSTOP
-    first would not hold: when a member of the orphaned process group exits, the kernel sends the
-    stopped ones SIGHUP and SIGCONT. A process we may not signal never dies: it is a survivor."""
+    """Kill every process of the tree, round after round, until two rounds in a row find the tree
+    empty: nothing alive and nothing dead. A /proc listing can miss a pid allocated behind it while
+    it runs (pids wrap), but never the process that made it: that one is either alive in the listing
+    or, having exited, a zombie of its parent, and every parent in the tree is ours or in the tree
+    (the helper is the subreaper), so its zombie stays listed until we reap it. So a round that
+    reaps or sees a zombie is not quiet. A killed process cannot fork again, and what it forked
+    before is found next round (reparented to the helper). SIGSTOP first would not hold: when a
+    member of the orphaned process group exits, the kernel sends the stopped ones SIGHUP and
+    SIGCONT. A process we may not signal never dies: it is a survivor."""
     deadline = time.monotonic() + DEADLINE
     quiet = 0
     while quiet < 2:
-        _reap_orphans(before)
-        left = sorted(p for p, state in _tree(session, before).items() if state not in "ZX")
+        reaped = _reap_orphans(before)
+        tree = _tree(session, before)
+        left = sorted(p for p, (_, state) in tree.items() if state not in "ZX")
         if left and time.monotonic() >= deadline:
             return left
         for pid in left:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-        quiet = 0 if left else quiet + 1
+        ours_dead = any(parent == os.getpid() for parent, _ in tree.values())  # zombies left to reap next round
+        quiet = 0 if (left or reaped or ours_dead) else quiet + 1
     return []
 
 
-def _reap_orphans(before: set[int]) -> None:
-    """Orphans reparented to the helper and dead are its zombies: collect them."""
-    me = os.getpid()
+def _reap_orphans(before: set[int]) -> int:
+    """Orphans reparented to the helper and dead are its zombies: collect them; how many."""
+    me, reaped = os.getpid(), 0
     for pid, (parent, _, state) in processes().items():
         if parent == me and pid not in before and state in "ZX":
             with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(pid, os.WNOHANG)
+                reaped += os.waitpid(pid, os.WNOHANG)[0] == pid
+    return reaped
