@@ -6,8 +6,8 @@ Read from the environment's ledger records alone (no request of its own). A reco
 failure when its state is `failure` or `error`, or when a later record names it as `rollback_of`
 (an automatic rollback after a failed analysis, or a rollback by hand); flag flips (`flag_release`)
 do not count. The digest's newest finished record decides: once it succeeded there again (after an
-acknowledged promotion), it is no longer a repeat. The words of the failing status are not in the ledger (its statuses carry state, time and
-log URL), so the reason says which record ended how, with its log.
+acknowledged promotion), it is no longer a repeat. The reason quotes the failing record's last
+trusted status (what cdhelper wrote: the analysis that failed, the hook's exit), with its log.
 """
 
 from __future__ import annotations
@@ -54,16 +54,20 @@ def last_failure(records: list[Record], digest: str, *, other_than_run: int = 0)
         failed = record.state in FAILED_STATES
         undo = undone_by.get(record.id)
         if undo is not None:
-            reason = (f"deployment {record.id} ended in {record.state}; " if failed else "") + \
+            reason = (f"deployment {record.id} ended in {record.state}{_said(record)}; " if failed else "") + \
                 f"deployment {undo.id} rolled it back to {undo.version}"
             return Failure(record.id, record.version, "failed" if failed else "rolled back",
                            (record.changed_at if failed else None) or undo.created_at, _with_log(reason, undo.log_url))
         if failed:
             return Failure(record.id, record.version, "failed", record.changed_at or record.created_at,
-                           _with_log(f"deployment {record.id} ended in {record.state}", record.log_url))
+                           _with_log(f"deployment {record.id} ended in {record.state}{_said(record)}", record.log_url))
         if record.proven:
             return None  # it worked there since
     return None
+
+
+def _said(record: Record) -> str:
+    return f" ({record.description})" if record.description else ""
 
 
 def _with_log(reason: str, log_url: str) -> str:

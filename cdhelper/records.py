@@ -27,7 +27,7 @@ STATUS_DEPTH = 50  # statuses read per record: ours write about four per attempt
 ACTOR = "creator { __typename login }"
 DEPLOYMENT_FIELDS = f"""fragment ledgerRecord on Deployment {{
   id databaseId environment createdAt payload {ACTOR}
-  statuses(last: {STATUS_DEPTH}) {{ pageInfo {{ hasPreviousPage }} nodes {{ state createdAt logUrl {ACTOR} }} }}
+  statuses(last: {STATUS_DEPTH}) {{ pageInfo {{ hasPreviousPage }} nodes {{ state createdAt logUrl description {ACTOR} }} }}
 }}"""
 COMMIT_FIELDS = """fragment commitFacts on Commit {
   oid authors(first: 100) { pageInfo { hasNextPage } nodes { user { login } } } committer { user { login } }
@@ -99,6 +99,7 @@ class Record:
     creator: str = ""  # who created it (identity(): lower case, bots as name[bot])
     notes: tuple[str, ...] = ()  # what was not trusted about it, for the warnings
     log_url: str = ""  # of its latest status, whoever wrote it (GitHub's own records point at their job)
+    description: str = ""  # of its latest trusted status: why it ended so (free text the writer chose)
 
     @property
     def home(self) -> str:
@@ -191,7 +192,8 @@ def from_graphql(nodes: list[dict], trust: Trust) -> list[Record]:
                               created_at=parse_time(node["createdAt"]), state=state,
                               succeeded_at=parse_time(success["createdAt"]) if success else None, payload=payload,
                               changed_at=parse_time(latest["createdAt"]) if latest else None, creator=writer,
-                              notes=tuple(notes), log_url=(statuses[-1].get("logUrl") or "") if statuses else ""))
+                              notes=tuple(notes), log_url=(statuses[-1].get("logUrl") or "") if statuses else "",
+                              description=str((latest or {}).get("description") or "")))
     return records
 
 

@@ -144,9 +144,9 @@ def test_a_version_that_failed_in_production_is_flagged_and_promoting_it_again_n
     failed = max(d["id"] for d in pipeline.deployments("production"))
     pipeline.new_run(5151)  # another run promotes it again, as if it were new
     out = _brief(pipeline, "1.1.0")
-    assert out.data["failure"]["deployment_id"] == failed and out.data["failure"]["how"] == "failed"
+    assert out.data["failure"]["deployment_id"] == failed and out.data["failure"]["how"] == "failed", out.data["failure"]
     assert re.search(r"1\.1\.0 failed in production on \d{4}-\d\d-\d\d \d\d:\d\d UTC: deployment "
-                     rf"{failed} ended in failure", out.summary.replace("\\", ""))
+                     rf"{failed} ended in failure \(the deploy hook exited with status 3\)", out.summary.replace("\\", ""))  # the status's words
     before = len(pipeline.deployments("production"))
     dry = pipeline.promote("production", "1.1.0", "--dry-run")
     refused = pipeline.promote("production", "1.1.0")
