@@ -11,6 +11,7 @@ import requests
 from cdhelper.tagging import Candidate
 
 from ..conftest import SENTINEL
+from ..escapes import ESCAPES, kill_marked, marked_alive
 
 BOT = "github-actions[bot]"
 
@@ -523,32 +524,6 @@ def test_an_unusable_retry_delay_is_refused_before_any_request(pipeline, double,
 
 # --- containment: what a user command leaves running cannot outrun the clean-up (containment.py) -------
 
-def _marked_alive(mark: str) -> list[int]:
-    """Processes still running whose environment carries `mark` (root reads every environ here)."""
-    import os
-    alive = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                if mark.encode() in fh.read():
-                    alive.append(int(pid))
-        except OSError:
-            continue
-    return alive
-
-
-# Forks and lets its parent exit every 2 ms; setsid; double forks; a burst of short-lived children.
-ESCAPES = r"""
-hop() { sleep 0.002; hop & exit 0; }
-(hop &)
-(setsid bash -c 'hop() { sleep 0.002; hop & exit 0; }; hop' &)
-(setsid nohup sleep 300 >/dev/null 2>&1 &)
-(bash -c 'sleep 300' &)
-for i in 1 2 3 4 5 6 7 8; do (while :; do /bin/true; done) & done
-sleep 0.05
-"""
-
-
 @pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="Linux containment")
 @pytest.mark.parametrize("mechanism", __import__("cdhelper.containment", fromlist=["x"]).available())
 def test_nothing_a_user_command_leaves_running_outruns_the_containment(mechanism):
@@ -558,9 +533,12 @@ def test_nothing_a_user_command_leaves_running_outruns_the_containment(mechanism
     from cdhelper import hooks
     mark = f"CDHELPER_TEST_MARK={uuid.uuid4()}"
     env = {"PATH": os.environ["PATH"], mark.split("=")[0]: mark.split("=")[1]}
-    code = hooks._contained(["bash", "-c", ESCAPES], env, mechanism=mechanism)
-    assert code == 0
-    assert _marked_alive(mark) == [], f"survivors under {mechanism}"
+    try:
+        code = hooks._contained(["bash", "-c", ESCAPES], env, mechanism=mechanism)
+        assert code == 0
+        assert marked_alive(mark) == [], f"survivors under {mechanism}"
+    finally:
+        kill_marked(mark)
 
 
 def test_a_process_the_helper_cannot_kill_fails_the_step_in_one_line(monkeypatch, capsys):
