@@ -240,4 +240,5 @@ def test_the_weekly_dora_report_template_runs_after_a_pipeline(rehearsal_factory
     assert "production, " in out and "Deployment frequency" in out
     assert "1 in 30 days (0.2 a week)" in out, out[-2000:]
     assert "Change failure rate               0 % (0 of 1)" in out
-    assert r.double.total_requests() == 1  # one GraphQL page: the records of production
+    # one GraphQL page of production's records, and one for their runs' creation times (lead time's clock)
+    assert r.double.total_requests() == 2
