@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.abc
+import os
 import pkgutil
 import sys
 from collections.abc import Iterator
@@ -28,7 +29,9 @@ PRELOAD = (
     "_strptime", "email.utils", "http.cookies", "json", "jsonschema", "yaml", "zoneinfo", "ctypes", "uuid",
     "decimal", "fractions", "hmac", "mimetypes", "queue", "ssl", "base64", "calendar",
 )
-SKIP = {"cdhelper.__main__", "cdhelper.double", "cdhelper.rehearsal"}  # never part of a command that runs user code
+# Never part of a command that runs user code (a package here skips everything under it): the
+# launcher, and the developer tools, whose dependencies a runtime install does not have.
+SKIP = ("cdhelper.__main__", "cdhelper.double", "cdhelper.rehearsal")
 
 
 class SealedImport(ImportError):
@@ -74,11 +77,31 @@ def sealed() -> bool:
     return _SEAL in sys.meta_path
 
 
+def skipped(name: str) -> bool:
+    return any(name == skip or name.startswith(skip + ".") for skip in SKIP)
+
+
+def runtime_modules() -> list[str]:
+    """Every module of cdhelper a command may import, at any depth (a rollback imports modules of
+    other packages after the deploy hook ran), found on disk without importing a skipped package."""
+    names: list[str] = []
+
+    def walk(path: list[str], prefix: str) -> None:
+        for module in pkgutil.iter_modules(path, prefix):
+            if skipped(module.name):
+                continue
+            names.append(module.name)
+            if module.ispkg:
+                leaf = module.name.rpartition(".")[2]
+                walk([os.path.join(module.module_finder.path, leaf)], module.name + ".")
+
+    walk(list(sys.modules["cdhelper"].__path__), "cdhelper.")
+    return names
+
+
 def preload() -> None:
     for name in PRELOAD:
         with contextlib.suppress(ImportError):  # an optional dependency of a dependency
             importlib.import_module(name)
-    package = sys.modules["cdhelper"]
-    for module in pkgutil.iter_modules(package.__path__, "cdhelper."):
-        if module.name not in SKIP:
-            importlib.import_module(module.name)
+    for name in runtime_modules():
+        importlib.import_module(name)
