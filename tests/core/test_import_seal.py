@@ -30,7 +30,7 @@ def _modules_on_disk() -> set[str]:
 
 def _loaded_by_preload() -> set[str]:
     """preload() in a fresh interpreter, so nothing the test process imported counts."""
-    code = ("import sys, json; from cdhelper import import_seal; import_seal.preload(); "
+    code = ("import sys, json; import cdhelper.import_seal as seal; seal.preload(); "
             "print(json.dumps(sorted(m for m in sys.modules if m.startswith('cdhelper.'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return set(json.loads(out))
