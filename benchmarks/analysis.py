@@ -46,7 +46,7 @@ server.serve_forever()
 
 
 def bench(samples: int = 500) -> dict:
-    from cdhelper.analysis import parse, run
+    from cdhelper.progressive.analysis import parse, run
     stub = subprocess.Popen([sys.executable, "-c", STUB], stdout=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{int(stub.stdout.readline())}"

@@ -25,11 +25,11 @@ HOUR = 3600.0
 
 
 def _measure(count: int) -> dict:
-    from cdhelper import dora, timeline
-    from cdhelper.context import RunContext
-    from cdhelper.double import GitHubDouble
-    from cdhelper.github_api import GitHubClient
-    from cdhelper.records import now
+    from cdhelper.core.context import RunContext
+    from cdhelper.deploy.records import now
+    from cdhelper.devtools.double import GitHubDouble
+    from cdhelper.github.client import GitHubClient
+    from cdhelper.observe import dora, timeline
     with GitHubDouble(repos=["acme/app"]) as gh:
         repo = gh.repo("acme/app")
         start = gh.world.clock.now() - count * HOUR
@@ -58,8 +58,8 @@ def _brief_requests() -> dict:
     import tempfile
     from unittest import mock
 
-    from cdhelper import cli
-    from cdhelper.double import GitHubDouble
+    from cdhelper.cli import main as cli
+    from cdhelper.devtools.double import GitHubDouble
     with GitHubDouble(repos=["acme/app"]) as gh, tempfile.TemporaryDirectory() as tmp:
         repo = gh.repo("acme/app")
         art = Path(tmp) / "dist"

@@ -40,7 +40,7 @@ analysis:
 
 
 def _promote(gh, tmp: Path, steps: int, version: str = "1.0.0", run_id: int = 1) -> tuple[int, int]:
-    from cdhelper import cli
+    from cdhelper.cli import main as cli
     weights = [round(100 * (i + 1) / steps) for i in range(steps)]
     mark = tmp / "marks"
     mark.mkdir(exist_ok=True)
@@ -72,7 +72,7 @@ def _promote(gh, tmp: Path, steps: int, version: str = "1.0.0", run_id: int = 1)
 
 
 def bench() -> dict:
-    from cdhelper.double import GitHubDouble
+    from cdhelper.devtools.double import GitHubDouble
     global INTERVAL
     out = {}
     saved_interval, INTERVAL = INTERVAL, 0.01  # request counting: do not wait

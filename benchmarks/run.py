@@ -74,7 +74,7 @@ def bench_digest(size_mib: int, small_files: int) -> dict:
         openssl = min(median_time(["openssl", "dgst", "-sha256", str(big)], 1) for _ in range(3))
         ours_times = []
         for _ in range(3):
-            t, rss = _peak_rss_mb(f"from cdhelper.digests import file_digest; file_digest({str(big)!r})")
+            t, rss = _peak_rss_mb(f"from cdhelper.core.digests import file_digest; file_digest({str(big)!r})")
             ours_times.append(t)
         ours = min(ours_times)
         python_only, _ = _peak_rss_mb("import hashlib")
@@ -83,7 +83,7 @@ def bench_digest(size_mib: int, small_files: int) -> dict:
             d = tree / f"d{i % 32}"
             d.mkdir(parents=True, exist_ok=True)
             (d / f"f{i}.bin").write_bytes(os.urandom(64 * 1024))
-        code = ("import sys, time; from cdhelper.digests import digest_paths; t = time.perf_counter(); "
+        code = ("import sys, time; from cdhelper.core.digests import digest_paths; t = time.perf_counter(); "
                 "digest_paths([{!r}], workers={}); sys.stderr.write(str(time.perf_counter() - t))")
         one_core = min(_inner_seconds(code.format(str(tree), 1)) for _ in range(3))
         all_cores = min(_inner_seconds(code.format(str(tree), os.cpu_count() or 1)) for _ in range(3))
@@ -101,8 +101,8 @@ def bench_digest(size_mib: int, small_files: int) -> dict:
 def _pipeline(past: int) -> dict:
     """Release + staging + production in delivery mode (gate verified, evidence checked),
     in-process against a fresh double."""
-    from cdhelper import cli
-    from cdhelper.double import GitHubDouble
+    from cdhelper.cli import main as cli
+    from cdhelper.devtools.double import GitHubDouble
     with GitHubDouble(repos=["acme/app"]) as gh, tempfile.TemporaryDirectory() as tmp:
         if past:
             gh.seed_deployments("acme/app", past, ["staging", "production"])
@@ -152,9 +152,9 @@ def bench_api() -> dict:
 
 
 def bench_double() -> dict:
-    from cdhelper.double import GitHubDouble
+    from cdhelper.devtools.double import GitHubDouble
     start = time.perf_counter()
-    subprocess.run([PY, "-c", "from cdhelper.double import GitHubDouble; GitHubDouble(['a/b']).start().stop()"],
+    subprocess.run([PY, "-c", "from cdhelper.devtools.double import GitHubDouble; GitHubDouble(['a/b']).start().stop()"],
                    check=True, cwd=ROOT)
     start_s = time.perf_counter() - start
     python = median_time([PY, "-c", "pass"], 3)
@@ -171,7 +171,7 @@ def bench_freeze() -> dict:
     repeated hour of a DST change; a rare start with the longest duration), and a freeze that never lifts."""
     from datetime import datetime, timezone
 
-    from cdhelper import freeze
+    from cdhelper.deploy import freeze
 
     def window(cron: str, duration: str, tz: str = "UTC"):
         return freeze.parse([{"cron": cron, "duration": duration, "timezone": tz}], source="benchmark")[0]
@@ -193,7 +193,7 @@ def bench_freeze() -> dict:
 
 def bench_action_overhead(runs: int) -> dict:
     """A job calling actions/status (warm runner cache) against the same job doing `true`."""
-    from cdhelper.rehearsal import Rehearsal
+    from cdhelper.devtools.rehearsal import Rehearsal
     r = Rehearsal(mode="deployment")
     try:
         wf = r.repo_dir / ".github" / "workflows" / "bench.yml"

@@ -15,7 +15,7 @@ anywhere ever runs. Run that way, this file, before importing anything else of c
 4. verifies the dependency cache entry bootstrap.py set up against its manifest, holding a shared
    lock on it until exit (a rebuild by another job waits), and only then appends it to sys.path
    (plain append, not site.addsitedir: no `.pth` is processed);
-5. never writes bytecode (the verified tree stays as verified), and runs cdhelper.cli.
+5. never writes bytecode (the verified tree stays as verified), and runs cdhelper.cli.main.
 """
 
 import os
@@ -42,7 +42,8 @@ def launch() -> int:
     import cdhelper
     if not _inside(cdhelper.__file__, root):
         return _fail(f"cdhelper was imported from {cdhelper.__file__}, not from the action checkout {root}")
-    from cdhelper import bootstrap, credentials
+    from cdhelper import bootstrap
+    from cdhelper._boot import credentials
     if sys.platform == "win32":
         print(bootstrap.WINDOWS_REFUSAL, flush=True)
         return 1
@@ -64,14 +65,14 @@ def launch() -> int:
                      "changes the cache between steps")
     sys.dont_write_bytecode = True
     sys.path.append(bootstrap.site_dir(entry.path))
-    import cdhelper.cli
-    if not _inside(cdhelper.cli.__file__, root):
-        return _fail(f"cdhelper.cli was imported from {cdhelper.cli.__file__}, not from {root}")
-    return cdhelper.cli.main()
+    import cdhelper.cli.main
+    if not _inside(cdhelper.cli.main.__file__, root):
+        return _fail(f"cdhelper.cli.main was imported from {cdhelper.cli.main.__file__}, not from {root}")
+    return cdhelper.cli.main.main()
 
 
 if __name__ == "__main__":
     if __spec__ is None:  # run by path: the composite actions
         sys.exit(launch())
-    from cdhelper.cli import main  # python -m cdhelper: a development install
+    from cdhelper.cli.main import main  # python -m cdhelper: a development install
     sys.exit(main())

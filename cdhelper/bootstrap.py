@@ -249,10 +249,10 @@ def install(lock: str, site: str, environ: dict[str, str], *, python: str = sys.
     import shutil
     import tempfile
     if __package__:
-        from . import installer
+        from ._boot import installer
     else:  # run by path (`python -I -S .../bootstrap.py`): the action checkout, after the standard library
         sys.path.append(ROOT)
-        from cdhelper import installer
+        from cdhelper._boot import installer
     scratch = tempfile.mkdtemp(prefix="install-", dir=os.path.dirname(os.path.dirname(site)))
     try:
         try:

@@ -34,7 +34,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from . import programs
+from ._boot import programs
 
 PR_SET_CHILD_SUBREAPER = 36
 CGROUP_PREFIX = "cdhelper-hook-"

@@ -12,7 +12,7 @@ A hook is the pushed repository's code, run inside a job that holds a token. It 
   survives, the step fails saying so;
 - no say over the runner: its stdout and stderr pass through the helper line by line, and every
   workflow command in them but the display ones (`::group::`, `::warning::`, `::add-mask::`...)
-  is made inert (actions_io.neutralise_user_output), so it cannot forge a step output.
+  is made inert (escaping.neutralise_user_output), so it cannot forge a step output.
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from . import actions_io, containment, import_seal, programs
+from . import containment
+from ._boot import programs
+from ._boot import import_seal
+from .core import escaping
 
 SCRUBBED = {"GITHUB_TOKEN", "GH_TOKEN", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "ACTIONS_RUNTIME_TOKEN",
             "CDHELPER_SECRETS_FD", "CDHELPER_ROOT", "CDHELPER_PYTHON", "GITHUB_ACTION_PATH"}
@@ -93,7 +96,7 @@ def _contained(argv: list[str], environ: dict, mechanism: str | None = None) -> 
 
 class _Relay:
     """The command's stdout and stderr, line by line onto the helper's, through
-    actions_io.neutralise_user_output: no workflow command but display ones reaches the runner.
+    escaping.neutralise_user_output: no workflow command but display ones reaches the runner.
     Lines stream as they come; one longer than MAX_LINE is cut, so a child that never prints a
     newline cannot make the helper buffer without bound."""
 
@@ -158,7 +161,7 @@ class _Relay:
 
 
 def _write(stream, data: bytes) -> None:
-    text = actions_io.neutralise_user_output(data.decode("utf-8", "surrogateescape"))
+    text = escaping.neutralise_user_output(data.decode("utf-8", "surrogateescape"))
     stream.flush()
     if hasattr(stream, "buffer"):
         stream.buffer.write(text.encode("utf-8", "surrogateescape"))

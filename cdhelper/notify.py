@@ -7,7 +7,7 @@
     summary_lines(deliveries) -> str                Markdown for the job summary
     secret_values(targets) -> list[str]             every value to mask (URLs, the HMAC secret)
 
-Two body kinds: `json`, the documented schema (cdhelper/schemas/notification.schema.json), and
+Two body kinds: `json`, the documented schema (cdhelper/core/schemas/notification.schema.json), and
 `slack`, Slack's incoming-webhook `{"text": ...}`. Every request carries `X-Cdhelper-Event`,
 `X-Cdhelper-Delivery` (one uuid4 per event and target, the same on retries so a receiver can
 de-duplicate) and, when a secret is set, `X-Cdhelper-Signature-256: sha256=<HMAC-SHA256 of the
@@ -39,9 +39,11 @@ from urllib.parse import urlsplit
 import requests
 import requests.adapters
 
-from . import __version__, deadline
-from .actions_io import md_code, md_text
-from .errors import InputError
+from cdhelper.core.errors import InputError
+from cdhelper.core.escaping import md_code, md_text
+
+from . import __version__
+from .core import deadline
 
 SCHEMA_ID = "cdhelper.notification/1"
 KINDS = ("slack", "json")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cdhelper import cli
-from cdhelper.double import GitHubDouble
+from cdhelper.cli import main as cli
+from cdhelper.devtools.double import GitHubDouble
 
 from .openapi_check import OpenAPIChecker
 
@@ -53,7 +53,7 @@ def github(double):
 @pytest.fixture(autouse=True)
 def _nothing_imported_after_user_code():
     """No command may need a module it did not load before its first user command (import_seal.py)."""
-    from cdhelper import import_seal
+    from cdhelper._boot import import_seal
     before = len(import_seal.refused)
     yield
     assert import_seal.refused[before:] == [], "imported after a user command ran: add them to import_seal.PRELOAD"

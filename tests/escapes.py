@@ -1,5 +1,5 @@
 """What a hostile user command does to outlive its step, and how the tests find what survived:
-shared by the containment tests (tests/core/test_hardening.py) and the stress test
+shared by the containment tests (tests/deploy/test_hardening.py) and the stress test
 (tests/reliability/test_containment_stress.py)."""
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConfigError, InputError
-from ..errors import show as _show
+from cdhelper.core.errors import ConfigError, InputError
+from cdhelper.core.errors import show as _show
+
 from .findings import Finding
 from .model import WorkflowSyntaxError, read
 from .workflows import DEFAULT_GATE, Contract, check, held_to
@@ -59,7 +60,7 @@ def contract(config_path: str | None, *, workspace: str = ".", gate_environment:
     if config_path is None and not default.exists():  # skip the schema's import: doctor runs first and often
         return Contract(gate_environment=option or DEFAULT_GATE, gate_source="--gate-environment" if option else "",
                         gate_fixed=bool(option), no_deployment_key=no_deployment_key)
-    from .. import config
+    from cdhelper.core import config
     cfg = config.load(config_path, workspace=workspace, gate_environment=option or None)
     source = "--gate-environment" if option else f"{config_path or config.DEFAULT_PATH} (gate.environment)" \
         if _names_gate(Path(config_path) if config_path else default) else ""

@@ -3,9 +3,10 @@ through the client. Two requests: the environments (one page), and the variable.
 
 from __future__ import annotations
 
-from ..context import parse_mode
-from ..errors import InputError, PermissionDeniedError
-from ..records import gate_rules_from_rest
+from cdhelper.core.context import parse_mode
+from cdhelper.core.errors import InputError, PermissionDeniedError
+from cdhelper.deploy.records import gate_rules_from_rest
+
 from .findings import Finding
 
 SETTINGS = "Settings > Environments"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cdhelper import config
+from cdhelper.core import config
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

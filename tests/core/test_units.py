@@ -7,11 +7,12 @@ import subprocess
 
 import pytest
 
-from cdhelper import config, gate, versions
-from cdhelper.actions_io import ActionsIO
-from cdhelper.context import parse_mode
-from cdhelper.digests import digest_paths, parse_digest, parse_image
-from cdhelper.errors import ConfigError, GateError, InputError
+from cdhelper.cli.actions_io import ActionsIO
+from cdhelper.core import config, versions
+from cdhelper.core.context import parse_mode
+from cdhelper.core.digests import digest_paths, parse_digest, parse_image
+from cdhelper.core.errors import ConfigError, GateError, InputError
+from cdhelper.deploy import gate
 
 
 def test_no_config_file_gives_staging_then_production_gated_by_production_approval(tmp_path):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from cdhelper import versions
-from cdhelper.errors import InputError
+from cdhelper.core import versions
+from cdhelper.core.errors import InputError
 
 
 def _refused(raw: str) -> InputError:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from cdhelper import cli
+from cdhelper.cli import main as cli
 
 
 @pytest.fixture(autouse=True)

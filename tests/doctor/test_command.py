@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cdhelper import cli
+from cdhelper.cli import main as cli
 
 CORPUS = Path(__file__).parent / "corpus"
 ROOT = Path(__file__).resolve().parents[2]

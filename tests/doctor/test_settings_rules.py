@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from cdhelper import cli
+from cdhelper.cli import main as cli
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "workflows-templates" / "cd-pipeline.yml"
 DOCTOR = "ghs_doctor_token"  # what a workflow's job token gets with `actions: read`

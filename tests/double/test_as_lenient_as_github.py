@@ -8,7 +8,7 @@ import subprocess
 
 import requests
 
-from cdhelper.double import GitHubDouble
+from cdhelper.devtools.double import GitHubDouble
 
 H = {"Authorization": "token t0ken"}
 

@@ -96,7 +96,7 @@ def test_reading_needs_contents_read_and_committing_contents_write(double):
 
 
 def test_a_repository_backed_by_git_serves_its_files_and_commits_over_them(tmp_path, openapi):
-    from cdhelper.double import GitHubDouble
+    from cdhelper.devtools.double import GitHubDouble
     env = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@x",
            "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     (tmp_path / ".github" / "flags").mkdir(parents=True)

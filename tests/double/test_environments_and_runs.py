@@ -88,7 +88,7 @@ def test_reviewer_approves_a_waiting_run_and_the_approval_is_in_its_history(doub
 def test_prevent_self_review_stops_the_run_author_from_approving(double):
     double.set_environment("acme/app", "gate", reviewers=["bob"], prevent_self_review=True)
     run = double.create_run("acme/app", actor="bob", waiting_on=["gate"])
-    from cdhelper.double.http import ApiError
+    from cdhelper.devtools.double.http import ApiError
     with pytest.raises(ApiError):
         double.review("acme/app", run["id"], "gate", "bob")
 

@@ -65,7 +65,7 @@ def test_matching_refs_update_and_delete(double, github):
 
 
 def test_repository_backed_by_a_git_directory_serves_its_real_commits_and_tags(tmp_path, openapi):
-    from cdhelper.double import GitHubDouble
+    from cdhelper.devtools.double import GitHubDouble
     env = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@x",
            "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     run = lambda *a: subprocess.run(["git", "-C", str(tmp_path), *a], check=True, env=env, capture_output=True, text=True).stdout  # noqa: E731

@@ -7,7 +7,7 @@ import pytest
 import requests
 from github import Auth, Github, GithubException
 
-from cdhelper.double import Fault, GitHubDouble
+from cdhelper.devtools.double import Fault, GitHubDouble
 
 H = {"Authorization": "token t0ken"}
 

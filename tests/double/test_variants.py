@@ -7,7 +7,7 @@ import pytest
 import requests
 from github import Auth, Github
 
-from cdhelper.double import GitHubDouble
+from cdhelper.devtools.double import GitHubDouble
 
 H = {"Authorization": "token t0ken"}
 

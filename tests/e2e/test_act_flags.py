@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from cdhelper.double.rest.contents import file_at
-from cdhelper.rehearsal import REPOSITORY, REVIEWER
-from cdhelper.rehearsal.scenarios import FLAG, flag_file
+from cdhelper.devtools.double.rest.contents import file_at
+from cdhelper.devtools.rehearsal import REPOSITORY, REVIEWER
+from cdhelper.devtools.rehearsal.scenarios import FLAG, flag_file
 
 from .test_act_isolation import PROBE
 from .test_act_pipeline import _deployments, _states, rehearsal_factory  # noqa: F401 - fixture

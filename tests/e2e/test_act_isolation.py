@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from cdhelper.rehearsal import REPOSITORY, TOKEN
+from cdhelper.devtools.rehearsal import REPOSITORY, TOKEN
+from tests.boot.test_isolation import markers_left, plant_shadows
 
-from ..core.test_isolation import markers_left, plant_shadows
 from .test_act_pipeline import _deployments, _states, rehearsal_factory  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.act

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from cdhelper.rehearsal import REPOSITORY, RUN_ID, TOKEN, Rehearsal
+from cdhelper.devtools.rehearsal import REPOSITORY, RUN_ID, TOKEN, Rehearsal
 
 pytestmark = pytest.mark.act
 
@@ -215,7 +215,7 @@ def test_a_cold_runner_sets_up_once_with_the_pinned_uv_then_every_step_reuses_th
     """The set-up path users get, not a shortcut: an empty tool cache, no uv on PATH (a fresh hosted
     runner): the first cdhelper step fetches the pinned uv and installs the lock; every later one
     verifies the entry and installs nothing."""
-    from cdhelper import installer
+    from cdhelper._boot import installer
     r = rehearsal_factory("deployment")
     r.plan_run(review=None)
     assert r.act(env={"CDHELPER_CACHE": str(tmp_path / "fresh-tool-cache")}) == 0, r.output()[-3000:]

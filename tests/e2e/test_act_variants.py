@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cdhelper.rehearsal import REPOSITORY, REVIEWER
+from cdhelper.devtools.rehearsal import REPOSITORY, REVIEWER
 
 from .test_act_pipeline import _deployments, _states, rehearsal_factory  # noqa: F401 - fixture
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cdhelper.rehearsal import RUN_ID, TOKEN
-from cdhelper.rehearsal.own_workflow import OwnWorkflowRehearsal, Unrehearsable, prepare
+from cdhelper.devtools.rehearsal import RUN_ID, TOKEN
+from cdhelper.devtools.rehearsal.own_workflow import OwnWorkflowRehearsal, Unrehearsable, prepare
 
 pytestmark = pytest.mark.act
 

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from cdhelper import config
-from cdhelper.config import Protection, Reviewer
-from cdhelper.errors import ConfigError
+from cdhelper.core import config
+from cdhelper.core.config import Protection, Reviewer
+from cdhelper.core.errors import ConfigError
 
 
 def test_keys_parse_into_frozen_protections_and_absent_keys_are_not_managed():

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cdhelper.double import Fault
+from cdhelper.devtools.double import Fault
+from tests.conftest import SENTINEL
 
-from ..conftest import SENTINEL
 from .test_flags import FLAGS, flag_file, flag_records, flip, write_flags
 
 CREATE = "POST /repos/{owner}/{repo}/deployments"
@@ -103,7 +103,7 @@ def test_a_declared_kill_switch_that_is_no_variant_is_a_one_line_config_error(li
 
 
 def test_kill_switch_names_the_declared_variant_and_where_it_is_declared(live):
-    from cdhelper import flags
+    from cdhelper.deploy import flags
     write_flags(live, "production", declared(FLAGS, "new-checkout", "off"))
     production = flags.load(live.tmp, "production")
     assert flags.kill_switch(production, "new-checkout") == ("off", DECLARED)

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from cdhelper.double.rest.contents import commit_file, file_at
+from cdhelper.devtools.double.rest.contents import commit_file, file_at
 
 PATH = ".github/flags/production.flagd.json"
 FLAGS = {"flags": {
@@ -103,7 +103,7 @@ def test_a_branch_that_moved_before_the_flip_is_refused_before_anything_is_writt
 
 
 def test_a_branch_that_moved_during_the_flip_fails_the_commit_and_says_the_flip_is_live(live, monkeypatch):
-    from cdhelper import github_api
+    from cdhelper.github import client as github_api
     original = github_api.GitHubClient.put_file
 
     def concurrent_push(self, *args, **kwargs):  # another flip lands between the read and the write
@@ -120,7 +120,7 @@ def test_a_branch_that_moved_during_the_flip_fails_the_commit_and_says_the_flip_
 
 
 def test_a_branch_rule_refusing_the_bot_is_named_with_the_way_out(live, monkeypatch):
-    from cdhelper import github_api
+    from cdhelper.github import client as github_api
 
     def refused(self, *args, **kwargs):
         raise github_api.ApiFailure(409, "Repository rule violations found\n\nChanges must be made through a pull request.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cdhelper import dora
+from cdhelper.observe import dora
 from tests.flags.test_flags import FLAGS, write_flags
 
 HOUR = 3600.0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from cdhelper.failures import last_failure
-from cdhelper.records import Record
+from cdhelper.deploy.failures import last_failure
+from cdhelper.deploy.records import Record
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 A, B = "sha256:" + "a" * 64, "sha256:" + "b" * 64

@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 
 from cdhelper import __version__, notify
-from cdhelper.errors import InputError
+from cdhelper.core.errors import InputError
 
 SECRET = "hmac-secret-0123456789abcdef-SENTINEL"
 PATH_SECRET = "/services/T000/B000/XXXXsecretXXXX"
@@ -97,7 +97,7 @@ EVENT = notify.Event(kind="promoted", repository="acme/app", environment="produc
 
 
 def schema() -> dict:
-    return json.loads(resources.files("cdhelper").joinpath("schemas/notification.schema.json").read_text())
+    return json.loads(resources.files("cdhelper.core").joinpath("schemas/notification.schema.json").read_text())
 
 
 def assert_secret_free(text: str) -> None:
@@ -323,7 +323,7 @@ def test_no_targets_sends_nothing():
 
 def test_send_works_after_the_import_seal():
     """Promote notifies after the deploy command ran: by then cdhelper may import nothing new."""
-    from cdhelper import import_seal
+    from cdhelper._boot import import_seal
     with Receiver(500, 200) as rx, import_seal.armed():
         import_seal.seal()
         assert import_seal.sealed()

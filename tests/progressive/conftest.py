@@ -17,8 +17,8 @@ import re
 
 import pytest
 
-from cdhelper.rehearsal.platform import Platform, PlatformError
-from cdhelper.rehearsal.platform.common import in_session
+from cdhelper.devtools.rehearsal.platform import Platform, PlatformError
+from cdhelper.devtools.rehearsal.platform.common import in_session
 
 _apps = itertools.count(1)
 

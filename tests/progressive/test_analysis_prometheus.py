@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from cdhelper.analysis import parse, preflight, run
-from cdhelper.errors import ConfigError, InputError
-from tests.core.test_analysis import Trickler
+from cdhelper.core.errors import ConfigError, InputError
+from cdhelper.progressive.analysis import parse, preflight, run
+from tests.progressive.test_analysis import Trickler
 
 INSTALL = "apt-get install -y --no-install-recommends prometheus"
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from cdhelper import hooks
-from cdhelper.rehearsal.platform import PlatformError, service
-from cdhelper.rehearsal.platform.common import http_get, wait_until
+from cdhelper.devtools.rehearsal.platform import PlatformError, service
+from cdhelper.devtools.rehearsal.platform.common import http_get, wait_until
 
 from .conftest import require_flag_packages
 
-HOOKS = Path(__file__).resolve().parents[2] / "cdhelper" / "rehearsal" / "platform" / "hooks"
+HOOKS = Path(__file__).resolve().parents[2] / "cdhelper" / "devtools" / "rehearsal" / "platform" / "hooks"
 FLAG = "new-greeting"
 
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from cdhelper import hooks
-from cdhelper.rehearsal.platform import Platform, PlatformError, api, service
-from cdhelper.rehearsal.platform import prometheus as prom
-from cdhelper.rehearsal.platform.common import alive, http_get, in_session, wait_until
+from cdhelper.devtools.rehearsal.platform import Platform, PlatformError, api, service
+from cdhelper.devtools.rehearsal.platform import prometheus as prom
+from cdhelper.devtools.rehearsal.platform.common import alive, http_get, in_session, wait_until
 
 from .conftest import require_platform
 
-HOOKS = Path(__file__).resolve().parents[2] / "cdhelper" / "rehearsal" / "platform" / "hooks"
+HOOKS = Path(__file__).resolve().parents[2] / "cdhelper" / "devtools" / "rehearsal" / "platform" / "hooks"
 
 
 def send(url: str, n: int) -> Counter:
@@ -238,7 +238,7 @@ def test_control_cli(platform, app):
     assert "carries 40% of the traffic" in ctl("teardown", "--version", "1.1.0", code=1)["stderr"]
     assert "a percentage, 0..100" in ctl("weight", "--percent", "101", code=1)["stderr"]
     assert ctl("status")["apps"][app]["weights"] == {"1.0.0": 60, "1.1.0": 40}  # refusals change nothing
-    gone = subprocess.run([sys.executable, "-m", "cdhelper.rehearsal.platform", "ctl", "--platform",
+    gone = subprocess.run([sys.executable, "-m", "cdhelper.devtools.rehearsal.platform", "ctl", "--platform",
                            str(platform.directory / "nowhere"), "status"], capture_output=True, text=True)
     assert gone.returncode == 3 and "no platform is running" in gone.stderr
 
@@ -300,7 +300,7 @@ def test_nothing_outlives_the_platform(tmp_path):
     code = f"""
 import os, sys, time
 sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
-from cdhelper.rehearsal.platform import Platform
+from cdhelper.devtools.rehearsal.platform import Platform
 p = Platform({str(tmp_path / "p")!r}, wait_discovery=False).start()
 p.deploy("1.0.0", app="a"); p.deploy("2.0.0", app="a"); p.deploy("1.0.0", app="b", slot="blue")
 p.send_load("a", rate=20)

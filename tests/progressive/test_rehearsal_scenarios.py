@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from cdhelper import cli
-from cdhelper.rehearsal.platform import Platform
+from cdhelper.cli import main as cli
+from cdhelper.devtools.rehearsal.platform import Platform
 
 from .conftest import require_platform
 

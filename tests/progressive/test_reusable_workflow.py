@@ -13,9 +13,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cdhelper.rehearsal import REPOSITORY, TOKEN, Rehearsal
-from cdhelper.rehearsal.platform.common import free_port
-from cdhelper.rehearsal.scenarios import HOOKS, errors_query
+from cdhelper.devtools.rehearsal import REPOSITORY, TOKEN, Rehearsal
+from cdhelper.devtools.rehearsal.platform.common import free_port
+from cdhelper.devtools.rehearsal.scenarios import HOOKS, errors_query
 
 pytestmark = pytest.mark.act
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from cdhelper.rehearsal.scenarios import HOOKS, errors_query
+from cdhelper.devtools.rehearsal.scenarios import HOOKS, errors_query
 
 
 def _config(pipeline, platform, app: str, strategy: str, *, env_analysis: str = "", query: str | None = None,

@@ -10,10 +10,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cdhelper import cli
-from cdhelper.double import Fault, GitHubDouble
-
-from ..conftest import SENTINEL, assert_no_sentinel  # noqa: F401 - one sentinel for every suite
+from cdhelper.cli import main as cli
+from cdhelper.devtools.double import Fault, GitHubDouble
+from tests.conftest import SENTINEL, assert_no_sentinel  # noqa: F401 - one sentinel for every suite
 
 CLEAR_ERROR = re.compile(r"^::error title=[^:]+::.+ Fix: .+$", re.M)
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.core.test_rollouts import HOLD, rollouts  # noqa: F401 - the fixture, for a paused rollout
+from tests.progressive.test_rollouts import HOLD, rollouts  # noqa: F401 - the fixture, for a paused rollout
 
 PROMOTE = ["promote", "--environment", "staging", "--version", "1.0.0", "--mode", "deployment"]
 STRATEGY = ("environments: [{{name: staging}}, {{name: production, strategy: {}, "

@@ -13,8 +13,7 @@ import uuid
 import pytest
 
 from cdhelper import containment, hooks
-
-from ..escapes import ESCAPES, kill_marked, marked_alive
+from tests.escapes import ESCAPES, kill_marked, marked_alive
 
 RUNS = 200
 

@@ -41,11 +41,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from cdhelper.digests import digest_paths
-from cdhelper.double import Fault, GitHubDouble
-from cdhelper.double import http as double_http
-from cdhelper.errors import DeployError
-from cdhelper.records import validate_payload
+from cdhelper.core.digests import digest_paths
+from cdhelper.core.errors import DeployError
+from cdhelper.deploy.records import validate_payload
+from cdhelper.devtools.double import Fault, GitHubDouble
+from cdhelper.devtools.double import http as double_http
 
 from .harness import PipelineRun, assert_no_sentinel, new_double
 from .killing import (
@@ -381,7 +381,7 @@ def test_killed_promotions_never_duplicate_strand_or_rewrite_a_record(first, tmp
 def test_the_checker_tells_github_superseding_from_tampering():
     """The history invariant itself: GitHub's own inactivation passes, anything else after a
     success (including a hand-made `inactive`) is reported."""
-    from cdhelper.double.rest import add_status
+    from cdhelper.devtools.double.rest import add_status
 
     gh = GitHubDouble(repos=["acme/app"])
     repo = gh.repo("acme/app")

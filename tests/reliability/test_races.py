@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from cdhelper.double import Fault
+from cdhelper.devtools.double import Fault
 
 from .harness import PipelineRun, new_double
 

@@ -1,0 +1,1 @@
+"""Standard library only: what runs before cdhelper's dependencies are installed and verified."""

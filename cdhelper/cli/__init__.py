@@ -1,0 +1,1 @@
+"""The command line: inputs read once (edge), commands, exit codes, summaries."""

@@ -1,0 +1,196 @@
+"""The edge shared by every command family: action inputs, the secrets, the run context, cd.yml and
+the GitHub client, each read once here and handed on as frozen objects (domain code never reads the
+environment and never builds a client)."""
+
+from __future__ import annotations
+
+import json
+import os
+from argparse import ArgumentParser, RawDescriptionHelpFormatter
+
+ENVIRONMENT = """environment (the runner sets these inside GitHub Actions; to run by hand, see docs/cli.md):
+  GITHUB_TOKEN          the token (also INPUT_GITHUB_TOKEN, the actions' github-token input, or GH_TOKEN);
+                        never printed, never passed to your commands
+  GITHUB_REPOSITORY     OWNER/NAME (or --repository)
+  GITHUB_API_URL        REST API root (default https://api.github.com; GHES: https://HOST/api/v3)
+  GITHUB_GRAPHQL_URL    GraphQL endpoint (default: derived from GITHUB_API_URL)
+  GITHUB_SERVER_URL     links to runs (default https://github.com)
+  GITHUB_SHA            the commit released and deployed
+  GITHUB_REF            the ref the run is for
+  GITHUB_RUN_ID, GITHUB_RUN_ATTEMPT, GITHUB_RUN_NUMBER
+                        the run: its approvals, its records, the default version BASE.RUN_NUMBER
+  GITHUB_ACTOR, GITHUB_TRIGGERING_ACTOR
+                        who started and who re-ran the run: neither may approve it
+  GITHUB_REPOSITORY_ID  tells this repository's records from others'
+  GITHUB_WORKSPACE      where .github/cd.yml is read (default: the current directory)
+  RUNNER_TEMP           scratch space (default /tmp)
+  GITHUB_ACTIONS, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY
+                        inside Actions: annotations, step outputs, the job summary
+  INPUT_<NAME>          an action input; each option's default (e.g. INPUT_ENVIRONMENT)
+  INPUT_REGISTRY_USERNAME, INPUT_REGISTRY_PASSWORD
+                        registry credentials for image tags (the password is a secret, like the token)
+  CDHELPER_BACKOFF      first retry delay in seconds (default 0.25)
+  CDHELPER_DEBUG        1: print the traceback of an internal error (exit 70)
+"""
+
+
+class Parser(ArgumentParser):
+    """argparse, but a refused command line is cdhelper's one-line InputError (mapped to exit 2 with
+    every other error in cli._dispatch), never a usage dump and never SystemExit. Subparsers inherit it."""
+
+    def error(self, message: str):
+        from cdhelper.core.errors import InputError
+        shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in message)
+        if len(shown) > 300:  # argparse quotes unknown arguments whole
+            shown = f"{shown[:300]}… ({len(shown)} characters)"
+        raise InputError(f"{self.prog}: {shown}", "the command line is not one this command accepts",
+                         f"see `{self.prog} --help`")
+
+
+def config_options(p, *, github: bool = True) -> None:
+    """--config; for a command that talks to GitHub also --repository, and the variables it reads in --help."""
+    if github:
+        p.epilog, p.formatter_class = ENVIRONMENT, RawDescriptionHelpFormatter
+    p.add_argument("--config", default=input_value("config") or None, help="path of cd.yml (default .github/cd.yml)")
+    if github:
+        p.add_argument("--repository", default=input_value("repository"), help="OWNER/NAME (default $GITHUB_REPOSITORY)")
+
+
+def emit(io, args, data: dict, text: str) -> int:
+    """A command's result: the `json` step output, and on stdout as JSON (--json) or as text."""
+    io.set_output("json", json.dumps(data))
+    if args.json:
+        io.out_json(data)
+    else:
+        io.out(text)
+    return 0
+
+
+def input_value(name: str, default: str = "") -> str:
+    return os.environ.get(_input_variable(name), default)
+
+
+def _input_variable(name: str) -> str:
+    return f"INPUT_{name.upper().replace('-', '_')}"
+
+
+def from_action(name: str) -> bool:
+    """Whether the input NAME reached cdhelper from an action step (in Actions, with INPUT_NAME set by
+    the composite action's `env:`), rather than as a flag typed by hand: errors name what was used."""
+    return os.environ.get("GITHUB_ACTIONS") == "true" and _input_variable(name) in os.environ
+
+
+def required(value: str | None, flag: str, *, why: str, example: str, input_name: str = "") -> str:
+    """A value the command cannot do without: missing, empty or blank is the one-line InputError,
+    naming the action input (`input_name`) when it came from an action step, else the flag."""
+    if value and value.strip():
+        return value
+    from cdhelper.core.errors import InputError
+    if input_name and from_action(input_name):
+        raise InputError(f"the `{input_name}` input is empty", why,
+                         f"set `{input_name}:` in the step's `with:` (e.g. {input_name}: {example})")
+    raise InputError(f"{flag} is missing or empty", why, f"pass {flag} {example}")
+
+
+def boolean(raw: str, name: str) -> bool:
+    from cdhelper.core.errors import InputError
+    value = (raw or "").strip().lower()
+    if value in {"", "false", "0", "no"}:
+        return False
+    if value in {"true", "1", "yes"}:
+        return True
+    raise InputError(f"input {name}={raw!r} is not a boolean", "booleans are 'true' or 'false'",
+                     f"set {name} to 'true' or 'false'")
+
+
+def lines(raw: str) -> list[str]:
+    """Multi-line or whitespace-separated action inputs -> list."""
+    return [part for part in (raw or "").split() if part]
+
+
+def _credentials():
+    from cdhelper._boot import credentials
+    from cdhelper.core.errors import InputError
+    try:
+        return credentials.load(os.environ)
+    except credentials.CredentialsError as err:
+        what, _, fix = str(err).partition(". Fix: ")
+        raise InputError("the secrets handed to cdhelper could not be read", what, fix or "re-run the job") from None
+
+
+def secrets(io):
+    found = _credentials()
+    io.mask(found.github_token)
+    io.mask(found.registry_password)
+    return found
+
+
+def context(args, io):
+    from cdhelper.core.context import RunContext
+    token = secrets(io).github_token
+    writers = getattr(args, "trusted_writer", None) or lines(input_value("trusted-writers"))
+    return RunContext.from_environ(dict(os.environ), token=token, repository=args.repository, writers=writers)
+
+
+def config(args, ctx):
+    from cdhelper.core import config
+    # Only the commands that decide on the gate hold the workflow's gate environment to check cd.yml against.
+    return config.load(args.config, workspace=ctx.workspace if ctx else ".",
+                       gate_environment=getattr(args, "gate_environment", None),
+                       gate_by_hand=not from_action("gate-environment"))
+
+
+def client(ctx):
+    from cdhelper.core.errors import InputError
+    from cdhelper.github.client import GitHubClient
+    raw = os.environ.get("CDHELPER_BACKOFF", "0.25")
+    try:
+        backoff = float(raw)
+    except ValueError:
+        backoff = -1.0
+    if not 0 <= backoff <= 60:  # NaN fails here too
+        raise InputError(f"CDHELPER_BACKOFF={raw[:40]!r} is not a delay between 0 and 60 seconds",
+                         "it is the first retry delay in seconds", "unset it or set e.g. 0.25") from None
+    return GitHubClient(ctx, backoff=backoff)
+
+
+def variants(specs: list[str]) -> list[str]:
+    from cdhelper.core.errors import InputError
+    from cdhelper.devtools.double import variants
+    try:
+        variants.parse(specs)
+    except ValueError as err:
+        raise InputError(f"--variant {' '.join(specs)[:80]!r} is not usable", str(err),
+                         "pick from the list in cdhelper github-double --help") from None
+    return specs
+
+
+def notification_targets(io):
+    """The webhooks (notify.py), read at the start so bad input fails before anything is deployed;
+    every URL and the secret are masked at once."""
+    from cdhelper import notify
+    found = _credentials()  # the token was masked when the context was read; the webhooks are masked below
+    targets = notify.targets_from({**os.environ, "INPUT_NOTIFY_WEBHOOKS": found.notify_webhooks,
+                                   "INPUT_NOTIFY_SECRET": found.notify_secret})
+    for value in notify.secret_values(targets):
+        io.mask(value)
+    return targets
+
+
+def event(ctx, kind: str, *, environment: str, version: str = "", **facts):
+    """A notification (notify.Event) about this run of this repository."""
+    from cdhelper.notify import Event
+    return Event(kind=kind, repository=ctx.repository, environment=environment, version=version,
+                 run_url=ctx.run_url if ctx.run_id else "", **facts)
+
+
+def announce(io, targets, event) -> None:
+    """Tell the webhooks; a failed delivery is a warning and a line in the summary, never the step's failure."""
+    if not targets:
+        return
+    from cdhelper import notify
+    deliveries = notify.send(event, targets, deadline_s=notify.deadline_from(os.environ))
+    for delivery in deliveries:
+        if not delivery.ok:
+            io.warning(delivery.describe(), title="Notification not delivered")
+    io.append_summary(notify.summary_lines(deliveries))

@@ -1,0 +1,1 @@
+"""What every layer uses: errors, the run context, the configuration and its schemas, versions, digests."""

@@ -1,0 +1,1 @@
+"""Promotion: the ledger of deployment records, the gate, freezes, flags, environments as code."""

@@ -1,0 +1,1 @@
+"""Developer tools (the GitHub double, the rehearsal): never imported by a runtime command."""

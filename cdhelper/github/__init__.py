@@ -1,0 +1,1 @@
+"""The GitHub client: the only module that speaks to GitHub's API."""

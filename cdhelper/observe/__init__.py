@@ -1,0 +1,1 @@
+"""Reading the records back: history, timeline, DORA metrics, the brief."""

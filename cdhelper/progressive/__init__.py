@@ -1,0 +1,1 @@
+"""Progressive delivery: strategies (what to do), rollout (wiring them to hooks), analyses."""

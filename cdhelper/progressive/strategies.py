@@ -1,0 +1,309 @@
+"""Rollout strategies: all-at-once, rolling, blue-green and canary, each verified by analyses and
+undone by itself when one fails (docs/progressive-delivery.md).
+
+cdhelper decides and records; the user's hooks touch the platform. A `Plan` comes from the
+environment's `strategy:` in cd.yml (or the promote action's `strategy` input); `execute` walks it:
+it runs the hooks with the documented CD_* variables, runs the analyses between steps, reports each
+step as a deployment status, and on a failed or inconclusive analysis undoes what it did at once
+(canary: weight back to 0; blue-green: switch back; otherwise redeploy the previous version).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from cdhelper.core.errors import ConfigError
+
+TYPES = ("all-at-once", "rolling", "blue-green", "canary")
+HOOKS = ("deploy", "shift-traffic", "switch", "teardown")
+REQUIRED_HOOKS = {"all-at-once": ("deploy",), "rolling": ("deploy",), "blue-green": ("deploy", "switch"),
+                  "canary": ("deploy", "shift-traffic")}
+SLOTS = ("blue", "green")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One canary step: shift traffic to `weight` percent, or pause `seconds` (in the job), or
+    `hold` (end the job; the workflow's resume job continues)."""
+
+    kind: str  # "weight" | "pause" | "hold"
+    weight: int = 0
+    seconds: float = 0.0
+    analysis: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.kind == "weight":
+            return f"{self.weight}%"
+        return "hold (resumed by a later job)" if self.kind == "hold" else f"pause {self.seconds:g}s"
+
+
+@dataclass(frozen=True)
+class Plan:
+    type: str = "all-at-once"
+    steps: tuple[Step, ...] = ()  # canary
+    batches: int = 1  # rolling
+    step_analysis: tuple[str, ...] = ()  # rolling: after each batch; blue-green: the idle slot, before the switch
+    analysis: tuple[str, ...] = ()  # the environment's: after the rollout completed
+
+    def payload(self, slot: str = "") -> dict:
+        """How the record tells the plan (the payload is written once, at creation)."""
+        out: dict = {"type": self.type}
+        if self.type == "canary":
+            out["steps"] = [s.describe() for s in self.steps]
+        if self.type == "rolling":
+            out["batches"] = self.batches
+        if slot:
+            out["slot"] = slot
+        return out
+
+    @property
+    def rollout_steps(self) -> int:
+        return {"canary": len(self.steps), "rolling": self.batches, "blue-green": 2}.get(self.type, 1)
+
+
+def parse(raw: object, *, hooks: Mapping[str, str], analysis: tuple[str, ...], known: set[str],
+          duration: Callable[[object], float], where: str) -> Plan:
+    """The `strategy:` of one environment (already shape-checked by the schema): semantic checks,
+    each refused in one line before anything is written."""
+    if raw is None:
+        raw = "all-at-once"
+    kind, body = (raw, {}) if isinstance(raw, str) else next(iter(raw.items()))
+    body = body or {}
+    for name in analysis:
+        _known(name, known, f"{where}/analysis")
+    # The deploy hook may come from the promote action's `run:`: that one is checked when promoting.
+    missing = [h for h in REQUIRED_HOOKS[kind] if h != "deploy" and not hooks.get(h)]
+    if missing:
+        raise ConfigError(f"{where}: strategy {kind} has no {missing[0]} hook",
+                          f"{kind} runs {', '.join(REQUIRED_HOOKS[kind])} to touch the platform",
+                          f"add `hooks: {{{missing[0]}: ./your-script.sh}}` to the environment")
+    if kind == "canary":
+        return Plan("canary", steps=_canary_steps(body.get("steps") or [], known, duration, where),
+                    analysis=analysis)
+    step_analysis = tuple(body.get("analysis") or ())
+    for name in step_analysis:
+        _known(name, known, f"{where}/strategy/{kind}/analysis")
+    if kind == "rolling":
+        return Plan("rolling", batches=int(body.get("batches", 2)), step_analysis=step_analysis, analysis=analysis)
+    return Plan(kind, step_analysis=step_analysis, analysis=analysis)
+
+
+def _known(name: str, known: set[str], where: str) -> None:
+    if name not in known:
+        raise ConfigError(f"{where} names analysis {name!r}", "no analysis of that name is defined",
+                          f"define it under the top-level `analysis:` key, or use one of: {', '.join(sorted(known)) or 'none'}")
+
+
+def _canary_steps(raw: list, known: set[str], duration: Callable[[object], float], where: str) -> tuple[Step, ...]:
+    steps, last = [], 0
+    for i, item in enumerate(raw):
+        at = f"{where}/strategy/canary/steps/{i}"
+        if "weight" in item:
+            weight = item["weight"]
+            if not last < weight <= 100:
+                raise ConfigError(f"{at}: weight {weight}", f"weights must grow step by step, above {last} and at most 100",
+                                  "list the steps in order, e.g. 10, 50, 100")
+            for name in item.get("analysis") or ():
+                _known(name, known, f"{at}/analysis")
+            steps.append(Step("weight", weight=weight, analysis=tuple(item.get("analysis") or ())))
+            last = weight
+        elif item["pause"] == "hold":
+            if any(step.kind == "hold" for step in steps):
+                raise ConfigError(f"{at}: a second `pause: hold`", "the workflows resume a rollout once "
+                                  "(one soak job, one resume job)", "keep one hold; use `pause: 10m` for the others")
+            steps.append(Step("hold"))
+        else:
+            steps.append(Step("pause", seconds=duration(item["pause"])))
+    if not steps or last != 100:
+        raise ConfigError(f"{where}/strategy/canary/steps end at {last}%", "a canary is done only when it takes all the traffic",
+                          "end the steps with `- weight: 100`")
+    if steps[-1].kind != "weight":
+        raise ConfigError(f"{where}/strategy/canary/steps end with a pause", "nothing follows it",
+                          "end the steps with `- weight: 100`")
+    return tuple(steps)
+
+
+# --- execution ---------------------------------------------------------------------------------------
+
+@dataclass
+class StepReport:
+    """What happened at one step, for the record's statuses, the summary and the JSON output."""
+
+    step: int
+    what: str
+    outcome: str  # "done", "passed", "failed", "inconclusive", "paused"
+    detail: str = ""
+
+
+@dataclass
+class Outcome:
+    state: str  # "completed" | "paused" | "failed"
+    steps: list[StepReport] = field(default_factory=list)
+    reason: str = ""
+    paused_at: int = 0  # the next step to run on resume (a canary `hold`)
+    undone: bool = False  # the failure was undone (traffic back, switched back, redeployed)
+    failed_hook: str = ""  # a hook exited non-zero (not an analysis)
+
+
+@dataclass
+class Rollout:
+    """What `execute` needs from the promotion, as plain callables (tests pass fakes)."""
+
+    plan: Plan
+    variables: dict[str, str]  # CD_* for the hooks; version/environment/... for the analyses
+    run_hook: Callable[[str, dict[str, str]], int]  # (hook name, extra CD_* variables) -> exit status
+    analyze: Callable[[str, dict[str, str]], object]  # (analysis name, variables) -> analysis.Result
+    report: Callable[[str], None]  # one in_progress status for a step (description, <= 140 chars)
+    log: Callable[[str], None] = print
+    sleep: Callable[[float], None] = time.sleep
+    live_slot: str = ""  # blue-green: the slot serving now
+    hooks: frozenset[str] = frozenset(HOOKS)  # the hooks the environment has (teardown is optional)
+
+
+class _Failed(Exception):
+    def __init__(self, reason: str, *, hook: str = ""):
+        super().__init__(reason)
+        self.reason, self.hook = reason, hook
+
+
+def execute(r: Rollout, *, start: int = 0) -> Outcome:
+    """Walk the plan from step `start` (a resumed canary). Never raises for a failed analysis or
+    hook: the outcome says what failed and whether it was undone."""
+    out = Outcome("completed")
+    done: list[int] = []  # rolling: batches deployed; canary: whether traffic was shifted
+    try:
+        {"all-at-once": _all_at_once, "rolling": _rolling, "blue-green": _blue_green, "canary": _canary}[
+            r.plan.type](r, out, done, start)
+        if out.state == "paused":
+            return out
+        _analyses(r, out, r.plan.analysis, "after the rollout", len(out.steps) + 1)
+        if r.plan.type in ("canary", "blue-green") and "teardown" in r.hooks:
+            _hook(r, "teardown", {})  # what the new version no longer needs (never blue-green's old slot)
+    except _Failed as failed:
+        out.state, out.reason, out.failed_hook = "failed", failed.reason, failed.hook
+        out.undone = _undo(r, out, done)
+    return out
+
+
+def _hook(r: Rollout, name: str, extra: dict[str, str]) -> None:
+    code = r.run_hook(name, {"CD_HOOK": name, **extra})
+    if code != 0:
+        raise _Failed(f"the {name} hook exited with status {code}", hook=name)
+
+
+def _analyses(r: Rollout, out: Outcome, names: tuple[str, ...], what: str, step: int,
+              extra: dict[str, str] | None = None) -> None:
+    if not names:
+        return
+    variables = {**r.variables, **(extra or {})}
+    details = []
+    for name in names:
+        result = r.analyze(name, variables)
+        details.append(f"{name} {result.outcome}" + (f" ({result.reason})" if result.reason else ""))
+        if result.outcome != "passed":
+            out.steps.append(StepReport(step, f"analysis {what}", result.outcome, "; ".join(details)))
+            raise _Failed(f"analysis {name} {result.outcome} {what}: {result.reason}")
+    out.steps.append(StepReport(step, f"analysis {what}", "passed", "; ".join(details)))
+
+
+def _all_at_once(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
+    _hook(r, "deploy", {})
+    done.append(1)
+    out.steps.append(StepReport(1, "deploy", "done"))
+
+
+def _rolling(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
+    n = r.plan.batches
+    for batch in range(1, n + 1):
+        extra = {"CD_BATCH": str(batch), "CD_BATCHES": str(n), "CD_STEP": str(batch), "CD_STEPS": str(n)}
+        _hook(r, "deploy", extra)
+        done.append(batch)
+        out.steps.append(StepReport(batch, f"batch {batch}/{n}", "done"))
+        _analyses(r, out, r.plan.step_analysis, f"after batch {batch}/{n}", batch, extra)
+        r.report(f"rolling {batch}/{n}: batch deployed" + (", analysis passed" if r.plan.step_analysis else ""))
+
+
+def _blue_green(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
+    live = r.live_slot or ""
+    idle = "green" if live == "blue" else "blue"
+    extra = {"CD_SLOT": idle, "CD_PREVIOUS_SLOT": live}
+    _hook(r, "deploy", extra)
+    out.steps.append(StepReport(1, f"deploy to the idle slot {idle}", "done"))
+    _analyses(r, out, r.plan.step_analysis, f"of the idle slot {idle}", 1, {"slot": idle})
+    r.report(f"blue-green 1/2: {idle} deployed" + (", analysis passed" if r.plan.step_analysis else ""))
+    _hook(r, "switch", extra)
+    done.append(1)  # traffic is on the new slot: undo switches back
+    out.steps.append(StepReport(2, f"switch to {idle}", "done"))
+    r.report(f"blue-green 2/2: switched to {idle} (previous: {live or 'none'})")
+
+
+def _canary(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
+    """`start` > 0 resumes after a hold: first the analysis of the weight the hold kept (the soak)."""
+    steps = r.plan.steps
+    if start == 0:
+        _hook(r, "deploy", {"CD_WEIGHT": "0", "CD_STEP": "0", "CD_STEPS": str(len(steps))})
+    done.append(1)  # from here on, undo means: weight back to 0
+    held = next((s for s in reversed(steps[:start]) if s.kind == "weight"), None)
+    if held is not None:
+        _analyses(r, out, held.analysis, f"at {held.weight}% after the hold", start, {"weight": str(held.weight)})
+    for i in range(start, len(steps)):
+        step, number = steps[i], i + 1
+        extra = {"CD_STEP": str(number), "CD_STEPS": str(len(steps))}
+        if step.kind == "hold":
+            out.state, out.paused_at = "paused", number
+            out.steps.append(StepReport(number, "hold", "paused"))
+            r.report(f"canary {number}/{len(steps)}: paused; a later job resumes it")
+            return
+        if step.kind == "pause":
+            r.sleep(step.seconds)
+            out.steps.append(StepReport(number, step.describe(), "done"))
+            continue
+        extra["CD_WEIGHT"] = str(step.weight)
+        _hook(r, "shift-traffic", extra)
+        out.steps.append(StepReport(number, f"traffic {step.weight}%", "done"))
+        _analyses(r, out, step.analysis, f"at {step.weight}%", number, {"weight": str(step.weight)})
+        r.report(f"canary {number}/{len(steps)}: {step.weight}%" + (", analysis passed" if step.analysis else ""))
+
+
+def _undo(r: Rollout, out: Outcome, done: list[int]) -> bool:
+    """Return to the previous good state at once. False when there was nothing to undo or the undo
+    itself failed (said in the reason)."""
+    if not done:
+        return False
+    previous = {"CD_ROLLBACK": "true"}
+    try:
+        if r.plan.type == "canary":
+            _hook(r, "shift-traffic", {**previous, "CD_WEIGHT": "0"})
+            if "teardown" in r.hooks:
+                _hook(r, "teardown", previous)
+        elif r.plan.type == "blue-green":
+            live = r.live_slot
+            if not live:
+                out.reason += "; nothing ran there before, so there is no slot to switch back to"
+                return False
+            _hook(r, "switch", {**previous, "CD_SLOT": live, "CD_PREVIOUS_SLOT": "green" if live == "blue" else "blue"})
+        else:
+            if not r.variables.get("CD_PREVIOUS_VERSION"):
+                out.reason += "; nothing ran there before, so there is nothing to redeploy"
+                return False
+            for batch in reversed(done):
+                extra = {**previous, **_previous_as_current(r.variables)}
+                if r.plan.type == "rolling":
+                    extra |= {"CD_BATCH": str(batch), "CD_BATCHES": str(r.plan.batches)}
+                _hook(r, "deploy", extra)
+    except _Failed as failed:
+        out.reason += f"; the rollback failed too: {failed.reason}"
+        return False
+    out.steps.append(StepReport(len(out.steps) + 1, "rollback", "done"))
+    return True
+
+
+def _previous_as_current(variables: Mapping[str, str]) -> dict[str, str]:
+    """The deploy hook redeploys the previous version: it reads CD_VERSION/CD_DIGEST as always."""
+    out = {"CD_VERSION": variables.get("CD_PREVIOUS_VERSION", ""), "CD_DIGEST": variables.get("CD_PREVIOUS_DIGEST", ""),
+           "CD_TAG": variables.get("CD_PREVIOUS_TAG", ""), "CD_COMMIT": variables.get("CD_PREVIOUS_COMMIT", "")}
+    if variables.get("CD_PREVIOUS_ARTIFACT"):
+        out["CD_ARTIFACT"] = variables["CD_PREVIOUS_ARTIFACT"]
+    return out

@@ -1,0 +1,1 @@
+"""Building a release: the tag, the release assets and their digests, the registry tags."""
