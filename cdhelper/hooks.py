@@ -29,8 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from . import containment
-from ._boot import programs
-from ._boot import import_seal
+from ._boot import import_seal, programs
 from .core import escaping
 
 SCRUBBED = {"GITHUB_TOKEN", "GH_TOKEN", "GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN", "ACTIONS_RUNTIME_TOKEN",
