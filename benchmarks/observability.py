@@ -29,7 +29,7 @@ def _measure(count: int) -> dict:
     from cdhelper.deploy.records import now
     from cdhelper.devtools.double import GitHubDouble
     from cdhelper.github.client import GitHubClient
-    from cdhelper.observe import dora, timeline
+    from cdhelper.observe import dora, history
     with GitHubDouble(repos=["acme/app"]) as gh:
         repo = gh.repo("acme/app")
         start = gh.world.clock.now() - count * HOUR
@@ -42,7 +42,7 @@ def _measure(count: int) -> dict:
         gh.reset_log()
         began = time.perf_counter()
         until = now()
-        line = timeline.read(client, ctx, "production", since=until - timedelta(days=366), run_times=True)
+        line = history.read_timeline(client, ctx, "production", since=until - timedelta(days=366), run_times=True)
         metrics = dora.compute("production", line.entries, since=until - timedelta(days=366), until=until)
         elapsed = time.perf_counter() - began
         assert metrics.deployments == count, (metrics.deployments, count)

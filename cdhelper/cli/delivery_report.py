@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from cdhelper.core.escaping import md_code, mermaid_label, one_line, table
 from cdhelper.observe.dora import Metrics
-from cdhelper.observe.timeline import Entry, Timeline
+from cdhelper.observe.history import Entry, Timeline
 
 
 def duration(seconds: float | None) -> str:

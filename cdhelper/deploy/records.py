@@ -20,26 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
 
+from cdhelper.github import queries
+from cdhelper.github.client import GraphQLRefused
+from cdhelper.github.queries import STATUS_DEPTH
+
 PAYLOAD_VERSION = 1
 LEDGER_DEPTH = 50  # records read per environment; older ones matter only for rollbacks far back
-STATUS_DEPTH = 50  # statuses read per record: ours write about four per attempt
-
-ACTOR = "creator { __typename login }"
-DEPLOYMENT_FIELDS = f"""fragment ledgerRecord on Deployment {{
-  id databaseId environment createdAt payload {ACTOR}
-  statuses(last: {STATUS_DEPTH}) {{ pageInfo {{ hasPreviousPage }} nodes {{ state createdAt logUrl description {ACTOR} }} }}
-}}"""
-COMMIT_FIELDS = """fragment commitFacts on Commit {
-  oid authors(first: 100) { pageInfo { hasNextPage } nodes { user { login } } } committer { user { login } }
-}"""
-# Required contexts are commit statuses or check runs (GitHub counts both; an Actions job is a check
-# run named after the job, written by the github-actions app).
-CONTEXT_FIELDS = """statusCheckRollup { contexts(first: 100) { nodes { __typename
-  ... on StatusContext { context state """ + ACTOR + """ }
-  ... on CheckRun { name status conclusion checkSuite { app { slug } } } } } }"""
-GATE_FIELDS = """gate: environment(name: $gate) { name protectionRules(first: 20) { nodes {
-  type preventSelfReview reviewers(first: 10) { nodes { __typename ... on User { login } ... on Team { slug } } } } } }"""
-
 FINAL_STATES = {"success", "failure", "error", "inactive"}
 IN_FLIGHT_STATES = {"pending", "queued", "in_progress"}
 UNKNOWN = "unknown"  # the trusted statuses were pushed out of the window by others': nobody can say
@@ -243,6 +229,8 @@ def previous_good(records: list[Record], current: Record | None) -> Record | Non
 
 
 def validate_payload(payload: dict) -> None:
+    # Imported here: every command loads this module (`--help` too, through cli.commands.flags and
+    # record_writer) and jsonschema is slow to import; the import seal preloads it.
     import jsonschema
     schema = json.loads(resources.files("cdhelper.core").joinpath("schemas/deployment-payload.schema.json").read_text())
     jsonschema.validate(payload, schema)
@@ -287,14 +275,6 @@ class Ledger:
         return self.records.get(environment, [])
 
 
-QUEUE = """mutation cdhelperQueue($deployment: ID!, $env: [String!], $log: String, $url: String, $description: String) {
-  createDeploymentStatus(input: {deploymentId: $deployment, state: QUEUED, logUrl: $log, environmentUrl: $url,
-                                 description: $description}) {
-    deploymentStatus { deployment { repository {
-      deployments(environments: $env, last: %d) { nodes { ...ledgerRecord } } } } } } }
-"""
-
-
 def queue_and_read(client, ctx, deployment_id: int, deployment_node_id: str, environment: str, *, log_url: str,
                    environment_url: str, description: str, depth: int = LEDGER_DEPTH) -> list[Record]:
     """Mark a record `queued` and read its environment's recent records after that write, for the
@@ -304,9 +284,8 @@ def queue_and_read(client, ctx, deployment_id: int, deployment_node_id: str, env
     GraphQL query reads the records (one request more), and this process does not ask again."""
     description = description[:140]
     if "createDeploymentStatus" not in client.refused:
-        from cdhelper.github.client import GraphQLRefused
         try:
-            data = client.graphql(QUEUE % depth + DEPLOYMENT_FIELDS,
+            data = client.graphql(queries.queue_status(depth),
                                   {"deployment": deployment_node_id, "env": [environment], "log": log_url or None,
                                    "url": environment_url or None, "description": description},
                                   mutation=True, refusable=True)
@@ -322,10 +301,6 @@ def queue_and_read(client, ctx, deployment_id: int, deployment_node_id: str, env
     return read_ledger(client, ctx, [environment], depth=depth).of(environment)
 
 
-RUN_REVIEWS = """run: resource(url: $runUrl) { __typename ... on WorkflowRun { deploymentReviews(last: 50) {
-  nodes { state comment user { login } environments(first: 20) { nodes { name } } } } } }"""
-
-
 def read_ledger(client, ctx, environments: list[str], *, tag: str | None = None, commit: str | None = None,
                 contexts: bool = False, run_url: str | None = None, gate: str | None = None,
                 probe_mutation: bool = False, depth: int = LEDGER_DEPTH) -> Ledger:
@@ -334,45 +309,24 @@ def read_ledger(client, ctx, environments: list[str], *, tag: str | None = None,
     a workflow run's deployment reviews, and the rules of the `gate` environment. The run and the
     gate are optional parts: if GitHub does not resolve them the caller asks REST instead."""
     trust = Trust.of(ctx)
-    parts, declared = [], ["$owner: String!", "$name: String!"]
     variables: dict = {"owner": ctx.owner, "name": ctx.name}
-    for i, env in enumerate(environments):
-        declared.append(f"$env{i}: [String!]")
-        variables[f"env{i}"] = [env]
-        parts.append(f"e{i}: deployments(environments: $env{i}, last: {depth}) {{ pageInfo {{ hasPreviousPage }} "
-                     "nodes { ...ledgerRecord } }")
-    if environments:  # the latest of all environments: records a status moved away still count at home
-        parts.append(f"recent: deployments(last: {depth}) {{ nodes {{ ...ledgerRecord }} }}")
-    facts = "...commitFacts " + (CONTEXT_FIELDS if contexts else "")
-    fragments = [DEPLOYMENT_FIELDS] if environments else []
+    variables.update((f"env{i}", [env]) for i, env in enumerate(environments))
     if tag is not None:
-        declared.append("$tag: String!")
         variables["tag"] = f"refs/tags/{tag}"
-        parts.append("tag: ref(qualifiedName: $tag) { target { __typename oid ... on Tag { message target { "
-                     f"__typename oid ... on Commit {{ {facts} }} }} }} ... on Commit {{ {facts} }} }} }}")
-        fragments.append(COMMIT_FIELDS)
     elif commit is not None:
-        declared.append("$commit: GitObjectID!")
         variables["commit"] = commit
-        parts.append(f"commit: object(oid: $commit) {{ __typename ... on Commit {{ {facts} }} }}")
-        fragments.append(COMMIT_FIELDS)
     optional = []
     if gate is not None:
-        declared.append("$gate: String!")
         variables["gate"] = gate
-        parts.append(GATE_FIELDS)
         optional.append(("repository", "gate"))
-    top = ""
     if run_url is not None:
-        declared.append("$runUrl: URI!")
         variables["runUrl"] = run_url
-        top = RUN_REVIEWS
         optional.append(("run",))
     if probe_mutation:  # a schema that hides the mutation (a preview it needs): the promotion skips it
-        top += ' statusMutation: __type(name: "CreateDeploymentStatusPayload") { name }'
         optional.append(("statusMutation",))
-    query = (f"query cdhelperLedger({', '.join(declared)}) {{ repository(owner: $owner, name: $name) {{ "
-             + " ".join(parts) + f" }} {top} }}\n" + "\n".join(fragments))
+    query = queries.ledger(len(environments), depth, tag=tag is not None, commit=commit is not None,
+                           contexts=contexts, gate=gate is not None, run=run_url is not None,
+                           probe_mutation=probe_mutation)
     data, failed = client.graphql_partial(query, variables, optional=optional)
     if probe_mutation and not data.get("statusMutation"):
         client.refused.add("createDeploymentStatus")

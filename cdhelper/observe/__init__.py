@@ -1,1 +1,1 @@
-"""Reading the records back: history, timeline, DORA metrics, the brief."""
+"""Reading the records back: history (what is live where, the timeline), DORA metrics, the brief."""

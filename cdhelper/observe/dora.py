@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 
 from cdhelper.core.errors import InputError
 
-from .timeline import Entry
+from .history import Entry
 
 WINDOW = re.compile(r"^(\d{1,3})([dw])$")
 

@@ -1,13 +1,26 @@
-"""What is live where: the digest and version in each environment, and the previous good one,
-from the deployment records alone (one GraphQL request for the whole path)."""
+"""The deployment records read back: what is live where (`status`: one GraphQL request for the whole
+path, from the ledger), and an environment's records over time (`read_timeline`: shared by `history`
+and `dora`).
+
+The timeline is read backwards in pages of 100 with GraphQL (REST would need one more request per
+record for its statuses). The committer date is the pusher's to set; when each record's workflow run
+was created is GitHub's. So for `dora` each page's runs are read too, in one aliased query
+(`resource(url:)` per run): a record's lead time starts no later than its run (dora.py clamps and
+reports). One more request a page.
+
+Only cdhelper's records written by trusted writers count (records.from_graphql); what was ignored is
+returned for the warnings, as everywhere else.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from cdhelper.core.config import Config
 from cdhelper.core.context import RunContext
-from cdhelper.deploy.records import Record, live_record, previous_good, read_ledger
+from cdhelper.deploy.records import Record, Trust, from_graphql, live_record, parse_time, previous_good, read_ledger
+from cdhelper.github import queries
 
 
 @dataclass(frozen=True)
@@ -41,3 +54,93 @@ def status(client, ctx: RunContext, config: Config) -> tuple[list[EnvironmentSta
         latest = next((r for r in records if r.ours), None)
         out.append(EnvironmentStatus(name, live, previous_good(records, live), latest))
     return out, ledger.ignored
+
+
+@dataclass(frozen=True)
+class Entry:
+    record: Record
+    task: str
+    committed_at: datetime | None  # the deployed commit's committer date (the pusher sets it)
+    run_created_at: datetime | None = None  # when the record's workflow run was created (GitHub's clock)
+
+    @property
+    def finished_at(self) -> datetime | None:
+        """When the record reached its final state (success, failure, error), else None."""
+        r = self.record
+        if r.succeeded_at is not None:
+            return r.succeeded_at
+        return r.changed_at if r.state in {"failure", "error"} else None
+
+    @property
+    def rollback_of(self) -> int | None:
+        value = (self.record.payload or {}).get("rollback_of")
+        return value if isinstance(value, int) else None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    environment: str
+    entries: tuple[Entry, ...]  # cdhelper's trusted records, newest first
+    complete: bool  # False when older records exist beyond what was read
+    ignored: tuple[str, ...]
+    requests: int
+
+
+def read_timeline(client, ctx, environment: str, *, since: datetime | None = None, limit: int | None = None,
+                  max_pages: int = 14, run_times: bool = False) -> Timeline:
+    """Records of `environment`, newest first, back to at least `since` (the last page may hold older
+    ones: the caller filters) or `limit` of them, in at most `max_pages` pages (1,400 records). With
+    `run_times`, each entry's run_created_at too (one more request a page)."""
+    trust = Trust.of(ctx)
+    entries: list[Entry] = []
+    ignored: list[str] = []
+    before, requests, pages, complete = None, 0, 0, True
+    while True:
+        data = client.graphql(queries.HISTORY_PAGE_QUERY,
+                              {"owner": ctx.owner, "name": ctx.name, "env": [environment], "before": before})
+        requests += 1
+        pages += 1
+        connection = data["repository"]["deployments"]
+        nodes = connection["nodes"] or []
+        by_id = {n["databaseId"]: n for n in nodes}
+        page: list[Entry] = []
+        for record in from_graphql(nodes, trust):
+            ignored.extend(record.notes)
+            if not record.ours or record.home.lower() != environment.lower():
+                continue
+            node = by_id[record.id]
+            commit = node.get("commit") or {}
+            page.append(Entry(record, str(node.get("task") or "deploy"),
+                              parse_time(commit["committedDate"]) if commit.get("committedDate") else None))
+        created, asked = _run_times(client, page) if run_times else ({}, 0)
+        requests += asked
+        entries.extend(replace(e, run_created_at=created.get(str(e.record.run.get("url") or ""))) for e in page)
+        oldest = parse_time(nodes[0]["createdAt"]) if nodes else None
+        more = bool(connection["pageInfo"]["hasPreviousPage"])
+        if not more or (since is not None and oldest is not None and oldest < since):
+            break
+        if (limit is not None and len(entries) >= limit) or pages >= max_pages:
+            complete = False  # older records exist that were not read
+            break
+        before = connection["pageInfo"]["startCursor"]
+    if limit is not None and len(entries) > limit:
+        entries, complete = entries[:limit], False
+    return Timeline(environment, tuple(entries), complete, tuple(dict.fromkeys(ignored)), requests)
+
+
+def _run_times(client, entries: list[Entry]) -> tuple[dict[str, datetime], int]:
+    """{run URL: when GitHub created the run} for the runs of `entries` that carry a commit date, in
+    one request (0 when there is none). A run GitHub does not resolve (deleted, not readable with
+    this token) is left out: its record's own creation time bounds its lead time instead."""
+    urls = list(dict.fromkeys(str(e.record.run.get("url") or "") for e in entries if e.committed_at))
+    urls = [u for u in urls if u.startswith(("https://", "http://"))]
+    if not urls:
+        return {}, 0
+    data, _failed = client.graphql_partial(queries.run_times(len(urls)), {f"u{i}": u for i, u in enumerate(urls)},
+                                           optional=[(f"r{i}",) for i in range(len(urls))])
+    found = {}
+    for i, url in enumerate(urls):
+        node = data.get(f"r{i}") or {}
+        if node.get("__typename") == "WorkflowRun" and node.get("createdAt"):
+            found[url] = parse_time(node["createdAt"])
+    return found, 1

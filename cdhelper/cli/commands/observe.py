@@ -48,13 +48,13 @@ def _environment(cfg, name: str) -> str:
 def run_history(args, io) -> int:
     from cdhelper.cli import delivery_report
     from cdhelper.core.errors import InputError
-    from cdhelper.observe import timeline
+    from cdhelper.observe import history
     if not 1 <= args.limit <= 1000:
         raise InputError(f"--limit {args.limit} is not usable", "it counts records, from 1 to 1000", "give e.g. --limit 50")
     ctx = edge.context(args, io)
     cfg = edge.config(args, ctx)
     client = edge.client(ctx)
-    line = timeline.read(client, ctx, _environment(cfg, args.environment), limit=args.limit)
+    line = history.read_timeline(client, ctx, _environment(cfg, args.environment), limit=args.limit)
     for note in line.ignored:
         io.warning(note, title="Untrusted record ignored")
     io.append_summary(delivery_report.history_markdown(line))
@@ -69,7 +69,7 @@ def run_dora(args, io) -> int:
     from cdhelper.cli import delivery_report
     from cdhelper.core.errors import InputError
     from cdhelper.deploy.records import now
-    from cdhelper.observe import dora, timeline
+    from cdhelper.observe import dora, history
     window = dora.parse_window(args.window)
     if not 0 <= args.trend_weeks <= 52:
         raise InputError(f"--trend-weeks {args.trend_weeks} is not usable", "it is a number of weeks from 0 to 52",
@@ -83,7 +83,7 @@ def run_dora(args, io) -> int:
     reach = max(window, timedelta(weeks=args.trend_weeks))
     results, trends, partial = [], {}, []
     for name in dict.fromkeys(names):
-        line = timeline.read(client, ctx, name, since=until - reach, run_times=True)
+        line = history.read_timeline(client, ctx, name, since=until - reach, run_times=True)
         for note in line.ignored:
             io.warning(note, title="Untrusted record ignored")
         if not line.complete:
