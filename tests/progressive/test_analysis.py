@@ -24,7 +24,7 @@ from cdhelper.core.errors import ConfigError, InputError
 from cdhelper.progressive import analysis
 from cdhelper.progressive.analysis import Analysis, Measurement, parse, parse_duration, preflight, run
 
-SCHEMA = json.loads((Path(analysis.__file__).parents[1] / "core" / "schemas" / "analysis.schema.json").read_text())
+SCHEMA = json.loads((Path(analysis.__file__).parents[2] / "core" / "schemas" / "analysis.schema.json").read_text())
 
 
 # ----------------------------------------------------------------------------------------------
