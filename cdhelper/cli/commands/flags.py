@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from cdhelper.cli import edge
+from cdhelper.cli import main as cli  # loaded before any family: main builds the parser from them
 
 ACTIONS = ("status", "diff", "set")
 
@@ -36,14 +37,11 @@ def register(sub) -> dict:
                    help="the variant to serve by default (input variant)")
     q.add_argument("--environment", default=edge.input_value("environment"),
                    help="the environment whose flag file changes (required; input environment)")
-    q.add_argument("--mode", default=edge.input_value("mode"), help="delivery (default, also when empty) or deployment")
+    edge.mode_option(q, help="delivery (default, also when empty) or deployment")
     q.add_argument("--run", dest="run_command", default=edge.input_value("run"),
                    help="command to hand the file to the platform when cd.yml names no deploy hook for the "
                         "environment (gets CD_FLAGS)")
-    q.add_argument("--gate-environment", default=edge.input_value("gate-environment"),
-                   help="the approval environment the workflow's gate job is bound to (default production-approval)")
-    q.add_argument("--gate-job", default=edge.input_value("gate-job") or "Approval (delivery mode)",
-                   help="the gate job's name as GitHub shows it")
+    edge.gate_options(q)
     q.add_argument("--commit-to", default=edge.input_value("commit-to"), metavar="BRANCH",
                    help="after the flip, commit the new flag file to BRANCH through GitHub's Contents API (needs "
                         "contents: write; refused, with nothing written, when the branch's file is not the one "
@@ -59,8 +57,7 @@ def run_flags(args, io) -> int:
             from cdhelper.core.errors import InputError
             raise InputError(f"flags action {action!r} is not one cdhelper knows", f"it is one of {', '.join(ACTIONS)}",
                              "run `cdhelper flags status|diff|set ...`, or set the action's `action` input")
-        from cdhelper.cli.main import build_parser
-        args = build_parser().parse_args(["flags", action])  # every option defaults to its input
+        args = cli.build_parser().parse_args(["flags", action])  # every option defaults to its input
     if args.json is None:
         args.json = edge.boolean(edge.input_value("json"), "json")
     return {"status": _status, "diff": _diff, "set": _set}[args.flags_command](args, io)
@@ -135,9 +132,9 @@ def _set(args, io) -> int:
                          "flag, variant and environment inputs")
     mode = parse_mode(args.mode)
     edge.required(args.environment, "--environment", example="production", why="a flip changes one environment's file")
-    ctx = edge.context(args, io)
-    cfg = edge.config(args, ctx)
-    client = edge.client(ctx)
+    ctx = edge.run_context(args, io)
+    cfg = edge.load_config(args, ctx)
+    client = edge.github_client(ctx)
     environment = cfg.environment(args.environment).name
     # Checked before anything is written: the file on the branch is the one this run flips.
     on_branch = _branch_file(client, ctx, args.commit_to, environment, args.flag, args.variant) if args.commit_to else None

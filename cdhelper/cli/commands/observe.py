@@ -51,9 +51,9 @@ def run_history(args, io) -> int:
     from cdhelper.observe import timeline
     if not 1 <= args.limit <= 1000:
         raise InputError(f"--limit {args.limit} is not usable", "it counts records, from 1 to 1000", "give e.g. --limit 50")
-    ctx = edge.context(args, io)
-    cfg = edge.config(args, ctx)
-    client = edge.client(ctx)
+    ctx = edge.run_context(args, io)
+    cfg = edge.load_config(args, ctx)
+    client = edge.github_client(ctx)
     line = timeline.read(client, ctx, _environment(cfg, args.environment), limit=args.limit)
     for note in line.ignored:
         io.warning(note, title="Untrusted record ignored")
@@ -74,11 +74,11 @@ def run_dora(args, io) -> int:
     if not 0 <= args.trend_weeks <= 52:
         raise InputError(f"--trend-weeks {args.trend_weeks} is not usable", "it is a number of weeks from 0 to 52",
                          "give e.g. --trend-weeks 8, or 0 for no chart")
-    ctx = edge.context(args, io)
-    cfg = edge.config(args, ctx)
+    ctx = edge.run_context(args, io)
+    cfg = edge.load_config(args, ctx)
     targets = edge.notification_targets(io)
     names = [_environment(cfg, n) for n in (args.environment or [""])]
-    client = edge.client(ctx)
+    client = edge.github_client(ctx)
     until = now()
     reach = max(window, timedelta(weeks=args.trend_weeks))
     results, trends, partial = [], {}, []
@@ -110,10 +110,10 @@ def run_brief(args, io) -> int:
     mode = parse_mode(args.mode)
     edge.required(args.release_version, "--version", input_name="version", example="1.4.2",
                   why="the brief describes one candidate: the release step's `version` output")
-    ctx = edge.context(args, io)
-    cfg = edge.config(args, ctx)
+    ctx = edge.run_context(args, io)
+    cfg = edge.load_config(args, ctx)
     targets = edge.notification_targets(io)
-    client = edge.client(ctx)
+    client = edge.github_client(ctx)
     found = brief.read(client, ctx, cfg, environment=_environment(cfg, args.environment), version=args.release_version,
                        mode=mode)
     io.append_summary(delivery_report.brief_markdown(found, server_url=ctx.server_url, repository=ctx.repository,
