@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from cdhelper.cli import edge
+from cdhelper.core.context import parse_mode
+from cdhelper.core.errors import InputError
 
 
 def register(sub) -> dict:
@@ -47,7 +50,6 @@ def _environment(cfg, name: str) -> str:
 
 def run_history(args, io) -> int:
     from cdhelper.cli import delivery_report
-    from cdhelper.core.errors import InputError
     from cdhelper.observe import timeline
     if not 1 <= args.limit <= 1000:
         raise InputError(f"--limit {args.limit} is not usable", "it counts records, from 1 to 1000", "give e.g. --limit 50")
@@ -64,10 +66,8 @@ def run_history(args, io) -> int:
 
 
 def run_dora(args, io) -> int:
-    from datetime import timedelta
 
     from cdhelper.cli import delivery_report
-    from cdhelper.core.errors import InputError
     from cdhelper.deploy.records import now
     from cdhelper.observe import dora, timeline
     window = dora.parse_window(args.window)
@@ -105,7 +105,6 @@ def run_dora(args, io) -> int:
 
 def run_brief(args, io) -> int:
     from cdhelper.cli import delivery_report
-    from cdhelper.core.context import parse_mode
     from cdhelper.observe import brief
     mode = parse_mode(args.mode)
     edge.required(args.release_version, "--version", input_name="version", example="1.4.2",

@@ -8,7 +8,6 @@ import os
 from cdhelper.cli import edge
 from cdhelper.core import versions
 from cdhelper.core.context import parse_mode
-from cdhelper.core.digests import digest_paths
 
 
 def register(sub) -> dict:
@@ -31,8 +30,9 @@ def register(sub) -> dict:
 
 
 def run_release(args, io) -> int:
-    # imported when run: keeps --help fast (the domains, PyGithub, jsonschema)
+    # imported when run: keeps --help fast (the domains, PyGithub, jsonschema; digests loads concurrent.futures)
     from cdhelper.cli import report
+    from cdhelper.core.digests import digest_paths
     from cdhelper.release import tagging
     parse_mode(args.mode)
     ctx = edge.run_context(args, io)
@@ -116,6 +116,7 @@ def _tag_images(candidate, cfg, ctx, io) -> None:
 
 
 def run_digest(args, io) -> int:
+    from cdhelper.core.digests import digest_paths
     artifact = digest_paths(args.paths)
     if args.json:
         io.out_json({"digest": artifact.manifest, "files": dict(artifact.files)})
