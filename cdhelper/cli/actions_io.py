@@ -9,6 +9,7 @@ cdhelper/core/escaping.py (which says how the runner reads commands, and how eac
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import secrets
 import sys
@@ -78,7 +79,6 @@ class ActionsIO:
     def out_json(self, data: object, *, indent: int | None = None) -> None:
         """JSON on stdout. `#` only occurs inside JSON strings, so writing it `\\u0023` keeps the same
         value for any parser while no `##[` can reach the runner; no JSON line can start with `::`."""
-        import json
         self.out(self.redact(json.dumps(data, indent=indent)).replace("#", "\\u0023"))
 
     def info(self, message: str) -> None:

@@ -4,9 +4,11 @@ which GitHub renders in a summary. Every outside value is escaped (actions_io)."
 
 from __future__ import annotations
 
-from cdhelper.core.escaping import md_code, mermaid_label, one_line, table
+from cdhelper.core.escaping import Md, md_code, md_link, md_text, mermaid_label, one_line, table, visible
 from cdhelper.observe.dora import Metrics
 from cdhelper.observe.history import Entry, Timeline
+
+from .report import path_diagram
 
 
 def duration(seconds: float | None) -> str:
@@ -140,7 +142,6 @@ def brief_markdown(b, *, server_url: str, repository: str, config=None) -> str:
     """What the reviewer approves (brief.Brief), for the summary of the job before the gate. Every
     value from outside goes through `visible` (control and invisible characters as escapes) and then
     the Markdown escaping, so a commit subject or git name cannot hide, reorder or impersonate."""
-    from cdhelper.core.escaping import Md, md_link, md_text, visible
 
     def text(value: object) -> Md:
         return md_text(visible(str(value)))
@@ -194,7 +195,6 @@ def brief_markdown(b, *, server_url: str, repository: str, config=None) -> str:
     elif b.live is None:
         out.append(f"\nFirst deployment to {text(b.environment)}: there is nothing to compare with.\n")
     if config is not None:
-        from .report import path_diagram
         out.append("\n" + path_diagram(config, b.upstream, c.version, gated=b.gated,
                                         states={b.environment: "waiting" if b.gated else "pending"}))
     return "".join(out)

@@ -8,6 +8,13 @@ import json
 import os
 from argparse import ArgumentParser, RawDescriptionHelpFormatter
 
+from cdhelper._boot import credentials
+from cdhelper.core.context import RunContext
+from cdhelper.core.errors import InputError
+
+# Imported when run, inside the functions below: keeps --help fast (cdhelper.core.config loads
+# jsonschema and yaml, cdhelper.github.client PyGithub and requests, cdhelper.notify requests).
+
 ENVIRONMENT = """environment (the runner sets these inside GitHub Actions; to run by hand, see docs/cli.md):
   GITHUB_TOKEN          the token (also INPUT_GITHUB_TOKEN, the actions' github-token input, or GH_TOKEN);
                         never printed, never passed to your commands
@@ -39,7 +46,6 @@ class Parser(ArgumentParser):
     every other error in cli._dispatch), never a usage dump and never SystemExit. Subparsers inherit it."""
 
     def error(self, message: str):
-        from cdhelper.core.errors import InputError
         shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in message)
         if len(shown) > 300:  # argparse quotes unknown arguments whole
             shown = f"{shown[:300]}… ({len(shown)} characters)"
@@ -56,6 +62,34 @@ def config_options(p, *, github: bool = True) -> None:
         p.add_argument("--repository", default=input_value("repository"), help="OWNER/NAME (default $GITHUB_REPOSITORY)")
 
 
+GATE_JOB = "Approval (delivery mode)"  # the templates' name of the gate job
+
+
+def gate_options(p, *, job: bool = True, unset: str | None = "") -> None:
+    """--gate-environment (and --gate-job): the workflow's gate, which cd.yml may only repeat. `unset`
+    is the default when the input is empty: None for the commands that then take cd.yml's."""
+    p.add_argument("--gate-environment", default=input_value("gate-environment") or unset,
+                   help="the approval environment the workflow's gate job is bound to (default production-approval); "
+                        ".github/cd.yml's gate.environment, if set, must repeat it")
+    if job:
+        p.add_argument("--gate-job", default=input_value("gate-job") or GATE_JOB,
+                       help="the gate job's name as GitHub shows it: tells an approval in this attempt of a re-run "
+                            "from a rejection in another (default: the templates' name)")
+
+
+def mode_option(p, *, help: str = "delivery (default, also when empty) or deployment; pass vars.CD_MODE",  # noqa: A002 - argparse's name
+                unset: str | None = "") -> None:
+    """--mode, CD_MODE (input mode). `unset` is the default when the input is absent."""
+    p.add_argument("--mode", default=input_value("mode", unset), help=help)
+
+
+def trusted_writer_option(p) -> None:
+    """--trusted-writer: besides the Actions bot, whose deployment records and statuses count."""
+    p.add_argument("--trusted-writer", action="append", default=None, metavar="LOGIN",
+                   help="besides the Actions bot, a login whose deployment records and statuses count "
+                        "(e.g. your App's NAME[bot]); repeatable (input trusted-writers, one per line)")
+
+
 def emit(io, args, data: dict, text: str) -> int:
     """A command's result: the `json` step output, and on stdout as JSON (--json) or as text."""
     io.set_output("json", json.dumps(data))
@@ -66,7 +100,7 @@ def emit(io, args, data: dict, text: str) -> int:
     return 0
 
 
-def input_value(name: str, default: str = "") -> str:
+def input_value(name: str, default: str | None = "") -> str | None:
     return os.environ.get(_input_variable(name), default)
 
 
@@ -85,7 +119,6 @@ def required(value: str | None, flag: str, *, why: str, example: str, input_name
     naming the action input (`input_name`) when it came from an action step, else the flag."""
     if value and value.strip():
         return value
-    from cdhelper.core.errors import InputError
     if input_name and from_action(input_name):
         raise InputError(f"the `{input_name}` input is empty", why,
                          f"set `{input_name}:` in the step's `with:` (e.g. {input_name}: {example})")
@@ -93,7 +126,6 @@ def required(value: str | None, flag: str, *, why: str, example: str, input_name
 
 
 def boolean(raw: str, name: str) -> bool:
-    from cdhelper.core.errors import InputError
     value = (raw or "").strip().lower()
     if value in {"", "false", "0", "no"}:
         return False
@@ -109,8 +141,6 @@ def lines(raw: str) -> list[str]:
 
 
 def _credentials():
-    from cdhelper._boot import credentials
-    from cdhelper.core.errors import InputError
     try:
         return credentials.load(os.environ)
     except credentials.CredentialsError as err:
@@ -118,21 +148,23 @@ def _credentials():
         raise InputError("the secrets handed to cdhelper could not be read", what, fix or "re-run the job") from None
 
 
-def secrets(io):
+def read_secrets(io):
+    """The secrets handed over at start (credentials.py), each masked in the log."""
     found = _credentials()
     io.mask(found.github_token)
     io.mask(found.registry_password)
     return found
 
 
-def context(args, io):
-    from cdhelper.core.context import RunContext
-    token = secrets(io).github_token
+def run_context(args, io):
+    """This run (RunContext): the environment, the token, --repository and the trusted writers."""
+    token = read_secrets(io).github_token
     writers = getattr(args, "trusted_writer", None) or lines(input_value("trusted-writers"))
     return RunContext.from_environ(dict(os.environ), token=token, repository=args.repository, writers=writers)
 
 
-def config(args, ctx):
+def load_config(args, ctx):
+    """.github/cd.yml (or --config), checked against the workflow's gate environment."""
     from cdhelper.core import config
     # Only the commands that decide on the gate hold the workflow's gate environment to check cd.yml against.
     return config.load(args.config, workspace=ctx.workspace if ctx else ".",
@@ -140,8 +172,8 @@ def config(args, ctx):
                        gate_by_hand=not from_action("gate-environment"))
 
 
-def client(ctx):
-    from cdhelper.core.errors import InputError
+def github_client(ctx):
+    """The GitHub client for this run, with the first retry delay of CDHELPER_BACKOFF."""
     from cdhelper.github.client import GitHubClient
     raw = os.environ.get("CDHELPER_BACKOFF", "0.25")
     try:
@@ -152,17 +184,6 @@ def client(ctx):
         raise InputError(f"CDHELPER_BACKOFF={raw[:40]!r} is not a delay between 0 and 60 seconds",
                          "it is the first retry delay in seconds", "unset it or set e.g. 0.25") from None
     return GitHubClient(ctx, backoff=backoff)
-
-
-def variants(specs: list[str]) -> list[str]:
-    from cdhelper.core.errors import InputError
-    from cdhelper.devtools.double import variants
-    try:
-        variants.parse(specs)
-    except ValueError as err:
-        raise InputError(f"--variant {' '.join(specs)[:80]!r} is not usable", str(err),
-                         "pick from the list in cdhelper github-double --help") from None
-    return specs
 
 
 def notification_targets(io):

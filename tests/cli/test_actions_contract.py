@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from cdhelper.cli import main as cli
+from cdhelper.cli.commands import action
 
 ROOT = Path(__file__).resolve().parents[2]
 ACTIONS = sorted([ROOT / "action.yml", *ROOT.glob("actions/*/action.yml")])
@@ -103,5 +104,5 @@ def test_flags_set_options_default_to_the_flags_action_inputs(monkeypatch):
 def test_the_root_action_runs_flags_with_the_inputs_flags_set_reads():
     root = yaml.safe_load((ROOT / "action.yml").read_text())
     flags_inputs = yaml.safe_load((ROOT / "actions" / "flags" / "action.yml").read_text())["inputs"]
-    assert "flags" in cli.ACTION_COMMANDS
+    assert "flags" in action.ACTION_COMMANDS
     assert set(flags_inputs) - {"json"} <= set(root["inputs"])

@@ -1,2 +1,3 @@
-"""Command families: each module registers its subcommands (register(sub) -> {name: handler}) and
-keeps its imports inside the handlers, so `cdhelper --help` stays fast."""
+"""Command families: each module registers its subcommands (register(sub) -> {name: handler}); the
+families are named once, in cli/main.py's FAMILIES. Every family is imported to build the parser, so
+heavy modules (the domains, PyGithub, jsonschema, yaml, requests) are imported inside the handlers."""

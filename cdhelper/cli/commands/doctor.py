@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from cdhelper.cli import edge
+from cdhelper.core.escaping import md_code, md_text, table
 
 JSON_VERSION = 1
 ENABLE_SETTINGS = ("settings checks skipped: no token. To run them, set GITHUB_TOKEN (a token that may read the "
@@ -23,11 +24,10 @@ def register(sub) -> dict:
                    help="path of cd.yml (default .github/cd.yml, or the defaults)")
     p.add_argument("--json", action="store_true", help="print the findings as JSON (docs/doctor.md)")
     p.add_argument("--repository", default=edge.input_value("repository"), help="OWNER/NAME for the settings checks (default $GITHUB_REPOSITORY)")
-    p.add_argument("--gate-environment", default=edge.input_value("gate-environment") or None,
-                   help="the approval environment the gate job is bound to (default: cd.yml's, else production-approval)")
-    p.add_argument("--mode", default=os.environ.get("INPUT_MODE"),
-                   help="CD_MODE as the workflow sees it (pass ${{ vars.CD_MODE }}), checked when the token cannot "
-                        "read variables (GITHUB_TOKEN cannot)")
+    edge.gate_options(p, job=False, unset=None)  # unset: cd.yml's
+    edge.mode_option(p, unset=None,  # unset: read from the repository's variables
+                     help="CD_MODE as the workflow sees it (pass ${{ vars.CD_MODE }}), checked when the token cannot "
+                          "read variables (GITHUB_TOKEN cannot)")
     return {"doctor": run}
 
 
@@ -44,14 +44,14 @@ def run(args, io) -> int:
     notes: list[str] = []
     repository = args.repository or os.environ.get("GITHUB_REPOSITORY", "")
     checked = ""
-    if not edge.secrets(io).github_token:
+    if not edge.read_secrets(io).github_token:
         notes.append(ENABLE_SETTINGS)
     elif not repository:
         notes.append("settings checks skipped: a token is set but no repository. Fix: pass --repository OWNER/NAME "
                      "or set GITHUB_REPOSITORY")
     else:
-        ctx = edge.context(args, io)
-        found, more = settings.check(edge.client(ctx), path=rules.path, gates=gates, mode=args.mode)
+        ctx = edge.run_context(args, io)
+        found, more = settings.check(edge.github_client(ctx), path=rules.path, gates=gates, mode=args.mode)
         findings += found
         notes += more
         checked = ctx.repository
@@ -99,7 +99,6 @@ def text(findings, workflows: int, checked: str, notes: list[str]) -> str:
 
 
 def summary(findings, workflows: int, notes: list[str]) -> str:
-    from cdhelper.core.escaping import md_code, md_text, table
     head = f"### cdhelper doctor: {len(findings)} finding(s) in {workflows} workflow file(s)\n\n"
     rows = [[f.severity, md_code(f.rule), md_code(f.where), f.message] for f in findings]
     body = table(["Severity", "Rule", "Where", "What"], rows) if rows else "No finding.\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from cdhelper.cli import edge
+from cdhelper.core.escaping import md_block, md_text
 
 
 def register(sub) -> dict:
@@ -22,9 +23,7 @@ def register(sub) -> dict:
         a = actions.add_parser(name, help=text)
         a.add_argument("--config", default=edge.input_value("config") or None, help="path of cd.yml (default .github/cd.yml)")
         a.add_argument("--repository", default=edge.input_value("repository"), help="OWNER/NAME (default $GITHUB_REPOSITORY)")
-        a.add_argument("--gate-environment", default=edge.input_value("gate-environment") or None,
-                       help="the approval environment of the workflow's gate job, when it is not production-approval "
-                            "(.github/cd.yml's gate.environment, if set, must repeat it)")
+        edge.gate_options(a, job=False, unset=None)  # unset: cd.yml's, not checked against a workflow's
         a.add_argument("--json", action="store_true", help="print the plan as JSON (docs/configuration.md)")
         if name == "apply":
             a.add_argument("--dry-run", action="store_true", default=None,
@@ -34,9 +33,9 @@ def register(sub) -> dict:
 
 def run(args, io) -> int:
     from cdhelper.deploy import environments
-    ctx = edge.context(args, io)
-    cfg = edge.config(args, ctx)
-    client = edge.client(ctx)
+    ctx = edge.run_context(args, io)
+    cfg = edge.load_config(args, ctx)
+    client = edge.github_client(ctx)
     applying = args.environments_action == "apply"
     dry_run = applying and (args.dry_run or edge.boolean(edge.input_value("dry-run"), "dry-run"))
     if applying:  # refused before the plan's lookups, and before any write
@@ -68,6 +67,5 @@ def _outcome(planned, *, applying: bool, dry_run: bool, done: int) -> str:
 
 
 def _summary(planned, outcome: str) -> str:
-    from cdhelper.core.escaping import md_block, md_text
     lines = planned.lines()
     return "### Environments as code\n\n" + (md_block("\n".join(lines)) if lines else "") + f"\n{md_text(outcome)}\n"

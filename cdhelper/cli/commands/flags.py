@@ -4,8 +4,13 @@ release step (docs/flags.md)."""
 from __future__ import annotations
 
 import argparse
+import os
 
 from cdhelper.cli import edge
+from cdhelper.cli import main as cli  # loaded before any family: main builds the parser from them
+from cdhelper.core.context import parse_mode
+from cdhelper.core.errors import ConflictError, InputError, PermissionDeniedError
+from cdhelper.core.escaping import md_text
 
 ACTIONS = ("status", "diff", "set")
 
@@ -36,14 +41,11 @@ def register(sub) -> dict:
                    help="the variant to serve by default (input variant)")
     q.add_argument("--environment", default=edge.input_value("environment"),
                    help="the environment whose flag file changes (required; input environment)")
-    q.add_argument("--mode", default=edge.input_value("mode"), help="delivery (default, also when empty) or deployment")
+    edge.mode_option(q, help="delivery (default, also when empty) or deployment")
     q.add_argument("--run", dest="run_command", default=edge.input_value("run"),
                    help="command to hand the file to the platform when cd.yml names no deploy hook for the "
                         "environment (gets CD_FLAGS)")
-    q.add_argument("--gate-environment", default=edge.input_value("gate-environment"),
-                   help="the approval environment the workflow's gate job is bound to (default production-approval)")
-    q.add_argument("--gate-job", default=edge.input_value("gate-job") or "Approval (delivery mode)",
-                   help="the gate job's name as GitHub shows it")
+    edge.gate_options(q)
     q.add_argument("--commit-to", default=edge.input_value("commit-to"), metavar="BRANCH",
                    help="after the flip, commit the new flag file to BRANCH through GitHub's Contents API (needs "
                         "contents: write; refused, with nothing written, when the branch's file is not the one "
@@ -56,11 +58,9 @@ def run_flags(args, io) -> int:
         action = edge.required(edge.input_value("action").strip(), "ACTION", input_name="action", example="set",
                                why=f"flags needs what to do: {', '.join(ACTIONS)}")
         if action not in ACTIONS:
-            from cdhelper.core.errors import InputError
             raise InputError(f"flags action {action!r} is not one cdhelper knows", f"it is one of {', '.join(ACTIONS)}",
                              "run `cdhelper flags status|diff|set ...`, or set the action's `action` input")
-        from cdhelper.cli.main import build_parser
-        args = build_parser().parse_args(["flags", action])  # every option defaults to its input
+        args = cli.build_parser().parse_args(["flags", action])  # every option defaults to its input
     if args.json is None:
         args.json = edge.boolean(edge.input_value("json"), "json")
     return {"status": _status, "diff": _diff, "set": _set}[args.flags_command](args, io)
@@ -69,7 +69,6 @@ def run_flags(args, io) -> int:
 def _files(args):
     """The path's environments and their flag files (None where one has none). Reads the workspace
     only: status and diff need no token."""
-    import os
 
     from cdhelper.core import config
     from cdhelper.deploy import flags
@@ -124,8 +123,6 @@ def _diff(args, io) -> int:
 
 
 def _set(args, io) -> int:
-    from cdhelper.core.context import parse_mode
-    from cdhelper.core.errors import InputError
     from cdhelper.deploy import flags
     missing = [name for name, value in (("FLAG", args.flag), ("VARIANT", args.variant),
                                         ("--environment", args.environment)) if not value]
@@ -135,9 +132,9 @@ def _set(args, io) -> int:
                          "flag, variant and environment inputs")
     mode = parse_mode(args.mode)
     edge.required(args.environment, "--environment", example="production", why="a flip changes one environment's file")
-    ctx = edge.context(args, io)
-    cfg = edge.config(args, ctx)
-    client = edge.client(ctx)
+    ctx = edge.run_context(args, io)
+    cfg = edge.load_config(args, ctx)
+    client = edge.github_client(ctx)
     environment = cfg.environment(args.environment).name
     # Checked before anything is written: the file on the branch is the one this run flips.
     on_branch = _branch_file(client, ctx, args.commit_to, environment, args.flag, args.variant) if args.commit_to else None
@@ -150,7 +147,6 @@ def _set(args, io) -> int:
             "approver": result.approver, "digest": result.digest, "file": str(result.path), "commit": commit}
     for key in ("deployment_id", "digest", "approver", "commit"):
         io.set_output(key.replace("_", "-"), str(data[key]))
-    from cdhelper.core.escaping import md_text
     io.append_summary(f"### Flag {md_text(result.flag)} in {md_text(result.environment)}\n\n"
                       f"{md_text(result.old)} → {md_text(result.new)}" + (" (kill switch)" if result.kill_switch else "")
                       + f", deployment {result.deployment_id}"
@@ -168,7 +164,6 @@ def _branch_file(client, ctx, branch: str, environment: str, flag: str, variant:
     """The environment's flag file on `branch` ({"text", "sha"}), read before the flip: it must be the
     file this run read from its checkout, or already hold this flip (a re-run whose commit landed).
     Anything else means the branch moved since the checkout; committing over it would undo that change."""
-    from cdhelper.core.errors import ConflictError, InputError
     from cdhelper.deploy import flags
     current = flags.load(ctx.workspace, environment)
     definition = current.flags.get(flag) if current else None
@@ -191,7 +186,6 @@ def _branch_file(client, ctx, branch: str, environment: str, flag: str, variant:
 def _commit(client, ctx, branch: str, result, on_branch: dict | None, log) -> str:
     """Commit the flipped file to `branch` over the blob read before the flip; '' when the branch
     already holds it (a re-run, or nothing flipped). Returns the new commit's sha."""
-    from cdhelper.core.errors import ConflictError, PermissionDeniedError
     from cdhelper.github.client import ApiFailure, OutcomeUnknown
     path = _repository_path(result.environment)
     text = result.path.read_text(encoding="utf-8")

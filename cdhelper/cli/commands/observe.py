@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from cdhelper.cli import edge
+from cdhelper.core.context import parse_mode
+from cdhelper.core.errors import InputError
 
 
 def register(sub) -> dict:
@@ -47,13 +50,12 @@ def _environment(cfg, name: str) -> str:
 
 def run_history(args, io) -> int:
     from cdhelper.cli import delivery_report
-    from cdhelper.core.errors import InputError
     from cdhelper.observe import history
     if not 1 <= args.limit <= 1000:
         raise InputError(f"--limit {args.limit} is not usable", "it counts records, from 1 to 1000", "give e.g. --limit 50")
-    ctx = edge.context(args, io)
-    cfg = edge.config(args, ctx)
-    client = edge.client(ctx)
+    ctx = edge.run_context(args, io)
+    cfg = edge.load_config(args, ctx)
+    client = edge.github_client(ctx)
     line = history.read_timeline(client, ctx, _environment(cfg, args.environment), limit=args.limit)
     for note in line.ignored:
         io.warning(note, title="Untrusted record ignored")
@@ -64,21 +66,19 @@ def run_history(args, io) -> int:
 
 
 def run_dora(args, io) -> int:
-    from datetime import timedelta
 
     from cdhelper.cli import delivery_report
-    from cdhelper.core.errors import InputError
     from cdhelper.deploy.records import now
     from cdhelper.observe import dora, history
     window = dora.parse_window(args.window)
     if not 0 <= args.trend_weeks <= 52:
         raise InputError(f"--trend-weeks {args.trend_weeks} is not usable", "it is a number of weeks from 0 to 52",
                          "give e.g. --trend-weeks 8, or 0 for no chart")
-    ctx = edge.context(args, io)
-    cfg = edge.config(args, ctx)
+    ctx = edge.run_context(args, io)
+    cfg = edge.load_config(args, ctx)
     targets = edge.notification_targets(io)
     names = [_environment(cfg, n) for n in (args.environment or [""])]
-    client = edge.client(ctx)
+    client = edge.github_client(ctx)
     until = now()
     reach = max(window, timedelta(weeks=args.trend_weeks))
     results, trends, partial = [], {}, []
@@ -105,15 +105,14 @@ def run_dora(args, io) -> int:
 
 def run_brief(args, io) -> int:
     from cdhelper.cli import delivery_report
-    from cdhelper.core.context import parse_mode
     from cdhelper.observe import brief
     mode = parse_mode(args.mode)
     edge.required(args.release_version, "--version", input_name="version", example="1.4.2",
                   why="the brief describes one candidate: the release step's `version` output")
-    ctx = edge.context(args, io)
-    cfg = edge.config(args, ctx)
+    ctx = edge.run_context(args, io)
+    cfg = edge.load_config(args, ctx)
     targets = edge.notification_targets(io)
-    client = edge.client(ctx)
+    client = edge.github_client(ctx)
     found = brief.read(client, ctx, cfg, environment=_environment(cfg, args.environment), version=args.release_version,
                        mode=mode)
     io.append_summary(delivery_report.brief_markdown(found, server_url=ctx.server_url, repository=ctx.repository,

@@ -1,0 +1,34 @@
+"""`cdhelper status`: what digest and version is live in each environment, from the deployment records."""
+
+from __future__ import annotations
+
+import json
+
+from cdhelper.cli import edge
+
+
+def register(sub) -> dict:
+    p = sub.add_parser("status", help="what digest and version is live in each environment")
+    edge.config_options(p)
+    edge.trusted_writer_option(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    return {"status": run}
+
+
+def run(args, io) -> int:
+    # imported when run: keeps --help fast (the domains, PyGithub, jsonschema)
+    from cdhelper.cli import report
+    from cdhelper.observe.history import status
+    ctx = edge.run_context(args, io)
+    cfg = edge.load_config(args, ctx)
+    rows, ignored = status(edge.github_client(ctx), ctx, cfg)
+    for note in ignored:
+        io.warning(note, title="Untrusted record ignored")
+    data = {"repository": ctx.repository, "environments": [r.as_json() for r in rows]}
+    io.set_output("json", json.dumps(data))
+    if args.json:
+        io.out_json(data, indent=2)
+    else:
+        io.out(report.status_text(rows))
+    io.append_summary(report.status_summary(rows))
+    return 0
