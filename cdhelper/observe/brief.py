@@ -18,7 +18,7 @@ ledger (failures.py), so it costs nothing more.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from cdhelper.core.config import Config
 from cdhelper.core.errors import NotFoundError
@@ -40,8 +40,7 @@ class Change:
     pull: int | None  # from a merge commit only
 
     def as_json(self) -> dict:
-        return {"sha": self.sha, "subject": self.subject, "login": self.login, "git_author": self.git_author,
-                "pull": self.pull}
+        return asdict(self)  # the JSON keeps the raw text; the summary escapes it
 
 
 @dataclass(frozen=True)
