@@ -21,7 +21,9 @@ differs is speed: on a fresh runner pip takes 4-6 s for the 18 packages, uv abou
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -113,7 +115,6 @@ def wheel_tags() -> list[str]:
 
 def pick_wheel(files: dict[str, str], hashes: frozenset[str], version: str, tags: list[str]) -> str | None:
     """The file name (among `files`: name -> sha256) of the best wheel for `tags` whose hash is locked."""
-    import fnmatch
     candidates = {name: digest for name, digest in files.items()
                   if name.startswith(f"uv-{version}-") and name.endswith(".whl") and digest in hashes}
     for tag in tags:
@@ -147,7 +148,6 @@ def listing(index: str) -> tuple[dict[str, str], dict[str, str]]:
         body = resp.read(8 * 1024 * 1024)
     digests, urls = {}, {}
     if "json" in kind:
-        import json
         for item in json.loads(body).get("files", []):
             name, digest = item.get("filename"), (item.get("hashes") or {}).get("sha256")
             if name and digest:

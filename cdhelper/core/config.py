@@ -152,7 +152,7 @@ def load(path: str | Path | None = None, *, workspace: str = ".", gate_environme
         raise ConfigError(f"configuration file {str(file)!r} is {info.st_size} bytes",
                           f"a cd.yml larger than {MAX_BYTES // 1024} KiB is not a configuration",
                           "keep only the keys of docs/configuration.md in it")
-    import yaml
+    import yaml  # heavy: imported when used, so --help and the launcher start without it
     try:
         with open(file, "rb") as fh:
             data = fh.read(MAX_BYTES + 1)
@@ -179,7 +179,7 @@ def load(path: str | Path | None = None, *, workspace: str = ".", gate_environme
 
 
 def _parse(text: str) -> object:
-    import yaml
+    import yaml  # heavy: imported when used, so --help and the launcher start without it
 
     class NoAliasLoader(yaml.SafeLoader):
         """No aliases: `*name` lets a few lines expand into billions of nodes (an alias bomb), and a
@@ -208,7 +208,9 @@ def _gate_said(raw: str, by_hand: bool) -> str:
 
 def _gate_input(raw: str) -> str:
     name = (raw or "").strip() or DEFAULT_GATE
-    from jsonschema import Draft202012Validator
+    from jsonschema import (
+        Draft202012Validator,  # heavy: imported when used, so --help and the launcher start without it
+    )
     if not Draft202012Validator(schema()["$defs"]["environmentName"]).is_valid(name):
         raise InputError(f"gate-environment {name[:60]!r} is not an environment name",
                          "it names the approval environment the gate job is bound to",
@@ -218,13 +220,15 @@ def _gate_input(raw: str) -> str:
 
 def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str | None = DEFAULT_GATE,
               gate_said: str = "", gate_by_hand: bool = False) -> Config:
-    import jsonschema
+    import jsonschema  # heavy: imported when used, so --help and the launcher start without it
     # The analysis and freeze sections have their own parsers, whose messages say more than a schema's.
     analyses, freeze_windows = {}, ()
     if isinstance(raw, dict) and isinstance(raw.get("analysis"), dict):
         analyses = _analyses(raw["analysis"], source)
     if isinstance(raw, dict) and isinstance(raw.get("freeze"), list) and raw["freeze"]:
-        from cdhelper.deploy import freeze
+        from cdhelper.deploy import (
+            freeze,  # the domain parses its own section; core imports no domain at load (architecture.md)
+        )
         freeze_windows = freeze.parse(raw["freeze"], source=source)
     validator = jsonschema.Draft202012Validator(schema())
     # The first errors are enough to report one; never walk a huge document to the end.
@@ -292,17 +296,23 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
 def _analyses(raw: dict, source: str) -> dict:
     if not raw:
         return {}
-    from cdhelper.progressive import analysis
+    from cdhelper.progressive import (
+        analysis,  # the domain parses its own section; core imports no domain at load (architecture.md)
+    )
     return {name: analysis.parse(name, spec, source=source) for name, spec in raw.items()}
 
 
 def _plan(env: dict, analyses: dict, where: str) -> Plan:
-    from cdhelper.progressive import strategies
+    from cdhelper.progressive import (
+        strategies,  # the domain parses its own section; core imports no domain at load (architecture.md)
+    )
     if "strategy" not in env and "analysis" not in env:
         return Plan()
 
     def duration(raw: object) -> float:
-        from cdhelper.progressive import analysis
+        from cdhelper.progressive import (
+            analysis,  # the domain parses its own section; core imports no domain at load (architecture.md)
+        )
         return analysis.parse_duration(raw, what=f"{where}: a canary pause")
     return strategies.parse(env.get("strategy"), hooks=env.get("hooks") or {}, analysis=tuple(env.get("analysis") or ()),
                             known=set(analyses), duration=duration, where=where)

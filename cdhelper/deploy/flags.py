@@ -33,9 +33,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from cdhelper import hooks
 from cdhelper.core.errors import ConfigError, DeployError, EvidenceError, InputError, show
 
 from . import freeze
+from . import gate as gates
 from .record_writer import RecordWriter, build_payload, previous_of
 from .records import live_record, read_ledger
 
@@ -207,7 +209,7 @@ def parse(text: str, *, path: Path, environment: str) -> FlagFile:
 
 
 def _schema_error(doc):
-    import jsonschema
+    import jsonschema  # heavy: imported when used, so --help and the launcher start without it
     from referencing import Registry, Resource
     folder = resources.files("cdhelper.core").joinpath("schemas/flagd")
     schemas = {name: json.loads(folder.joinpath(name).read_text()) for name in ("flags.json", "targeting.json")}
@@ -323,10 +325,6 @@ class FlagResult:
 def release(client, ctx, config, req: FlagRequest, *, log: Callable[[str], None] = print) -> FlagResult:
     """Everything is checked before anything is written: the file, the freeze (not for a declared
     kill switch), what runs in the environment, the gate. Then the record, the file, the hook."""
-    from cdhelper import hooks
-
-    from . import gate as gates
-
     env = config.environment(req.environment)
     current = load(ctx.workspace, env.name)
     if current is None:

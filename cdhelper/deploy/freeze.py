@@ -33,6 +33,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
+import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -227,7 +228,6 @@ def _parse_entry(entry: object, key: str, source: str) -> Window:
 
 
 def _parse_zone(raw: object, key: str, source: str) -> str:
-    import zoneinfo
     if not isinstance(raw, str) or not raw:
         raise _error(source, key, f"{_show(raw)} is not a time zone name",
                      "write an IANA time zone name such as Europe/Berlin, America/New_York or UTC")
@@ -255,13 +255,11 @@ def _parse_zone(raw: object, key: str, source: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _known_zones() -> frozenset[str]:
-    import zoneinfo
     return frozenset(zoneinfo.available_timezones())
 
 
 @functools.lru_cache(maxsize=64)
 def _zone(name: str):
-    import zoneinfo
     return zoneinfo.ZoneInfo(name)
 
 

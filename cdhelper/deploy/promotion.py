@@ -23,6 +23,7 @@ from cdhelper.core.digests import Artifact, digest_paths, parse_digest
 from cdhelper.core.errors import DeployError, EvidenceError, InputError, NotFoundError, OrderingError, RolledBack
 from cdhelper.github.client import ApiFailure, GitHubClient
 from cdhelper.progressive import rollout, strategies
+from cdhelper.release import artifacts
 from cdhelper.release.tagging import Candidate, tag_name
 
 from . import failures, flags
@@ -476,7 +477,6 @@ def _cd_vars(client: GitHubClient, ctx: RunContext, config: Config, env: Environ
         out["CD_ARTIFACT"] = str(Path(req.artifact_paths[0]).resolve())  # the files just checked against the tag
     if req.rollback and not req.artifact_paths and config.release_assets and "CD_ARTIFACT" not in os.environ:
         # A rollback by hand, weeks later: the workflow artifact is gone, the release still holds the files.
-        from cdhelper.release import artifacts
         dest = Path(tempfile.mkdtemp(prefix="cdhelper-artifact-", dir=ctx.temp_dir))
         out["CD_ARTIFACT"] = str(artifacts.fetch(client, c, dest))
     return out

@@ -60,7 +60,7 @@ def contract(config_path: str | None, *, workspace: str = ".", gate_environment:
     if config_path is None and not default.exists():  # skip the schema's import: doctor runs first and often
         return Contract(gate_environment=option or DEFAULT_GATE, gate_source="--gate-environment" if option else "",
                         gate_fixed=bool(option), no_deployment_key=no_deployment_key)
-    from cdhelper.core import config
+    from cdhelper.core import config  # only with a cd.yml: its schema's import is skipped otherwise
     cfg = config.load(config_path, workspace=workspace, gate_environment=option or None)
     source = "--gate-environment" if option else f"{config_path or config.DEFAULT_PATH} (gate.environment)" \
         if _names_gate(Path(config_path) if config_path else default) else ""
@@ -70,7 +70,7 @@ def contract(config_path: str | None, *, workspace: str = ".", gate_environment:
 
 def _names_gate(path: Path) -> bool:
     """Whether cd.yml names the gate itself (config.load has read and validated it already)."""
-    import yaml
+    import yaml  # heavy: imported when used, so --help and the launcher start without it
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return "environment" in (raw.get("gate") or {})
 

@@ -60,7 +60,7 @@ def _scalar(node) -> object:
 
 
 def _convert(node, depth: int = 0) -> object:
-    import yaml
+    import yaml  # heavy: imported when used, so --help and the launcher start without it
     if depth > 100:
         raise WorkflowSyntaxError(node.start_mark.line + 1, "it nests too deeply")
     if isinstance(node, yaml.MappingNode):
@@ -88,7 +88,7 @@ def _convert(node, depth: int = 0) -> object:
 
 def scalars(node):
     """Every scalar of the file with the line it starts on and whether it is a block (| or >)."""
-    import yaml
+    import yaml  # heavy: imported when used, so --help and the launcher start without it
     stack, seen = [node], set()
     while stack:
         current = stack.pop()
@@ -245,7 +245,7 @@ def cdhelper_action(uses: str, inputs: Map) -> str | None:
 
 
 def parse(path: str, text: str) -> Workflow:
-    import yaml
+    import yaml  # heavy: imported when used, so --help and the launcher start without it
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         root = yaml.compose(text, Loader=loader)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 from cdhelper.core.context import RunContext
 from cdhelper.core.errors import CDHelperError, GitHubAPIError, NotFoundError, PermissionDeniedError
@@ -55,7 +55,7 @@ class ApiFailure(Exception):
 class GitHubClient:
     def __init__(self, ctx: RunContext, *, timeout: float = 15, attempts: int = 6, max_wait: float = 90,
                  backoff: float = 0.25, sleep: Callable[[float], None] = time.sleep):
-        from github import Auth, Github
+        from github import Auth, Github  # heavy: imported when used, so --help and the launcher start without it
         if not ctx.token:
             raise PermissionDeniedError("no GitHub token was given", "every call to GitHub needs one",
                                         "pass `github-token: ${{ github.token }}` (the default) or set GITHUB_TOKEN")
@@ -75,7 +75,7 @@ class GitHubClient:
     def _send(self, verb: str, url: str, *, body: Any = None, params: dict | None = None,
               headers: dict | None = None, upload: str | None = None) -> tuple[dict, Any]:
         """One request. `upload` is a file path streamed as the body (release assets)."""
-        import requests
+        import requests  # heavy: imported when used, so --help and the launcher start without it
         from github import GithubException
         self.requests += 1
         headers = {"X-GitHub-Api-Version": API_VERSION, "Accept": "application/vnd.github+json", **(headers or {})}
@@ -245,9 +245,8 @@ class GitHubClient:
         through PyGithub's requester. Retried as reads are, one request counted per API request; a
         download cut midway starts again from the first byte, and an error of the storage (an
         expired link) is retried with a fresh link."""
-        from urllib.parse import urljoin
 
-        import requests
+        import requests  # heavy: imported when used, so --help and the launcher start without it
         url = f"{self._repo_url}/releases/assets/{int(asset_id)}"
         what = f"downloading release asset {asset_id}"
 

@@ -26,9 +26,10 @@ from cdhelper.core.errors import CDHelperError, DeployError, GateError, InputErr
 from cdhelper.deploy import freeze
 from cdhelper.deploy.records import Record
 from cdhelper.github.client import GitHubClient
-from cdhelper.release.tagging import Candidate
+from cdhelper.release import artifacts
+from cdhelper.release.tagging import Candidate, read_candidate
 
-from . import strategies
+from . import analysis, strategies
 
 
 @dataclass
@@ -70,7 +71,6 @@ def run(*, plan: strategies.Plan, commands: dict[str, str], cd_vars: dict[str, s
         start: int = 0, previous_artifact: Callable[[], str] = lambda: "",
         sleep: Callable[[float], None] = time.sleep) -> Ended:
     """Walk the plan. Raises RolledBack (undone and to be recorded by the caller) or DeployError."""
-    from . import analysis
 
     def run_hook(name: str, extra: dict[str, str]) -> int:
         command = commands.get(name)
@@ -152,7 +152,6 @@ def preflight(config: Config, plan: strategies.Plan, candidate: Candidate, env: 
     names = {n for step in plan.steps for n in step.analysis} | set(plan.step_analysis) | set(plan.analysis)
     if not names:
         return
-    from . import analysis
     analysis.preflight([config.analyses[n] for n in sorted(names)],
                        {"version": candidate.version, "environment": env.name, "digest": candidate.manifest,
                         "slot": "blue", "weight": "0"})
@@ -177,8 +176,6 @@ def previous_artifact(client: GitHubClient, ctx: RunContext, config: Config, pre
     """The previous version's files for an automatic rollback that redeploys it, from its release."""
     if previous is None or not config.release_assets:
         return ""
-    from cdhelper.release import artifacts
-    from cdhelper.release.tagging import read_candidate
     try:
         candidate = read_candidate(client, str((previous.payload or {}).get("tag", "")))
         if not isinstance(candidate, Candidate):

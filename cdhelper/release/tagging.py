@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from cdhelper.core.digests import Artifact, manifest_digest
 from cdhelper.core.errors import ConflictError, InputError
+from cdhelper.deploy.records import read_ledger
 from cdhelper.github.client import ApiFailure, GitHubClient, OutcomeUnknown
 
 SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -117,7 +118,6 @@ def create_tag(client: GitHubClient, candidate: Candidate) -> TagResult:
 
 def plan_tag(client: GitHubClient, ctx, candidate: Candidate) -> TagResult:
     """A dry run of create_tag: the same refusals, from reads only (the commit, then the tag)."""
-    from cdhelper.deploy.records import read_ledger
     if read_ledger(client, ctx, [], commit=candidate.commit).commit is None:
         raise InputError(f"commit {candidate.commit} cannot be tagged", "GitHub does not know that commit",
                          "tag a commit that was pushed to the repository (GITHUB_SHA of the run is)")

@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import quote
 
+from cdhelper import hooks
 from cdhelper.core import deadline
 from cdhelper.core.errors import ConfigError, InputError
 from cdhelper.core.errors import show as _show
@@ -238,7 +239,7 @@ def preflight(analyses: Iterable[Analysis], variables: Mapping[str, object], *, 
     Prometheus' own message) or a query that returns several series or a string; InputError when a
     Prometheus cannot be reached or cannot answer. HTTP targets are not contacted: the version they
     are to serve is not deployed yet."""
-    import requests
+    import requests  # heavy: imported when used, so --help and the launcher start without it
     own = session is None
     session = session or requests.Session()
     try:
@@ -250,7 +251,7 @@ def preflight(analyses: Iterable[Analysis], variables: Mapping[str, object], *, 
 
 
 def _preflight_prometheus(analysis: Analysis, spec: Mapping, session) -> None:
-    import requests
+    import requests  # heavy: imported when used, so --help and the launcher start without it
     where = f"{analysis.source}: analysis `{analysis.name}`"
     base = spec["url"].rstrip("/")
     timeout = min(spec["timeout"], 10.0)
@@ -329,7 +330,7 @@ def _read_prometheus(resp) -> tuple[str, float | None, str]:
 
 
 def _why(exc: Exception, timeout: float) -> str:
-    import requests
+    import requests  # heavy: imported when used, so --help and the launcher start without it
     if isinstance(exc, (requests.Timeout, deadline.Overdue)):
         return f"no answer within {fmt(timeout)}s"
     text = str(exc)
@@ -362,7 +363,7 @@ class _Session:
     per run rather than per sample: that was half of the helper's CPU time per sample."""
 
     def __init__(self, session):
-        import requests
+        import requests  # heavy: imported when used, so --help and the launcher start without it
         self.requests = requests
         self.own = session is None
         self.session = session or requests.Session()
@@ -478,10 +479,9 @@ class _CommandSampler:
 
     def __init__(self, name: str, spec: Mapping, variables: Mapping, run_command, environ):
         if run_command is None:
-            from cdhelper.hooks import run as run_command
+            run_command = hooks.run
         if environ is None:
-            from cdhelper.hooks import environment
-            environ = environment(os.environ, {})
+            environ = hooks.environment(os.environ, {})
         self.run_command, self.timeout = run_command, spec["timeout"]
         self.env = {**environ, "CD_ANALYSIS": name, "CDHELPER_ANALYSIS_RUN": spec["run"],
                     **{f"CD_{k.upper().replace('-', '_')}": str(v) for k, v in variables.items()}}
