@@ -226,9 +226,7 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
     if isinstance(raw, dict) and isinstance(raw.get("analysis"), dict):
         analyses = _analyses(raw["analysis"], source)
     if isinstance(raw, dict) and isinstance(raw.get("freeze"), list) and raw["freeze"]:
-        from cdhelper.deploy import (
-            freeze,  # the domain parses its own section; core imports no domain at load (architecture.md)
-        )
+        from cdhelper.deploy import freeze  # its own section's parser (docs/architecture.md: left to do)
         freeze_windows = freeze.parse(raw["freeze"], source=source)
     validator = jsonschema.Draft202012Validator(schema())
     # The first errors are enough to report one; never walk a huge document to the end.
@@ -296,23 +294,17 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
 def _analyses(raw: dict, source: str) -> dict:
     if not raw:
         return {}
-    from cdhelper.progressive import (
-        analysis,  # the domain parses its own section; core imports no domain at load (architecture.md)
-    )
+    from cdhelper.progressive import analysis  # its own section's parser (docs/architecture.md: left to do)
     return {name: analysis.parse(name, spec, source=source) for name, spec in raw.items()}
 
 
 def _plan(env: dict, analyses: dict, where: str) -> Plan:
-    from cdhelper.progressive import (
-        strategies,  # the domain parses its own section; core imports no domain at load (architecture.md)
-    )
+    from cdhelper.progressive import strategies  # its own section's parser (docs/architecture.md: left to do)
     if "strategy" not in env and "analysis" not in env:
         return Plan()
 
     def duration(raw: object) -> float:
-        from cdhelper.progressive import (
-            analysis,  # the domain parses its own section; core imports no domain at load (architecture.md)
-        )
+        from cdhelper.progressive import analysis  # its own section's parser (docs/architecture.md: left to do)
         return analysis.parse_duration(raw, what=f"{where}: a canary pause")
     return strategies.parse(env.get("strategy"), hooks=env.get("hooks") or {}, analysis=tuple(env.get("analysis") or ()),
                             known=set(analyses), duration=duration, where=where)
