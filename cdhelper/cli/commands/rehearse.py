@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cdhelper.cli import edge
+from cdhelper.cli.commands.devtools import checked_variants
 from cdhelper.core.errors import InputError
 
 
@@ -55,14 +55,14 @@ def run(args, io) -> int:
                             secrets=_secrets(args.secret), variables=_pairs(args.var, "--var"),
                             runners=set(args.runner), actions={k: Path(v).resolve() for k, v in
                                                                _pairs(args.action, "--action").items()},
-                            variants=tuple(edge.variants(args.variant)))
+                            variants=tuple(checked_variants(args.variant)))
     own_only = [f"--{name}" for name in ("secret", "var", "runner", "action") if getattr(args, name)]
     if own_only or args.event != "push":
         raise InputError(f"{', '.join(own_only) or '--event'} applies to your own workflow only",
                          "the template rehearsal runs the template's push", "add --workflow PATH, or drop the option")
     from cdhelper.devtools.rehearsal import rehearse
     return rehearse(mode=args.mode, as_json=args.json, reject=args.reject, keep=args.keep, io=io,
-                    variants=edge.variants(args.variant))
+                    variants=checked_variants(args.variant))
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
