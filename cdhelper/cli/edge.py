@@ -8,8 +8,6 @@ import json
 import os
 from argparse import ArgumentParser, RawDescriptionHelpFormatter
 
-from cdhelper._boot import credentials
-from cdhelper.core.context import RunContext
 from cdhelper.core.errors import InputError
 
 # Imported when run, inside the functions below: keeps --help fast (cdhelper.core.config loads
@@ -43,7 +41,7 @@ ENVIRONMENT = """environment (the runner sets these inside GitHub Actions; to ru
 
 class Parser(ArgumentParser):
     """argparse, but a refused command line is cdhelper's one-line InputError (mapped to exit 2 with
-    every other error in cli._dispatch), never a usage dump and never SystemExit. Subparsers inherit it."""
+    every other error in cli.main.failed), never a usage dump and never SystemExit. Subparsers inherit it."""
 
     def error(self, message: str):
         shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in message)
@@ -141,6 +139,7 @@ def lines(raw: str) -> list[str]:
 
 
 def _credentials():
+    from cdhelper._boot import credentials  # imported when a command runs: keeps --help fast
     try:
         return credentials.load(os.environ)
     except credentials.CredentialsError as err:
@@ -158,6 +157,7 @@ def read_secrets(io):
 
 def run_context(args, io):
     """This run (RunContext): the environment, the token, --repository and the trusted writers."""
+    from cdhelper.core.context import RunContext  # imported when run: keeps --help fast
     token = read_secrets(io).github_token
     writers = getattr(args, "trusted_writer", None) or lines(input_value("trusted-writers"))
     return RunContext.from_environ(dict(os.environ), token=token, repository=args.repository, writers=writers)

@@ -13,12 +13,9 @@ import os
 import sys
 
 from cdhelper import __version__
-from cdhelper._boot import credentials
-from cdhelper._boot.import_seal import armed
 from cdhelper.core.errors import CDHelperError
 
 from . import edge
-from .actions_io import ActionsIO
 from .edge import ENVIRONMENT
 
 
@@ -35,50 +32,61 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Imports below are made when a command runs, not at the module's head: `--help` and
+    # `--version` end in the parser, before the secrets, the seal and the runner's I/O are loaded.
     if argv is None:  # the process's own command line: hand the secrets over first (credentials.start)
+        from cdhelper._boot import credentials
         try:
             credentials.start(os.environ, sys.argv[1:])
         except (credentials.CredentialsError, OSError, ValueError) as err:
             print(f"cdhelper: handing over the secrets failed: {err}", file=sys.stderr)
             return 1
-    io = ActionsIO.from_environ(dict(os.environ))
-    with armed():  # after the first user command, nothing more is imported (import_seal.py)
-        return _dispatch(argv, io)
-
-
-def _dispatch(argv, io) -> int:
-    """The command, and the one place errors become a line, an annotation and an exit code."""
     try:
         args = build_parser().parse_args(argv)  # a refused command line is an InputError (edge.Parser)
-        io.check_writable()  # an output file that cannot be written is refused before anything happens
-        return COMMANDS[args.command](args, io)
     except CDHelperError as err:
-        io.error(err.one_line(), title=err.title)
+        return failed(err, _actions_io())
+    from cdhelper._boot.import_seal import armed
+    io = _actions_io()
+    with armed():  # after the first user command, nothing more is imported (import_seal.py)
+        try:
+            io.check_writable()  # an output file that cannot be written is refused before anything happens
+            return COMMANDS[args.command](args, io)
+        except BaseException as exc:  # noqa: BLE001 - mapped (or re-raised) in one place
+            return failed(exc, io)
+
+
+def _actions_io():
+    from .actions_io import ActionsIO
+    return ActionsIO.from_environ(dict(os.environ))
+
+
+def failed(exc: BaseException, io) -> int:
+    """The one place errors become a line, an annotation and an exit code."""
+    if isinstance(exc, CDHelperError):
+        io.error(exc.one_line(), title=exc.title)
         if io.in_actions:
-            io.info(err.one_line())
-        io.append_summary(err.markdown())
-        return err.exit_code
-    except KeyboardInterrupt:
+            io.info(exc.one_line())
+        io.append_summary(exc.markdown())
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
         io.error("interrupted", title="cdhelper")
         return 130
-    except BaseException as exc:  # noqa: BLE001 - the one place unexpected failures are reported
-        if isinstance(exc, SystemExit):  # --help, --version
-            raise
-        # imported when run: keeps --help fast (the domains, PyGithub)
-        from cdhelper.deploy.record_writer import Cancelled
-        if isinstance(exc, Cancelled):
-            io.error(f"the job was cancelled ({exc}); the deployment record was closed as error", title="Cancelled")
-            return 130
-        from cdhelper.github.client import ApiFailure, OutcomeUnknown
-        if isinstance(exc, (ApiFailure, OutcomeUnknown)):
-            io.error(f"GitHub did not complete a request: {exc}. Fix: re-run the job; nothing half-done is left",
-                     title="GitHub API error")
-            return 9
-        if os.environ.get("CDHELPER_DEBUG"):
-            raise
-        io.error(f"internal error {type(exc).__name__}: {exc}. Fix: report it; set CDHELPER_DEBUG=1 for the traceback",
-                 title="cdhelper bug")
-        return 70
+    if isinstance(exc, SystemExit):  # --help, --version
+        raise exc
+    from cdhelper.deploy.record_writer import Cancelled
+    if isinstance(exc, Cancelled):
+        io.error(f"the job was cancelled ({exc}); the deployment record was closed as error", title="Cancelled")
+        return 130
+    from cdhelper.github.client import ApiFailure, OutcomeUnknown
+    if isinstance(exc, (ApiFailure, OutcomeUnknown)):
+        io.error(f"GitHub did not complete a request: {exc}. Fix: re-run the job; nothing half-done is left",
+                 title="GitHub API error")
+        return 9
+    if os.environ.get("CDHELPER_DEBUG"):
+        raise exc
+    io.error(f"internal error {type(exc).__name__}: {exc}. Fix: report it; set CDHELPER_DEBUG=1 for the traceback",
+             title="cdhelper bug")
+    return 70
 
 
 # The command families, in the order `cdhelper --help` lists them: the one place a family is named.

@@ -3,8 +3,6 @@ exit code, a one-line `::error::` annotation and a long form in the job summary,
 
 from __future__ import annotations
 
-from .escaping import md_block, md_text
-
 
 def show(value: object, limit: int = 80) -> str:
     """A bad value as an error message quotes it: its repr, cut to `limit` characters."""
@@ -33,6 +31,7 @@ class CDHelperError(Exception):
     def markdown(self) -> str:
         """For the job summary. The texts quote user input, so they are escaped as plain text;
         details keep their lines in a code block."""
+        from .escaping import md_block, md_text  # only when an error is shown: keeps --help fast
         parts = [f"### :x: {md_text(self.title)}", "", f"**What failed:** {md_text(self.what)}", "",
                  f"**Why:** {md_text(self.why)}", "", f"**Fix:** {md_text(self.fix)}"]
         if self.details:

@@ -4,8 +4,6 @@ on loopback, for tests and rehearsals by hand."""
 from __future__ import annotations
 
 import os
-import signal
-import threading
 
 from cdhelper.core.errors import InputError
 
@@ -26,6 +24,9 @@ def register(sub) -> dict:
 
 def run_github_double(args, io) -> int:
     # imported when run: the developer tools are never imported by a runtime command (import-linter)
+    import signal  # imported when run: keeps --help fast
+    import threading  # imported when run: keeps --help fast
+
     from cdhelper.devtools.double import GitHubDouble
     double = GitHubDouble(host=args.host, port=args.port, variant=checked_variants(args.variant))
     if args.state and os.path.exists(args.state):

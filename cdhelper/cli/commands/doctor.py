@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 
 from cdhelper.cli import edge
-from cdhelper.core.escaping import md_code, md_text, table
 
 JSON_VERSION = 1
 ENABLE_SETTINGS = ("settings checks skipped: no token. To run them, set GITHUB_TOKEN (a token that may read the "
@@ -99,6 +98,7 @@ def text(findings, workflows: int, checked: str, notes: list[str]) -> str:
 
 
 def summary(findings, workflows: int, notes: list[str]) -> str:
+    from cdhelper.core.escaping import md_code, md_text, table  # imported when run: keeps --help fast
     head = f"### cdhelper doctor: {len(findings)} finding(s) in {workflows} workflow file(s)\n\n"
     rows = [[f.severity, md_code(f.rule), md_code(f.where), f.message] for f in findings]
     body = table(["Severity", "Rule", "Where", "What"], rows) if rows else "No finding.\n"

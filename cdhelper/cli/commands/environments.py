@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 from cdhelper.cli import edge
-from cdhelper.core.escaping import md_block, md_text
 
 
 def register(sub) -> dict:
@@ -67,5 +66,6 @@ def _outcome(planned, *, applying: bool, dry_run: bool, done: int) -> str:
 
 
 def _summary(planned, outcome: str) -> str:
+    from cdhelper.core.escaping import md_block, md_text  # imported when run: keeps --help fast
     lines = planned.lines()
     return "### Environments as code\n\n" + (md_block("\n".join(lines)) if lines else "") + f"\n{md_text(outcome)}\n"

@@ -8,9 +8,7 @@ import os
 
 from cdhelper.cli import edge
 from cdhelper.cli import main as cli  # loaded before any family: main builds the parser from them
-from cdhelper.core.context import parse_mode
 from cdhelper.core.errors import ConflictError, InputError, PermissionDeniedError
-from cdhelper.core.escaping import md_text
 
 ACTIONS = ("status", "diff", "set")
 
@@ -123,6 +121,8 @@ def _diff(args, io) -> int:
 
 
 def _set(args, io) -> int:
+    from cdhelper.core.context import parse_mode  # imported when run: keeps --help fast
+    from cdhelper.core.escaping import md_text  # imported when run: keeps --help fast
     from cdhelper.deploy import flags
     missing = [name for name, value in (("FLAG", args.flag), ("VARIANT", args.variant),
                                         ("--environment", args.environment)) if not value]

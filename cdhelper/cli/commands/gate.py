@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from cdhelper.cli import edge
-from cdhelper.core.context import parse_mode
 from cdhelper.core.errors import InputError
 
 
@@ -22,6 +21,7 @@ def register(sub) -> dict:
 def run(args, io) -> int:
     # imported when run: keeps --help fast (the domains, PyGithub, jsonschema)
     from cdhelper.cli import report
+    from cdhelper.core.context import parse_mode  # imported when run: keeps --help fast
     from cdhelper.deploy import gate as gates
     mode = parse_mode(args.mode)
     ctx = edge.run_context(args, io)

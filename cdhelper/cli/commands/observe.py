@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from cdhelper.cli import edge
-from cdhelper.core.context import parse_mode
 from cdhelper.core.errors import InputError
 
 
@@ -67,6 +65,8 @@ def run_history(args, io) -> int:
 
 def run_dora(args, io) -> int:
 
+    from datetime import timedelta  # imported when run: keeps --help fast
+
     from cdhelper.cli import delivery_report
     from cdhelper.deploy.records import now
     from cdhelper.observe import dora, history
@@ -105,6 +105,7 @@ def run_dora(args, io) -> int:
 
 def run_brief(args, io) -> int:
     from cdhelper.cli import delivery_report
+    from cdhelper.core.context import parse_mode  # imported when run: keeps --help fast
     from cdhelper.observe import brief
     mode = parse_mode(args.mode)
     edge.required(args.release_version, "--version", input_name="version", example="1.4.2",

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from cdhelper.cli import edge
-from cdhelper.core.context import parse_mode
 from cdhelper.core.errors import CDHelperError, InputError, RolledBack
 
 
@@ -43,6 +42,7 @@ def register(sub) -> dict:
 def run(args, io) -> int:
     # imported when run: keeps --help fast (the domains, PyGithub, jsonschema)
     from cdhelper.cli import report
+    from cdhelper.core.context import parse_mode  # imported when run: keeps --help fast
     from cdhelper.deploy.promotion import PromotionRequest, promote
     mode = parse_mode(args.mode)  # fail closed before anything else
     edge.required(args.environment, "--environment", input_name="environment", example="staging",

@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 
 from cdhelper.cli import edge
-from cdhelper.core import versions
-from cdhelper.core.context import parse_mode
 
 
 def register(sub) -> dict:
@@ -32,6 +30,8 @@ def register(sub) -> dict:
 def run_release(args, io) -> int:
     # imported when run: keeps --help fast (the domains, PyGithub, jsonschema; digests loads concurrent.futures)
     from cdhelper.cli import report
+    from cdhelper.core import versions  # imported when run: keeps --help fast
+    from cdhelper.core.context import parse_mode  # imported when run: keeps --help fast
     from cdhelper.core.digests import digest_paths
     from cdhelper.release import tagging
     parse_mode(args.mode)
