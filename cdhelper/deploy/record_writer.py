@@ -29,7 +29,6 @@ from cdhelper.github.client import ApiFailure, GitHubClient, OutcomeUnknown
 from .records import PAYLOAD_VERSION, Record, queue_and_read, read_ledger, validate_payload
 
 CREATE_ATTEMPTS = 3
-RELEASE_KEYS = ("version", "tag", "commit", "digest", "images")  # what runs: the same for every record kind
 
 
 class Cancelled(BaseException):
@@ -84,8 +83,8 @@ class RecordWriter:
                refused: Callable[[ApiFailure], Exception] | None = None) -> tuple[int, str]:
         """The record's id and node id. `before`: the environment's records read before, so that a
         record found after a lost response is known to be the one just made. `refused` turns
-        GitHub's definite refusal into the caller's error."""
-        validate_payload(payload)
+        GitHub's definite refusal into the caller's error. The payload comes from build_payload,
+        which checked it against the schema."""
         for _ in range(CREATE_ATTEMPTS):
             try:
                 made = self.client.create_deployment(ref=payload["commit"], environment=environment, payload=payload,
