@@ -164,3 +164,15 @@ def test_status_from_the_action_inputs_reports_every_environment(live):
     out = live.run("flags", INPUT_ACTION="status", INPUT_JSON="true")
     assert out.code == 0
     assert out.data["flags"]["new-checkout"]["production"] == "off"
+
+
+def test_a_hook_that_swaps_the_flag_file_for_a_link_cannot_get_another_file_committed(live, tmp_path):
+    """The deploy hook runs between the flip and the commit, and can rewrite the workspace: the commit
+    carries what cdhelper released, never what the hook left at that path."""
+    secret = tmp_path / "not-for-the-repository.txt"
+    secret.write_text("a file of the runner's\n")
+    head = live.double.repo("acme/app").resolve("main")
+    out = flip(live, "--commit-to", "main", "--run", f"rm -f \"$CD_FLAGS\" && ln -s {secret} \"$CD_FLAGS\"")
+    assert out.code != 0 and "Traceback" not in out.err
+    assert live.double.repo("acme/app").resolve("main") == head  # nothing committed
+    assert "a file of the runner's" not in (on_branch(live) or "")

@@ -186,9 +186,17 @@ def _branch_file(client, ctx, branch: str, environment: str, flag: str, variant:
 def _commit(client, ctx, branch: str, result, on_branch: dict | None, log) -> str:
     """Commit the flipped file to `branch` over the blob read before the flip; '' when the branch
     already holds it (a re-run, or nothing flipped). Returns the new commit's sha."""
+    from cdhelper.deploy import flags  # imported when run: keeps --help fast
     from cdhelper.github.client import ApiFailure, OutcomeUnknown
     path = _repository_path(result.environment)
-    text = result.path.read_text(encoding="utf-8")
+    # What cdhelper released, not whatever the deploy hook left at that path: read the way every flag
+    # file is (no link followed), and only if it is still the file the record carries.
+    released = flags.load(ctx.workspace, result.environment)
+    if released is None or released.digest != result.digest:
+        raise ConflictError(f"{path} was not committed", f"the file changed after the flip released {result.digest[:19]}… "
+                            f"(the deploy hook rewrote it); the flip is recorded and live (deployment "
+                            f"{result.deployment_id})", "let the hook read CD_FLAGS without changing it, then re-run")
+    text = released.text
     if on_branch is not None and on_branch["text"] == text:
         log(f"{path} on {branch} already holds {result.flag}={result.new}: nothing to commit")
         return ""
