@@ -55,18 +55,26 @@ def test_the_shipped_workflows_are_recognised_as_cdhelper_pipelines():
     """Zero findings must not come from not recognising them: the template's parts are all seen."""
     workflow = parse("cd-pipeline.yml", (ROOT / "workflows-templates" / "cd-pipeline.yml").read_text())
     actions = {job_id: [s.action for s in job.steps if s.action] for job_id, job in workflow.jobs.items()}
-    assert actions["release"] == ["release"] and actions["gate"] == ["gate"]
+    assert actions["release"] == ["release", "promote"] and actions["gate"] == ["gate"]  # staging's open
+    for job in ("staging", "staging-record", "production-open", "production", "production-record", "soak",
+                "production-resume", "production-resume-record"):
+        assert actions[job] == ["promote"], job
+    # The single-job layout closes a failed job's records in a cleanup job: its finish is seen too.
+    single = parse("single-job.yml", (CORPUS[0].parent / "concurrency-missing.yml").read_text())
+    actions = {job_id: [s.action for s in job.steps if s.action] for job_id, job in single.jobs.items()}
     assert actions["production"] == ["promote"] and actions["cleanup"] == ["finish"]
 
 
 def test_the_users_mistake_is_caught_at_the_line_of_needs():
     """The reported incident: production `needs:` a gate that deployment mode skips, no `if:`."""
     text = (ROOT / "workflows-templates" / "cd-pipeline.yml").read_text()
-    line = next(n for n, row in enumerate(text.splitlines(), 1) if "needs: [release, acceptance, gate]" in row)
+    line = next(n for n, row in enumerate(text.splitlines(), 1)
+                if "needs: [release, acceptance, staging-record, gate]" in row)
     broken = re.sub(r"\n    if: \$\{\{ !cancelled\(\) && needs\.acceptance.*\n", "\n", text, count=1)
     assert broken != text
     findings = check(parse("cd-pipeline.yml", broken), Contract())
-    assert [(f.rule, f.line, f.job) for f in findings] == [("gate-skip-blocks-production", line, "production")]
+    # production-open: the job that opens production's record, the first one past the gate
+    assert [(f.rule, f.line, f.job) for f in findings] == [("gate-skip-blocks-production", line, "production-open")]
     assert "needs.gate.result == 'skipped'" in findings[0].fix
 
 

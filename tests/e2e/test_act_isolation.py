@@ -44,8 +44,9 @@ def test_modules_committed_to_shadow_the_helper_never_run_in_any_job(rehearsal_f
     assert markers_left(markers) == {}
     assert code == 0, r.output()[-3000:]
     assert {j: rec.result for j, rec in r.jobs.items()} == {
-        "doctor": "success", "build": "success", "release": "success", "staging": "success", "acceptance": "success",
-        "gate": "success", "production": "success"}
+        "doctor": "success", "build": "success", "release": "success", "staging": "success",
+        "staging-record": "success", "acceptance": "success", "gate": "success", "production-open": "success",
+        "production": "success", "production-record": "success"}
     [production] = _deployments(r, "production")
     assert _states(r, production) == ["queued", "in_progress", "success"]
     assert production["payload"]["gate"]["approvers"][0]["login"] == "rehearsal-reviewer"

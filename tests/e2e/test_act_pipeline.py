@@ -46,8 +46,9 @@ def test_deployment_mode_deploys_production_automatically_without_approval(rehea
     r.plan_run(review=None)
     assert r.act() == 0, r.output()[-3000:]
     assert {j: rec.result for j, rec in r.jobs.items()} == {
-        "doctor": "success", "build": "success", "release": "success", "staging": "success", "acceptance": "success",
-        "production": "success"}  # the gate job is skipped: act prints no result for it
+        "doctor": "success", "build": "success", "release": "success", "staging": "success",
+        "staging-record": "success", "acceptance": "success", "production-open": "success", "production": "success",
+        "production-record": "success"}  # the gate job is skipped (and soak, nothing paused): act prints no result for it
     assert _tags(r) == ["refs/tags/v0.1.1"]
     [staging], [production] = _deployments(r, "staging"), _deployments(r, "production")
     assert _states(r, staging) == _states(r, production) == ["queued", "in_progress", "success"]
@@ -62,7 +63,8 @@ def test_delivery_mode_refuses_production_without_approval_then_proceeds_after_t
     r = rehearsal_factory("delivery")
     r.plan_run(review=None)  # nobody has approved yet (act does not hold the gate job as GitHub would)
     r.act()
-    assert r.jobs["production"].result == "failure"
+    assert r.jobs["production-open"].result == "failure"  # refused before the record, before the deploy job
+    assert "production" not in r.jobs and "production-record" not in r.jobs  # neither ran
     assert "needs an approval of environment 'production-approval'" in r.output()
     assert _deployments(r, "production") == []
     assert not (r.targets / "production").exists()
@@ -103,7 +105,8 @@ def test_missing_deployments_write_fails_with_the_permission_named(rehearsal_fac
                                                                 "statuses": "write", "metadata": "read"})
     r.plan_run(review=None)
     assert r.act() != 0
-    assert r.jobs["staging"].result == "failure"
+    assert r.jobs["release"].result == "failure"  # it opens staging's record, after the tag
+    assert "staging" not in r.jobs  # the deploy command never ran
     assert "deployments: write" in r.output()
     assert _deployments(r) == []
 
@@ -132,7 +135,8 @@ def test_a_digest_changed_between_staging_and_production_is_refused(rehearsal_fa
         'ACCEPTANCE_COMMAND: ./acceptance-tests.sh && echo tampered >> "$CDHELPER_REHEARSAL_ARTIFACTS/candidate/index.html"'))
     r.plan_run(review=None)
     assert r.act() != 0
-    assert r.jobs["production"].result == "failure"
+    # production-open checks the artifact before it writes anything; the deploy job never runs
+    assert r.jobs["production-open"].result == "failure" and "production" not in r.jobs
     assert "is not release 0.1.1" in r.output() and "index.html" in r.output()
     assert _deployments(r, "production") == []
 

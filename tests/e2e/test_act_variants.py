@@ -29,8 +29,10 @@ def test_the_template_pipeline_under_each_variant(rehearsal_factory, variant, mo
     r = rehearsal_factory(mode, variants=() if variant == "default" else (variant,))
     r.plan_run()
     assert r.act() == 0, r.output()[-3000:]
-    jobs = {"doctor": "success", "build": "success", "release": "success", "staging": "success", "acceptance": "success",
-            "production": "success"} | ({"gate": "success"} if mode == "delivery" else {})  # act: no line for a skip
+    jobs = {"doctor": "success", "build": "success", "release": "success", "staging": "success",
+            "staging-record": "success", "acceptance": "success", "production-open": "success",
+            "production": "success", "production-record": "success",
+            } | ({"gate": "success"} if mode == "delivery" else {})  # act: no line for a skip
     assert {j: rec.result for j, rec in r.jobs.items()} == jobs
     for env in ("staging", "production"):
         [record] = _deployments(r, env)  # one record per promotion, GHES included
