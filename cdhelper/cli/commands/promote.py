@@ -6,6 +6,8 @@ from __future__ import annotations
 from cdhelper.cli import edge
 from cdhelper.core.errors import CDHelperError, InputError, RolledBack
 
+PHASES = ("all", "open", "deploy", "close")
+
 
 def register(sub) -> dict:
     p = sub.add_parser("promote", help="deploy a tagged candidate to an environment, with gate and evidence checks")
@@ -33,6 +35,17 @@ def register(sub) -> dict:
     p.add_argument("--acknowledge-failure", default=edge.input_value("acknowledge-failure"), metavar="REASON",
                    help="promote a version that failed or was rolled back in this environment anyway; the "
                         "deployment record keeps REASON (not needed to roll back)")
+    p.add_argument("--phase", default=edge.input_value("phase") or "all", choices=PHASES,
+                   help="all: check, record and deploy in this job (the single-job layout: only where no step "
+                        "can gain root); open: check and open the record, run nothing of the repository; deploy: "
+                        "run the rollout the open job recorded, write nothing to GitHub; close: post what the "
+                        "deploy job reported and end the record from its result (docs/rehearse.md)")
+    p.add_argument("--handoff", default=edge.input_value("handoff"),
+                   help="deploy and close phases: the open job's `handoff` output, unchanged")
+    p.add_argument("--job-result", default=edge.input_value("job-result"),
+                   help="close phase: GitHub's result of the deploy job (needs.<job>.result)")
+    p.add_argument("--report", default=edge.input_value("report"),
+                   help="close phase: the deploy job's `report` output (untrusted: labelled as reported)")
     p.add_argument("--dry-run", action="store_true",
                    help="run every check (digest, ordering, evidence, gate, freeze) with reads only and print what "
                         "would be written; exits as the real run would, writes nothing, runs no command")
@@ -44,9 +57,16 @@ def run(args, io) -> int:
     from cdhelper.cli import report
     from cdhelper.core.context import parse_mode  # imported when run: keeps --help fast
     from cdhelper.deploy.promotion import PromotionRequest, promote
-    mode = parse_mode(args.mode)  # fail closed before anything else
+    if args.phase not in PHASES:  # from INPUT_PHASE, which argparse's choices do not see
+        raise InputError(f"phase {args.phase[:40]!r} is not a promotion phase", f"it is one of {', '.join(PHASES)}",
+                         "use all (one job), or open, deploy and close in the split layout (docs/rehearse.md)")
     edge.required(args.environment, "--environment", input_name="environment", example="staging",
                   why="promote needs the target environment")
+    if args.phase == "close":
+        return _close(args, io)
+    if args.phase == "deploy":
+        return _deploy(args, io)
+    mode = parse_mode(args.mode)  # fail closed before anything else
     edge.required(args.release_version, "--version", input_name="version", example="1.4.2",
                   why="promote needs the candidate's version (the release step's `version` output)")
     ctx = edge.run_context(args, io)
@@ -60,7 +80,7 @@ def run(args, io) -> int:
                            environment_url=args.environment_url, gated=gated, gate_job=args.gate_job,
                            strategy=_strategy(args.strategy, env, cfg) if args.strategy else None,
                            resume_step=_step(args.resume_step), soak_environment=args.soak_environment,
-                           dry_run=args.dry_run, acknowledge_failure=args.acknowledge_failure or "")
+                           dry_run=args.dry_run, acknowledge_failure=args.acknowledge_failure or "", phase=args.phase)
     client = edge.github_client(ctx)
     targets = () if req.dry_run else edge.notification_targets(io)
     with io.group(f"Promote {req.version} to {req.environment} ({mode})"):
@@ -87,8 +107,15 @@ def run(args, io) -> int:
                "state": result.state, "approved-by": ",".join(a["login"] for a in result.gate.approvers),
                "previous-version": result.previous.version if result.previous else "",
                "environment-url": req.environment_url or cfg.environment(req.environment).url}
+    if result.handoff is not None:
+        from cdhelper.deploy.handoff import dump
+        outputs["handoff"] = dump(result.handoff)
     for name, value in outputs.items():
         io.set_output(name, value)
+    if args.phase == "open":  # the record job announces how it ended
+        io.append_summary(report.promotion_summary(result, cfg, mode=mode))
+        io.out_json(outputs)
+        return 0
     for note in result.ignored if result.state == "unchanged" else ():
         io.warning(note, title="Untrusted record ignored")
     io.append_summary(report.promotion_summary(result, cfg, mode=mode))
@@ -153,3 +180,65 @@ def _step(raw: str) -> int:
         raise InputError(f"resume-step {raw[:20]!r} is not a step number", "it is the paused promotion's `step` output",
                          "pass it through unchanged: resume-step: ${{ needs.<job>.outputs.step }}")
     return int(raw)
+
+
+def _deploy(args, io) -> int:
+    """The deploy phase: repository code runs here, and nothing is written to GitHub."""
+    from cdhelper.cli import report
+    from cdhelper.deploy import handoff, phases
+    from cdhelper.deploy.promotion import PromotionRequest
+    h = handoff.parse_handoff(args.handoff or "")
+    ctx = edge.run_context(args, io)
+    cfg = edge.load_config(args, ctx)
+    env = cfg.environment(args.environment)
+    req = PromotionRequest(environment=args.environment, version=h["version"], mode=h["mode"],
+                           artifact_paths=tuple(args.artifact or edge.lines(edge.input_value("artifact"))),
+                           command=args.deploy_command, environment_url=args.environment_url,
+                           strategy=_strategy(args.strategy, env, cfg) if args.strategy else None, phase="deploy")
+    client = []  # built only if a rollback needs an old release's files (a read)
+
+    def github():
+        if not client:
+            client.append(edge.github_client(ctx))
+        return client[0]
+    with io.group(f"Deploy {h['version']} to {h['environment']} (deployment {h['deployment_id']})"):
+        done = phases.deploy(ctx, cfg, req, h, client=github, log=io.info)
+    io.set_output("report", handoff.dump(done.report))
+    io.set_output("state", done.report["state"])
+    io.set_output("step", str(done.report["paused_at"] or ""))
+    io.append_summary(report.deploy_phase_summary(h, done.report))
+    if done.error is not None:
+        raise done.error
+    io.out_json({"report": done.report})
+    return 0
+
+
+def _close(args, io) -> int:
+    """The record phase: what the deploy job reported, labelled, and the end from its result."""
+    from cdhelper.cli import report
+    from cdhelper.deploy import phases
+    ctx = edge.run_context(args, io)
+    client = edge.github_client(ctx)
+    targets = edge.notification_targets(io)
+    with io.group(f"Record the promotion to {args.environment}"):
+        closed = phases.close(client, ctx, args.environment, args.handoff or "", (args.job_result or "").strip(),
+                              args.report or "", log=io.info,
+                              warn=lambda note: io.warning(note, title="Deploy job's report not used"))
+        io.info(f"{client.requests} GitHub requests")
+    outputs = {"deployment-id": str(closed.deployment_id or ""), "state": closed.state,
+               "paused": str(bool(closed.paused_at)).lower(), "step": str(closed.paused_at or ""),
+               "rollback-deployment-id": str(closed.rollback_id or "")}
+    for name, value in outputs.items():
+        io.set_output(name, value)
+    kind = {"success": "promoted", "failure": "rolled_back" if closed.rollback_id else "failed",
+            "error": "failed"}.get(closed.state)
+    if kind:
+        from cdhelper.deploy import handoff
+        h = handoff.parse_handoff(args.handoff)
+        edge.announce(io, targets, edge.event(ctx, kind, environment=args.environment, version=h["version"],
+                                              mode=h["mode"], digest=h["digest"], deployment_id=closed.deployment_id,
+                                              message=closed.description))
+    io.append_summary(report.record_phase_summary(args.environment, closed))
+    io.out_json(outputs)
+    return 0
+
