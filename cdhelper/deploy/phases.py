@@ -120,11 +120,14 @@ def close(client, ctx: RunContext, environment: str, raw_handoff: str, job_resul
             description = f"the deploy job succeeded but reported a pause at step {paused}, where the plan does not hold"
             writer.status(ident, "error", description, environment_url=url)
             return Closed(ident, "error", description, ignored_report=why)
-        description = f"{h['version']} is live in {h['environment']}"
+        flip = h.get("flag")
+        description = (f"{flip['flag']} is {flip['new']} in {h['environment']}" if flip else
+                       f"{h['version']} is live in {h['environment']}")
         writer.status(ident, "success", description, environment_url=url)
         return Closed(ident, "success", description, ignored_report=why)
     if job_result == "failure":
-        description = reason or f"the deploy job failed before {h['version']} was live"
+        description = reason or (f"the deploy job failed before {h['flag']['flag']} was {h['flag']['new']}"
+                                 if h.get("flag") else f"the deploy job failed before {h['version']} was live")
         writer.status(ident, "failure", description, environment_url=url)
         rollback = 0
         if state == "rolled-back" and h["previous"]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from cdhelper.cli import edge
 from cdhelper.core.errors import CDHelperError, InputError, RolledBack
 
-PHASES = ("all", "open", "deploy", "close")
-
 
 def register(sub) -> dict:
     p = sub.add_parser("promote", help="deploy a tagged candidate to an environment, with gate and evidence checks")
@@ -35,17 +33,7 @@ def register(sub) -> dict:
     p.add_argument("--acknowledge-failure", default=edge.input_value("acknowledge-failure"), metavar="REASON",
                    help="promote a version that failed or was rolled back in this environment anyway; the "
                         "deployment record keeps REASON (not needed to roll back)")
-    p.add_argument("--phase", default=edge.input_value("phase") or "all", choices=PHASES,
-                   help="all: check, record and deploy in this job (the single-job layout: only where no step "
-                        "can gain root); open: check and open the record, run nothing of the repository; deploy: "
-                        "run the rollout the open job recorded, write nothing to GitHub; close: post what the "
-                        "deploy job reported and end the record from its result (docs/rehearse.md)")
-    p.add_argument("--handoff", default=edge.input_value("handoff"),
-                   help="deploy and close phases: the open job's `handoff` output, unchanged")
-    p.add_argument("--job-result", default=edge.input_value("job-result"),
-                   help="close phase: GitHub's result of the deploy job (needs.<job>.result)")
-    p.add_argument("--report", default=edge.input_value("report"),
-                   help="close phase: the deploy job's `report` output (untrusted: labelled as reported)")
+    edge.phase_options(p, what="check, record and deploy")
     p.add_argument("--dry-run", action="store_true",
                    help="run every check (digest, ordering, evidence, gate, freeze) with reads only and print what "
                         "would be written; exits as the real run would, writes nothing, runs no command")
@@ -57,9 +45,7 @@ def run(args, io) -> int:
     from cdhelper.cli import report
     from cdhelper.core.context import parse_mode  # imported when run: keeps --help fast
     from cdhelper.deploy.promotion import PromotionRequest, promote
-    if args.phase not in PHASES:  # from INPUT_PHASE, which argparse's choices do not see
-        raise InputError(f"phase {args.phase[:40]!r} is not a promotion phase", f"it is one of {', '.join(PHASES)}",
-                         "use all (one job), or open, deploy and close in the split layout (docs/rehearse.md)")
+    edge.phase(args)
     edge.required(args.environment, "--environment", input_name="environment", example="staging",
                   why="promote needs the target environment")
     if args.phase == "close":
