@@ -17,6 +17,9 @@ from cdhelper.devtools.rehearsal.platform import Platform
 
 from .conftest import require_platform
 
+# The split layout: the rollout's steps reach the record through the record job, labelled as such.
+REPORTED = " (reported by the deploy job)"
+
 pytestmark = pytest.mark.act
 
 
@@ -47,9 +50,10 @@ def test_canary_in_deployment_mode_holds_soaks_and_resumes_to_full_traffic():
         promotion, rollback = _records(run)
         assert run["act_exit"] == 0 and rollback is None
         assert promotion["state"] == "success", promotion
-        assert promotion["steps"][1:4] == ["canary 1/4: 20%, analysis passed", "canary 2/4: 50%, analysis passed",
-                                           "canary 3/4: paused; a later job resumes it"]
-        assert promotion["steps"][-1] == "canary 4/4: 100%"
+        assert promotion["steps"][1:4] == [f"canary 1/4: 20%, analysis passed{REPORTED}",
+                                           f"canary 2/4: 50%, analysis passed{REPORTED}",
+                                           f"canary 3/4: paused; a later job resumes it{REPORTED}"]
+        assert promotion["steps"][-1] == f"canary 4/4: 100%{REPORTED}"
         assert any(s.startswith(f"Resuming {run['version']} in production after the hold") for s in promotion["steps"])
         assert set(run["served_after"]) == {run["version"]}, run["served_after"]  # all traffic on the new version
 
@@ -63,7 +67,7 @@ def test_a_bad_canary_is_rolled_back_by_itself_and_serves_nothing_after():
     promotion, rollback = _records(bad)
     assert bad["act_exit"] != 0  # the production job fails: a rollback is not a success
     assert promotion["state"] == "failure"
-    assert promotion["steps"][1] == "canary 1/3: 20%, analysis passed"
+    assert promotion["steps"][1] == f"canary 1/3: 20%, analysis passed{REPORTED}"
     assert promotion["steps"][-1].startswith("analysis errors failed at 50%")
     assert rollback["state"] == "success" and rollback["rollback_of"] == promotion["deployment_id"]
     assert rollback["version"] == good["version"]
@@ -75,8 +79,10 @@ def test_blue_green_switches_and_switches_back_from_a_bad_version():
     code, result, stderr = _rehearse("--scenario", "blue-green")  # delivery mode: approved by the reviewer
     assert code == 0, stderr[-3000:]
     first, second, bad = result["runs"]
-    assert [s for s in _records(first)[0]["steps"] if "switched" in s] == ["blue-green 2/2: switched to blue (previous: none)"]
-    assert [s for s in _records(second)[0]["steps"] if "switched" in s] == ["blue-green 2/2: switched to green (previous: blue)"]
+    assert [s for s in _records(first)[0]["steps"] if "switched" in s] == [
+        f"blue-green 2/2: switched to blue (previous: none){REPORTED}"]
+    assert [s for s in _records(second)[0]["steps"] if "switched" in s] == [
+        f"blue-green 2/2: switched to green (previous: blue){REPORTED}"]
     assert set(second["served_after"]) == {second["version"]}
     promotion, rollback = _records(bad)
     assert promotion["state"] == "failure" and "switched to blue (previous: green)" in " ".join(promotion["steps"])

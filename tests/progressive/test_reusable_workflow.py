@@ -19,6 +19,9 @@ from cdhelper.devtools.rehearsal.scenarios import HOOKS, errors_query
 
 pytestmark = pytest.mark.act
 
+# The split layout: the rollout's steps reach the record through the record job, labelled as such.
+REPORTED = " (reported by the deploy job)"
+
 
 # A deploy hook that notes which files it was given (CD_ARTIFACT), then deploys on the platform.
 NOTING_DEPLOY = f"""#!/usr/bin/env bash
@@ -116,8 +119,8 @@ def test_rolling_stops_at_the_first_bad_batch_and_an_inconclusive_analysis_fails
     [first] = pipeline.production()
     assert first["state"] == "success"
     assert [s for s in first["steps"] if s.startswith("rolling")] == [
-        "rolling 1/3: batch deployed, analysis passed", "rolling 2/3: batch deployed, analysis passed",
-        "rolling 3/3: batch deployed, analysis passed"], first["steps"]
+        f"rolling 1/3: batch deployed, analysis passed{REPORTED}", f"rolling 2/3: batch deployed, analysis passed{REPORTED}",
+        f"rolling 3/3: batch deployed, analysis passed{REPORTED}"], first["steps"]
 
     # A bad version: the first batch's analysis fails; no second batch, the old version back everywhere.
     code, bad = pipeline.release(pipeline.cd_yml(strategy=rolling), bad=True)
