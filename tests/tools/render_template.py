@@ -23,6 +23,10 @@ HEADER = """\
 # environment (Settings > Environments: add required reviewers, prevent self-review, no secrets).
 # Continuous Deployment: set the repository variable CD_MODE=deployment; production follows
 # acceptance automatically. Any other CD_MODE value fails before anything is written.
+#
+# Repository code (build, deploy command, hooks, analyses, acceptance tests) runs only in jobs whose
+# token can write nothing; the jobs that write run nothing from the repository, and keep them so
+# (cdhelper's docs/rehearse.md, "Where repository code runs").
 name: Continuous delivery
 
 # Deploying jobs serialise per environment (job-level concurrency). No run-level concurrency: it
