@@ -61,7 +61,8 @@ def contract(config_path: str | None, *, workspace: str = ".", gate_environment:
         return Contract(gate_environment=option or DEFAULT_GATE, gate_source="--gate-environment" if option else "",
                         gate_fixed=bool(option), no_deployment_key=no_deployment_key)
     from cdhelper.core import config  # only with a cd.yml: its schema's import is skipped otherwise
-    cfg = config.load(config_path, workspace=workspace, gate_environment=option or None)
+    from cdhelper.deploy import cd_yml  # every section parsed, as the actions load it
+    cfg = cd_yml.load(config_path, workspace=workspace, gate_environment=option or None)
     source = "--gate-environment" if option else f"{config_path or config.DEFAULT_PATH} (gate.environment)" \
         if _names_gate(Path(config_path) if config_path else default) else ""
     return Contract(path=tuple(e.name for e in cfg.environments), gate_environment=cfg.gate_environment,

@@ -68,10 +68,9 @@ def _files(args):
     """The path's environments and their flag files (None where one has none). Reads the workspace
     only: status and diff need no token."""
 
-    from cdhelper.core import config
-    from cdhelper.deploy import flags
+    from cdhelper.deploy import cd_yml, flags
     workspace = os.environ.get("GITHUB_WORKSPACE") or "."
-    cfg = config.load(args.config, workspace=workspace)
+    cfg = cd_yml.load(args.config, workspace=workspace)
     return cfg, {e.name: flags.load(workspace, e.name) for e in cfg.environments}
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from cdhelper.core import config as cd_config
 from cdhelper.core.errors import CDHelperError, InputError
+from cdhelper.deploy import cd_yml
 
 from . import HERE, REVIEWER, ROOT, RUN_ID, Rehearsal, _clean_env, for_act, report_tail
 
@@ -368,7 +369,7 @@ def prepare(checkout: Path, workflow: str, *, mode: str = "delivery", event: str
     if len(gates) > 1:
         raise InputError(f"the workflow names several gate environments: {', '.join(sorted(gates))}",
                          "one approval environment gates a release", "pass the same gate-environment everywhere")
-    cfg = cd_config.load(workspace=str(checkout), gate_environment=next(iter(gates), None))
+    cfg = cd_yml.load(workspace=str(checkout), gate_environment=next(iter(gates), None))
     kwargs = {"workdir": workdir} if workdir else {}
     local = {ref: HERE / "stubs" / ARTIFACT_STUBS[ref.split("@")[0].lower()] for ref in reading.act_repos}
     local.update(actions)
