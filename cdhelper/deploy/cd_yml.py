@@ -15,8 +15,6 @@ from cdhelper.core import config
 from cdhelper.core.config import DEFAULT_GATE, DEFAULT_PATH, Config
 from cdhelper.progressive import strategies
 
-from . import freeze
-
 
 def load(path: str | Path | None = None, *, workspace: str = ".", gate_environment: str | None = None,
          gate_by_hand: bool = False) -> Config:
@@ -29,10 +27,7 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
               gate_said: str = "", gate_by_hand: bool = False) -> Config:
     """config.from_dict, with the analyses, the freeze windows and each environment's plan parsed."""
     # The analysis and freeze sections first, before the schema: their parsers' messages say more than its.
-    analyses = _analyses(raw["analysis"], source) if isinstance(raw, dict) and isinstance(raw.get("analysis"), dict) else {}
-    windows = ()
-    if isinstance(raw, dict) and isinstance(raw.get("freeze"), list) and raw["freeze"]:
-        windows = freeze.parse(raw["freeze"], source=source)
+    analyses, windows = _analyses(raw, source), _freeze(raw, source)
     cfg = config.from_dict(raw, source=source, gate_environment=gate_environment, gate_said=gate_said,
                            gate_by_hand=gate_by_hand)
     # The schema has passed: the strategies' parser takes shapes it checked. Without `environments`, the
@@ -43,11 +38,22 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
     return replace(cfg, environments=environments, analyses=analyses, freeze=windows)
 
 
-def _analyses(raw: dict, source: str) -> dict:
-    if not raw:
+def _analyses(raw: object, source: str) -> dict:
+    """`analysis:` (a section of another shape is left to the schema's message)."""
+    section = raw.get("analysis") if isinstance(raw, dict) else None
+    if not isinstance(section, dict) or not section:
         return {}
     from cdhelper.progressive import analysis  # heavy (its providers): imported when the file has analyses
-    return {name: analysis.parse(name, spec, source=source) for name, spec in raw.items()}
+    return {name: analysis.parse(name, spec, source=source) for name, spec in section.items()}
+
+
+def _freeze(raw: object, source: str) -> tuple:
+    """`freeze:` (a section of another shape is left to the schema's message)."""
+    section = raw.get("freeze") if isinstance(raw, dict) else None
+    if not isinstance(section, list) or not section:
+        return ()
+    from . import freeze  # zoneinfo and the cron tables: imported when the file has windows (status needs none)
+    return freeze.parse(section, source=source)
 
 
 def _plan(entry: dict, analyses: dict, where: str) -> strategies.Plan:
