@@ -81,6 +81,32 @@ def mode_option(p, *, help: str = "delivery (default, also when empty) or deploy
     p.add_argument("--mode", default=input_value("mode", unset), help=help)
 
 
+PHASES = ("all", "open", "deploy", "close")
+
+
+def phase_options(p, *, what: str) -> None:
+    """The split layout's phases (docs/rehearse.md, "Where repository code runs"): promote and flags set."""
+    p.add_argument("--phase", default=input_value("phase") or "all",
+                   help=f"all: {what} in this job (the single-job layout: only where no step can gain root); open: "
+                        "check and open the record, run nothing of the repository; deploy: run the user commands "
+                        "for the record the open job made, write nothing to GitHub; close: post what the deploy "
+                        "job reported and end the record from its result (input phase)")
+    p.add_argument("--handoff", default=input_value("handoff"),
+                   help="deploy and close phases: the open job's `handoff` output, unchanged")
+    p.add_argument("--job-result", default=input_value("job-result"),
+                   help="close phase: GitHub's result of the deploy job (needs.<job>.result)")
+    p.add_argument("--report", default=input_value("report"),
+                   help="close phase: the deploy job's `report` output (untrusted: labelled as reported)")
+
+
+def phase(args) -> str:
+    """The phase asked for, checked here: from INPUT_PHASE, which argparse's choices do not see."""
+    if args.phase not in PHASES:
+        raise InputError(f"phase {args.phase[:40]!r} is not a phase", f"it is one of {', '.join(PHASES)}",
+                         "use all (one job), or open, deploy and close in the split layout (docs/rehearse.md)")
+    return args.phase
+
+
 def trusted_writer_option(p) -> None:
     """--trusted-writer: besides the Actions bot, whose deployment records and statuses count."""
     p.add_argument("--trusted-writer", action="append", default=None, metavar="LOGIN",

@@ -172,3 +172,28 @@ def gate_summary(decision: GateDecision) -> str:
     rows = [[a["login"], a.get("comment") or "—"] for a in decision.approvers]
     return (f"## Gate\n\nContinuous Delivery: {md_text(decision.environment)} approved.\n\n"
             + table(["Approved by", "Comment"], rows))
+
+
+def deploy_phase_summary(h: dict, report: dict) -> str:
+    """The deploy job of a split promotion: what it did (the record job posts it to the record)."""
+    rows = [["Environment", h["environment"]], ["Version", h["version"]], ["Digest", md_code(h["digest"])],
+            ["Deployment", str(h["deployment_id"])], ["Outcome", report["state"]]]
+    if report.get("reason"):
+        rows.append(["Why", report["reason"]])
+    steps = ("\n### Rollout\n\n" + table(["Step", "What", "Outcome", "Measured"],
+                                         [[str(s["step"]), s["what"], s["outcome"], s["detail"]] for s in report["steps"]])
+             if report.get("steps") else "")
+    return (f"## Deployed {md_text(h['version'])} to {md_text(h['environment'])} (this job writes nothing to GitHub)\n\n"
+            + table(["", ""], rows) + steps
+            + "\nThe record job posts these steps to the deployment record, labelled as reported by this job.\n")
+
+
+def record_phase_summary(environment: str, closed) -> str:
+    """The record job of a split promotion: how the record ended (`closed`: phases.Closed)."""
+    rows = [["Environment", environment], ["Deployment", str(closed.deployment_id or "-")], ["State", closed.state],
+            ["Why", closed.description or "-"]]
+    if closed.rollback_id:
+        rows.append(["Rollback record", str(closed.rollback_id)])
+    if closed.ignored_report:
+        rows.append(["Deploy job's report", f"not used: {closed.ignored_report}"])
+    return f"## Recorded the promotion to {md_text(environment)}: {md_text(closed.state)}\n\n" + table(["", ""], rows)

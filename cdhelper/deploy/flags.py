@@ -306,6 +306,7 @@ class FlagRequest:
     mode: str
     command: str = ""  # the `--run` command, when cd.yml names no deploy hook
     gate_job: str = ""
+    phase: str = "all"  # "open": the record only, no file written and no hook (the split layout's open job)
 
 
 @dataclass
@@ -320,6 +321,7 @@ class FlagResult:
     approver: str
     digest: str
     path: Path
+    handoff: dict | None = None  # the open phase: what the deploy and record jobs continue from
 
 
 def release(client, ctx, config, req: FlagRequest, *, log: Callable[[str], None] = print) -> FlagResult:
@@ -381,6 +383,8 @@ def release(client, ctx, config, req: FlagRequest, *, log: Callable[[str], None]
         log(f"{req.flag} is already {req.variant} in {env.name} from this run (deployment {mine.id}); nothing to do")
         result.state = "unchanged"
         result.old = str(mine.payload["flag_release"]["old"])
+        if req.phase == "open":
+            result.handoff = _handoff(result, req, env, live, kill_source)
         return result
     writer = RecordWriter(client, ctx)
     # What runs does not change: the live release's fields and rollout (a blue-green slot), plus the flip.
@@ -397,25 +401,93 @@ def release(client, ctx, config, req: FlagRequest, *, log: Callable[[str], None]
                                                str(failure), "check the environment name; GitHub said what it did not accept"))
     with writer.open(result.deployment_id, env.name, marker={"flag": req.flag}) as ending:
         writer.status(result.deployment_id, "in_progress", f"{req.flag}: {old} -> {req.variant}")
-        # The workspace holds the new state: the workflow commits it, the hook hands it to the platform.
-        write(current, text)
-        command = env.hooks.get("deploy") or req.command
-        if command:
-            cd_vars = {"CD_ENVIRONMENT": env.name, "CD_FLAGS": str(current.path.resolve()), "CD_FLAGS_DIGEST": new_file.digest,
-                       "CD_FLAG": req.flag, "CD_FLAG_VARIANT": req.variant, "CD_RELEASE": TASK, "CD_MODE": req.mode,
-                       "CD_VERSION": live.version, "CD_DIGEST": live.digest,
-                       "CD_DEPLOYMENT_ID": str(result.deployment_id)}
-            log(f"hook deploy: CD_FLAGS={cd_vars['CD_FLAGS']} CD_FLAG={req.flag} CD_FLAG_VARIANT={req.variant}")
-            code = hooks.run(command, hooks.environment(os.environ, cd_vars, secrets=(ctx.token,)))
-            if code != 0:
-                ending.state, ending.description = "failure", f"the deploy hook exited {code}"
-                raise DeployError(f"releasing {req.flag}={req.variant} in {env.name} failed",
-                                  f"the deploy hook exited {code}; the file in the workspace holds the new state",
-                                  "read the hook's output above, fix it and re-run (the record is reused)")
+        if req.phase == "open":  # the deploy job writes the file and runs the hook; the record job ends it
+            ending.state = None
+            result.state, result.handoff = "open", _handoff(result, req, env, live, kill_source)
+            return result
+        failed = _hand_over(ctx, env, req, current, text, new_file.digest, live, result.deployment_id, log)
+        if failed:
+            ending.state, ending.description = "failure", failed
+            raise DeployError(f"releasing {req.flag}={req.variant} in {env.name} failed",
+                              f"{failed}; the file in the workspace holds the new state",
+                              "read the hook's output above, fix it and re-run (the record is reused)")
         ending.state, ending.description = "success", f"{req.flag} is {req.variant} in {env.name}"
     log(f"{req.flag}: {old} -> {req.variant} in {env.name} (deployment {result.deployment_id}"
         + (f", kill switch declared in {kill_source}" if kill_source else "") + ")")
     return result
+
+
+def _hand_over(ctx, env, req: FlagRequest, current: FlagFile, text: str, digest: str, live, deployment_id: int,
+               log: Callable[[str], None]) -> str:
+    """The new file into the workspace (the workflow commits it), then to the platform through the
+    deploy hook. Returns why it failed, '' when it did not."""
+    write(current, text)
+    command = env.hooks.get("deploy") or req.command
+    if not command:
+        return ""
+    cd_vars = {"CD_ENVIRONMENT": env.name, "CD_FLAGS": str(current.path.resolve()), "CD_FLAGS_DIGEST": digest,
+               "CD_FLAG": req.flag, "CD_FLAG_VARIANT": req.variant, "CD_RELEASE": TASK, "CD_MODE": req.mode,
+               "CD_VERSION": live.version, "CD_DIGEST": live.digest, "CD_DEPLOYMENT_ID": str(deployment_id)}
+    log(f"hook deploy: CD_FLAGS={cd_vars['CD_FLAGS']} CD_FLAG={req.flag} CD_FLAG_VARIANT={req.variant}")
+    code = hooks.run(command, hooks.environment(os.environ, cd_vars, secrets=(ctx.token,)))
+    return f"the deploy hook exited {code}" if code != 0 else ""
+
+
+def _handoff(result: FlagResult, req: FlagRequest, env, live, kill_source: str) -> dict:
+    """The flip's handoff, in the promotion's form: the release fields are the live release's."""
+    p = live.payload
+    return {"v": 1, "environment": env.name, "production": env.production, "deployment_id": result.deployment_id,
+            "version": live.version, "digest": live.digest, "tag": str(p.get("tag", "")), "commit": str(p["commit"]),
+            "images": list(p.get("images") or []), "mode": req.mode, "steps": 1, "strategy": "all-at-once",
+            "url": env.url, "previous": None, "unchanged": result.state == "unchanged",
+            "flag": {"flag": req.flag, "old": result.old, "new": req.variant, "digest": result.digest,
+                     "kill_switch": bool(kill_source)}}
+
+
+class _Live:
+    """What a flip's hook is told of the release it runs on, from the handoff."""
+
+    def __init__(self, h: dict):
+        self.version, self.digest = h["version"], h["digest"]
+
+
+def deploy_flip(ctx, config, h: dict, req: FlagRequest, *, log: Callable[[str], None] = print) -> str:
+    """The split layout's deploy job: the flipped file into the workspace and to the platform, nothing
+    written to GitHub. The file is flipped again from this job's checkout and must be the one the
+    record names. Returns why it failed ('' when it did not)."""
+    env = config.environment(h["environment"])
+    flip = h["flag"]
+    current = load(ctx.workspace, env.name)
+    definition = current.flags.get(flip["flag"]) if current else None
+    if definition is None or flip["new"] not in definition["variants"]:
+        raise InputError(f"flag {show(flip['flag'])} cannot be flipped to {show(flip['new'])} from this checkout",
+                         f"{env.name}'s flag file here does not define it, but deployment {h['deployment_id']} flips it",
+                         "check out the same commit as the open job (the workflow's default)")
+    text = render(current, flip["flag"], flip["new"])
+    new_file = parse(text, path=current.path, environment=env.name)
+    if new_file.digest != flip["digest"]:
+        raise EvidenceError(f"the flipped flag file is not the one deployment {h['deployment_id']} records",
+                            f"its digest is {new_file.digest} but the record names {flip['digest']}",
+                            "check out the same commit as the open job (the workflow's default)")
+    req = FlagRequest(environment=env.name, flag=flip["flag"], variant=flip["new"], mode=h["mode"], command=req.command)
+    return _hand_over(ctx, env, req, current, text, new_file.digest, _Live(h), h["deployment_id"], log)
+
+
+def flipped_file(ctx, h: dict) -> FlagFile:
+    """The split layout's record job: the file the deploy job handed over, flipped again from this
+    job's checkout (for the commit), checked against the record's digest."""
+    flip = h["flag"]
+    current = load(ctx.workspace, h["environment"])
+    if current is None or flip["flag"] not in current.flags:
+        raise InputError(f"{h['environment']} has no flag {show(flip['flag'])} in this checkout",
+                         f"deployment {h['deployment_id']} flips it", "check out the same commit as the open job")
+    text = render(current, flip["flag"], flip["new"])
+    if digest(text) != flip["digest"]:
+        raise EvidenceError(f"the flipped flag file is not the one deployment {h['deployment_id']} records",
+                            f"its digest is {digest(text)} but the record names {flip['digest']}",
+                            "check out the same commit as the open job (the workflow's default)")
+    write(current, text)
+    return load(ctx.workspace, h["environment"])
 
 
 def _flipped_in_this_run(client, ctx, environment: str, req: FlagRequest) -> bool:

@@ -24,9 +24,9 @@ from cdhelper.core.errors import DeployError, EvidenceError, InputError, NotFoun
 from cdhelper.github.client import ApiFailure, GitHubClient
 from cdhelper.progressive import rollout, strategies
 from cdhelper.release import artifacts
-from cdhelper.release.tagging import Candidate, tag_name
+from cdhelper.release.tagging import Candidate, read_candidate, tag_name
 
-from . import failures, flags
+from . import failures, flags, handoff
 from . import gate as gates
 from .record_writer import RecordWriter, build_payload, previous_of, record_file, remove_marker
 from .records import FINAL_STATES, CommitFacts, Record, Trust, live_record, now, read_ledger
@@ -49,6 +49,9 @@ class PromotionRequest:
     soak_environment: str = "production-soak"  # holds the job that resumes a `pause: hold` (its wait timer)
     dry_run: bool = False  # every check, reads only; say what would be written instead of writing it
     acknowledge_failure: str = ""  # why promoting again what failed or was rolled back here is fine (recorded)
+    # "all": one job checks, records and deploys (the single-job layout); "open": this job checks and
+    # opens the record and runs nothing of the repository; the deploy and record phases are in phases.py
+    phase: str = "all"
 
 
 @dataclass
@@ -68,6 +71,8 @@ class PromotionResult:
     paused_at: int = 0  # the step a resume job continues from (0: not paused)
     rollback_id: int = 0  # the record of an automatic rollback
     would: dict | None = None  # a dry run: the writes the real run would make
+    live_slot: str = ""  # blue-green: the slot serving before this promotion
+    handoff: dict | None = None  # the open phase: what the deploy and record jobs continue from
 
 
 def promote(client: GitHubClient, ctx: RunContext, config: Config, req: PromotionRequest, *,
@@ -106,16 +111,16 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     mine = next((r for r in target if r.of_run(ctx.run_id) and r.digest == candidate.manifest), None)
     live = live_record(target)
     if req.resume_step:
-        return _resume(client, ctx, config, env, req, candidate, mine, plan, commands, log, ledger)
+        return _opened(_resume(client, ctx, config, env, req, candidate, mine, plan, commands, log, ledger), req, env, plan)
     if mine is not None and mine.state == "success" and req.dry_run:
         return PromotionResult(candidate, env.name, mine.id, "unchanged",
                                _gate_from_payload(mine.payload, config.gate_environment), previous=live,
                                ignored=ledger.ignored, would={"writes": []})
     if mine is not None and mine.state == "success":
         log(f"{candidate.version} is already live in {env.name} from this run (deployment {mine.id}); nothing to do")
-        return PromotionResult(candidate, env.name, mine.id, "unchanged",
-                               _gate_from_payload(mine.payload, config.gate_environment), previous=live,
-                               ignored=ledger.ignored)
+        return _opened(PromotionResult(candidate, env.name, mine.id, "unchanged",
+                                       _gate_from_payload(mine.payload, config.gate_environment), previous=live,
+                                       ignored=ledger.ignored, node_id=mine.node_id, plan=plan), req, env, plan)
     # What runs there now, even with the same digest under another version: a rollback returns to it.
     previous = live if live is None or mine is None or live.id != mine.id else None
     rollback_of = _check_order(candidate, live, target, req, env)
@@ -134,6 +139,8 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     slot = rollout.next_slot(plan, live)
     payload = _payload(candidate, env, req, ctx, decision, promoted_from, rollback_of, previous, plan.payload(slot),
                        acknowledged)
+    if req.phase == "open":
+        payload = {**payload, "layout": "split"}  # its steps and failure come from a record job, as reported
     if req.dry_run:
         return PromotionResult(candidate, env.name, mine.id if mine else 0, "dry-run", decision, previous, rollback_of,
                                warnings, ignored=ledger.ignored, plan=plan,
@@ -145,9 +152,18 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     if ctx.ghes:
         _retire_job_records(client, ctx, env, target, deployment_id)
     result = PromotionResult(candidate, env.name, deployment_id, "success", decision, previous, rollback_of, warnings,
-                             node_id=node, ignored=ledger.ignored, plan=plan)
+                             node_id=node, ignored=ledger.ignored, plan=plan, live_slot=rollout.live_slot(live))
     settled = {r.id for r in target if r.state in FINAL_STATES}
-    _deploy(client, ctx, config, env, req, result, settled, log, commands=commands, live=live)
+    _deploy(client, ctx, config, env, req, result, settled, log, commands=commands)
+    return _opened(result, req, env, plan)
+
+
+def _opened(result: PromotionResult, req: PromotionRequest, env: Environment, plan) -> PromotionResult:
+    """The open phase ends with the record in progress (or already final) and its handoff."""
+    if req.phase == "open" and not req.dry_run:
+        result.handoff = handoff.of(result, req, env, plan)
+        if result.state == "success":
+            result.state = "open"
     return result
 
 
@@ -165,13 +181,13 @@ def _resume(client, ctx, config, env, req, candidate, mine, plan, commands, log,
     live = live_record([r for r in ledger.of(env.name) if r.id != mine.id])
     result = PromotionResult(candidate, env.name, mine.id, "success", _gate_from_payload(mine.payload, config.gate_environment),
                              live, mine.payload.get("rollback_of"), node_id=mine.node_id, ignored=ledger.ignored,
-                             plan=plan)
+                             plan=plan, live_slot=rollout.live_slot(live))
     if req.dry_run:
         result.state = "dry-run"
         result.would = {"writes": [f"continue deployment {mine.id} from step {req.resume_step}: its statuses, "
                                    "then the final one"], "commands": sorted(commands)}
         return result
-    _deploy(client, ctx, config, env, req, result, set(), log, commands=commands, live=live, resume=True)
+    _deploy(client, ctx, config, env, req, result, set(), log, commands=commands, resume=True)
     return result
 
 
@@ -405,7 +421,7 @@ def _refusal(failure: ApiFailure, candidate: Candidate, env: Environment) -> Exc
 
 def _deploy(client: GitHubClient, ctx: RunContext, config: Config, env: Environment, req: PromotionRequest,
             result: PromotionResult, settled: set[int], log: Callable[[str], None], *, commands: dict[str, str],
-            live: Record | None, resume: bool = False) -> None:
+            resume: bool = False) -> None:
     url = req.environment_url or env.url
     writer = RecordWriter(client, ctx)
 
@@ -429,17 +445,22 @@ def _deploy(client: GitHubClient, ctx: RunContext, config: Config, env: Environm
                                         f"nothing to do: {rival.version} wins (if its job is no longer running, re-run it to close its record); "
                                         "give deploying jobs a `concurrency:` group per environment to queue them")
             report(f"Deploying {result.candidate.version} to {env.name}")
+        if req.phase == "open":
+            ending.state = None  # in progress until the record job closes it from the deploy job's result
+            return
+        h = handoff.of(result, req, env, result.plan or strategies.Plan())
         try:
-            ended = rollout.run(plan=result.plan, commands=commands, cd_vars=_cd_vars(client, ctx, config, env, req, result, url),
+            ended = rollout.run(plan=result.plan, commands=commands, cd_vars=cd_vars(client, ctx, config, req, h, result.candidate),
                                 token=ctx.token, analyses=config.analyses, report=report, log=log,
-                                live_slot=rollout.live_slot(live),
-                                start=req.resume_step, previous_artifact=lambda: rollout.previous_artifact(client, ctx, config, result.previous, log))
+                                live_slot=result.live_slot, start=req.resume_step,
+                                previous_artifact=lambda: rollout.previous_artifact(
+                                    client, ctx, config, (h["previous"] or {}).get("tag", ""), log))
         except RolledBack as rolled:
             # The failed record ends first (it must not read as live), then the rollback gets its own.
             ending.state = None
             writer.status(result.deployment_id, "failure", rolled.why, environment_url=url)
             if result.previous is not None:  # a first canary undone takes no traffic: nothing to record as live
-                result.rollback_id = _record_rollback(writer, env, req, result, rolled.why)
+                result.rollback_id = record_rollback(writer, h, rolled.why, production=env.production)
             raise
         except DeployError as failed:
             ending.state, ending.description = "failure", failed.why
@@ -457,48 +478,53 @@ def _deploy(client: GitHubClient, ctx: RunContext, config: Config, env: Environm
         log(f"{result.candidate.version} ({result.candidate.manifest}) is live in {env.name}: deployment {result.deployment_id}")
 
 
-def _cd_vars(client: GitHubClient, ctx: RunContext, config: Config, env: Environment, req: PromotionRequest,
-             result: PromotionResult, url: str) -> dict[str, str]:
-    """What every hook receives besides the job's scrubbed environment (docs/progressive-delivery.md)."""
-    previous, c = result.previous, result.candidate
+def cd_vars(client: Callable[[], GitHubClient] | GitHubClient, ctx: RunContext, config: Config,
+            req: PromotionRequest, h: dict, candidate: Candidate | None = None) -> dict[str, str]:
+    """What every hook receives besides the job's scrubbed environment (docs/progressive-delivery.md),
+    from the promotion's handoff (the same in one job or across the split layout's jobs)."""
+    previous = h["previous"] or {}
     out = {
-        "CD_ENVIRONMENT": env.name, "CD_VERSION": c.version, "CD_DIGEST": c.manifest, "CD_COMMIT": c.commit,
-        "CD_TAG": c.tag, "CD_MODE": req.mode, "CD_DEPLOYMENT_ID": str(result.deployment_id),
-        "CD_ENVIRONMENT_URL": url, "CD_IMAGES": " ".join(c.images), "CD_ROLLBACK": "true" if req.rollback else "false",
-        "CD_PREVIOUS_VERSION": previous.version if previous else "",
-        "CD_PREVIOUS_DIGEST": previous.digest if previous else "",
-        "CD_PREVIOUS_TAG": str((previous.payload or {}).get("tag", "")) if previous else "",
-        "CD_PREVIOUS_COMMIT": str((previous.payload or {}).get("commit", "")) if previous else "",
-        "CD_STRATEGY": result.plan.type if result.plan else "all-at-once",
-        "CD_FLAGS": str(flags.path_of(ctx.workspace, env.name).resolve())
-        if flags.path_of(ctx.workspace, env.name).is_file() else "",
+        "CD_ENVIRONMENT": h["environment"], "CD_VERSION": h["version"], "CD_DIGEST": h["digest"],
+        "CD_COMMIT": h["commit"], "CD_TAG": h["tag"], "CD_MODE": h["mode"], "CD_DEPLOYMENT_ID": str(h["deployment_id"]),
+        "CD_ENVIRONMENT_URL": h["url"], "CD_IMAGES": " ".join(h["images"]),
+        "CD_ROLLBACK": "true" if h["rollback"] else "false",
+        "CD_PREVIOUS_VERSION": previous.get("version", ""), "CD_PREVIOUS_DIGEST": previous.get("digest", ""),
+        "CD_PREVIOUS_TAG": previous.get("tag", ""), "CD_PREVIOUS_COMMIT": previous.get("commit", ""),
+        "CD_STRATEGY": h["strategy"] or "all-at-once",
+        "CD_FLAGS": str(flags.path_of(ctx.workspace, h["environment"]).resolve())
+        if flags.path_of(ctx.workspace, h["environment"]).is_file() else "",
     }
     if len(req.artifact_paths) == 1 and "CD_ARTIFACT" not in os.environ:
         out["CD_ARTIFACT"] = str(Path(req.artifact_paths[0]).resolve())  # the files just checked against the tag
-    if req.rollback and not req.artifact_paths and config.release_assets and "CD_ARTIFACT" not in os.environ:
+    if h["rollback"] and not req.artifact_paths and config.release_assets and "CD_ARTIFACT" not in os.environ:
         # A rollback by hand, weeks later: the workflow artifact is gone, the release still holds the files.
+        github = client() if callable(client) else client
+        candidate = candidate or read_candidate(github, h["tag"])
         dest = Path(tempfile.mkdtemp(prefix="cdhelper-artifact-", dir=ctx.temp_dir))
-        out["CD_ARTIFACT"] = str(artifacts.fetch(client, c, dest))
+        out["CD_ARTIFACT"] = str(artifacts.fetch(github, candidate, dest))
     return out
 
 
-def _record_rollback(writer: RecordWriter, env: Environment, req: PromotionRequest, result: PromotionResult,
-                     reason: str) -> int:
+def record_rollback(writer: RecordWriter, h: dict, reason: str, *, production: bool, reported_by: str = "") -> int:
     """The automatic rollback as its own record: the previous version live again, `rollback_of` the
-    failed record. Written after the hooks moved traffic back."""
-    previous = result.previous
-    assert previous is not None and previous.payload is not None  # undone means there was something to go back to
-    p = previous.payload
+    failed record. Written after the hooks moved traffic back (in the split layout, by the record job
+    from what the deploy job reported: `reported_by` names that job)."""
+    p = h["previous"]
+    assert p is not None  # undone means there was something to go back to
+    kind = {"reported_by": reported_by} if reported_by else {}
     payload = build_payload(
-        writer.ctx, release=p, environment=env.name, mode=req.mode,
-        gate={"required": False, "environment": result.gate.environment}, rollback_of=result.deployment_id,
-        previous={"version": result.candidate.version, "digest": result.candidate.manifest,
-                  "deployment_id": result.deployment_id},
-        strategy=(result.plan or strategies.Plan()).payload(rollout.live_slot(previous)))
-    made, _ = writer.create(environment=env.name, payload=payload, description=f"Rollback to {p['version']} (automatic)",
-                            production=env.production, before=[], what=f"the rollback record of {env.name}")
-    writer.status(made, "in_progress", f"Rolling back {env.name} to {p['version']}", environment_url=env.url)
-    writer.status(made, "success", f"{p['version']} is live again: {reason}", environment_url=env.url)
+        writer.ctx, release=p, environment=h["environment"], mode=h["mode"],
+        gate={"required": False, "environment": (h.get("gate") or {}).get("environment", "")},
+        rollback_of=h["deployment_id"],
+        previous={"version": h["version"], "digest": h["digest"], "deployment_id": h["deployment_id"]},
+        strategy=p["strategy"], **kind)
+    label = f" (reported by {reported_by})" if reported_by else ""
+    made, _ = writer.create(environment=h["environment"], payload=payload,
+                            description=f"Rollback to {p['version']} (automatic){label}"[:140], production=production,
+                            before=[], what=f"the rollback record of {h['environment']}")
+    writer.status(made, "in_progress", f"Rolling back {h['environment']} to {p['version']}{label}",
+                  environment_url=h["url"])
+    writer.status(made, "success", f"{p['version']} is live again: {reason}", environment_url=h["url"])
     return made
 
 

@@ -171,13 +171,13 @@ def live_slot(live: Record | None) -> str:
     return strategy.get("slot", "") if isinstance(strategy, dict) else ""
 
 
-def previous_artifact(client: GitHubClient, ctx: RunContext, config: Config, previous: Record | None,
+def previous_artifact(client: GitHubClient, ctx: RunContext, config: Config, tag: str,
                       log: Callable[[str], None]) -> str:
-    """The previous version's files for an automatic rollback that redeploys it, from its release."""
-    if previous is None or not config.release_assets:
+    """The previous version's files (its release `tag`) for an automatic rollback that redeploys it."""
+    if not tag or not config.release_assets:
         return ""
     try:
-        candidate = read_candidate(client, str((previous.payload or {}).get("tag", "")))
+        candidate = read_candidate(client, tag)
         if not isinstance(candidate, Candidate):
             return ""
         dest = Path(tempfile.mkdtemp(prefix="cdhelper-previous-", dir=ctx.temp_dir))

@@ -44,6 +44,7 @@ def register(sub) -> dict:
                    help="command to hand the file to the platform when cd.yml names no deploy hook for the "
                         "environment (gets CD_FLAGS)")
     edge.gate_options(q)
+    edge.phase_options(q, what="check, record, hand the file to the platform and commit it")
     q.add_argument("--commit-to", default=edge.input_value("commit-to"), metavar="BRANCH",
                    help="after the flip, commit the new flag file to BRANCH through GitHub's Contents API (needs "
                         "contents: write; refused, with nothing written, when the branch's file is not the one "
@@ -123,23 +124,35 @@ def _set(args, io) -> int:
     from cdhelper.core.context import parse_mode  # imported when run: keeps --help fast
     from cdhelper.core.escaping import md_text  # imported when run: keeps --help fast
     from cdhelper.deploy import flags
-    missing = [name for name, value in (("FLAG", args.flag), ("VARIANT", args.variant),
-                                        ("--environment", args.environment)) if not value]
+    phase = edge.phase(args)
+    named = (("FLAG", args.flag), ("VARIANT", args.variant)) if phase in ("all", "open") else ()  # else: the handoff's
+    missing = [name for name, value in (*named, ("--environment", args.environment)) if not value]
     if missing:
         raise InputError(f"flags set needs {', '.join(missing)}", "a flip names the flag, its new variant and the "
                          "environment", "run `cdhelper flags set FLAG VARIANT --environment ENV`, or set the action's "
                          "flag, variant and environment inputs")
-    mode = parse_mode(args.mode)
+    mode = parse_mode(args.mode) if phase in ("all", "open") else ""
     edge.required(args.environment, "--environment", example="production", why="a flip changes one environment's file")
     ctx = edge.run_context(args, io)
     cfg = edge.load_config(args, ctx)
+    if phase == "deploy":
+        return _deploy_flip(args, io, ctx, cfg)
     client = edge.github_client(ctx)
+    if phase == "close":
+        return _close_flip(args, io, ctx, client)
     environment = cfg.environment(args.environment).name
     # Checked before anything is written: the file on the branch is the one this run flips.
     on_branch = _branch_file(client, ctx, args.commit_to, environment, args.flag, args.variant) if args.commit_to else None
     req = flags.FlagRequest(environment=environment, flag=args.flag, variant=args.variant,
-                            mode=mode, command=args.run_command, gate_job=args.gate_job)
+                            mode=mode, command=args.run_command, gate_job=args.gate_job, phase=phase)
     result = flags.release(client, ctx, cfg, req, log=io.info)
+    if phase == "open":  # no handoff when there is nothing to release: the deploy and record jobs do nothing
+        from cdhelper.deploy.handoff import dump
+        io.set_output("handoff", dump(result.handoff) if result.handoff else "")
+        io.set_output("deployment-id", str(result.deployment_id or ""))
+        return edge.emit(io, args, {"deployment_id": result.deployment_id, "state": result.state},
+                         f"{result.flag}: {result.old} -> {result.new} in {result.environment}: "
+                         f"deployment {result.deployment_id} opened ({result.state})")
     commit = _commit(client, ctx, args.commit_to, result, on_branch, io.info) if args.commit_to else ""
     data = {"environment": result.environment, "flag": result.flag, "old": result.old, "new": result.new,
             "deployment_id": result.deployment_id, "state": result.state, "kill_switch": result.kill_switch,
@@ -152,6 +165,47 @@ def _set(args, io) -> int:
                       + (f", committed to {md_text(args.commit_to)} ({commit[:12]})" if commit else "") + "\n")
     return edge.emit(io, args, data, f"{result.flag}: {result.old} -> {result.new} in {result.environment} "
                  f"(deployment {result.deployment_id}, {result.state})")
+
+
+def _deploy_flip(args, io, ctx, cfg) -> int:
+    """The split layout's deploy job: the file to the platform; nothing written to GitHub."""
+    from cdhelper.core.errors import DeployError
+    from cdhelper.deploy import flags, handoff
+    h = handoff.parse_handoff(args.handoff or "")
+    if not h.get("flag"):
+        raise InputError("handoff is not a flag flip's", "it is a promotion's handoff",
+                         "pass the flags open job's `handoff` output")
+    failed = "" if h["unchanged"] else flags.deploy_flip(
+        ctx, cfg, h, flags.FlagRequest(environment=h["environment"], flag="", variant="", mode=h["mode"],
+                                       command=args.run_command), log=io.info)
+    io.set_output("report", handoff.dump(handoff.report(h["deployment_id"], "failed" if failed else "success",
+                                                        statuses=[], reason=failed)))
+    if failed:
+        raise DeployError(f"releasing {h['flag']['flag']}={h['flag']['new']} in {h['environment']} failed", failed,
+                          "read the hook's output above; the record job marks the record failure")
+    return edge.emit(io, args, {"deployment_id": h["deployment_id"], "state": "success"},
+                     f"{h['flag']['flag']} handed to the platform in {h['environment']}")
+
+
+def _close_flip(args, io, ctx, client) -> int:
+    """The split layout's record job: the record ended from the deploy job's result, then the commit."""
+    from cdhelper.deploy import flags, handoff, phases
+    closed = phases.close(client, ctx, args.environment, args.handoff or "", (args.job_result or "").strip(),
+                          args.report or "", log=io.info,
+                          warn=lambda note: io.warning(note, title="Deploy job's report not used"))
+    commit = ""
+    if args.commit_to and closed.state in ("success", "unchanged"):
+        h = handoff.parse_handoff(args.handoff)
+        flip = h["flag"]
+        on_branch = _branch_file(client, ctx, args.commit_to, h["environment"], flip["flag"], flip["new"])
+        released = flags.flipped_file(ctx, h)
+        result = flags.FlagResult(h["environment"], flip["flag"], flip["old"], flip["new"], h["deployment_id"],
+                                  closed.state, bool(flip.get("kill_switch")), "", released.digest, released.path)
+        commit = _commit(client, ctx, args.commit_to, result, on_branch, io.info)
+    for key, value in (("deployment-id", closed.deployment_id or ""), ("state", closed.state), ("commit", commit)):
+        io.set_output(key, str(value))
+    return edge.emit(io, args, {"deployment_id": closed.deployment_id, "state": closed.state, "commit": commit},
+                     f"deployment {closed.deployment_id}: {closed.state}" + (f", committed {commit[:12]}" if commit else ""))
 
 
 def _repository_path(environment: str) -> str:

@@ -33,6 +33,7 @@ def register(sub) -> dict:
     p.add_argument("--acknowledge-failure", default=edge.input_value("acknowledge-failure"), metavar="REASON",
                    help="promote a version that failed or was rolled back in this environment anyway; the "
                         "deployment record keeps REASON (not needed to roll back)")
+    edge.phase_options(p, what="check, record and deploy")
     p.add_argument("--dry-run", action="store_true",
                    help="run every check (digest, ordering, evidence, gate, freeze) with reads only and print what "
                         "would be written; exits as the real run would, writes nothing, runs no command")
@@ -44,9 +45,14 @@ def run(args, io) -> int:
     from cdhelper.cli import report
     from cdhelper.core.context import parse_mode  # imported when run: keeps --help fast
     from cdhelper.deploy.promotion import PromotionRequest, promote
-    mode = parse_mode(args.mode)  # fail closed before anything else
+    edge.phase(args)
     edge.required(args.environment, "--environment", input_name="environment", example="staging",
                   why="promote needs the target environment")
+    if args.phase == "close":
+        return _close(args, io)
+    if args.phase == "deploy":
+        return _deploy(args, io)
+    mode = parse_mode(args.mode)  # fail closed before anything else
     edge.required(args.release_version, "--version", input_name="version", example="1.4.2",
                   why="promote needs the candidate's version (the release step's `version` output)")
     ctx = edge.run_context(args, io)
@@ -60,7 +66,7 @@ def run(args, io) -> int:
                            environment_url=args.environment_url, gated=gated, gate_job=args.gate_job,
                            strategy=_strategy(args.strategy, env, cfg) if args.strategy else None,
                            resume_step=_step(args.resume_step), soak_environment=args.soak_environment,
-                           dry_run=args.dry_run, acknowledge_failure=args.acknowledge_failure or "")
+                           dry_run=args.dry_run, acknowledge_failure=args.acknowledge_failure or "", phase=args.phase)
     client = edge.github_client(ctx)
     targets = () if req.dry_run else edge.notification_targets(io)
     with io.group(f"Promote {req.version} to {req.environment} ({mode})"):
@@ -87,8 +93,15 @@ def run(args, io) -> int:
                "state": result.state, "approved-by": ",".join(a["login"] for a in result.gate.approvers),
                "previous-version": result.previous.version if result.previous else "",
                "environment-url": req.environment_url or cfg.environment(req.environment).url}
+    if result.handoff is not None:
+        from cdhelper.deploy.handoff import dump
+        outputs["handoff"] = dump(result.handoff)
     for name, value in outputs.items():
         io.set_output(name, value)
+    if args.phase == "open":  # the record job announces how it ended
+        io.append_summary(report.promotion_summary(result, cfg, mode=mode))
+        io.out_json(outputs)
+        return 0
     for note in result.ignored if result.state == "unchanged" else ():
         io.warning(note, title="Untrusted record ignored")
     io.append_summary(report.promotion_summary(result, cfg, mode=mode))
@@ -153,3 +166,65 @@ def _step(raw: str) -> int:
         raise InputError(f"resume-step {raw[:20]!r} is not a step number", "it is the paused promotion's `step` output",
                          "pass it through unchanged: resume-step: ${{ needs.<job>.outputs.step }}")
     return int(raw)
+
+
+def _deploy(args, io) -> int:
+    """The deploy phase: repository code runs here, and nothing is written to GitHub."""
+    from cdhelper.cli import report
+    from cdhelper.deploy import handoff, phases
+    from cdhelper.deploy.promotion import PromotionRequest
+    h = handoff.parse_handoff(args.handoff or "")
+    ctx = edge.run_context(args, io)
+    cfg = edge.load_config(args, ctx)
+    env = cfg.environment(args.environment)
+    req = PromotionRequest(environment=args.environment, version=h["version"], mode=h["mode"],
+                           artifact_paths=tuple(args.artifact or edge.lines(edge.input_value("artifact"))),
+                           command=args.deploy_command, environment_url=args.environment_url,
+                           strategy=_strategy(args.strategy, env, cfg) if args.strategy else None, phase="deploy")
+    client = []  # built only if a rollback needs an old release's files (a read)
+
+    def github():
+        if not client:
+            client.append(edge.github_client(ctx))
+        return client[0]
+    with io.group(f"Deploy {h['version']} to {h['environment']} (deployment {h['deployment_id']})"):
+        done = phases.deploy(ctx, cfg, req, h, client=github, log=io.info)
+    io.set_output("report", handoff.dump(done.report))
+    io.set_output("state", done.report["state"])
+    io.set_output("step", str(done.report["paused_at"] or ""))
+    io.append_summary(report.deploy_phase_summary(h, done.report))
+    if done.error is not None:
+        raise done.error
+    io.out_json({"report": done.report})
+    return 0
+
+
+def _close(args, io) -> int:
+    """The record phase: what the deploy job reported, labelled, and the end from its result."""
+    from cdhelper.cli import report
+    from cdhelper.deploy import phases
+    ctx = edge.run_context(args, io)
+    client = edge.github_client(ctx)
+    targets = edge.notification_targets(io)
+    with io.group(f"Record the promotion to {args.environment}"):
+        closed = phases.close(client, ctx, args.environment, args.handoff or "", (args.job_result or "").strip(),
+                              args.report or "", log=io.info,
+                              warn=lambda note: io.warning(note, title="Deploy job's report not used"))
+        io.info(f"{client.requests} GitHub requests")
+    outputs = {"deployment-id": str(closed.deployment_id or ""), "state": closed.state,
+               "paused": str(bool(closed.paused_at)).lower(), "step": str(closed.paused_at or ""),
+               "rollback-deployment-id": str(closed.rollback_id or "")}
+    for name, value in outputs.items():
+        io.set_output(name, value)
+    kind = {"success": "promoted", "failure": "rolled_back" if closed.rollback_id else "failed",
+            "error": "failed"}.get(closed.state)
+    if kind:
+        from cdhelper.deploy import handoff
+        h = handoff.parse_handoff(args.handoff)
+        edge.announce(io, targets, edge.event(ctx, kind, environment=args.environment, version=h["version"],
+                                              mode=h["mode"], digest=h["digest"], deployment_id=closed.deployment_id,
+                                              message=closed.description))
+    io.append_summary(report.record_phase_summary(args.environment, closed))
+    io.out_json(outputs)
+    return 0
+
