@@ -175,8 +175,8 @@ def _promote_environments(workflow: Workflow, step: Step) -> list[str] | None:
 
 
 def _phases(workflow: Workflow, step: Step) -> set[str]:
-    """The phases a promote step may run: its `phase` input (default all); every phase when an
-    expression decides it at run time."""
+    """The phases a promote or flags step may run: its `phase` input (default all); every phase when
+    an expression decides it at run time."""
     values = workflow.resolve(step.input("phase") or "all")
     return set(PHASES) if values is None else {(v or "all").strip().lower() for v in values}
 
@@ -389,8 +389,8 @@ def _job_needs(workflow: Workflow, job: Job, contract: Contract) -> tuple[dict[s
                 needs[scope] = level
         writes |= step_writes
         if _gated(workflow, step, contract) or (step.action == "gate" and step.input("verify").lower() == "true") \
-                or (_flag_set(workflow, step) and any(contract.is_gated(e) for e in
-                                                      workflow.resolve(step.input("environment")) or [])):
+                or (_flag_set(workflow, step) and bool(_phases(workflow, step) & {"all", "open"})
+                    and any(contract.is_gated(e) for e in workflow.resolve(step.input("environment")) or [])):
             needs.setdefault("actions", "read")
     return needs, writes
 
@@ -401,7 +401,11 @@ def _step_needs(workflow: Workflow, step: Step) -> tuple[dict[str, str], set[str
     if step.action == "flags":
         if not _flag_set(workflow, step):
             return {"contents": "read"}, set()
-        if step.input("commit-to"):
+        phases = _phases(workflow, step)
+        commits = bool(step.input("commit-to")) and bool(phases & {"all", "close"})  # the commit is the last write
+        if phases == {"deploy"}:
+            return {"contents": "read"}, set()
+        if commits:
             return {"deployments": "write", "contents": "write"}, {"deployments", "contents"}
         return {"deployments": "write", "contents": "read"}, {"deployments"}
     if step.action != "promote":
@@ -595,7 +599,7 @@ def _runs_code(workflow: Workflow, step: Step) -> str | None:
         phase = f"phase {step.input('phase')}" if step.input("phase") else "phase all, the default"
         return (f"promote ({phase}) runs the `run:` input and .github/cd.yml's strategy hooks and "
                 "`command:` analyses")
-    if _flag_set(workflow, step):
+    if _flag_set(workflow, step) and not _phases(workflow, step) <= NO_CODE_PHASES:
         return "flags set runs .github/cd.yml's deploy hook or the `run:` input"
     return None
 
@@ -702,8 +706,8 @@ def _code_fix(workflow: Workflow, job: Job, code: list[Step], contract: Contract
         return _split_fix(workflow, job, single, contract)
     needs, writes = _job_needs(workflow, job, contract)
     if any(_flag_set(workflow, s) for s in code):
-        return ("runs-on: [self-hosted]   # flags set deploys and records in one step (no split yet): run it where "
-                "no step can gain root")
+        return ("phase: open   # then a job with `phase: deploy` and `permissions: {contents: read}`, then one with "
+                "`phase: close` under always(): workflows-templates/cd-flags.yml shows the three jobs")
     if not writes:
         reads = {s: lv for s, lv in needs.items() if lv == "read"} | {"contents": "read"}
         return "permissions:\n" + "".join(f"  {s}: {lv}\n" for s, lv in sorted(reads.items())).rstrip("\n") + \
