@@ -282,10 +282,12 @@ class OwnWorkflowRehearsal(Rehearsal):
                 text = re.sub(rf"(\buses:\s*['\"]?){re.escape(uses)}", rf"\g<1>./.github/workflows/{CALLED}{i}.yml", text)
             # A called workflow's jobs are `CALLER / JOB` on GitHub (their check runs too).
             caller = self.reading.called_local.get(str(path.relative_to(self.repo_dir)), "")
-            path.write_text(for_act(text, caller_job=caller))
+            path.write_text(for_act(text, source=path.name, caller_job=caller))
         for i, caller in enumerate(self.reading.called_cdhelper.values(), 1):
             (workflows / f"{CALLED}{i}.yml").write_text(
-                for_act((ROOT / ".github" / "workflows" / "cd.yml").read_text(), caller_job=caller))
+                for_act((ROOT / ".github" / "workflows" / "cd.yml").read_text(), source=f"{CALLED}{i}.yml",
+                        caller_job=caller))
+
         head = subprocess.run(["git", "-C", str(self.checkout), "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, env=_clean_env()).stdout.strip() or "no commit yet"
         self.repo_dir.mkdir(parents=True, exist_ok=True)
