@@ -500,7 +500,7 @@ def rehearse(*, mode: str, as_json: bool, reject: bool, keep: bool, io, variants
             "jobs": {j.job_id: j.result or "skipped" for j in rehearsal.jobs.values()},
             "tags": sorted(r.removeprefix("refs/tags/") for r in rehearsal.double.repo(REPOSITORY).refs
                            if r.startswith("refs/tags/")),
-            "seconds": round(time.monotonic() - started, 1),
+            "seconds": round(time.monotonic() - started, 1), "refused": rehearsal.refusals(),
         }
         expected_production = "not deployed" if (mode == "delivery" and reject) else "success"
         ok = envs["production"]["state"] == expected_production and envs["staging"]["state"] == "success"
@@ -508,6 +508,8 @@ def rehearse(*, mode: str, as_json: bool, reject: bool, keep: bool, io, variants
             io.out_json(result, indent=2)
         else:
             io.out(_timeline(rehearsal, result, reject))
+        for line in result["refused"]:  # what GitHub would refuse too: the job and the permission
+            io.error(line, title="Permission missing")
         if not ok:
             io.error(f"the rehearsal did not end as expected (act exited {code}); production is "
                      f"{envs['production']['state']}. Fix: {rehearsal.where_to_look(keep)}", title="Rehearsal failed")

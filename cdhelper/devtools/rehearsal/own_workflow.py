@@ -329,7 +329,7 @@ class OwnWorkflowRehearsal(Rehearsal):
             "skipped": self.skipped_jobs(),
             "reviews": repo.runs.get(RUN_ID, {}).get("reviews", []),
             "tags": sorted(r.removeprefix("refs/tags/") for r in repo.refs if r.startswith("refs/tags/")),
-            "seconds": round(time.monotonic() - started, 1),
+            "seconds": round(time.monotonic() - started, 1), "refused": self.refusals(),
         }
 
     def skipped_jobs(self) -> list[str]:
@@ -413,6 +413,8 @@ def rehearse_own(*, checkout: Path, workflow: str, mode: str, event: str, reject
             io.out_json(result, indent=2)
         elif rehearsal.jobs:  # with no job started, a timeline would only list every job as skipped
             io.out(timeline(rehearsal, result))
+        for line in result["refused"]:  # what GitHub would refuse too: the job and the permission
+            io.error(line, title="Permission missing")
         if not result["ok"]:
             if not rehearsal.jobs:
                 cause = rehearsal.first_error() or "no job started"
