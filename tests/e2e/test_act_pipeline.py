@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from cdhelper.devtools.rehearsal import REPOSITORY, RUN_ID, TOKEN, Rehearsal
+from cdhelper.devtools.rehearsal import REPOSITORY, RUN_ID, TOKEN, Rehearsal, for_act
 
 pytestmark = pytest.mark.act
 
@@ -97,15 +97,33 @@ def test_a_bad_cd_mode_fails_before_anything_is_written(rehearsal_factory):
     assert r.double.writes() == 0 and _tags(r) == [] and _deployments(r) == []
 
 
-def test_missing_deployments_write_fails_with_the_permission_named(rehearsal_factory):
+def test_missing_deployments_write_fails_with_the_job_and_the_permission_named(rehearsal_factory):
     r = rehearsal_factory("deployment")
-    r.double.register_token("ghs_rehearsal_token", permissions={"contents": "write", "actions": "read",
-                                                                "statuses": "write", "metadata": "read"})
+    workflow = r.repo_dir / ".github" / "workflows" / "cd-pipeline.yml"
+    # the doctor job would stop the run first (permissions-insufficient): a team without it reaches staging
+    text = workflow.read_text().replace("needs: [build, doctor]", "needs: [build]")
+    staging = text.index("  staging:\n")
+    workflow.write_text(text[:staging] + text[staging:].replace(
+        "      deployments: write # the deployment record and its statuses\n", "", 1))
     r.plan_run(review=None)
     assert r.act() != 0
-    assert r.jobs["staging"].result == "failure"
+    assert r.jobs["staging"].result == "failure", r.output()[-3000:]
     assert "deployments: write" in r.output()
+    assert r.refusals()[0].startswith("job Staging (staging in cd-pipeline.yml) lacks `deployments: write`")
     assert _deployments(r) == []
+
+
+def test_each_template_job_runs_with_exactly_its_own_permissions(rehearsal_factory):
+    r = rehearsal_factory("delivery")
+    r.plan_run()
+    assert r.act() == 0, r.output()[-3000:]
+    assert r.refusals() == []
+    by_job = {p.job: p.permissions for p in r.double.app.tokens.values() if p.job}
+    assert by_job["Release candidate (release in cd-pipeline.yml)"]["contents"] == "write"
+    assert by_job["Release candidate (release in cd-pipeline.yml)"]["deployments"] == "none"
+    assert by_job["Build (build in cd-pipeline.yml)"] == {**by_job["Build (build in cd-pipeline.yml)"],
+                                                         "contents": "read", "deployments": "none"}
+    assert by_job["Production (production in cd-pipeline.yml)"]["deployments"] == "write"
 
 
 def test_a_tag_that_exists_with_other_content_stops_the_release(rehearsal_factory):
@@ -170,7 +188,7 @@ def test_root_action_reports_what_is_live_as_an_output(rehearsal_factory):
     r = rehearsal_factory("deployment")
     r.plan_run(review=None)
     assert r.act() == 0, r.output()[-3000:]
-    (r.repo_dir / ".github" / "workflows" / "status.yml").write_text("""name: status
+    (r.repo_dir / ".github" / "workflows" / "status.yml").write_text(for_act("""name: status
 on: push
 permissions: {}
 jobs:
@@ -192,7 +210,7 @@ jobs:
           STATUS: ${{ steps.status.outputs.json }}
         run: |
           python3 -c 'import json, os; print("live:", {e["environment"]: e["live"]["version"] for e in json.loads(os.environ["STATUS"])["environments"]})'
-""")
+""", source="status.yml"))  # adapted as the rehearsal adapts every workflow: the job gets its own token
     assert r.act(workflow="status.yml") == 0, r.output()[-3000:]
     assert "live: {'staging': '0.1.1', 'production': '0.1.1'}" in r.output()
 
