@@ -104,7 +104,7 @@ def _act_times(workflow_text: str, mode: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         r = Rehearsal(mode=mode, workdir=Path(tmp))
         try:
-            (r.repo_dir / ".github" / "workflows" / "bench.yml").write_text(for_act(workflow_text))
+            (r.repo_dir / ".github" / "workflows" / "bench.yml").write_text(for_act(workflow_text, source="bench.yml"))
             r.commit("bench", {})
             r.plan_run()
             start = time.time()
