@@ -10,7 +10,7 @@ from argparse import ArgumentParser, RawDescriptionHelpFormatter
 
 from cdhelper.core.errors import InputError
 
-# Imported when run, inside the functions below: keeps --help fast (cdhelper.core.config loads
+# Imported when run, inside the functions below: keeps --help fast (cdhelper.deploy.cd_yml loads
 # jsonschema and yaml, cdhelper.github.client PyGithub and requests, cdhelper.notify requests).
 
 ENVIRONMENT = """environment (the runner sets these inside GitHub Actions; to run by hand, see docs/cli.md):
@@ -190,10 +190,11 @@ def run_context(args, io):
 
 
 def load_config(args, ctx):
-    """.github/cd.yml (or --config), checked against the workflow's gate environment."""
-    from cdhelper.core import config
+    """.github/cd.yml (or --config), checked against the workflow's gate environment, with every
+    section parsed (deploy/cd_yml.py)."""
+    from cdhelper.deploy import cd_yml
     # Only the commands that decide on the gate hold the workflow's gate environment to check cd.yml against.
-    return config.load(args.config, workspace=ctx.workspace if ctx else ".",
+    return cd_yml.load(args.config, workspace=ctx.workspace if ctx else ".",
                        gate_environment=getattr(args, "gate_environment", None),
                        gate_by_hand=not from_action("gate-environment"))
 

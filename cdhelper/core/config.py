@@ -10,6 +10,11 @@ the last environment of the path, any environment named `production` (GitHub's o
 the file says, and a file that tries otherwise is refused. What the gate environment is comes from
 the workflow (the `gate-environment` input, default `production-approval`), where the gate job is
 bound to it; the file may only repeat it.
+
+This module checks the file against the schema and applies the rules above; the sections of the
+domains are theirs to parse: `analysis` (progressive.analysis), `freeze` (deploy.freeze) and each
+environment's `strategy` (progressive.strategies). cdhelper/deploy/cd_yml.py loads the whole file,
+this module's checks and the domains' parsers together: the commands load cd.yml through it.
 """
 
 from __future__ import annotations
@@ -18,11 +23,11 @@ import itertools
 import json
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-
-from cdhelper.progressive.strategies import Plan
+from typing import Any
 
 from .errors import ConfigError, InputError
 from .errors import show as _show
@@ -67,13 +72,11 @@ class Environment:
     required_contexts: tuple[str, ...] = ()
     soak_minutes: int = 0
     production: bool = False
-    plan: Plan = field(default_factory=Plan)
+    # A progressive.strategies.Plan, parsed from the environment's `strategy:` by deploy/cd_yml.py;
+    # None in an Environment built without it (a test's).
+    plan: Any = None
     protection: Protection = field(default_factory=Protection)
     hooks: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
-
-    @property
-    def strategy(self) -> str:
-        return self.plan.type
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,9 @@ class Config:
     release_assets: bool = False
     image_tags: tuple[str, ...] = ()
     version_base: str = "0.1"
-    analyses: dict = field(default_factory=dict, hash=False, compare=False)  # name -> analysis.Analysis
-    freeze: tuple = ()  # freeze.Window
+    # The domains' sections, parsed by them (deploy/cd_yml.py puts them here): name -> progressive.analysis.Analysis
+    analyses: dict = field(default_factory=dict, hash=False, compare=False)
+    freeze: tuple = ()  # deploy.freeze.Window
     gate_protection: Protection = field(default_factory=Protection)
 
     def protections(self) -> tuple[tuple[str, Protection], ...]:
@@ -125,11 +129,14 @@ def schema() -> dict:
 
 
 def load(path: str | Path | None = None, *, workspace: str = ".", gate_environment: str | None = None,
-         gate_by_hand: bool = False) -> Config:
+         gate_by_hand: bool = False, parse: Callable[..., Config] | None = None) -> Config:
     """Read and validate the configuration; a missing default file means the defaults.
     `gate_environment` is the workflow's (trusted) gate ("" means the default), which the file may
     only repeat; None (commands that do not decide on the gate) takes the file's or the default.
-    `gate_by_hand`: it came from --gate-environment, not from an action step's input (for the refusal)."""
+    `gate_by_hand`: it came from --gate-environment, not from an action step's input (for the refusal).
+    `parse` turns the document into the Config, with from_dict's arguments: from_dict unless given
+    (deploy/cd_yml.py gives its own, which adds the domains' sections)."""
+    parse = parse or from_dict
     explicit = path is not None
     file = Path(path) if explicit else Path(workspace) / DEFAULT_PATH
     gate = None if gate_environment is None else _gate_input(gate_environment)
@@ -140,7 +147,7 @@ def load(path: str | Path | None = None, *, workspace: str = ".", gate_environme
         if explicit:
             raise ConfigError(f"configuration file {str(file)!r} not found", "the path given does not exist",
                               f"create it, or drop the option to use {DEFAULT_PATH} or the defaults") from None
-        return from_dict({}, gate_environment=gate, gate_said=said, gate_by_hand=gate_by_hand)
+        return parse({}, gate_environment=gate, gate_said=said, gate_by_hand=gate_by_hand)
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
         raise ConfigError(f"configuration file {str(file)[:200]!r} cannot be read",
                           getattr(exc, "strerror", None) or str(exc), "point the config input at a readable YAML file") from None
@@ -174,8 +181,8 @@ def load(path: str | Path | None = None, *, workspace: str = ".", gate_environme
             problem = "a number in it is too long to read"
         raise ConfigError(f"{file} is not valid YAML{where}", str(problem)[:200],
                           "fix the YAML syntax (indentation, quoting) at that place") from None
-    return from_dict(raw if raw is not None else {}, source=str(file), gate_environment=gate, gate_said=said,
-                     gate_by_hand=gate_by_hand)
+    return parse(raw if raw is not None else {}, source=str(file), gate_environment=gate, gate_said=said,
+                 gate_by_hand=gate_by_hand)
 
 
 def _parse(text: str) -> object:
@@ -220,14 +227,9 @@ def _gate_input(raw: str) -> str:
 
 def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str | None = DEFAULT_GATE,
               gate_said: str = "", gate_by_hand: bool = False) -> Config:
+    """The document checked against the schema and the rules of this module. The domains' sections are
+    left to them: `analyses` and `freeze` stay empty, each environment's `plan` None (deploy/cd_yml.py)."""
     import jsonschema  # heavy: imported when used, so --help and the launcher start without it
-    # The analysis and freeze sections have their own parsers, whose messages say more than a schema's.
-    analyses, freeze_windows = {}, ()
-    if isinstance(raw, dict) and isinstance(raw.get("analysis"), dict):
-        analyses = _analyses(raw["analysis"], source)
-    if isinstance(raw, dict) and isinstance(raw.get("freeze"), list) and raw["freeze"]:
-        from cdhelper.deploy import freeze  # its own section's parser (docs/architecture.md: left to do)
-        freeze_windows = freeze.parse(raw["freeze"], source=source)
     validator = jsonschema.Draft202012Validator(schema())
     # The first errors are enough to report one; never walk a huge document to the end.
     first = list(itertools.islice(validator.iter_errors(raw), 20))
@@ -251,7 +253,7 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
     environments = tuple(Environment(
         name=e["name"], url=e.get("url", ""), required_contexts=tuple(e.get("required-contexts", ())),
         soak_minutes=int(e.get("soak-minutes", 0)), production=_is_production(e, i == last, source),
-        plan=_plan(e, analyses, f"{source}: environments/{i}"), hooks=dict(e.get("hooks") or {}),
+        hooks=dict(e.get("hooks") or {}),
         protection=_protection(e, f"{source}: key `environments/{i}"))
         for i, e in enumerate(envs_raw))
     gate = raw.get("gate") or {}
@@ -283,31 +285,11 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
     gate_protection = _protection(gate, f"{source}: key `gate")
     _refuse_weaker_gate(gate_protection, gate_env, source)
     tag = raw.get("tag") or {}
-    return Config(environments=environments, gate_environment=gate_env, analyses=analyses, freeze=freeze_windows,
-                  gate_protection=gate_protection,
+    return Config(environments=environments, gate_environment=gate_env, gate_protection=gate_protection,
                   gate_protects=tuple(dict.fromkeys([*protects, *production])),
                   tag_prefix=tag.get("prefix", "v"), release_assets=tag.get("release", False),
                   image_tags=tuple(tag.get("image-tags", ())),
                   version_base=(raw.get("versioning") or {}).get("base", "0.1"))
-
-
-def _analyses(raw: dict, source: str) -> dict:
-    if not raw:
-        return {}
-    from cdhelper.progressive import analysis  # its own section's parser (docs/architecture.md: left to do)
-    return {name: analysis.parse(name, spec, source=source) for name, spec in raw.items()}
-
-
-def _plan(env: dict, analyses: dict, where: str) -> Plan:
-    from cdhelper.progressive import strategies  # its own section's parser (docs/architecture.md: left to do)
-    if "strategy" not in env and "analysis" not in env:
-        return Plan()
-
-    def duration(raw: object) -> float:
-        from cdhelper.progressive import analysis  # its own section's parser (docs/architecture.md: left to do)
-        return analysis.parse_duration(raw, what=f"{where}: a canary pause")
-    return strategies.parse(env.get("strategy"), hooks=env.get("hooks") or {}, analysis=tuple(env.get("analysis") or ()),
-                            known=set(analyses), duration=duration, where=where)
 
 
 # A branch or tag name pattern as GitHub's deployment branch policies take it (fnmatch, name without refs/):

@@ -136,7 +136,11 @@ class RecordWriter:
         try:
             _write_marker(path, {"deployment_id": deployment_id, "environment": environment, **(marker or {})})
             yield ending
+            if _pending:  # cancelled, but the exception was lost (see _trap_signals): the work did not finish
+                ending.state, ending.description = "error", Ending.description
+                raise Cancelled(_pending[-1])
         finally:
+            _pending.clear()
             try:
                 if ending.state:
                     self.status(deployment_id, ending.state, ending.description, environment_url=environment_url)
@@ -166,18 +170,36 @@ def remove_marker(marker: Path) -> None:
         pass
 
 
+_pending: list[str] = []  # signals received while a record is open and not yet handled by `open`
+AGAIN = 0.1  # seconds: how soon a lost cancellation is raised again
+
+
 def _trap_signals() -> dict:
+    """SIGTERM/SIGINT raise Cancelled. An exception raised by a handler can be lost: Python ignores it
+    when the signal lands in code it runs without propagating errors (the at-fork handlers that run
+    while a user command is being started). So the cancellation is also remembered, and raised again
+    every AGAIN seconds (SIGALRM) until `open` has handled it."""
     def cancel(signum, frame):
-        raise Cancelled(signal.Signals(signum).name)
+        _pending.append(signal.Signals(signum).name)
+        signal.setitimer(signal.ITIMER_REAL, AGAIN)
+        raise Cancelled(_pending[-1])
+
+    def again(signum, frame):
+        if _pending:
+            signal.setitimer(signal.ITIMER_REAL, AGAIN)
+            raise Cancelled(_pending[-1])
     saved = {}
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig, handler in ((signal.SIGTERM, cancel), (signal.SIGINT, cancel), (signal.SIGALRM, again)):
         try:
-            saved[sig] = signal.signal(sig, cancel)
+            saved[sig] = signal.signal(sig, handler)
         except ValueError:  # not the main thread (in-process tests): nothing to trap
             pass
     return saved
 
 
 def _restore_signals(saved: dict) -> None:
+    if signal.SIGALRM in saved:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    _pending.clear()
     for sig, handler in saved.items():
         signal.signal(sig, handler)

@@ -13,7 +13,7 @@ from cdhelper.core.errors import show as _show
 
 from .findings import Finding
 from .model import WorkflowSyntaxError, read
-from .workflows import DEFAULT_GATE, Contract, check, held_to
+from .workflows import DEFAULT_GATE, Contract, check, held_to, layout
 
 WORKFLOWS_DIR = ".github/workflows"
 SUFFIXES = (".yml", ".yaml")
@@ -61,7 +61,8 @@ def contract(config_path: str | None, *, workspace: str = ".", gate_environment:
         return Contract(gate_environment=option or DEFAULT_GATE, gate_source="--gate-environment" if option else "",
                         gate_fixed=bool(option), no_deployment_key=no_deployment_key)
     from cdhelper.core import config  # only with a cd.yml: its schema's import is skipped otherwise
-    cfg = config.load(config_path, workspace=workspace, gate_environment=option or None)
+    from cdhelper.deploy import cd_yml  # every section parsed, as the actions load it
+    cfg = cd_yml.load(config_path, workspace=workspace, gate_environment=option or None)
     source = "--gate-environment" if option else f"{config_path or config.DEFAULT_PATH} (gate.environment)" \
         if _names_gate(Path(config_path) if config_path else default) else ""
     return Contract(path=tuple(e.name for e in cfg.environments), gate_environment=cfg.gate_environment,
@@ -75,10 +76,13 @@ def _names_gate(path: Path) -> bool:
     return "environment" in (raw.get("gate") or {})
 
 
-def check_workflows(files: list[Path], rules: Contract, workspace: str = ".") -> tuple[list[Finding], list[str]]:
-    """The findings, and the gate environments the workflows answer to (for the settings checks)."""
+def check_workflows(files: list[Path], rules: Contract,
+                    workspace: str = ".") -> tuple[list[Finding], list[str], dict[str, str]]:
+    """The findings, the gate environments the workflows answer to (for the settings checks), and the
+    layout of each workflow that uses cdhelper (path -> "split" or "single-job")."""
     findings: list[Finding] = []
     gates: list[str] = []
+    layouts: dict[str, str] = {}
     for path in files:
         shown = shown_path(path, workspace)
         try:
@@ -93,7 +97,8 @@ def check_workflows(files: list[Path], rules: Contract, workspace: str = ".") ->
         findings += check(workflow, rules)
         if workflow.uses_cdhelper:
             gates.append(held_to(workflow, rules).gate_environment)
-    return findings, list(dict.fromkeys(gates)) or [rules.gate_environment]
+            layouts[shown] = layout(workflow, rules) or ""
+    return findings, list(dict.fromkeys(gates)) or [rules.gate_environment], layouts
 
 
 class ContractBroken(ConfigError):

@@ -39,6 +39,19 @@ RULES: dict[str, Rule] = {
     "permissions-too-broad": Rule(
         WARNING, "write scopes no step of the job needs widen what a compromised step or dependency can do with the "
         "job token"),
+    "code-with-write-token": Rule(
+        ERROR, "a step that runs repository code (a `run:` step, a local action, promote's deploy command, hooks and "
+        "analyses) runs with the job's token: whoever pushes a change to that code can write with it (tags, records, "
+        "releases), and a step that can gain root (sudo on GitHub-hosted runners) reads the token from memory"),
+    "code-with-packages-write": Rule(
+        WARNING, "a step that runs repository code can push packages with the job's token; pushing images from the "
+        "build is common, but the registry then trusts whatever that code pushes"),
+    "code-with-write-token-self-hosted": Rule(
+        WARNING, "the single-job layout is allowed on a self-hosted runner where no step can gain root: cdhelper "
+        "keeps the token out of every user command's environment, but a step that can gain root reads it from memory"),
+    "deploy-without-open": Rule(
+        ERROR, "promote `phase: deploy` deploys what the open phase checked (gate, evidence, digest) and recorded; "
+        "with no open job upstream it has no handoff and fails, or deploys a handoff no check produced for it"),
     "environment-not-in-path": Rule(
         ERROR, "cdhelper promotes only to environments of the promotion path in .github/cd.yml (default staging -> "
         "production) and refuses any other name with exit 2"),

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ACTIONS = ("release", "promote", "gate", "finish", "report-check", "status")
+ACTIONS = ("release", "promote", "gate", "finish", "report-check", "status", "flags")
 ROOT_COMMANDS = (*ACTIONS, "sweep")
 MAX_BYTES = 1024 * 1024  # a workflow file is a few KiB; this bounds the parser's work
 
@@ -126,6 +126,18 @@ class Step:
     def condition(self) -> str:
         return expression(self.data.get("if"))
 
+    @property
+    def shown(self) -> str:
+        """The step as a finding names it: its name, else its `uses:` or the first line of its `run:`."""
+        for key in ("name", "uses", "run"):
+            value = self.data.get(key)
+            if isinstance(value, str) and value.strip():
+                first = value.strip().splitlines()[0]
+                text = first if len(first) <= 60 else first[:57] + "..."
+                return f"step {self.index + 1} (`{key}: {text}`)" if key in ("uses", "run") else \
+                    f"step {self.index + 1} ({text!r})"
+        return f"step {self.index + 1}"
+
 
 @dataclass
 class Job:
@@ -164,6 +176,18 @@ class Job:
         if isinstance(value, Map) and "name" in value:
             return value.line_of("name")
         return self.line_of("environment")
+
+    @property
+    def runs_on(self) -> list[str]:
+        """The runner labels of `runs-on` (a string, a list, or `{group, labels}`); a group counts as a label."""
+        value = self.data.get("runs-on")
+        if isinstance(value, Map):
+            labels = value.get("labels")
+            listed = [labels] if isinstance(labels, str) else list(labels) if isinstance(labels, list) else []
+            return [str(v) for v in listed] + ([f"group:{value['group']}"] if value.get("group") else [])
+        if isinstance(value, list):
+            return [str(v) for v in value]
+        return [] if value is None else [str(value)]
 
     def steps_running(self, *actions: str) -> list[Step]:
         return [s for s in self.steps if s.action in actions]

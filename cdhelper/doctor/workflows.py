@@ -3,6 +3,7 @@ workflows-templates/cd-pipeline.yml). Each rule is one function `(workflow, cont
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, replace
 
@@ -50,6 +51,18 @@ REUSABLE_NEEDS = {"contents": "write", "deployments": "write", "actions": "read"
 HARMLESS = re.compile(r"^actions/(checkout|download-artifact|upload-artifact|cache|setup-[a-z]+)@", re.I)
 TOKEN_USE = re.compile(r"github\.token|secrets\.GITHUB_TOKEN", re.I)
 
+# promote's phases (issue 20, the split layout): all = today's single job; open and close write to GitHub
+# and run nothing from the repository; deploy runs the deploy command, hooks and analyses, and writes nothing.
+PHASES = ("all", "open", "deploy", "close")
+NO_CODE_PHASES = {"open", "close"}
+# Inputs of a single-job promote step that go to the deploy phase (the rest go to open; notify-* to close).
+DEPLOY_INPUTS = ("artifact", "run", "strategy", "config", "environment-url")
+# Scopes a token can write with and still write nothing to GitHub: OIDC tokens for cloud logins.
+NOT_GITHUB_WRITES = {"id-token"}
+GITHUB_HOSTED = re.compile(r"^(ubuntu|windows|macos)-[A-Za-z0-9._-]+$", re.I)
+CODE_RULES = ("code-with-write-token", "code-with-packages-write", "code-with-write-token-self-hosted")
+SPLIT_DOC = "docs/doctor.md#the-split-layout"
+
 STATUS_FUNCTION = re.compile(r"(?<![\w.])(always\(\)|!\s*cancelled\(\))")
 MODE_CHECK = re.compile(r"^\(?\s*(?:(?:vars\.CD_MODE|inputs\.[A-Za-z0-9_-]+)\s*!=\s*'deployment'|"
                         r"'deployment'\s*!=\s*(?:vars\.CD_MODE|inputs\.[A-Za-z0-9_-]+))\s*\)?$", re.I)
@@ -78,9 +91,20 @@ def check(workflow: Workflow, contract: Contract) -> list[Finding]:
     findings += cd_mode_values(workflow)
     if workflow.uses_cdhelper:
         for rule in (gate_skips, gate_needed, deployment_records, finish_runs, permissions, environments,
-                     gate_jobs, concurrency):
+                     gate_jobs, concurrency, repository_code, deploy_without_open):
             findings += rule(workflow, contract)
+    # A job that runs repository code with a write token: that error's fix sets its permissions too.
+    covered = {f.job for f in findings if f.rule == "code-with-write-token"}
+    findings = [f for f in findings if not (f.job in covered and f.rule in ("permissions-missing", "permissions-too-broad"))]
     return sorted(findings, key=lambda f: (f.line or 0, f.rule))
+
+
+def layout(workflow: Workflow, contract: Contract) -> str | None:
+    """"split" when every job that runs repository code writes nothing, "single-job" when one may write;
+    None for a workflow that does not use cdhelper."""
+    if not workflow.uses_cdhelper:
+        return None
+    return "single-job" if repository_code(workflow, contract) else "split"
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -150,16 +174,48 @@ def _promote_environments(workflow: Workflow, step: Step) -> list[str] | None:
     return workflow.resolve(step.input("environment"))
 
 
+def _phases(workflow: Workflow, step: Step) -> set[str]:
+    """The phases a promote or flags step may run: its `phase` input (default all); every phase when
+    an expression decides it at run time."""
+    values = workflow.resolve(step.input("phase") or "all")
+    return set(PHASES) if values is None else {(v or "all").strip().lower() for v in values}
+
+
+def _only(workflow: Workflow, step: Step, phase: str) -> bool:
+    return step.action == "promote" and _phases(workflow, step) == {phase}
+
+
+def _opens(workflow: Workflow, step: Step) -> bool:
+    """A promote step that creates (or resumes) a record: phase all or open."""
+    return step.action == "promote" and not _phases(workflow, step) <= {"deploy", "close"}
+
+
+def _flag_set(workflow: Workflow, step: Step) -> bool:
+    """A flags step that flips a flag (action set, or an expression that may be set)."""
+    if step.action != "flags":
+        return False
+    values = workflow.resolve(step.input("action"))
+    return values is None or "set" in {v.strip().lower() for v in values}
+
+
 def _gated(workflow: Workflow, step: Step, contract: Contract) -> bool:
-    """A promote step that needs the gate's approval in delivery mode."""
-    return step.action == "promote" and (step.input("gated").lower() == "true" or any(
+    """A promote step that needs the gate's approval in delivery mode (deploy and close read no gate)."""
+    return _opens(workflow, step) and (step.input("gated").lower() == "true" or any(
         contract.is_gated(e) for e in _promote_environments(workflow, step) or []))
 
 
+def _record_job(workflow: Workflow, job: Job) -> bool:
+    """A job whose promote steps only close records (phase close): it must run whatever came before."""
+    steps = job.steps_running("promote")
+    return bool(steps) and all(_only(workflow, s, "close") for s in steps)
+
+
 def _deploying_jobs(workflow: Workflow, gates: set[str]) -> list[Job]:
-    """Jobs that promote, or are bound to an environment other than the gate's (a soak job)."""
+    """Jobs that promote, or are bound to an environment other than the gate's (a soak job); not the
+    record jobs of the split layout (`always()`, so they close the record whatever the deploy did)."""
     return [job for job_id, job in workflow.jobs.items()
-            if job_id not in gates and (job.steps_running("promote") or job.environment is not None)]
+            if job_id not in gates and (job.steps_running("promote") or job.environment is not None)
+            and not _record_job(workflow, job)]
 
 
 # --- the rules ---------------------------------------------------------------------------------------
@@ -203,8 +259,11 @@ def gate_needed(workflow: Workflow, contract: Contract) -> list[Finding]:
     for job in workflow.jobs.values():
         if _ancestors(workflow, job) & gates:
             continue
+        bound = workflow.resolve(job.environment) or [] if job.environment is not None else []
         for step in job.steps_running("promote"):
-            if _gated(workflow, step, contract):
+            # The deploy phase gets the gated environment's secrets from the job's binding.
+            deploys_gated = _only(workflow, step, "deploy") and any(contract.is_gated(e) for e in bound)
+            if _gated(workflow, step, contract) or deploys_gated:
                 gate = sorted(gates)[0] if gates else "gate"
                 findings.append(Finding(
                     "gate-not-needed", workflow.path, job.line_of("needs") if "needs" in job.data else job.line,
@@ -242,22 +301,57 @@ def _finish_covers(finish: Step, workflow: Workflow, envs: list[str] | None) -> 
     return all(e.lower() in listed for e in envs)
 
 
+def _fed_by(workflow: Workflow, job: Job, step: Step, opener: str) -> bool:
+    """Whether `step` (deploy or close) works on the promotion `opener` opened: its `handoff` names that
+    job's output, or, naming none, that job runs before."""
+    named = set(re.findall(r"needs\.([A-Za-z0-9_-]+)\.outputs", step.input("handoff")))
+    return opener in named if named else opener in _ancestors(workflow, job)
+
+
+def _record_covers(workflow: Workflow, opener: Job) -> bool:
+    """The split layout: a record job (promote phase close of this promotion) under `always()` runs after
+    the deploy job of this promotion, so it closes the record whatever happened in between."""
+    deploys = {j.id for j in workflow.jobs.values()
+               if any(_only(workflow, s, "deploy") and _fed_by(workflow, j, s, opener.id)
+                      for s in j.steps_running("promote"))}
+    for job in workflow.jobs.values():
+        upstream = _ancestors(workflow, job)
+        if "always()" in job.condition and (not deploys or deploys & upstream) and any(
+                _only(workflow, s, "close") and _fed_by(workflow, job, s, opener.id)
+                for s in job.steps_running("promote")):
+            return True
+    return False
+
+
 def finish_runs(workflow: Workflow, contract: Contract) -> list[Finding]:
     findings = []
     for job in workflow.jobs.values():
         for step in job.steps_running("promote"):
+            if not _opens(workflow, step):
+                continue  # deploy and close create no record of their own
             later = [s for s in job.steps_running("finish") if s.index > step.index and "always()" in s.condition]
             envs = _promote_environments(workflow, step)
             cleanup = [j for j in workflow.jobs.values() if job.id in j.needs and "always()" in j.condition
                        and any(_finish_covers(f, workflow, envs) for f in j.steps_running("finish"))]
             if later or cleanup:
                 continue
+            if _only(workflow, step, "open"):
+                if _record_covers(workflow, job):
+                    continue
+                deploy = next((j.id for j in workflow.jobs.values() if job.id in j.needs), "<deploy job>")
+                findings.append(Finding(
+                    "finish-missing", workflow.path, step.data.line_of("uses"),
+                    f"job `{job.id}` opens a promotion, and no record job (promote `phase: close` under `always()`, "
+                    "after the deploy job) closes it when the deploy job fails or is cancelled",
+                    _record_job_fix(step, job.id, deploy, f"{deploy}-record"), job.id))
+                continue
             envs_text = "\n".join(f"          {e}" for e in envs or ["<environment>"])
             findings.append(Finding(
                 "finish-missing", workflow.path, step.data.line_of("uses"),
                 f"job `{job.id}` promotes, and nothing closes its record when the job fails or is cancelled",
                 f"cleanup:\n  needs: [{job.id}]\n  if: ${{{{ always() && (needs.{job.id}.result == 'failure' || "
-                f"needs.{job.id}.result == 'cancelled') }}}}\n  permissions: {{ contents: read, deployments: write }}\n"
+                f"needs.{job.id}.result == 'cancelled') }}}}\n  runs-on: ubuntu-latest\n"
+                f"  permissions: {{ contents: read, deployments: write }}\n"
                 f"  steps:\n    - uses: cdhelper/cdhelper/actions/finish@v0\n      with:\n        environment: |\n"
                 f"{envs_text}\n        job-status: ${{{{ needs.{job.id}.result }}}}", job.id))
     return findings
@@ -289,13 +383,40 @@ def _job_needs(workflow: Workflow, job: Job, contract: Contract) -> tuple[dict[s
     for step in job.steps:
         if not step.action:
             continue
-        for scope, level in NEEDS.get(step.action, {}).items():
+        step_needs, step_writes = _step_needs(workflow, step)
+        for scope, level in step_needs.items():
             if needs.get(scope) != "write":
                 needs[scope] = level
-        writes |= WRITES.get(step.action, set())
-        if _gated(workflow, step, contract) or (step.action == "gate" and step.input("verify").lower() == "true"):
+        writes |= step_writes
+        if _gated(workflow, step, contract) or (step.action == "gate" and step.input("verify").lower() == "true") \
+                or (_flag_set(workflow, step) and bool(_phases(workflow, step) & {"all", "open"})
+                    and any(contract.is_gated(e) for e in workflow.resolve(step.input("environment")) or [])):
             needs.setdefault("actions", "read")
     return needs, writes
+
+
+def _step_needs(workflow: Workflow, step: Step) -> tuple[dict[str, str], set[str]]:
+    """What one cdhelper step needs of the token, and the scopes it may write (promote by phase,
+    flags by action: actions/promote/README.md, actions/flags/README.md)."""
+    if step.action == "flags":
+        if not _flag_set(workflow, step):
+            return {"contents": "read"}, set()
+        phases = _phases(workflow, step)
+        commits = bool(step.input("commit-to")) and bool(phases & {"all", "close"})  # the commit is the last write
+        if phases == {"deploy"}:
+            return {"contents": "read"}, set()
+        if commits:
+            return {"deployments": "write", "contents": "write"}, {"deployments", "contents"}
+        return {"deployments": "write", "contents": "read"}, {"deployments"}
+    if step.action != "promote":
+        return dict(NEEDS.get(step.action or "", {})), set(WRITES.get(step.action or "", set()))
+    needs: dict[str, str] = {}
+    for phase in _phases(workflow, step):
+        wanted = {"deploy": {"contents": "read"}, "close": {"deployments": "write"}}.get(phase, NEEDS["promote"])
+        for scope, level in wanted.items():
+            if needs.get(scope) != "write":
+                needs[scope] = level
+    return needs, {s for s, level in needs.items() if level == "write"}
 
 
 def _foreign_token_use(job: Job) -> bool:
@@ -338,6 +459,8 @@ def permissions(workflow: Workflow, contract: Contract) -> list[Finding]:
                                     f"job `{job.id}` does not grant {', '.join(lacking)}",
                                     f"permissions: {{ {wanted} }}", job.id))
         extra = _writes(perms) - writes
+        if any(_runs_code(workflow, s) for s in job.steps):
+            extra -= NOT_GITHUB_WRITES  # the deploy command may log in to a cloud with an OIDC token
         if extra and (job.reusable or not _foreign_token_use(job)):
             shown = "write-all" if "*" in extra else ", ".join(f"{s}: write" for s in sorted(extra))
             findings.append(Finding("permissions-too-broad", workflow.path, line,
@@ -425,7 +548,9 @@ def gate_jobs(workflow: Workflow, contract: Contract) -> list[Finding]:
 def concurrency(workflow: Workflow, contract: Contract) -> list[Finding]:
     findings = []
     for job in workflow.jobs.values():
-        if job.environment is None or not job.steps_running("promote"):
+        # Only a job that deploys queues per environment: not open (the soak job) nor close.
+        if job.environment is None or not any(_phases(workflow, st) & {"all", "deploy"}
+                                              for st in job.steps_running("promote")):
             continue
         group = f"cdhelper-{job.environment}" if "${{" not in job.environment else "cdhelper-${{ ... }}"
         fix = f"concurrency:\n  group: {group}\n  cancel-in-progress: false"
@@ -458,4 +583,206 @@ def cd_mode_values(workflow: Workflow) -> list[Finding]:
             findings.append(Finding("cd-mode-value", workflow.path, line,
                                     f"vars.CD_MODE is compared with {compared!r}",
                                     "vars.CD_MODE != 'deployment'   # or == 'delivery'; unset means delivery"))
+    return findings
+
+
+# --- the split layout (issue 20): repository code only where the token writes nothing -------------------
+
+def _runs_code(workflow: Workflow, step: Step) -> str | None:
+    """Why a step runs code from the repository (which whoever pushes controls), or None."""
+    if "run" in step.data:
+        return "a `run:` step"
+    uses = step.data.get("uses")
+    if isinstance(uses, str) and uses.strip().startswith("./"):
+        return "a local action: the repository's own code, whatever it is named"
+    if step.action == "promote" and not _phases(workflow, step) <= NO_CODE_PHASES:
+        phase = f"phase {step.input('phase')}" if step.input("phase") else "phase all, the default"
+        return (f"promote ({phase}) runs the `run:` input and .github/cd.yml's strategy hooks and "
+                "`command:` analyses")
+    if _flag_set(workflow, step) and not _phases(workflow, step) <= NO_CODE_PHASES:
+        return "flags set runs .github/cd.yml's deploy hook or the `run:` input"
+    return None
+
+
+def _token(workflow: Workflow, job: Job) -> tuple[object, str]:
+    """The job token's permissions and where they come from; (None, "") for the repository default."""
+    if "permissions" in job.data:
+        return job.data.get("permissions"), "the job's `permissions:`"
+    if "permissions" in workflow.data:
+        return workflow.data.get("permissions"), "the workflow's `permissions:`"
+    return None, ""
+
+
+def _github_writes(perms: object) -> set[str] | None:
+    """The scopes the token may write to GitHub with ("*" for write-all), None when unknown (the default)."""
+    if perms is None:
+        return None
+    return _writes(perms) - NOT_GITHUB_WRITES
+
+
+def self_hosted(job: Job) -> bool:
+    """Whether the job runs on a self-hosted runner: `self-hosted` among its labels, or no GitHub-hosted
+    label. A label decided at run time (`${{ }}`) is judged as GitHub-hosted, the stricter."""
+    labels = job.runs_on
+    if not labels or any("${{" in label for label in labels):
+        return False
+    return any(label.lower() == "self-hosted" for label in labels) or \
+        not any(GITHUB_HOSTED.match(label) for label in labels)
+
+
+def _yaml_value(value: object) -> str:
+    """A value as a YAML scalar to paste: plain when that reads back the same, else double-quoted."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = "" if value is None else str(value)
+    plain = re.fullmatch(r"[A-Za-z0-9$./_-][^\n#:]*", text) and ": " not in text and not text.endswith(" ")
+    return text if plain and not text.startswith("${{ }") else json.dumps(text)
+
+
+def _with(step: Step, names, extra: list[tuple[str, str]]) -> str:
+    rows = [(k, str(v)) for k, v in extra]
+    rows += [(k, _yaml_value(v)) for k, v in step.inputs.items() if k in names]
+    return "".join(f"        {k}: {v}\n" for k, v in rows)
+
+
+def _uses(step: Step) -> tuple[str, list[tuple[str, str]]]:
+    """The step's `uses:` and, for the root action, its `command:`."""
+    uses = str(step.data.get("uses") or "cdhelper/cdhelper/actions/promote@v0").strip()
+    return uses, ([("command", "promote")] if "command" in step.inputs else [])
+
+
+def _record_job_fix(step: Step, opener: str, deploy: str, name: str) -> str:
+    uses, command = _uses(step)
+    return (f"{name}:\n  needs: [{opener}, {deploy}]\n"
+            f"  if: ${{{{ always() && needs.{opener}.outputs.handoff != '' }}}}\n  runs-on: ubuntu-latest\n"
+            f"  permissions:\n    deployments: write\n  steps:\n    - uses: {uses}\n      with:\n"
+            + _with(step, [k for k in step.inputs if k.startswith("notify-")], [*command, ("phase", "close"), ("handoff", f"${{{{ needs.{opener}.outputs.handoff }}}}"),
+                               ("job-result", f"${{{{ needs.{deploy}.result }}}}"),
+                               ("report", f"${{{{ needs.{deploy}.outputs.report }}}}")]))
+
+
+def _split_fix(workflow: Workflow, job: Job, step: Step, contract: Contract) -> str:
+    """The single-job promotion `job` as the split layout's three jobs (valid YAML, under `jobs:`)."""
+    uses, command = _uses(step)
+    opener, record = f"{job.id}-open", f"{job.id}-record"
+    reads = "\n".join(f"    {s}: {lv}" for s, lv in sorted(_step_needs(workflow, replace_phase(step, "open"))[0].items()))
+    if _gated(workflow, step, contract):
+        reads += "\n    actions: read"
+    needs = f"  needs: [{', '.join(job.needs)}]\n" if job.needs else ""
+    cond = f"  if: ${{{{ {job.condition} }}}}\n" if job.condition else ""
+    runs_on = _yaml_value(job.data.get("runs-on")) if isinstance(job.data.get("runs-on"), str) else "ubuntu-latest"
+    opened = [k for k in step.inputs if k not in (*DEPLOY_INPUTS, "phase") and not k.startswith("notify-")]
+    env = f"  environment:\n    name: {_yaml_value(job.environment)}\n    deployment: false\n" if job.environment else ""
+    group = f"cdhelper-{job.environment}" if job.environment and "${{" not in job.environment else f"cdhelper-{job.id}"
+    return (
+        f"# the split layout ({SPLIT_DOC}): open and record write to GitHub and run no repository code;\n"
+        f"# `{job.id}` keeps the deploy command, with a token that can write nothing\n"
+        f"{opener}:\n{needs}{cond}  runs-on: ubuntu-latest\n  permissions:\n{reads}\n"
+        f"  outputs:\n    handoff: ${{{{ steps.open.outputs.handoff }}}}\n"
+        f"  steps:\n    - id: open\n      uses: {uses}\n      with:\n"
+        + _with(step, opened, [*command, ("phase", "open")])
+        + f"{job.id}:\n  needs: [{opener}]\n  if: ${{{{ !cancelled() && needs.{opener}.result == 'success' }}}}\n"
+        f"  runs-on: {runs_on}\n{env}  concurrency:\n    group: {group}\n    cancel-in-progress: false\n"
+        f"  permissions:\n    contents: read\n  outputs:\n    report: ${{{{ steps.deploy.outputs.report }}}}\n"
+        f"  steps:\n    # ...the job's other steps (checkout, artifact download)\n    - id: deploy\n      uses: {uses}\n"
+        f"      with:\n"
+        + _with(step, DEPLOY_INPUTS, [*command, ("phase", "deploy"),
+                                      ("handoff", f"${{{{ needs.{opener}.outputs.handoff }}}}")])
+        + _record_job_fix(step, opener, job.id, record))
+
+
+def replace_phase(step: Step, phase: str) -> Step:
+    """The same step with another `phase` input (to ask what that phase needs)."""
+    inputs = Map(step.inputs)
+    inputs["phase"] = phase
+    data = Map(step.data)
+    data["with"] = inputs
+    return Step(step.index, step.line, data, step.action)
+
+
+def _code_fix(workflow: Workflow, job: Job, code: list[Step], contract: Contract) -> str:
+    single = next((s for s in code if s.action == "promote" and "all" in _phases(workflow, s)), None)
+    if single is not None:
+        return _split_fix(workflow, job, single, contract)
+    needs, writes = _job_needs(workflow, job, contract)
+    if any(_flag_set(workflow, s) for s in code):
+        return ("phase: open   # then a job with `phase: deploy` and `permissions: {contents: read}`, then one with "
+                "`phase: close` under always(): workflows-templates/cd-flags.yml shows the three jobs")
+    if not writes:
+        reads = {s: lv for s, lv in needs.items() if lv == "read"} | {"contents": "read"}
+        return "permissions:\n" + "".join(f"  {s}: {lv}\n" for s, lv in sorted(reads.items())).rstrip("\n") + \
+            f"   # writes go to a job that runs no repository code ({SPLIT_DOC})"
+    steps = ", ".join(s.shown for s in code)
+    return (f"{job.id}-build:   # {steps} moved here, out of the job that writes ({SPLIT_DOC})\n"
+            f"  runs-on: ubuntu-latest\n  permissions:\n    contents: read\n  steps:\n"
+            f"    - run: make dist   # the steps that run repository code; hand their result over as an artifact")
+
+
+def repository_code(workflow: Workflow, contract: Contract) -> list[Finding]:
+    """Issue 20: a job whose token can write must run nothing from the repository (a `run:` step, a
+    local action, a cdhelper step that runs the deploy command, hooks or analyses)."""
+    findings = []
+    for job in workflow.jobs.values():
+        code = [s for s in job.steps if _runs_code(workflow, s)]
+        if not code:
+            continue
+        perms, source = _token(workflow, job)
+        writes = _github_writes(perms)
+        if writes == set():
+            continue
+        first = code[0]
+        what = f"{first.shown}: {_runs_code(workflow, first)}" + (
+            f"; and {len(code) - 1} more step(s)" if len(code) > 1 else "")
+        if writes is None:
+            token = ("a token with the repository's default permissions (neither the job nor the workflow sets "
+                     "`permissions:`), which may be write to everything")
+        else:
+            shown = "write-all" if "*" in writes else ", ".join(f"{s}: write" for s in sorted(writes))
+            token = f"a token that can write ({shown}, from {source})"
+        if self_hosted(job):
+            rule, limit = "code-with-write-token-self-hosted", (
+                "; allowed on a self-hosted runner where no step can gain root: a step that can read the job's "
+                "token")
+        elif writes is not None and writes <= {"packages"}:
+            rule, limit = "code-with-packages-write", ""
+        else:
+            rule, limit = "code-with-write-token", ""
+        line = first.data.line_of("run" if "run" in first.data else "uses")
+        findings.append(Finding(rule, workflow.path, line,
+                                f"job `{job.id}` runs repository code ({what}) with {token}{limit}",
+                                _code_fix(workflow, job, code, contract), job.id))
+    return findings
+
+
+def deploy_without_open(workflow: Workflow, contract: Contract) -> list[Finding]:
+    """A `phase: deploy` step deploys what an open job upstream checked and recorded for the environment
+    the deploy job is bound to (its secrets): with no such open job, nothing was."""
+    openers = {j.id: [s for s in j.steps_running("promote") if _only(workflow, s, "open")]
+               for j in workflow.jobs.values()}
+    openers = {k: v for k, v in openers.items() if v}
+    findings = []
+    for job in workflow.jobs.values():
+        upstream = _ancestors(workflow, job) & set(openers)
+        bound = workflow.resolve(job.environment) if job.environment is not None else None
+        for step in job.steps_running("promote"):
+            if not _only(workflow, step, "deploy"):
+                continue
+            named = set(re.findall(r"needs\.([A-Za-z0-9_-]+)\.outputs", step.input("handoff")))
+            sources = sorted(named & upstream if named else upstream)
+            opened = {e.lower() for j in sources for s in openers[j] for e in
+                      (_promote_environments(workflow, s) or ["${{"])}
+            fix = (f"needs: [{', '.join([*job.needs, f'{job.id}-open'])}]   # a job running promote with phase: open "
+                   f"for this environment, whose `handoff` output this step passes ({SPLIT_DOC})")
+            if not sources:
+                message = (f"job `{job.id}` runs promote `phase: deploy`, but no job upstream opens the promotion "
+                           "(promote `phase: open`, which checks the gate, the evidence and the digest, and writes "
+                           "the record)")
+            elif bound and len(bound) == 1 and "${{" not in opened and bound[0].lower() not in opened:
+                message = (f"job `{job.id}` is bound to {bound[0]!r} (its secrets) but deploys the handoff of "
+                           f"`{'`, `'.join(sources)}`, which opens {', '.join(sorted(map(repr, opened)))}: nothing "
+                           f"checked or recorded this deployment to {bound[0]!r}")
+            else:
+                continue
+            findings.append(Finding("deploy-without-open", workflow.path, step.input_line("phase"), message, fix,
+                                    job.id))
     return findings

@@ -90,12 +90,13 @@ def test_action_readmes_list_the_inputs_and_outputs_of_their_action_yml():
 def test_flags_set_options_default_to_the_flags_action_inputs(monkeypatch):
     values = {"flag": "new-checkout", "variant": "on", "environment": "production", "mode": "deployment",
               "gate-environment": "approvals", "gate-job": "Gate", "run": "./hand-over.sh", "commit-to": "main",
-              "config": "ops/cd.yml"}
+              "config": "ops/cd.yml", "phase": "close", "handoff": "{}", "job-result": "success", "report": "{}"}
     for name, value in values.items():
         monkeypatch.setenv(f"INPUT_{name.upper().replace('-', '_')}", value)
     args = cli.build_parser().parse_args(["flags", "set"])
     assert (args.flag, args.variant, args.environment, args.mode, args.gate_environment, args.gate_job,
-            args.run_command, args.commit_to, args.config) == tuple(values.values())
+            args.run_command, args.commit_to, args.config, args.phase, args.handoff, args.job_result,
+            args.report) == tuple(values.values())
     # The action declares exactly these, plus the sub-action, json, the writers and the token (read by the edge).
     action = yaml.safe_load((ROOT / "actions" / "flags" / "action.yml").read_text())
     assert set(action["inputs"]) == set(values) | {"action", "json", "trusted-writers", "github-token"}

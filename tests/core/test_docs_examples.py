@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from cdhelper.core import config
+from cdhelper.deploy import cd_yml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -39,5 +40,5 @@ def test_the_docs_have_cd_yml_examples():
 
 @pytest.mark.parametrize("raw", EXAMPLES)
 def test_each_cd_yml_example_parses(raw):
-    cfg = config.from_dict({"version": 1, **raw})
+    cfg = cd_yml.from_dict({"version": 1, **raw})
     assert cfg.environments

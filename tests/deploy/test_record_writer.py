@@ -34,3 +34,36 @@ def test_a_lost_response_on_the_automatic_rollbacks_create_is_looked_up_before_r
     assert rollback["payload"]["version"] == "1.0.0" and rollback["payload"]["rollback_of"] == bad["id"]
     assert pipeline.states(rollback["id"]) == ["in_progress", "success"]
     assert rollback["payload"]["run"] == bad["payload"]["run"]  # the same run block as the promotion's
+
+
+def test_a_cancellation_whose_exception_python_lost_still_ends_the_work_and_closes_the_record(pipeline, double):
+    """Python drops an exception a signal handler raises inside its at-fork handlers (a SIGTERM that
+    lands while a hook is being started): the record was then left to end as `success` after the
+    cancelled work went on. The cancellation is raised again until the writer handled it."""
+    import os
+    import signal
+    import time
+
+    import pytest
+
+    from cdhelper.core.context import RunContext
+    from cdhelper.deploy.record_writer import Cancelled, RecordWriter
+    from cdhelper.github.client import GitHubClient
+
+    assert pipeline.release().code == 0
+    opened = pipeline.promote("staging", "1.0.0", "--phase", "open")
+    ident = int(opened.outputs["deployment-id"])
+    ctx = RunContext.from_environ({"GITHUB_API_URL": double.url, "GITHUB_REPOSITORY": "acme/app",
+                                   "GITHUB_RUN_ID": "4242", "RUNNER_TEMP": str(pipeline.tmp / "runner")}, token="t")
+    writer = RecordWriter(GitHubClient(ctx), ctx)
+    went_on = []
+    with pytest.raises(Cancelled):
+        with writer.open(ident, "staging") as ending:
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+            except Cancelled:
+                pass  # lost, as Python loses it inside an at-fork handler
+            time.sleep(3)  # the work goes on (a hook running) until the cancellation comes again
+            went_on.append(True)
+            ending.state, ending.description = "success", "done"
+    assert went_on == [] and pipeline.states(ident)[-1] == "error"

@@ -15,6 +15,7 @@ from cdhelper.cli import main as cli
 
 CORPUS = Path(__file__).parent / "corpus"
 ROOT = Path(__file__).resolve().parents[2]
+LAYOUTS = Path(__file__).parent / "layouts"  # the template pipeline in the split layout: no finding
 
 
 def doctor(capsys, *argv: str) -> tuple[int, str, str]:
@@ -25,20 +26,28 @@ def doctor(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_json_shape(capsys, tmp_path):
-    code, out, err = doctor(capsys, "--workflows", str(CORPUS / "gate-skip-plain-needs.yml"),
-                            "--workflows", str(CORPUS / "concurrency-missing.yml"), "--json")
+    code, out, err = doctor(capsys, "--workflows", str(CORPUS / "code-with-write-token-local-action.yml"),
+                            "--workflows", str(CORPUS / "code-with-packages-write.yml"), "--json")
     assert code == 2
     data = json.loads(out)
-    assert set(data) == {"version", "workflows", "contract", "settings", "findings", "errors", "warnings"}
+    assert set(data) == {"version", "workflows", "layouts", "contract", "settings", "findings", "errors", "warnings"}
     assert data["version"] == 1 and data["errors"] == 1 and data["warnings"] == 1
     assert data["contract"] == {"path": ["staging", "production"], "gate_environments": ["production-approval"]}
     assert data["settings"]["checked"] is False and "no token" in data["settings"]["notes"][0]
+    assert list(data["layouts"].values()) == ["single-job", "single-job"]
     first = data["findings"][0]
     assert set(first) == {"rule", "severity", "file", "line", "job", "message", "why", "fix"}
     assert (first["rule"], first["severity"], first["line"], first["job"]) == (
-        "gate-skip-blocks-production", "error", 66, "production")
-    assert first["file"].endswith("gate-skip-plain-needs.yml")
+        "code-with-write-token", "error", 46, "release")
+    assert first["file"].endswith("code-with-write-token-local-action.yml")
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1  # the one-line error
+
+
+def test_the_report_names_each_workflows_layout(capsys):
+    code, out, _ = doctor(capsys, "--workflows", str(LAYOUTS / "split-pipeline.yml"))
+    assert code == 0 and "split-pipeline.yml: info [layout] split (every job that runs repository code" in out
+    code, out, _ = doctor(capsys, "--workflows", str(CORPUS / "finish-missing-in-job.yml"), "--json")
+    assert code == 2 and list(json.loads(out)["layouts"].values()) == ["single-job"]
 
 
 def test_human_output_names_file_line_rule_and_fix(capsys):
@@ -50,8 +59,8 @@ def test_human_output_names_file_line_rule_and_fix(capsys):
 
 
 def test_warnings_alone_exit_zero(capsys):
-    code, out, _ = doctor(capsys, "--workflows", str(CORPUS / "finish-missing-in-job.yml"))
-    assert code == 0 and "[finish-missing]" in out and "0 error(s), 1 warning(s)" in out
+    code, out, _ = doctor(capsys, "--workflows", str(CORPUS / "code-with-packages-write.yml"))
+    assert code == 0 and "[code-with-packages-write]" in out and "0 error(s), 1 warning(s)" in out
 
 
 def test_default_is_the_workflows_of_the_working_directory(capsys, tmp_path, monkeypatch):
@@ -64,7 +73,7 @@ def test_default_is_the_workflows_of_the_working_directory(capsys, tmp_path, mon
 
 def test_cd_yml_sets_the_path(capsys, tmp_path, monkeypatch):
     (tmp_path / ".github" / "workflows").mkdir(parents=True)
-    shutil.copy(CORPUS / "environment-not-in-path.yml", tmp_path / ".github" / "workflows" / "cd.yml")
+    shutil.copy(LAYOUTS / "split-pipeline.yml", tmp_path / ".github" / "workflows" / "cd.yml")
     (tmp_path / ".github" / "cd.yml").write_text("version: 1\nenvironments:\n  - name: stage\n  - name: staging\n"
                                                  "  - name: production\n")
     monkeypatch.chdir(tmp_path)
@@ -84,7 +93,7 @@ def test_annotations_carry_file_and_line_escaped(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     code, out, _ = doctor(capsys, "--workflows", str(evil))
     assert code == 2
-    lines = [line for line in out.splitlines() if line.startswith("::error title=cdhelper doctor%3A")]
+    lines = [line for line in out.splitlines() if line.startswith("::error title=cdhelper doctor%3A gate-skip")]
     assert len(lines) == 1
     assert lines[0].startswith("::error title=cdhelper doctor%3A gate-skip-blocks-production,"
                                "file=we%2Cird%3Aname.yml,line=66::")
@@ -136,8 +145,7 @@ def test_a_workflow_that_is_not_a_mapping_is_a_finding(capsys, tmp_path):
 
 def test_fast_enough_for_the_first_job_of_a_pipeline(capsys):
     started = time.perf_counter()
-    code, _, _ = doctor(capsys, "--workflows", str(ROOT / "workflows-templates"),
-                        "--workflows", str(ROOT / ".github" / "workflows"))
+    code, _, _ = doctor(capsys, "--workflows", str(LAYOUTS), "--workflows", str(ROOT / "workflows-templates" / "cd-sweep.yml"))
     assert code == 0
     assert time.perf_counter() - started < 0.5
 
@@ -146,7 +154,7 @@ def test_the_command_line_starts_and_answers_in_well_under_half_a_second():
     """A fresh process, as the template pipeline runs it (generous bound: the machine is shared)."""
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "cdhelper", "doctor", "--workflows",
-                             str(ROOT / "workflows-templates")], capture_output=True, text=True, cwd=ROOT,
+                             str(LAYOUTS)], capture_output=True, text=True, cwd=ROOT,
                             timeout=30)
     elapsed = time.perf_counter() - started
     if "invalid choice: 'doctor'" in result.stderr:
@@ -158,6 +166,6 @@ def test_the_command_line_starts_and_answers_in_well_under_half_a_second():
 def test_an_invalid_cd_yml_is_one_line(capsys, tmp_path):
     config = tmp_path / "cd.yml"
     config.write_text("version: 1\nenvironments: oops\n")
-    code, out, err = doctor(capsys, "--workflows", str(ROOT / "workflows-templates"), "--config", str(config))
+    code, out, err = doctor(capsys, "--workflows", str(LAYOUTS), "--config", str(config))
     assert code == 2 and out == "" and "key `environments` is invalid" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -10,7 +10,7 @@ import requests
 
 from cdhelper.cli import main as cli
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "workflows-templates" / "cd-pipeline.yml"
+TEMPLATE = Path(__file__).parent / "layouts" / "split-pipeline.yml"  # the template pipeline in the split layout
 DOCTOR = "ghs_doctor_token"  # what a workflow's job token gets with `actions: read`
 ADMIN = "ghp_admin_token"  # unrestricted, sets the scene (and reads variables, as a PAT can)
 

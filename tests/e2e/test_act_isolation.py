@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from cdhelper.devtools.rehearsal import REPOSITORY, TOKEN
+from cdhelper.devtools.rehearsal import JOB_TOKEN_FILE, REPOSITORY
 from tests.boot.test_isolation import markers_left, plant_shadows
 
 from .test_act_pipeline import _deployments, _states, rehearsal_factory  # noqa: F401 - fixture
@@ -15,10 +15,11 @@ from .test_act_pipeline import _deployments, _states, rehearsal_factory  # noqa:
 pytestmark = pytest.mark.act
 
 PROBE = f"""#!/usr/bin/env bash
-# Where could a deploy command find the token? Its own environment, and the environ and cmdline of
-# every process from its parent up to the helper (a python). (Above the helper is act, whose
-# command line carries the token only because the harness passes it with -s.)
-token={TOKEN}
+# Where could a deploy command find its job's token? Its own environment, and the environ and cmdline
+# of every process from its parent up to the helper (a python). (The rehearsal leaves the token where
+# a dump of the runner's memory would find it, the file read here, only to know what to look for.)
+token=$(cat "$RUNNER_TEMP/{JOB_TOKEN_FILE}")
+[ -n "$token" ] || {{ echo "no job token" > "$CDHELPER_REHEARSAL_TARGETS/probe-$CD_ENVIRONMENT"; exit 0; }}
 found=""
 if env | grep -q "$token"; then found="$found own-environment"; fi
 pid=$PPID

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from cdhelper.devtools.rehearsal import REPOSITORY, RUN_ID, TOKEN, Rehearsal
+from cdhelper.devtools.rehearsal import REPOSITORY, RUN_ID, TOKEN, Rehearsal, for_act
 
 pytestmark = pytest.mark.act
 
@@ -99,16 +99,38 @@ def test_a_bad_cd_mode_fails_before_anything_is_written(rehearsal_factory):
     assert r.double.writes() == 0 and _tags(r) == [] and _deployments(r) == []
 
 
-def test_missing_deployments_write_fails_with_the_permission_named(rehearsal_factory):
+def test_missing_deployments_write_fails_with_the_job_and_the_permission_named(rehearsal_factory):
     r = rehearsal_factory("deployment")
-    r.double.register_token("ghs_rehearsal_token", permissions={"contents": "write", "actions": "read",
-                                                                "statuses": "write", "metadata": "read"})
+    workflow = r.repo_dir / ".github" / "workflows" / "cd-pipeline.yml"
+    # the doctor job would stop the run first (permissions-insufficient): a team without it reaches the
+    # release job, which opens staging's record
+    text = workflow.read_text().replace("needs: [build, doctor]", "needs: [build]")
+    release = text.index("  release:\n")
+    workflow.write_text(text[:release] + text[release:].replace(
+        "      deployments: write # staging's deployment record and its first statuses\n", "", 1))
     r.plan_run(review=None)
     assert r.act() != 0
     assert r.jobs["release"].result == "failure"  # it opens staging's record, after the tag
     assert "staging" not in r.jobs  # the deploy command never ran
     assert "deployments: write" in r.output()
+    assert r.refusals()[0].startswith("job Release candidate (release in cd-pipeline.yml) lacks `deployments: write`")
     assert _deployments(r) == []
+
+
+def test_each_template_job_runs_with_exactly_its_own_permissions(rehearsal_factory):
+    r = rehearsal_factory("delivery")
+    r.plan_run()
+    assert r.act() == 0, r.output()[-3000:]
+    assert r.refusals() == []
+    by_job = {p.job: p.permissions for p in r.double.app.tokens.values() if p.job}
+    assert by_job["Release candidate (release in cd-pipeline.yml)"]["contents"] == "write"
+    assert by_job["Release candidate (release in cd-pipeline.yml)"]["deployments"] == "write"  # staging's open
+    for job in ("Build (build", "Staging (staging", "Acceptance (acceptance", "Production (production"):
+        permissions = by_job[f"{job} in cd-pipeline.yml)"]  # the jobs that run repository code write nothing
+        assert permissions["contents"] == "read" and "write" not in permissions.values(), (job, permissions)
+    for job in ("Staging (record) (staging-record", "Production (open the record) (production-open",
+                "Production (record) (production-record"):
+        assert by_job[f"{job} in cd-pipeline.yml)"]["deployments"] == "write", job
 
 
 def test_a_tag_that_exists_with_other_content_stops_the_release(rehearsal_factory):
@@ -174,7 +196,7 @@ def test_root_action_reports_what_is_live_as_an_output(rehearsal_factory):
     r = rehearsal_factory("deployment")
     r.plan_run(review=None)
     assert r.act() == 0, r.output()[-3000:]
-    (r.repo_dir / ".github" / "workflows" / "status.yml").write_text("""name: status
+    (r.repo_dir / ".github" / "workflows" / "status.yml").write_text(for_act("""name: status
 on: push
 permissions: {}
 jobs:
@@ -196,7 +218,7 @@ jobs:
           STATUS: ${{ steps.status.outputs.json }}
         run: |
           python3 -c 'import json, os; print("live:", {e["environment"]: e["live"]["version"] for e in json.loads(os.environ["STATUS"])["environments"]})'
-""")
+""", source="status.yml"))  # adapted as the rehearsal adapts every workflow: the job gets its own token
     assert r.act(workflow="status.yml") == 0, r.output()[-3000:]
     assert "live: {'staging': '0.1.1', 'production': '0.1.1'}" in r.output()
 

@@ -39,7 +39,7 @@ def run(args, io) -> int:
                          or os.environ.get("ACT") == "true")
     files = doctor.workflow_files(args.workflows, workspace)
     rules = doctor.contract(args.config, workspace=workspace, gate_environment=args.gate_environment, no_deployment_key=no_deployment_key)
-    findings, gates = doctor.check_workflows(files, rules, workspace)
+    findings, gates, layouts = doctor.check_workflows(files, rules, workspace)
     notes: list[str] = []
     repository = args.repository or os.environ.get("GITHUB_REPOSITORY", "")
     checked = ""
@@ -55,25 +55,30 @@ def run(args, io) -> int:
         notes += more
         checked = ctx.repository
     if args.json:
-        io.out_json(as_json(findings, files, rules, gates, workspace, checked, notes), indent=2)
+        io.out_json(as_json(findings, files, rules, gates, workspace, checked, notes, layouts), indent=2)
     else:
-        io.out(text(findings, len(files), checked, notes))
+        io.out(text(findings, len(files), checked, notes, layouts))
     if io.in_actions:
         for finding in findings:
             io.annotate(finding.severity, f"{finding.message}. Why: {finding.why}. Fix:\n{finding.fix}",
                         title=f"cdhelper doctor: {finding.rule}", file=finding.file or "", line=finding.line)
-        io.append_summary(summary(findings, len(files), notes))
+        io.append_summary(summary(findings, len(files), notes, layouts))
     error = doctor.failure(findings)
     if error:
         raise error
     return 0
 
 
-def as_json(findings, files, rules, gates, workspace, checked, notes) -> dict:
+LAYOUTS = {"split": "every job that runs repository code writes nothing",
+           "single-job": "a job runs repository code with a token that can write"}
+
+
+def as_json(findings, files, rules, gates, workspace, checked, notes, layouts) -> dict:
     from cdhelper.doctor import shown_path
     return {
         "version": JSON_VERSION,
         "workflows": [shown_path(f, workspace) for f in files],
+        "layouts": layouts,
         "contract": {"path": list(rules.path), "gate_environments": gates},
         "settings": {"checked": bool(checked), "repository": checked or None, "notes": notes},
         "findings": [f.as_json() for f in findings],
@@ -82,8 +87,8 @@ def as_json(findings, files, rules, gates, workspace, checked, notes) -> dict:
     }
 
 
-def text(findings, workflows: int, checked: str, notes: list[str]) -> str:
-    lines = []
+def text(findings, workflows: int, checked: str, notes: list[str], layouts: dict[str, str]) -> str:
+    lines = [f"{path}: info [layout] {name} ({LAYOUTS[name]})" for path, name in layouts.items()]
     for f in findings:
         lines.append(f"{f.where}: {f.severity} [{f.rule}] {f.message}")
         lines.append(f"    why: {f.why}")
@@ -97,9 +102,10 @@ def text(findings, workflows: int, checked: str, notes: list[str]) -> str:
     return "\n".join(lines)
 
 
-def summary(findings, workflows: int, notes: list[str]) -> str:
+def summary(findings, workflows: int, notes: list[str], layouts: dict[str, str]) -> str:
     from cdhelper.core.escaping import md_code, md_text, table  # imported when run: keeps --help fast
     head = f"### cdhelper doctor: {len(findings)} finding(s) in {workflows} workflow file(s)\n\n"
     rows = [[f.severity, md_code(f.rule), md_code(f.where), f.message] for f in findings]
     body = table(["Severity", "Rule", "Where", "What"], rows) if rows else "No finding.\n"
-    return head + body + "".join(f"\n{md_text(n)}\n" for n in notes)
+    shapes = "".join(f"\n{md_code(path)}: {name} layout ({LAYOUTS[name]})\n" for path, name in layouts.items())
+    return head + body + shapes + "".join(f"\n{md_text(n)}\n" for n in notes)

@@ -69,10 +69,9 @@ def _files(args):
     """The path's environments and their flag files (None where one has none). Reads the workspace
     only: status and diff need no token."""
 
-    from cdhelper.core import config
-    from cdhelper.deploy import flags
+    from cdhelper.deploy import cd_yml, flags
     workspace = os.environ.get("GITHUB_WORKSPACE") or "."
-    cfg = config.load(args.config, workspace=workspace)
+    cfg = cd_yml.load(args.config, workspace=workspace)
     return cfg, {e.name: flags.load(workspace, e.name) for e in cfg.environments}
 
 
@@ -125,13 +124,13 @@ def _set(args, io) -> int:
     from cdhelper.core.context import parse_mode  # imported when run: keeps --help fast
     from cdhelper.core.escaping import md_text  # imported when run: keeps --help fast
     from cdhelper.deploy import flags
-    missing = [name for name, value in (("FLAG", args.flag), ("VARIANT", args.variant),
-                                        ("--environment", args.environment)) if not value]
+    phase = edge.phase(args)
+    named = (("FLAG", args.flag), ("VARIANT", args.variant)) if phase in ("all", "open") else ()  # else: the handoff's
+    missing = [name for name, value in (*named, ("--environment", args.environment)) if not value]
     if missing:
         raise InputError(f"flags set needs {', '.join(missing)}", "a flip names the flag, its new variant and the "
                          "environment", "run `cdhelper flags set FLAG VARIANT --environment ENV`, or set the action's "
                          "flag, variant and environment inputs")
-    phase = edge.phase(args)
     mode = parse_mode(args.mode) if phase in ("all", "open") else ""
     edge.required(args.environment, "--environment", example="production", why="a flip changes one environment's file")
     ctx = edge.run_context(args, io)

@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from . import admin, graphql_api, rest, variants  # noqa: F401 - importing registers the routes
-from .http import App, DoubleHTTPServer, Fault, LogEntry, Request, Response
+from .http import App, DoubleHTTPServer, Fault, LogEntry, Refusal, Request, Response
 from .model import GitDir, Repo, World
 from .rest.environments import set_protection
 from .rest.jobs import add_job, find_job, update_job
 from .rest.runs import rerun
 from .rest.variables import register_workflow, workflow_id
 
-__all__ = ["Fault", "GitHubDouble", "LogEntry", "Request", "Response"]
+__all__ = ["Fault", "GitHubDouble", "LogEntry", "Refusal", "Request", "Response"]
 
 
 class GitHubDouble:
@@ -110,6 +110,16 @@ class GitHubDouble:
                        permissions: dict[str, str] | None = None) -> None:
         """Once any token is registered, unknown tokens get 401 and permissions are enforced."""
         self.app.register_token(token, login=login, kind=kind, permissions=permissions)
+
+    def plan_job_tokens(self, plan: dict[str, dict]) -> None:
+        """{KEY: {"job": NAME, "permissions": {...}}}: when a job starts with `token_for: KEY` (the
+        rehearsal's start step), the double makes its GITHUB_TOKEN with those permissions."""
+        self.app.job_permissions = {k: {"job": v["job"], "permissions": dict(v["permissions"])} for k, v in plan.items()}
+
+    @property
+    def refusals(self) -> list[Refusal]:
+        """Requests refused for a permission their token lacks, oldest first."""
+        return list(self.app.refusals)
 
     def user_id(self, login: str) -> int:
         return self.world.user_id(login)

@@ -59,6 +59,24 @@ def add_token(req: Request) -> Response:
     return Response(201, {"login": body.get("login", "github-actions[bot]")})
 
 
+@router.add("PUT", "/_double/job-permissions", admin=True)
+def put_job_permissions(req: Request) -> Response:
+    """{KEY: {"job": NAME, "permissions": {scope: level}}}: the GITHUB_TOKEN each job gets when it
+    starts (KEY as the job's start call sends it in `token_for`); replaces the plan."""
+    body = req.json_object()
+    if not all(isinstance(v, dict) and isinstance(v.get("job"), str) and isinstance(v.get("permissions"), dict)
+               for v in body.values()):
+        raise validation_failed("each job needs a `job` name and a `permissions` mapping")
+    req.app.job_permissions = {k: {"job": v["job"], "permissions": dict(v["permissions"])} for k, v in body.items()}
+    return Response(200, {"jobs": sorted(req.app.job_permissions)})
+
+
+@router.add("GET", "/_double/refusals", admin=True)
+def get_refusals(req: Request) -> Response:
+    """The requests refused for a permission their token lacks, each naming the job and the scope."""
+    return Response(200, {"refusals": [{**asdict(r), "line": r.line()} for r in req.app.refusals]})
+
+
 @router.add("POST", "/_double/clock", admin=True)
 def advance_clock(req: Request) -> Response:
     req.app.world.clock.offset += float(req.json_object().get("advance", 0))
@@ -127,15 +145,22 @@ def rerun_run(req: Request) -> Response:
 @router.add("POST", "/_double/repos/{owner}/{repo}/runs/{run_id}/jobs", admin=True)
 def create_job(req: Request) -> Response:
     """A job that ran: {"name", "attempt"?, "environment"?, "status"?, "conclusion"?, "environment_url"?,
-    "deployment"?} -> {"id", "deployment_id"} (the job id is also its check run id)."""
+    "deployment"?, "token_for"?} -> {"id", "deployment_id", "token"?} (the job id is also its check run
+    id). `token_for`: the key of a planned job (PUT /_double/job-permissions): its GITHUB_TOKEN is made."""
     body = req.json_object()
+    key = body.get("token_for")
+    if key is not None and key not in req.app.job_permissions:
+        raise validation_failed(f"no permissions planned for job {key!r} (PUT /_double/job-permissions first)")
     with req.app.world.lock:
         repo, run = _run_of(req)
         job = add_job(repo, run, name=body.get("name"), web=req.root_url, attempt=body.get("attempt"),
                       environment=body.get("environment"), status=body.get("status", "in_progress"),
                       conclusion=body.get("conclusion"), environment_url=body.get("environment_url") or "",
                       deployment=body.get("deployment"))
-    return Response(201, {"id": job["id"], "deployment_id": job["deployment_id"]})
+    made = {"id": job["id"], "deployment_id": job["deployment_id"]}
+    if key is not None:
+        made["token"] = req.app.mint_job_token(key)
+    return Response(201, made)
 
 
 @router.add("PATCH", "/_double/repos/{owner}/{repo}/jobs/{job_id}", admin=True)

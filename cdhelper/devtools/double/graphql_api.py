@@ -457,6 +457,7 @@ def _root(req: Request) -> dict:
             raise PreviewRequired(PREVIEW_MESSAGE)
         principal = req.principal
         if principal is None or not principal.allows("deployments", "write"):
+            req.app.refuse(req, "deployments", "write")
             raise Forbidden("Resource not accessible by integration")
         parsed = parse_node_id(input["deploymentId"])
         found = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import secrets
 import socket
 import threading
 import time
@@ -57,6 +58,7 @@ class Principal:
     login: str
     kind: str = "integration"  # "integration" (GITHUB_TOKEN, App), "user" (PAT) or "anonymous" (no token)
     permissions: dict[str, str] | None = None
+    job: str = ""  # a job's GITHUB_TOKEN: the job it was made for (named in the refusals)
 
     def allows(self, scope: str, level: str) -> bool:
         if self.permissions is None:
@@ -191,6 +193,24 @@ class LogEntry:
         return f"{self.method} {self.route}"
 
 
+@dataclass
+class Refusal:
+    job: str  # the job whose token it was ("" for a token not made for a job)
+    method: str
+    route: str
+    needed: str  # "statuses: write"
+    had: str  # the token's level of that scope
+
+    def line(self) -> str:
+        refused = f"{self.method} {self.route} was refused with GitHub's 403 \"Resource not accessible by integration\""
+        if not self.job:
+            return (f"a token made for no job lacks `{self.needed}` ({refused}). Fix: give the request the job's "
+                    "GITHUB_TOKEN (github.token), which has the job's permissions")
+        scope = self.needed.split(":")[0]
+        return (f"job {self.job} lacks `{self.needed}` ({refused}; the job's token has {scope}: {self.had}). "
+                f"Fix: add `{self.needed}` under the job's `permissions:`")
+
+
 class Quota:
     """One resource's primary rate limit, counted per token ("" = unauthenticated, per address)."""
 
@@ -234,6 +254,9 @@ class App:
     def __init__(self, world: World, router: Router, *, rate_limit: int = 5000):
         self.world, self.router = world, router
         self.tokens: dict[str, Principal] = {}
+        # Each job's GITHUB_TOKEN, made when the job starts: key -> {"job": name, "permissions": {...}}
+        self.job_permissions: dict[str, dict] = {}
+        self.refusals: list[Refusal] = []  # requests refused for a permission the token lacks
         self.faults: list[Fault] = []
         self.log: list[LogEntry] = []
         self.observers: list[Callable[[Request, Response], None]] = []
@@ -245,9 +268,24 @@ class App:
 
     # --- configuration ---------------------------------------------------------------
     def register_token(self, token: str, *, login: str = "github-actions[bot]", kind: str = "integration",
-                       permissions: dict[str, str] | None = None) -> None:
+                       permissions: dict[str, str] | None = None, job: str = "") -> None:
         self.world.user_id(login)
-        self.tokens[token] = Principal(login=login, kind=kind, permissions=permissions)
+        self.tokens[token] = Principal(login=login, kind=kind, permissions=permissions, job=job)
+
+    def mint_job_token(self, key: str) -> str:
+        """A new GITHUB_TOKEN for a job that starts, with the permissions planned for `key`
+        (GitHub makes one per job, "before each job begins"). KeyError: no plan for that job."""
+        plan = self.job_permissions[key]
+        token = "ghs_" + secrets.token_hex(18)
+        self.register_token(token, permissions=dict(plan["permissions"]), job=plan["job"])
+        return token
+
+    def refuse(self, req: Request, scope: str, level: str) -> None:
+        """Note a request refused for a permission its token lacks (the rehearsal names job and scope)."""
+        principal = req.principal
+        self.refusals.append(Refusal(job=principal.job, method=req.method, route=req.route or req.path,
+                                     needed=f"{scope}: {level}",
+                                     had=(principal.permissions or {}).get(scope, "none")))
 
     def principal_for(self, token: str | None, req: Request | None = None) -> Principal:
         if not token:
@@ -307,6 +345,10 @@ class App:
             if route.permission and not req.principal.allows(*route.permission):
                 if req.principal.kind == "anonymous":
                     raise ApiError(401, "Requires authentication", docs=DOCS, headers=headers)
+                self.refuse(req, *route.permission)
+                # GitHub names what the endpoint accepts in this header on App and fine-grained tokens.
+                headers = {**headers, "X-Accepted-GitHub-Permissions":
+                                          f"{route.permission[0].replace('-', '_')}={route.permission[1]}"}
                 raise ApiError(403, "Resource not accessible by integration" if req.principal.kind == "integration"
                                else "Resource not accessible by personal access token",
                                docs=DOCS, headers=headers)

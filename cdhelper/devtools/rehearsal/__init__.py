@@ -5,9 +5,13 @@ adds a starter workflow, and act runs it in host mode (no Docker): the real comp
 the real helper, every request answered by the double. In delivery mode a simulated reviewer
 approves (or, with --reject, rejects) the gate environment when the run reaches it.
 
-Two adaptations, both for act and only in the scratch copy: `deployment: false` is removed
-(act 0.2.89's schema predates it, nektos/act#6086; act ignores environments anyway), and the two
-remote artifact actions are served by local stand-ins, since act has no artifact server here.
+Adaptations, for act and only in the scratch copies: `deployment: false` is removed (act 0.2.89's
+schema predates it, nektos/act#6086; act ignores environments anyway), the two remote artifact
+actions are served by local stand-ins, since act has no artifact server here, and each job gets
+its own GITHUB_TOKEN: act hands every job the same one (the `-s GITHUB_TOKEN` below, which the
+double refuses), so a first step in each job fetches the job's own token from the double, made
+with the job's permissions as GitHub computes them (permissions.py), and every `github.token` /
+`secrets.GITHUB_TOKEN` of the workflows and of cdhelper's actions reads that step's output instead.
 """
 
 from __future__ import annotations
@@ -26,13 +30,22 @@ from pathlib import Path
 
 from cdhelper.core.errors import InputError
 
+from . import permissions
+
 ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
 REPOSITORY = "acme/app"
 REVIEWER = "rehearsal-reviewer"
 AUTHOR = "rehearsal-author"
 RUN_ID = 4242
-TOKEN = "ghs_rehearsal_token"
+TOKEN = "ghs_rehearsal_token"  # act's github.token, the same in every job: it has no permission at all
+# Each job's first step puts the job's token in $GITHUB_ENV as GITHUB_TOKEN, which the workflow's
+# steps read instead of github.token and cdhelper's actions read when their github-token input is
+# empty (without_token_default). cdhelper's launcher takes GITHUB_TOKEN out of its environment (as it
+# does INPUT_GITHUB_TOKEN), so no deploy command inherits it. The cost: the job's own `run:` steps see
+# GITHUB_TOKEN, where on GitHub they see it only if the workflow passes it (docs/rehearse.md).
+JOB_TOKEN = "env.GITHUB_TOKEN"
+JOB_TOKEN_FILE = ".cdhelper-rehearsal-job-token"  # in $RUNNER_TEMP; stands for the worker's memory (report_job.py)
 ARTIFACT_ACTIONS = {
     "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02": "upload-artifact",
     "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093": "download-artifact",
@@ -48,12 +61,38 @@ def act_binary() -> str:
     return found
 
 
-def for_act(workflow: str, *, caller_job: str = "") -> str:
-    """The scratch copy act runs: the starter placeholder filled, `deployment: false` dropped, and
-    each job reporting its start and end to the double (GitHub knows its jobs; act tells no one).
-    In a called workflow GitHub names each job's check run `<caller job> / <job>`."""
+def for_act(workflow: str, *, source: str, caller_job: str = "") -> str:
+    """The scratch copy act runs: the starter placeholder filled, `deployment: false` dropped, each
+    job reporting its start and end to the double (GitHub knows its jobs; act tells no one) and
+    using its own token. `source`: the copy's file name in .github/workflows/ (the jobs' tokens are
+    planned by it). In a called workflow GitHub names each job's check run `<caller job> / <job>`."""
     workflow = workflow.replace("$default-branch", "main")
-    return _report_jobs(without_deployment_false(workflow), prefix=f"{caller_job} / " if caller_job else "")
+    return _report_jobs(without_deployment_false(workflow), source=source, prefix=f"{caller_job} / " if caller_job else "")
+
+
+_EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.DOTALL)
+_TOKEN_REFERENCE = re.compile(r"\bgithub\s*(?:\.\s*token\b|\[\s*'token'\s*\])"
+                              r"|\bsecrets\s*(?:\.\s*GITHUB_TOKEN\b|\[\s*'GITHUB_TOKEN'\s*\])", re.IGNORECASE)
+
+
+def with_job_token(text: str) -> str:
+    """Every `github.token` and `secrets.GITHUB_TOKEN` inside a `${{ }}` of a workflow or an action
+    reads the job's own token instead (the output of the job's first step). Scratch copies only."""
+    return _EXPRESSION.sub(lambda m: _TOKEN_REFERENCE.sub(JOB_TOKEN, m.group(0)), text)
+
+
+def without_token_default(manifest: str) -> str:
+    """cdhelper's actions with the `github-token` inputs' default `${{ github.token }}` made empty:
+    act evaluates an input's default with act's one token (no `env` or `steps` there), and the
+    helper, given an empty input, takes GITHUB_TOKEN from its environment, where the job's first
+    step put the job's own token (cdhelper/_boot/credentials.py: INPUT_GITHUB_TOKEN, then GITHUB_TOKEN)."""
+    return re.sub(r"^([ \t]+default:[ \t]*)(['\"]?)(\$\{\{[^}\n]*\}\})\2[ \t]*$",
+                  lambda m: m.group(1) + "''" if _is_token(m.group(3)) else m.group(0), manifest, flags=re.MULTILINE)
+
+
+def job_key(source: str, job_id: str) -> str:
+    """How a job's start names it to the double: its workflow file and its id."""
+    return f"{source}#{job_id}"
 
 
 def without_deployment_false(workflow: str) -> str:
@@ -81,12 +120,17 @@ jobs:
 """
 
 
-def _report_jobs(workflow: str, prefix: str = "") -> str:
+def _report_jobs(workflow: str, *, source: str, prefix: str = "") -> str:
     """A first and a last (`if: always()`) step in every job: the job's check run, and on GitHub
-    Enterprise Server the record GitHub makes for a job bound to an environment. The steps take the
-    indentation the workflow uses (a user's workflow need not indent as the templates do)."""
+    Enterprise Server the record GitHub makes for a job bound to an environment. The first step also
+    gets the job's own token, which the job's steps then use (`with_job_token`, on the steps only:
+    act allows no `env` context in a job's keys); a job's or the workflow's `env:` entry that is the
+    token gets it through $GITHUB_ENV from that step instead, as GitHub puts it in every step's environment.
+    The steps take the indentation the workflow uses (a user's workflow need not indent as the
+    templates do)."""
     import yaml
-    jobs = yaml.safe_load(workflow).get("jobs") or {}
+    data = yaml.safe_load(workflow) or {}
+    jobs = data.get("jobs") or {}
     lines, out = workflow.split("\n"), []
     job, job_indent, steps_indent, item_indent = None, None, None, None
 
@@ -104,11 +148,16 @@ def _report_jobs(workflow: str, prefix: str = "") -> str:
         spec = jobs[job]
         env = spec.get("environment") or ""
         env = env.get("name", "") if isinstance(env, dict) else env
-        return steps(item_indent, "name: Report the job's start to the double", "env:",
+        token_env = [name for name, value in {**(data.get("env") or {}), **(spec.get("env") or {})}.items()
+                     if isinstance(value, str) and _is_token(value)]
+        return steps(item_indent, "name: Report the job's start to the double (and get the job's token)",
+                     "env:",
                      f"  JOB_NAME: {json.dumps(prefix + str(spec.get('name', job)))}",
                      f"  JOB_ENVIRONMENT: {json.dumps(str(env))}",
-                     f'run: python3 -I -S "{REPORT}" start "$JOB_NAME" "$JOB_ENVIRONMENT"')
-    in_jobs, pending = False, False
+                     f"  JOB_KEY: {json.dumps(job_key(source, job))}",
+                     f"  JOB_TOKEN_ENV: {json.dumps(' '.join(token_env))}",
+                     f'run: python3 -I -S "{REPORT}" start "$JOB_NAME" "$JOB_ENVIRONMENT" "$JOB_KEY"')
+    in_jobs, pending, in_steps = False, False, False
     for line in lines:
         if line.rstrip() == "jobs:" or re.match(r"^jobs:\s*(#.*)?$", line):
             in_jobs = True
@@ -118,25 +167,33 @@ def _report_jobs(workflow: str, prefix: str = "") -> str:
         indent = line[:len(line) - len(line.lstrip())]
         if in_jobs and stripped and not stripped.startswith("#") and not indent:
             in_jobs = False  # a top-level key after jobs:
+        if in_steps and stripped and not stripped.startswith("#"):
+            in_steps = len(indent) > len(steps_indent) or (indent == steps_indent and stripped.startswith("-"))
         m = re.match(r"^([ \t]+)([A-Za-z0-9_-]+):\s*(#.*)?$", line) if in_jobs else None
         if m and m.group(2) in jobs and (job_indent is None or m.group(1) == job_indent):
             job_indent = m.group(1)
             while out and not out[-1].strip():
                 out.pop()
             close()
-            job, steps_indent, item_indent, pending = m.group(2), None, None, False
+            job, steps_indent, item_indent, pending, in_steps = m.group(2), None, None, False, False
         elif pending and stripped and not stripped.startswith("#"):
             pending = False
             if stripped.startswith("- "):  # the first step: ours goes before it, as a sibling
                 item_indent = indent
                 out.extend(start())
-        out.append(line)
+        out.append(with_job_token(line) if in_steps else line)
         if job is not None and steps_indent is None and re.match(rf"^{job_indent}[ \t]+steps:\s*(#.*)?$", line):
-            steps_indent, pending = indent, True
+            steps_indent, pending, in_steps = indent, True, True
     while out and not out[-1].strip():
         out.pop()
     close()
     return "\n".join(out) + "\n"
+
+
+def _is_token(value: str) -> bool:
+    """`${{ github.token }}` or `${{ secrets.GITHUB_TOKEN }}` and nothing else."""
+    m = re.fullmatch(r"\s*\$\{\{(.*)\}\}\s*", value, re.DOTALL)
+    return bool(m and _TOKEN_REFERENCE.fullmatch(m.group(1).strip()))
 
 
 @dataclass
@@ -168,6 +225,8 @@ class Rehearsal:
     runner_labels: tuple[str, ...] = ("ubuntu-latest",)
     variables: dict[str, str] = field(default_factory=dict)
     secret_file: Path | None = None
+    # The repository's default workflow permissions (Settings > Actions): what a job that names none gets.
+    default_permissions: str = "restricted"
 
     def __post_init__(self) -> None:
         from cdhelper.devtools.double import GitHubDouble
@@ -184,8 +243,9 @@ class Rehearsal:
         self.action_repo = self._snapshot_actions()
         self.double = GitHubDouble(variant=list(self.variants)).start()
         self.double.add_repo(f"{self.repository}={self.repo_dir}")
-        self.double.register_token(TOKEN, permissions={"contents": "write", "deployments": "write", "actions": "read",
-                                                       "checks": "read", "statuses": "read", "metadata": "read"})
+        # act's own github.token may do nothing: a use the scratch copies did not turn into the job's fails loudly
+        self.double.register_token(TOKEN, permissions={})
+        self.plan_job_tokens()
         self._seed_environments()
         self.log = self.workdir / "act.log"  # every act run's output, as act printed it (JSON lines)
         self.jobs: dict[str, JobRecord] = {}
@@ -203,7 +263,7 @@ class Rehearsal:
         workflows.mkdir(parents=True)
         for name in os.listdir(ROOT / "workflows-templates"):
             if name.endswith(".yml"):
-                (workflows / name).write_text(for_act((ROOT / "workflows-templates" / name).read_text()))
+                (workflows / name).write_text(for_act((ROOT / "workflows-templates" / name).read_text(), source=name))
         for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "Sample app"],
                      ["remote", "add", "origin", f"https://github.com/{self.repository}.git"]):
             self._git(*args)
@@ -221,15 +281,75 @@ class Rehearsal:
         shutil.copytree(ROOT / "actions", snap / "actions", ignore=skip)
         for name in ("action.yml", "pyproject.toml"):
             shutil.copy2(ROOT / name, snap / name)
+        for manifest in [snap / "action.yml", *(snap / "actions").glob("*/action.yml")]:
+            manifest.write_text(without_token_default(manifest.read_text()))
         return snap
+
+    def plan_job_tokens(self) -> dict[str, dict]:
+        """Each job's GITHUB_TOKEN permissions, computed from the scratch workflows as GitHub does,
+        told to the double, which makes the job's token when the job starts. Raises InputError for a
+        run GitHub would refuse to start (a called workflow asking more than its caller allows)."""
+        import yaml
+        workflows = self.repo_dir / ".github" / "workflows"
+        plan: dict[str, dict] = {}
+
+        def visit(source: str, data: dict, caller: dict | None, called: bool, label: str) -> None:
+            for job_id, job in (data.get("jobs") or {}).items():
+                if not isinstance(job, dict):
+                    continue
+                where = f"job `{job_id}` of {source}"
+                try:
+                    if isinstance(job.get("uses"), str):
+                        ceiling = permissions.explicit(job, data, caller if called else None)
+                        target = job["uses"].split("@")[0]
+                        if target.startswith("./.github/workflows/") and (self.repo_dir / target[2:]).is_file():
+                            inner = target.removeprefix("./.github/workflows/")
+                            visit(inner, yaml.safe_load((workflows / inner).read_text()) or {}, ceiling, True,
+                                  f"{label}{job.get('name') or job_id} / ")
+                        continue
+                    granted = permissions.token_permissions(job, data, job_id=job_id, policy=self.default_permissions,
+                                                            caller=caller, called=called)
+                except permissions.ExceedsCaller as err:
+                    raise InputError(f"{where}: {err}", "GitHub refuses to start such a run: a called workflow may "
+                                     "only narrow its caller's token, never widen it",
+                                     f"grant {', '.join(f'`{r}`' for r in err.requested)} in the calling job's "
+                                     "permissions:, or ask for less in the called workflow") from None
+                except permissions.PermissionsError as err:
+                    raise InputError(f"{where}: {err}", "GitHub refuses the workflow",
+                                     "name GITHUB_TOKEN scopes with read, write or none") from None
+                name = str(job.get("name") or job_id)
+                key = job_key(source, job_id)
+                job_label = f"{label}{name}" + (f" ({job_id} in {source})" if "${{" not in name else f" in {source}")
+                if key in plan:  # the same copy reached twice (several callers): what all of them grant
+                    granted = permissions.meet(plan[key]["permissions"], granted)
+                plan[key] = {"job": job_label, "permissions": granted}
+
+        for path in sorted(workflows.glob("*.y*ml")):
+            data = yaml.safe_load(path.read_text()) or {}
+            on = data.get("on", data.get(True))
+            if on == "workflow_call" or (isinstance(on, (list, dict)) and list(on) == ["workflow_call"]):
+                continue  # runs only when called: planned from its callers
+            visit(path.name, data, None, False, "")
+        self.double.plan_job_tokens(plan)
+        return plan
+
+    def refusals(self) -> list[str]:
+        """One line per request the double refused for a permission the job's token lacks."""
+        seen: list[str] = []
+        for refusal in self.double.refusals:
+            if refusal.line() not in seen:
+                seen.append(refusal.line())
+        return seen
 
     def call_reusable_workflow(self) -> str:
         """Adopt the pipeline as a team does in one `uses:`: a caller workflow beside a copy of the
         reusable workflow (act resolves a local `./` path, not a remote one). Returns its file name."""
         workflows = self.repo_dir / ".github" / "workflows"
         (workflows / "cdhelper-pipeline.yml").write_text(
-            for_act((ROOT / ".github" / "workflows" / "cd.yml").read_text(), caller_job="pipeline"))
+            for_act((ROOT / ".github" / "workflows" / "cd.yml").read_text(), source="cdhelper-pipeline.yml",
+                    caller_job="pipeline"))
         (workflows / CALLER_FILE).write_text(CALLER)
+        self.plan_job_tokens()
         return CALLER_FILE
 
     def head(self) -> str:
@@ -261,6 +381,7 @@ class Rehearsal:
 
     def act(self, *extra: str, run_id: int = RUN_ID, run_number: int = 1, event: str = "push",
             workflow: str | None = None, env: dict[str, str] | None = None) -> int:
+        self.plan_job_tokens()  # from the workflows as they are now (a test may have edited them)
         run = self.double.repo(self.repository).runs.get(run_id)
         if run is None:  # every workflow run exists on GitHub, planned or not
             run = self.double.create_run(self.repository, run_id=run_id, actor=AUTHOR, head_sha=self.head())
@@ -379,7 +500,7 @@ def rehearse(*, mode: str, as_json: bool, reject: bool, keep: bool, io, variants
             "jobs": {j.job_id: j.result or "skipped" for j in rehearsal.jobs.values()},
             "tags": sorted(r.removeprefix("refs/tags/") for r in rehearsal.double.repo(REPOSITORY).refs
                            if r.startswith("refs/tags/")),
-            "seconds": round(time.monotonic() - started, 1),
+            "seconds": round(time.monotonic() - started, 1), "refused": rehearsal.refusals(),
         }
         expected_production = "not deployed" if (mode == "delivery" and reject) else "success"
         ok = envs["production"]["state"] == expected_production and envs["staging"]["state"] == "success"
@@ -387,6 +508,8 @@ def rehearse(*, mode: str, as_json: bool, reject: bool, keep: bool, io, variants
             io.out_json(result, indent=2)
         else:
             io.out(_timeline(rehearsal, result, reject))
+        for line in result["refused"]:  # what GitHub would refuse too: the job and the permission
+            io.error(line, title="Permission missing")
         if not ok:
             io.error(f"the rehearsal did not end as expected (act exited {code}); production is "
                      f"{envs['production']['state']}. Fix: {rehearsal.where_to_look(keep)}", title="Rehearsal failed")

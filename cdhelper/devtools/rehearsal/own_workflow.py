@@ -23,6 +23,7 @@ from pathlib import Path
 
 from cdhelper.core import config as cd_config
 from cdhelper.core.errors import CDHelperError, InputError
+from cdhelper.deploy import cd_yml
 
 from . import HERE, REVIEWER, ROOT, RUN_ID, Rehearsal, _clean_env, for_act, report_tail
 
@@ -282,10 +283,12 @@ class OwnWorkflowRehearsal(Rehearsal):
                 text = re.sub(rf"(\buses:\s*['\"]?){re.escape(uses)}", rf"\g<1>./.github/workflows/{CALLED}{i}.yml", text)
             # A called workflow's jobs are `CALLER / JOB` on GitHub (their check runs too).
             caller = self.reading.called_local.get(str(path.relative_to(self.repo_dir)), "")
-            path.write_text(for_act(text, caller_job=caller))
+            path.write_text(for_act(text, source=path.name, caller_job=caller))
         for i, caller in enumerate(self.reading.called_cdhelper.values(), 1):
             (workflows / f"{CALLED}{i}.yml").write_text(
-                for_act((ROOT / ".github" / "workflows" / "cd.yml").read_text(), caller_job=caller))
+                for_act((ROOT / ".github" / "workflows" / "cd.yml").read_text(), source=f"{CALLED}{i}.yml",
+                        caller_job=caller))
+
         head = subprocess.run(["git", "-C", str(self.checkout), "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, env=_clean_env()).stdout.strip() or "no commit yet"
         self.repo_dir.mkdir(parents=True, exist_ok=True)
@@ -327,7 +330,7 @@ class OwnWorkflowRehearsal(Rehearsal):
             "skipped": self.skipped_jobs(),
             "reviews": repo.runs.get(RUN_ID, {}).get("reviews", []),
             "tags": sorted(r.removeprefix("refs/tags/") for r in repo.refs if r.startswith("refs/tags/")),
-            "seconds": round(time.monotonic() - started, 1),
+            "seconds": round(time.monotonic() - started, 1), "refused": self.refusals(),
         }
 
     def skipped_jobs(self) -> list[str]:
@@ -368,7 +371,7 @@ def prepare(checkout: Path, workflow: str, *, mode: str = "delivery", event: str
     if len(gates) > 1:
         raise InputError(f"the workflow names several gate environments: {', '.join(sorted(gates))}",
                          "one approval environment gates a release", "pass the same gate-environment everywhere")
-    cfg = cd_config.load(workspace=str(checkout), gate_environment=next(iter(gates), None))
+    cfg = cd_yml.load(workspace=str(checkout), gate_environment=next(iter(gates), None))
     kwargs = {"workdir": workdir} if workdir else {}
     local = {ref: HERE / "stubs" / ARTIFACT_STUBS[ref.split("@")[0].lower()] for ref in reading.act_repos}
     local.update(actions)
@@ -411,6 +414,8 @@ def rehearse_own(*, checkout: Path, workflow: str, mode: str, event: str, reject
             io.out_json(result, indent=2)
         elif rehearsal.jobs:  # with no job started, a timeline would only list every job as skipped
             io.out(timeline(rehearsal, result))
+        for line in result["refused"]:  # what GitHub would refuse too: the job and the permission
+            io.error(line, title="Permission missing")
         if not result["ok"]:
             if not rehearsal.jobs:
                 cause = rehearsal.first_error() or "no job started"

@@ -219,7 +219,7 @@ def _flag_answer(platform, *, timeout: float = 10.0, want: str | None = None) ->
 
 
 def _flag_flip(rehearsal, platform, *, mode: str, as_json: bool, keep: bool, io, started: float) -> int:
-    from . import RUN_ID, TOKEN
+    from . import ROOT, RUN_ID, permissions
     (rehearsal.repo_dir / ".github" / "flags").mkdir(exist_ok=True)
     rehearsal.commit("Feature flags, off", {f".github/flags/{env}.flagd.json": flag_file("off")
                                             for env in ("staging", "production")})
@@ -239,11 +239,17 @@ def _flag_flip(rehearsal, platform, *, mode: str, as_json: bool, keep: bool, io,
     if not as_json:
         io.info("run 2: cdhelper flags set new-greeting on --environment production"
                 + (" (approved on production-approval)" if mode == "delivery" else ""))
+    # By hand, with the token the cd-flags template's flip job would get (its permissions, computed as GitHub does)
+    import yaml
+    template = yaml.safe_load((ROOT / "workflows-templates" / "cd-flags.yml").read_text())
+    flip_token = "ghs_rehearsal_flip_token"
+    rehearsal.double.register_token(flip_token, job="flags set by hand (as flip in cd-flags.yml)",
+                                    permissions=permissions.token_permissions(template["jobs"]["flip"], template))
     flip = subprocess.run(
         [sys.executable, "-m", "cdhelper", "flags", "set", FLAG, "on", "--environment", "production", "--mode", mode],
         cwd=rehearsal.repo_dir, capture_output=True, text=True, timeout=120,
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
-             "GITHUB_API_URL": rehearsal.double.url, "GITHUB_REPOSITORY": REPOSITORY, "GITHUB_TOKEN": TOKEN,
+             "GITHUB_API_URL": rehearsal.double.url, "GITHUB_REPOSITORY": REPOSITORY, "GITHUB_TOKEN": flip_token,
              "GITHUB_RUN_ID": str(flip_run), "GITHUB_RUN_ATTEMPT": "1", "GITHUB_ACTOR": AUTHOR,
              "GITHUB_SHA": rehearsal.head(), "GITHUB_WORKSPACE": str(rehearsal.repo_dir),
              "GITHUB_SERVER_URL": "https://github.com", "RUNNER_TEMP": str(rehearsal.workdir), **env})
