@@ -16,8 +16,9 @@ from cdhelper.core.errors import DeployError, EvidenceError, InputError, RolledB
 from cdhelper.progressive import rollout
 
 from . import handoff as handoffs
-from .promotion import PromotionRequest, cd_vars, finish, record_rollback
+from .promotion import PromotionRequest, cd_vars, finish, record_rollback, retire_job_records
 from .record_writer import RecordWriter
+from .records import read_ledger
 
 JOB_RESULTS = ("success", "failure", "cancelled", "skipped")
 REPORTED = "reported by the deploy job"
@@ -102,6 +103,9 @@ def close(client, ctx: RunContext, environment: str, raw_handoff: str, job_resul
                          "pass the open job of the same environment's `handoff` output")
     if h.get("unchanged"):
         return Closed(h["deployment_id"], "unchanged", "this run had already deployed it")
+    if ctx.ghes:  # GHES has no `deployment: false`: the deploy job, bound to the environment, made a record too
+        retire_job_records(client, ctx, environment, read_ledger(client, ctx, [environment]).of(environment),
+                           h["deployment_id"], ended_too=True)
     report, why = handoffs.parse_report(raw_report, h)
     if why:
         warn(f"{why}: deployment {h['deployment_id']} is closed from the job's result alone")

@@ -150,7 +150,7 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
         before=target, what=f"the deployment of {candidate.version} to {env.name}",
         required_contexts=env.required_contexts, refused=lambda failure: _refusal(failure, candidate, env))
     if ctx.ghes:
-        _retire_job_records(client, ctx, env, target, deployment_id)
+        retire_job_records(client, ctx, env.name, target, deployment_id)
     result = PromotionResult(candidate, env.name, deployment_id, "success", decision, previous, rollback_of, warnings,
                              node_id=node, ignored=ledger.ignored, plan=plan, live_slot=rollout.live_slot(live))
     settled = {r.id for r in target if r.state in FINAL_STATES}
@@ -389,17 +389,21 @@ def _would(candidate: Candidate, env: Environment, req: PromotionRequest, plan, 
     return {"writes": writes, "commands": sorted(commands), "deploy_command": req.command or ""}
 
 
-def _retire_job_records(client: GitHubClient, ctx: RunContext, env: Environment, before: list[Record],
-                        ours: int) -> None:
+def retire_job_records(client: GitHubClient, ctx: RunContext, environment: str, before: list[Record],
+                       ours: int, *, ended_too: bool = False) -> None:
     """GitHub Enterprise Server has no `deployment: false`: the job bound to this environment made a
     record of its own when it started, whose payload no API can change. So that each promotion has
     one record (cdhelper's, with its payload and states), the job's is deleted: the Actions bot's,
     without a cdhelper payload, still in flight, and pointing at a job of this run. GitHub deletes
-    only inactive deployments; if it refuses, the record is made inactive first."""
+    only inactive deployments; if it refuses, the record is made inactive first. `ended_too`: the split
+    layout's record job, where the deploy job's own record has already ended."""
     marker = f"/actions/runs/{ctx.run_id}/"
     for record in before:
-        if record.ours or record.creator != "github-actions[bot]" or not record.in_flight or marker not in record.log_url:
+        if record.ours or record.creator != "github-actions[bot]" or marker not in record.log_url \
+                or not (record.in_flight or ended_too):
             continue
+        if record.state == "success":  # GitHub deletes no active deployment: no doomed first try
+            RecordWriter(client, ctx).status(record.id, "inactive", f"recorded by cdhelper as deployment {ours}")
         try:
             client.delete_deployment(record.id)
         except ApiFailure:

@@ -107,9 +107,10 @@ class GitHubDouble:
         return repo
 
     def register_token(self, token: str, *, login: str = "github-actions[bot]", kind: str = "integration",
-                       permissions: dict[str, str] | None = None) -> None:
-        """Once any token is registered, unknown tokens get 401 and permissions are enforced."""
-        self.app.register_token(token, login=login, kind=kind, permissions=permissions)
+                       permissions: dict[str, str] | None = None, job: str = "") -> None:
+        """Once any token is registered, unknown tokens get 401 and permissions are enforced. `job`:
+        whose token it is, for the refusals' report."""
+        self.app.register_token(token, login=login, kind=kind, permissions=permissions, job=job)
 
     def plan_job_tokens(self, plan: dict[str, dict]) -> None:
         """{KEY: {"job": NAME, "permissions": {...}}}: when a job starts with `token_for: KEY` (the

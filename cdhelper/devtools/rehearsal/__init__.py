@@ -103,7 +103,7 @@ def without_deployment_false(workflow: str) -> str:
     return re.sub(r"\{[ \t]*deployment:[ \t]*false[ \t]*,[ \t]*", "{ ", workflow)
 
 
-REPORT = HERE / "stubs" / "report-job" / "report_job.py"
+REPORT_ACTION = "cdhelper-rehearsal/report-job@v0"  # stubs/report-job, through act's --local-repository
 CALLER_FILE = "pipeline.yml"
 CALLER = """name: Pipeline
 on: push
@@ -140,8 +140,8 @@ def _report_jobs(workflow: str, *, source: str, prefix: str = "") -> str:
 
     def close() -> None:
         if job is not None and item_indent is not None:
-            out.extend(steps(item_indent, "name: Report the job's end to the double", "if: ${{ always() }}", "env:",
-                             "  JOB_STATUS: ${{ job.status }}", f'run: python3 -I -S "{REPORT}" end "$JOB_STATUS"'))
+            out.extend(steps(item_indent, "name: Report the job's end to the double", "if: ${{ always() }}",
+                             f"uses: {REPORT_ACTION}", "with:", "  phase: end", "  status: ${{ job.status }}"))
             out.append("")
 
     def start() -> list[str]:
@@ -151,12 +151,11 @@ def _report_jobs(workflow: str, *, source: str, prefix: str = "") -> str:
         token_env = [name for name, value in {**(data.get("env") or {}), **(spec.get("env") or {})}.items()
                      if isinstance(value, str) and _is_token(value)]
         return steps(item_indent, "name: Report the job's start to the double (and get the job's token)",
-                     "env:",
-                     f"  JOB_NAME: {json.dumps(prefix + str(spec.get('name', job)))}",
-                     f"  JOB_ENVIRONMENT: {json.dumps(str(env))}",
-                     f"  JOB_KEY: {json.dumps(job_key(source, job))}",
-                     f"  JOB_TOKEN_ENV: {json.dumps(' '.join(token_env))}",
-                     f'run: python3 -I -S "{REPORT}" start "$JOB_NAME" "$JOB_ENVIRONMENT" "$JOB_KEY"')
+                     f"uses: {REPORT_ACTION}", "with:", "  phase: start",
+                     f"  name: {json.dumps(prefix + str(spec.get('name', job)))}",
+                     f"  environment: {json.dumps(str(env))}",
+                     f"  key: {json.dumps(job_key(source, job))}",
+                     f"  token-env: {json.dumps(' '.join(token_env))}")
     in_jobs, pending, in_steps = False, False, False
     for line in lines:
         if line.rstrip() == "jobs:" or re.match(r"^jobs:\s*(#.*)?$", line):
@@ -398,7 +397,7 @@ class Rehearsal:
                "--env", f"CDHELPER_REHEARSAL_ARTIFACTS={self.store}", "--env", f"CDHELPER_REHEARSAL_TARGETS={self.targets}",
                "--env", f"CDHELPER_REHEARSAL_DOUBLE={self.double.url.removesuffix('/api/v3')}",
                "--local-repository", f"cdhelper/cdhelper@v0={self.action_repo}"]
-        for ref, stub in ARTIFACT_ACTIONS.items():
+        for ref, stub in {**ARTIFACT_ACTIONS, REPORT_ACTION: "report-job"}.items():
             cmd += ["--local-repository", f"{ref}={HERE / 'stubs' / stub}"]
         for ref, directory in self.local_actions.items():
             cmd += ["--local-repository", f"{ref}={directory}"]

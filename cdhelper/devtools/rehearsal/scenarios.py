@@ -237,22 +237,40 @@ def _flag_flip(rehearsal, platform, *, mode: str, as_json: bool, keep: bool, io,
     if mode == "delivery":
         rehearsal.double.review(REPOSITORY, flip_run, gate, REVIEWER, comment="turn it on")
     if not as_json:
-        io.info("run 2: cdhelper flags set new-greeting on --environment production"
+        io.info("run 2: cdhelper flags set new-greeting on --environment production, as cd-flags.yml's three jobs run it"
                 + (" (approved on production-approval)" if mode == "delivery" else ""))
-    # By hand, with the token the cd-flags template's flip job would get (its permissions, computed as GitHub does)
+    # By hand, as the cd-flags template's three jobs run it, each with the token that job would get
+    # (its permissions, computed as GitHub does): the hook runs only with flip's, which writes nothing.
     import yaml
     template = yaml.safe_load((ROOT / "workflows-templates" / "cd-flags.yml").read_text())
-    flip_token = "ghs_rehearsal_flip_token"
-    rehearsal.double.register_token(flip_token, job="flags set by hand (as flip in cd-flags.yml)",
-                                    permissions=permissions.token_permissions(template["jobs"]["flip"], template))
-    flip = subprocess.run(
-        [sys.executable, "-m", "cdhelper", "flags", "set", FLAG, "on", "--environment", "production", "--mode", mode],
-        cwd=rehearsal.repo_dir, capture_output=True, text=True, timeout=120,
-        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
-             "GITHUB_API_URL": rehearsal.double.url, "GITHUB_REPOSITORY": REPOSITORY, "GITHUB_TOKEN": flip_token,
-             "GITHUB_RUN_ID": str(flip_run), "GITHUB_RUN_ATTEMPT": "1", "GITHUB_ACTOR": AUTHOR,
-             "GITHUB_SHA": rehearsal.head(), "GITHUB_WORKSPACE": str(rehearsal.repo_dir),
-             "GITHUB_SERVER_URL": "https://github.com", "RUNNER_TEMP": str(rehearsal.workdir), **env})
+    outputs = rehearsal.workdir / "flip-outputs"
+
+    def by_hand(job: str, *extra: str) -> subprocess.CompletedProcess:
+        token = f"ghs_rehearsal_{job.replace('-', '_')}_token"
+        rehearsal.double.register_token(token, job=f"{job} of cd-flags.yml, run by hand",
+                                        permissions=permissions.token_permissions(template["jobs"][job], template))
+        outputs.write_text("")
+        return subprocess.run(
+            [sys.executable, "-m", "cdhelper", "flags", "set", FLAG, "on", "--environment", "production", "--mode", mode,
+             *extra], cwd=rehearsal.repo_dir, capture_output=True, text=True, timeout=120,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
+                 "GITHUB_API_URL": rehearsal.double.url, "GITHUB_REPOSITORY": REPOSITORY, "GITHUB_TOKEN": token,
+                 "GITHUB_RUN_ID": str(flip_run), "GITHUB_RUN_ATTEMPT": "1", "GITHUB_ACTOR": AUTHOR,
+                 "GITHUB_SHA": rehearsal.head(), "GITHUB_WORKSPACE": str(rehearsal.repo_dir),
+                 "GITHUB_SERVER_URL": "https://github.com", "RUNNER_TEMP": str(rehearsal.workdir),
+                 "GITHUB_OUTPUT": str(outputs), **env})
+
+    def output(name: str) -> str:
+        return next((line.split("=", 1)[1] for line in outputs.read_text().splitlines()
+                     if line.startswith(f"{name}=")), "")
+    flip = by_hand("flip-open", "--phase", "open")
+    handoff = output("handoff")
+    if flip.returncode == 0 and handoff:
+        deployed = by_hand("flip", "--phase", "deploy", "--handoff", handoff)
+        report = output("report")
+        flip = by_hand("flip-record", "--phase", "close", "--handoff", handoff, "--report", report,
+                       "--job-result", "success" if deployed.returncode == 0 else "failure")
+        flip = deployed if deployed.returncode else flip
     after = _flag_answer(platform, want="true")
     repo = rehearsal.double.repo(REPOSITORY)
     flips = [d for d in repo.deployments.values() if (d["payload"] or {}).get("flag_release")]
