@@ -269,6 +269,24 @@ def write_markdown(results: dict) -> str:
         rows.append(("DORA metrics: API requests at 10 / 1,000 production deployments (helper time)",
                      f"{ob['dora_requests_at_10']} / {ob['dora_requests_at_1000']} "
                      f"({ob['dora_seconds_at_10']} s / {ob['dora_seconds_at_1000']} s)", "≤ 15 at 1,000"))
+    if "layout" in results:
+        lay = results["layout"]
+        cp, rq = lay["critical_path"], lay["requests"]
+        rows += [
+            ("Jobs on the critical path, commit -> production live / -> its record's success (delivery; deployment)",
+             f"split {cp['split/delivery']['to_production_live']} / {cp['split/delivery']['to_production_record']}; "
+             f"{cp['split/deployment']['to_production_live']} / {cp['split/deployment']['to_production_record']} vs "
+             f"single-job {cp['single-job/delivery']['to_production_live']}; {cp['single-job/deployment']['to_production_live']}",
+             "at most one more to live"),
+            ("API requests, release + staging + production, split vs single-job layout (writes)",
+             f"{rq['split']['total']} vs {rq['single-job']['total']} ({rq['split']['writes']} vs {rq['single-job']['writes']})",
+             "no more than single-job"),
+        ]
+        if "act" in lay:
+            a2 = lay["act"]
+            rows.append(("Template under act (deployment mode), first job start -> production live / record success",
+                         f"split {a2['split/deployment']['production_live_s']} / {a2['split/deployment']['production_record_s']} s "
+                         f"vs single-job {a2['single-job/deployment']['production_live_s']} s", "measured"))
     if "act" in results:
         act = results["act"]
         rows.append(("Composite action per job under act, warm, over a bare job",
@@ -305,6 +323,9 @@ def main() -> int:
     print("set-up ...", flush=True)
     from benchmarks import setup as setup_bench
     results["setup"] = setup_bench.bench(2 if args.quick else 3)
+    print("layout ...", flush=True)
+    from benchmarks import layout as layout_bench
+    results["layout"] = layout_bench.bench(with_act=not args.no_act)
     if not args.no_act:
         print("act ...", flush=True)
         results["act"] = bench_action_overhead(3 if args.quick else 5)
