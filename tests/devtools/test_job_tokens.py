@@ -91,8 +91,8 @@ jobs:
           T: ${{ inputs.token || secrets['GITHUB_TOKEN'] }}
 """
     copy = for_act(workflow, source="x.yml")
-    assert "JOB_KEY: \"x.yml#a\"" in copy
-    assert "JOB_TOKEN_ENV: \"GH_TOKEN OTHER\"" in copy  # the job's first step exports these with the job's token
+    assert "key: \"x.yml#a\"" in copy
+    assert "token-env: \"GH_TOKEN OTHER\"" in copy  # the job's first step exports these with the job's token
     assert "github-token: ${{ env.GITHUB_TOKEN }}" in copy and "context: ${{ github.sha }}" in copy
     assert "T: ${{ inputs.token || env.GITHUB_TOKEN }}" in copy
     # act allows no `env` context in a job's or the workflow's keys: those stay, the start step overrides them

@@ -160,8 +160,8 @@ def test_the_reading_maps_every_cdhelper_and_artifact_line_and_refuses_nothing_i
         assert r.local_actions["actions/download-artifact@v3.1.0"].name == "download-artifact"
         assert set(r.runner_labels) == {"ubuntu-latest", "ubuntu-22.04", "self-hosted", "linux"}
         scratch = (r.repo_dir / ".github" / "workflows" / "deliver.yml").read_text()
-        assert "deployment: false" not in scratch and "report_job.py" in scratch
-        assert not (checkout / ".github" / "workflows" / "deliver.yml").read_text().count("report_job.py"), \
+        assert "deployment: false" not in scratch and "cdhelper-rehearsal/report-job@v0" in scratch
+        assert not (checkout / ".github" / "workflows" / "deliver.yml").read_text().count("cdhelper-rehearsal/report-job@v0"), \
             "the user's checkout is never changed"
     finally:
         r.close()
