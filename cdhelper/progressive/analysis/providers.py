@@ -220,6 +220,8 @@ def substitute(analysis: Analysis, variables: Mapping[str, object]) -> dict:
             raise ConfigError(f"{where}: the URL with its variables filled in is {_show(url)}", problem,
                               "correct the URL or the value it uses")
         out["url"] = url
+    if analysis.provider == "compare":  # renders each metric's query twice, canary and baseline (compare.py)
+        out["variables"] = values
     return out
 
 
