@@ -13,9 +13,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
 import pytest
+import yaml
 from scipy.stats import mannwhitneyu
 
+from cdhelper.core import config as cd_config
 from cdhelper.core.errors import ConfigError, RolledBack
+from cdhelper.deploy import cd_yml
 from cdhelper.progressive import analysis, rollout, strategies
 from cdhelper.progressive.analysis import judge, parse, preflight, run
 
@@ -295,3 +298,29 @@ def test_a_canary_step_judged_against_its_baseline_rolls_back_the_slower_version
                          analyses={"latency-vs-stable": compare(prom)}, report=lines.append, log=lines.append,
                          sleep=lambda s: None)
     assert passed.state == "success"
+
+
+def test_a_cd_yml_whose_canary_step_uses_a_compare_analysis_loads():
+    text = f"""
+version: 1
+environments:
+  - name: production
+    strategy:
+      canary:
+        steps:
+          - weight: 20
+            analysis: [latency-vs-stable]
+          - weight: 100
+    hooks: {{deploy: ./deploy.sh, shift-traffic: ./shift.sh}}
+analysis:
+  latency-vs-stable:
+    compare:
+      url: http://127.0.0.1:9090
+      metrics:
+        latency: {{query: '{QUERY}', direction: increase, tolerance: 10}}
+    initial-delay: 5m
+"""
+    loaded = cd_yml.from_dict(yaml.safe_load(text), source="cd.yml")
+    assert loaded.analyses["latency-vs-stable"].provider == "compare"
+    assert loaded.environments[0].plan.steps[0].analysis == ("latency-vs-stable",)
+    jsonschema.Draft202012Validator(cd_config.schema()).validate(yaml.safe_load(text))

@@ -17,6 +17,7 @@ To add a provider: a class here and its entry in cdhelper/core/schemas/analysis.
   must equal it.
 - command: bash, run through the caller's `run_command` (cdhelper.hooks.run); exit status 0
   passes. `timeout` kills it.
+- compare: the canary against the stable version (Kayenta's judgement), in compare.py and judge.py.
 
 A Prometheus or HTTP sample's `timeout` is one deadline for the whole request (deadline.py):
 socket timeouts bound each read, and a server trickling a byte before each would hold a sample
