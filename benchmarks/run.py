@@ -250,6 +250,11 @@ def write_markdown(results: dict) -> str:
              "≤ one interval"),
             ("Helper CPU per Prometheus sample", f"{an['analysis_cpu_ms_per_sample']} ms (wall {an['analysis_wall_ms_per_sample']} ms)", "≤ 5 ms"),
         ]
+    if "judge" in results:
+        j = results["judge"]
+        rows.append(("Canary judge CPU per metric, 1,000 values each side; A/A false failures at 98% (either)",
+                     f"{j['judge_cpu_ms_per_metric_1000']} ms; {j['judge_aa_false_failure_pct_either']}% of "
+                     f"{j['judge_aa_runs']}", "≤ 5 ms; about 2%"))
     if "setup" in results:
         su = results["setup"]
         rows += [
@@ -315,6 +320,8 @@ def main() -> int:
     from benchmarks import rollout as rollout_bench
     results["rollout"] = rollout_bench.bench()
     results["analysis"] = analysis_bench.bench()
+    from benchmarks import judge as judge_bench
+    results["judge"] = judge_bench.bench()
     print("freeze ...", flush=True)
     results["freeze"] = bench_freeze()
     print("observability ...", flush=True)

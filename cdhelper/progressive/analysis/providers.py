@@ -17,6 +17,7 @@ To add a provider: a class here and its entry in cdhelper/core/schemas/analysis.
   must equal it.
 - command: bash, run through the caller's `run_command` (cdhelper.hooks.run); exit status 0
   passes. `timeout` kills it.
+- compare: the canary against the stable version (Kayenta's judgement), in compare.py and judge.py.
 
 A Prometheus or HTTP sample's `timeout` is one deadline for the whole request (deadline.py):
 socket timeouts bound each read, and a server trickling a byte before each would hold a sample
@@ -220,6 +221,8 @@ def substitute(analysis: Analysis, variables: Mapping[str, object]) -> dict:
             raise ConfigError(f"{where}: the URL with its variables filled in is {_show(url)}", problem,
                               "correct the URL or the value it uses")
         out["url"] = url
+    if analysis.provider == "compare":  # renders each metric's query twice, canary and baseline (compare.py)
+        out["variables"] = values
     return out
 
 
