@@ -115,7 +115,7 @@ def test_consecutive_success_limit_out_of_reach_is_inconclusive_never_a_pass():
     # failure-limit not exceeded, the passes in a row not reached: Argo's "inconclusive" at count
     result, commands, _ = go(check(count=5, **{"consecutive-success-limit": 3, "failure-limit": 2}), 0, 3, 0, 3, 0)
     assert result.outcome == "inconclusive" and commands.calls == 4  # after the 4th, 1 sample cannot make 3 in a row
-    assert "consecutive-success-limit is 3" in result.reason
+    assert "consecutive-success-limit 3 can no longer be reached (at most 1 passes in a row)" in result.reason
 
 
 def test_failure_limit_minus_one_waits_for_the_passes_in_a_row_and_fails_when_they_cannot_come():

@@ -67,9 +67,9 @@ def run(analysis: Analysis, variables: Mapping[str, object], *, clock: Callable[
         session=None, run_command: Callable[[str, dict], int] | None = None,
         environ: Mapping[str, str] | None = None) -> Result:
     """Take the samples and decide. `on_measurement(m)` is called right after each sample; the
-    sample that decides (failure-limit exceeded, min-samples out of reach) returns at once. A
+    sample that decides (a limit reached, see the module's docstring) returns at once. A
     variable the analysis uses without a value is a ConfigError (preflight finds it first);
-    everything that goes wrong while measuring is a sample without a value, never an exception.
+    everything that goes wrong while measuring is a sample without a value (an error), never an exception.
     `environ` is the base environment of command samples (default: this process' environment
     without credentials); CD_ANALYSIS and CD_<VARIABLE> are added."""
     spec = providers.substitute(analysis, variables)
@@ -116,7 +116,8 @@ def _decide(a: Analysis, measurements: list[Measurement], *, left: int) -> tuple
         return "inconclusive", "min-samples", f"{verdicts} of {len(kinds)} samples had a verdict, min-samples is {a.min_samples}"
     if needed and passes_in_row + left < needed:
         return ("failed" if a.failure_limit < 0 else "inconclusive", "consecutive-success-limit",
-                f"{passes_in_row + left} passes in a row at most, consecutive-success-limit is {needed}")
+                f"consecutive-success-limit {needed} can no longer be reached (at most {passes_in_row + left} "
+                f"passes in a row)")
     return None
 
 
