@@ -5,7 +5,8 @@ cdhelper decides and records; the user's hooks touch the platform. A `Plan` come
 environment's `strategy:` in cd.yml (or the promote action's `strategy` input); `execute` walks it:
 it runs the hooks with the documented CD_* variables, runs the analyses between steps, reports each
 step as a deployment status, and on a failed or inconclusive analysis undoes what it did at once
-(canary: weight back to 0; blue-green: switch back; otherwise redeploy the previous version).
+(canary: weight back to 0; blue-green: switch back; otherwise redeploy the previous version). A
+dry-run analysis is measured and recorded in the step's detail, whatever its outcome, and never undoes.
 """
 
 from __future__ import annotations
@@ -201,8 +202,10 @@ def _analyses(r: Rollout, out: Outcome, names: tuple[str, ...], what: str, step:
     details = []
     for name in names:
         result = r.analyze(name, variables)
-        details.append(f"{name} {result.outcome}" + (f" ({result.reason})" if result.reason else ""))
-        if result.outcome != "passed":
+        dry_run = result.dry_run
+        details.append(f"{name} {result.outcome}" + (" (dry-run: recorded, not deciding)" if dry_run else "")
+                       + (f" ({result.reason})" if result.reason else ""))
+        if result.outcome != "passed" and not dry_run:
             out.steps.append(StepReport(step, f"analysis {what}", result.outcome, "; ".join(details)))
             raise _Failed(f"analysis {name} {result.outcome} {what}: {result.reason}")
     out.steps.append(StepReport(step, f"analysis {what}", "passed", "; ".join(details)))

@@ -572,7 +572,7 @@ BAD = [
     ("failure-limit = count", {"prometheus": GOOD_PROM, "interval": "1s", "count": 3, "failure-limit": 3},
      "could never fail", False),
     ("negative failure-limit", {"prometheus": GOOD_PROM, "interval": "1s", "count": 3, "failure-limit": -1},
-     "at least 0", True),
+     "-1 turns failures off", True),
     ("min-samples > count", {"prometheus": GOOD_PROM, "interval": "1s", "count": 3, "min-samples": 4},
      "only 3 samples are taken", False),
     ("min-samples 0", {"prometheus": GOOD_PROM, "interval": "1s", "count": 3, "min-samples": 0}, "at least 1", True),

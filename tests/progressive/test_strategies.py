@@ -16,6 +16,7 @@ from cdhelper.progressive.strategies import Plan, Step
 class Verdict:
     outcome: str
     reason: str = ""
+    dry_run: bool = False
 
 
 class Fake:

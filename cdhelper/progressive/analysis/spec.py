@@ -1,5 +1,7 @@
 """An analysis as cd.yml defines it: the sampling keys (count, interval, failure-limit, min-samples,
-initial-delay), durations, URLs, and the table of providers that providers.py fills.
+initial-delay, inconclusive-limit, consecutive-error-limit, consecutive-success-limit, dry-run),
+durations, URLs, and the table of providers that providers.py fills. What they mean beside Argo
+Rollouts' fields of the same names: docs/progressive-delivery.md.
 
 `parse` checks one entry of `analysis:` completely: everything analysis.schema.json says (config
 runs it before the schema, for its clearer messages) and what a schema cannot (min-samples <= count,
@@ -20,7 +22,8 @@ from cdhelper.core.errors import ConfigError
 from cdhelper.core.errors import show as _show
 
 VARIABLES = ("version", "environment", "slot", "weight")
-SAMPLING_KEYS = ("interval", "count", "failure-limit", "min-samples", "initial-delay")
+SAMPLING_KEYS = ("interval", "count", "failure-limit", "min-samples", "initial-delay", "inconclusive-limit",
+                 "consecutive-error-limit", "consecutive-success-limit", "dry-run")
 DEFAULT_SOURCE = ".github/cd.yml"
 MAX_DURATION = 24 * 3600.0        # intervals and delays: a day
 MAX_COUNT = 1000
@@ -47,9 +50,13 @@ class Analysis:
     spec: Mapping          # the provider's settings, validated (read-only)
     interval: float        # seconds between samples
     count: int             # samples taken
-    failure_limit: int     # more failed samples than this -> failed, immediately
-    min_samples: int       # fewer samples with a value than this -> inconclusive
+    failure_limit: int     # more failed samples than this -> failed, immediately; -1: failures never decide
+    min_samples: int       # fewer samples with a verdict than this -> inconclusive
     initial_delay: float = 0.0
+    inconclusive_limit: int = 0                # more inconclusive samples than this -> inconclusive, immediately
+    consecutive_error_limit: int | None = None  # more errors in a row than this -> failed; None: no limit
+    consecutive_success_limit: int = 0         # this many passes in a row -> passed, early; 0: off
+    dry_run: bool = False                      # measured and recorded, never deciding
     source: str = DEFAULT_SOURCE  # the file it came from, for messages
 
 
@@ -131,19 +138,43 @@ def parse(name: str, raw: dict, *, source: str = DEFAULT_SOURCE) -> Analysis:
         interval = 0.0
     initial_delay = (parse_duration(raw["initial-delay"], what=f"{where} key `initial-delay`", allow_zero=True)
                      if "initial-delay" in raw else 0.0)
-    failure_limit = _integer(raw, "failure-limit", where, default=0, low=0, high=count - 1,
+    successes = _integer(raw, "consecutive-success-limit", where, default=0, low=0, high=count,
+                         high_why=f"only {count} samples are taken (count)")
+    failure_limit = _integer(raw, "failure-limit", where, default=0, low=-1, high=count - 1,
                              high_why=f"with count {count}, more than {count - 1} failures cannot happen, "
                                       "so the analysis could never fail")
-    min_samples = _integer(raw, "min-samples", where, default=count, low=1, high=count,
+    if failure_limit == -1 and not successes:
+        raise ConfigError(f"{where} key `failure-limit` is -1", "-1 turns failures off, and without "
+                          "consecutive-success-limit nothing else could end the analysis as failed",
+                          "add `consecutive-success-limit:` (passes in a row needed), or write a failure-limit "
+                          f"from 0 to {count - 1}")
+    if successes and failure_limit + successes > count:
+        raise ConfigError(f"{where}: failure-limit {failure_limit} plus consecutive-success-limit {successes} is "
+                          f"above count {count}", "the samples left after the failures allowed could not reach "
+                          "the passes in a row needed", "raise count, or lower one of the limits")
+    min_samples = _integer(raw, "min-samples", where, default=successes or count, low=1, high=count,
                            high_why=f"only {count} samples are taken (count)")
-    if min_samples <= failure_limit:
+    # With consecutive-success-limit a pass needs that many passes in a row, so failures alone cannot pass.
+    if not successes and min_samples <= failure_limit:
         raise ConfigError(f"{where}: min-samples {min_samples} is not above failure-limit {failure_limit}",
                           "then an analysis whose every measured sample failed could pass",
                           "raise min-samples above failure-limit, or lower failure-limit")
+    inconclusive_limit = _integer(raw, "inconclusive-limit", where, default=0, low=0, high=count - 1,
+                                  high_why=f"with count {count}, more than {count - 1} inconclusive samples "
+                                           "cannot happen, so the limit would never be reached")
+    error_limit = (_integer(raw, "consecutive-error-limit", where, default=0, low=0, high=count - 1,
+                            high_why=f"with count {count}, more than {count - 1} errors in a row cannot "
+                                     "happen, so the limit would never be reached")
+                   if "consecutive-error-limit" in raw else None)
+    dry_run = raw.get("dry-run", False)
+    if not isinstance(dry_run, bool):
+        raise ConfigError(f"{where} key `dry-run` is {_show(dry_run)}", "it must be true or false",
+                          "write `dry-run: true` to measure without deciding, or remove the key")
     spec = _settings(kind, raw[kind.name], f"{where} {kind.name}")
     return Analysis(name=name, provider=kind.name, spec=MappingProxyType(spec), interval=interval, count=count,
                     failure_limit=failure_limit, min_samples=min_samples, initial_delay=initial_delay,
-                    source=source)
+                    inconclusive_limit=inconclusive_limit, consecutive_error_limit=error_limit,
+                    consecutive_success_limit=successes, dry_run=dry_run, source=source)
 
 
 def _integer(raw: Mapping, key: str, where: str, *, default: int, low: int, high: int, high_why: str = "") -> int:
