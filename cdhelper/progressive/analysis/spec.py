@@ -46,7 +46,7 @@ class Analysis:
     """One named analysis of cd.yml's `analysis:` section (see `parse`)."""
 
     name: str
-    provider: str          # a key of PROVIDERS: "prometheus" | "http" | "command"
+    provider: str          # a key of PROVIDERS: "prometheus" | "http" | "command" | "compare"
     spec: Mapping          # the provider's settings, validated (read-only)
     interval: float        # seconds between samples
     count: int             # samples taken
