@@ -7,6 +7,7 @@ from __future__ import annotations
 from cdhelper.core.escaping import Md, md_code, md_link, md_text, mermaid_label, one_line, table, visible
 from cdhelper.observe.dora import Metrics
 from cdhelper.observe.history import Entry, Timeline
+from cdhelper.observe.rollouts import task_of
 
 from .report import path_diagram
 
@@ -39,7 +40,7 @@ def history_row(e: Entry) -> dict:
             "duration_seconds": None if took is None else round(took, 1),
             "approved_by": [a.get("login") for a in (p.get("gate") or {}).get("approvers", [])],
             "rollback_of": e.rollback_of, "commit": p.get("commit"), "run_url": (p.get("run") or {}).get("url"),
-            "task": e.task}
+            "task": task_of(r), "github_task": e.task}
 
 
 def history_markdown(t: Timeline) -> str:
@@ -47,20 +48,21 @@ def history_markdown(t: Timeline) -> str:
     for e in t.entries:
         h = history_row(e)
         what = f"rollback of {h['rollback_of']}" if h["rollback_of"] else ""
-        rows.append([h["created_at"][:16].replace("T", " "), h["version"], md_code(h["digest"][:19] + "…"), h["state"],
-                     ", ".join(h["approved_by"]) or "—", what, duration(h["duration_seconds"]), str(h["deployment_id"])])
+        rows.append([h["created_at"][:16].replace("T", " "), h["task"], h["version"], md_code(h["digest"][:19] + "…"),
+                     h["state"], ", ".join(h["approved_by"]) or "—", what, duration(h["duration_seconds"]),
+                     str(h["deployment_id"])])
     more = "" if t.complete else "\n_Older records exist: raise `--limit` to see them._\n"
     return (f"## History of {one_line(t.environment)}\n\n"
-            + table(["Created (UTC)", "Version", "Digest", "State", "Approved by", "", "Took", "Deployment"], rows) + more)
+            + table(["Created (UTC)", "Task", "Version", "Digest", "State", "Approved by", "", "Took", "Deployment"], rows) + more)
 
 
 def history_text(t: Timeline) -> str:
-    widths = (17, 14, 22, 11, 18, 17, 8)
-    header = ("CREATED (UTC)", "VERSION", "DIGEST", "STATE", "APPROVED BY", "ROLLBACK OF", "TOOK")
+    widths = (17, 12, 9, 14, 22, 11, 18, 12, 8)
+    header = ("CREATED (UTC)", "RECORD", "TASK", "VERSION", "DIGEST", "STATE", "APPROVED BY", "ROLLBACK OF", "TOOK")
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     for e in t.entries:
         h = history_row(e)
-        cells = (h["created_at"][:16].replace("T", " "), h["version"], h["digest"][:19] + "…", h["state"],
+        cells = (h["created_at"][:16].replace("T", " "), str(h["deployment_id"]), h["task"], h["version"], h["digest"][:19] + "…", h["state"],
                  ", ".join(h["approved_by"]) or "-", str(h["rollback_of"] or "-"), duration(h["duration_seconds"]))
         lines.append("  ".join(one_line(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
     if not t.complete:

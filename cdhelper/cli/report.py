@@ -139,12 +139,39 @@ def status_summary(rows: list[EnvironmentStatus]) -> str:
     body = []
     for s in rows:
         live, prev = s.live, s.previous
-        body.append([s.environment, live.version if live else "—", md_code(f"{live.digest[:19]}…") if live else "—",
+        body.append([s.environment, live.version if live else "none live",
+                     md_code(f"{live.digest[:19]}…") if live else "—",
                      live.created_at.strftime("%Y-%m-%d %H:%M") if live else "—",
                      prev.version if prev else "—",
                      f"{s.latest.version}: {s.latest.state}" if s.latest and s.latest is not live else ""])
-    return "## What is live where\n\n" + table(
+    out = "## What is live where\n\n" + table(
         ["Environment", "Version", "Digest", "Since (UTC)", "Previous good", "Latest attempt"], body)
+    rolling = [[s.environment, str(r.deployment_id), r.version, r.task, r.strategy, r.state, _step(r),
+                "—" if r.weight is None else f"{r.weight}%", r.last, r.since.strftime("%Y-%m-%d %H:%M"),
+                _resumes(r) or "—", r.behind.version if r.behind else "none (first release)"]
+               for s in rows for r in s.rollouts]
+    if rolling:
+        out += "\n### In flight or paused\n\n" + table(
+            ["Environment", "Deployment", "Version", "Task", "Strategy", "State", "Step", "Weight", "Last step",
+             "Since (UTC)", "Resumed by", "Rest of the traffic"], rolling)
+    failed = [[s.environment, f.version, f.how, f.at.strftime("%Y-%m-%d %H:%M"), f.reason, str(f.deployment_id)]
+              for s in rows for f in s.failed]
+    if failed:
+        out += "\n### Failed versions\n\n" + table(
+            ["Environment", "Version", "Outcome", "When (UTC)", "Why", "Deployment"], failed)
+    return out
+
+
+def _step(r) -> str:
+    if not r.step:
+        return "none reported yet"
+    return f"{r.step} of {r.steps}" if r.steps else str(r.step)
+
+
+def _resumes(r) -> str:
+    if not r.resumes:
+        return ""
+    return r.resumes + (f", not before {r.resume_after:%Y-%m-%d %H:%M} UTC" if r.resume_after else "")
 
 
 def status_text(rows: list[EnvironmentStatus]) -> str:
@@ -153,9 +180,11 @@ def status_text(rows: list[EnvironmentStatus]) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     for s in rows:
         live, prev = s.live, s.previous
-        cells = (s.environment, live.version if live else "-", (live.digest[:19] + "…") if live else "-",
+        cells = (s.environment, live.version if live else "none live", (live.digest[:19] + "…") if live else "-",
                  live.created_at.strftime("%Y-%m-%d %H:%M") if live else "-", prev.version if prev else "-")
-        lines.append("  ".join(one_line(c).ljust(w) for c, w in zip(cells, widths, strict=True)))
+        lines.append("  ".join(one_line(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip())
+        lines += [f"  {r.state}: {one_line(r.describe())} (deployment {r.deployment_id})" for r in s.rollouts]
+        lines += [f"  {f.how}: {one_line(f.version)} {one_line(f.describe(s.environment))}" for f in s.failed]
     return "\n".join(lines)
 
 

@@ -73,6 +73,15 @@ class Trust:
 
 
 @dataclass(frozen=True)
+class Status:
+    """One trusted status of a record, as written (status reads a rollout's steps from these)."""
+
+    state: str  # lower case
+    at: datetime
+    description: str
+
+
+@dataclass(frozen=True)
 class Record:
     id: int
     node_id: str
@@ -86,6 +95,7 @@ class Record:
     notes: tuple[str, ...] = ()  # what was not trusted about it, for the warnings
     log_url: str = ""  # of its latest status, whoever wrote it (GitHub's own records point at their job)
     description: str = ""  # of its latest trusted status: why it ended so (free text the writer chose)
+    statuses: tuple[Status, ...] = ()  # its trusted statuses, oldest first (those the ledger read)
 
     @property
     def home(self) -> str:
@@ -179,7 +189,9 @@ def from_graphql(nodes: list[dict], trust: Trust) -> list[Record]:
                               succeeded_at=parse_time(success["createdAt"]) if success else None, payload=payload,
                               changed_at=parse_time(latest["createdAt"]) if latest else None, creator=writer,
                               notes=tuple(notes), log_url=(statuses[-1].get("logUrl") or "") if statuses else "",
-                              description=str((latest or {}).get("description") or "")))
+                              description=str((latest or {}).get("description") or ""),
+                              statuses=tuple(Status(s["state"].lower(), parse_time(s["createdAt"]),
+                                                    str(s.get("description") or "")) for s in trusted)))
     return records
 
 

@@ -1,5 +1,6 @@
 """The deployment records read back: what is live where (`status`: one GraphQL request for the whole
-path, from the ledger), and an environment's records over time (`read_timeline`: shared by `history`
+path, from the ledger, plus one REST read of the soak environment's wait timer when a rollout is
+paused there: when it may resume), and an environment's records over time (`read_timeline`: shared by `history`
 and `dora`).
 
 The timeline is read backwards in pages of 100 with GraphQL (REST would need one more request per
@@ -19,8 +20,12 @@ from datetime import datetime
 
 from cdhelper.core.config import Config
 from cdhelper.core.context import RunContext
+from cdhelper.core.errors import PermissionDeniedError
+from cdhelper.deploy.failures import Failure
 from cdhelper.deploy.records import Record, Trust, from_graphql, live_record, parse_time, previous_good, read_ledger
 from cdhelper.github import queries
+
+from .rollouts import Rollout, failed_versions, in_flight, with_wait_timer
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,8 @@ class EnvironmentStatus:
     live: Record | None
     previous: Record | None
     latest: Record | None  # newest record of any state (may be in progress or failed)
+    rollouts: tuple[Rollout, ...] = ()  # records newer than the live one still in flight or paused, newest first
+    failed: tuple[Failure, ...] = ()  # versions whose latest finished rollout here failed or was rolled back
 
     def as_json(self) -> dict:
         def brief(r: Record | None) -> dict | None:
@@ -40,11 +47,14 @@ class EnvironmentStatus:
                     "approved_by": [a["login"] for a in (p.get("gate") or {}).get("approvers", [])],
                     "rollback_of": p.get("rollback_of"), "run_url": (p.get("run") or {}).get("url")}
         return {"environment": self.environment, "live": brief(self.live), "previous": brief(self.previous),
-                "latest": brief(self.latest)}
+                "latest": brief(self.latest), "rollouts": [r.as_json() for r in self.rollouts],
+                "failed": [f.as_json() for f in self.failed]}
 
 
-def status(client, ctx: RunContext, config: Config) -> tuple[list[EnvironmentStatus], tuple[str, ...]]:
-    """What is live where, and the records that were ignored (not written by a trusted writer)."""
+def status(client, ctx: RunContext, config: Config, *, soak_environment: str = "production-soak",
+           ) -> tuple[list[EnvironmentStatus], tuple[str, ...]]:
+    """What is live where, what is rolling out or paused ahead of it, which versions failed, and the
+    records that were ignored (not written by a trusted writer)."""
     names = [e.name for e in config.environments]
     ledger = read_ledger(client, ctx, names)
     out = []
@@ -52,8 +62,23 @@ def status(client, ctx: RunContext, config: Config) -> tuple[list[EnvironmentSta
         records = ledger.of(name)
         live = live_record(records)
         latest = next((r for r in records if r.ours), None)
-        out.append(EnvironmentStatus(name, live, previous_good(records, live), latest))
+        out.append(EnvironmentStatus(name, live, previous_good(records, live), latest, tuple(in_flight(records, live)),
+                                     tuple(failed_versions(records))))
+    if any(r.state == "paused" for s in out for r in s.rollouts):
+        minutes = _wait_timer(client, soak_environment)
+        out = [replace(s, rollouts=tuple(with_wait_timer(r, minutes) for r in s.rollouts)) for s in out]
     return out, ledger.ignored
+
+
+def _wait_timer(client, name: str) -> int | None:
+    """The soak environment's wait timer in minutes; None when it has none or this token may not read it
+    (reading environments needs `actions: read`): status then says what resumes a hold, not when."""
+    try:
+        environment = client.get_environment(name)
+    except PermissionDeniedError:
+        return None
+    return max((int(rule.get("wait_timer") or 0) for rule in (environment or {}).get("protection_rules") or []
+                if rule.get("type") == "wait_timer"), default=0) or None
 
 
 @dataclass(frozen=True)

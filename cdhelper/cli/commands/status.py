@@ -1,4 +1,5 @@
-"""`cdhelper status`: what digest and version is live in each environment, from the deployment records."""
+"""`cdhelper status`: what digest and version is live in each environment, what is rolling out or paused
+ahead of it, and which versions failed there, from the deployment records."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from cdhelper.cli import edge
 
 
 def register(sub) -> dict:
-    p = sub.add_parser("status", help="what digest and version is live in each environment")
+    p = sub.add_parser("status", help="what digest and version is live in each environment, "
+                       "what is rolling out or paused there, and which versions failed")
     edge.config_options(p)
     edge.trusted_writer_option(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--soak-environment", default=edge.input_value("soak-environment") or "production-soak",
+                   help="the environment whose wait timer holds the job that resumes a `pause: hold` (read only "
+                        "when a rollout is paused, to say when it may resume)")
     return {"status": run}
 
 
@@ -21,7 +26,7 @@ def run(args, io) -> int:
     from cdhelper.observe.history import status
     ctx = edge.run_context(args, io)
     cfg = edge.load_config(args, ctx)
-    rows, ignored = status(edge.github_client(ctx), ctx, cfg)
+    rows, ignored = status(edge.github_client(ctx), ctx, cfg, soak_environment=args.soak_environment)
     for note in ignored:
         io.warning(note, title="Untrusted record ignored")
     data = {"repository": ctx.repository, "environments": [r.as_json() for r in rows]}
