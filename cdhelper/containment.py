@@ -29,6 +29,7 @@ import contextlib
 import ctypes
 import errno
 import os
+import secrets
 import signal
 import sys
 import time
@@ -135,10 +136,21 @@ _serial = 0
 
 
 def _new_cgroup() -> str:
+    """A new cgroup of the helper's own. Named with a random part: a pid comes back, and a cgroup an
+    earlier process of that pid left (a probe child's, still busy when it was removed) must not stop
+    this one."""
     global _serial
     _serial += 1
-    path = os.path.join(_cgroup_root(), f"{CGROUP_PREFIX}{os.getpid()}-{_serial}")
-    os.mkdir(path, 0o700)
+    root = _cgroup_root()
+    for _ in range(5):
+        path = os.path.join(root, f"{CGROUP_PREFIX}{os.getpid()}-{_serial}-{secrets.token_hex(4)}")
+        try:
+            os.mkdir(path, 0o700)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise OSError(errno.EEXIST, "no free cgroup name")
     if not os.path.exists(os.path.join(path, "cgroup.kill")):  # Linux < 5.14
         os.rmdir(path)
         raise OSError(errno.ENOTSUP, "cgroup.kill missing")
