@@ -525,11 +525,13 @@ def _timeline(rehearsal: Rehearsal, result: dict, reject: bool) -> str:
     origin = min((j.started for j in rehearsal.jobs.values()), default=time.monotonic())
     lines = [f"cdhelper rehearsal: Continuous {'Delivery' if result['mode'] == 'delivery' else 'Deployment'} "
              f"(CD_MODE={result['mode']})", ""]
+    gate_shown = "gate" in rehearsal.jobs
     for job in sorted(rehearsal.jobs.values(), key=lambda j: j.started):
         span = f"{job.started - origin:6.1f}s -> {((job.ended or job.started) - origin):6.1f}s"
-        if job.job_id == "production" and "gate" not in rehearsal.jobs:  # act prints nothing for a skipped job
-            lines.append(f"  {'':{len(span)}}  {'Approval (delivery mode)':<26} skipped (CD_MODE=deployment: no human gate)")
-        lines.append(f"  {span}  {job.name:<26} {job.result or 'skipped'}")
+        if job.job_id.startswith("production") and not gate_shown:  # act prints nothing for a skipped job
+            gate_shown = True
+            lines.append(f"  {'':{len(span)}}  {'Approval (delivery mode)':<30} skipped (CD_MODE=deployment: no human gate)")
+        lines.append(f"  {span}  {job.name.strip():<30} {job.result or 'skipped'}")
         if job.job_id == "gate":
             for review in run.get("reviews", []):
                 lines.append(f"{'':20}waited for {', '.join(review['environments'])}: {review['state']} by "

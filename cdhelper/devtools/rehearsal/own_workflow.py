@@ -443,7 +443,7 @@ def timeline(rehearsal: OwnWorkflowRehearsal, result: dict) -> str:
              f"{' -> '.join(result['path'])}, gate {result['gate']}", ""]
     for job in sorted(rehearsal.jobs.values(), key=lambda j: j.started):
         span = f"{job.started - origin:6.1f}s -> {((job.ended or job.started) - origin):6.1f}s"
-        lines.append(f"  {span}  {job.name.strip():<26} {job.result or 'skipped'}")
+        lines.append(f"  {span}  {job.name.strip():<30} {job.result or 'skipped'}")
         if by_env.get(job.job_id) == result["gate"]:
             for review in result["reviews"]:
                 lines.append(f"{'':20}waited for {', '.join(review['environments'])}: {review['state']} by "
@@ -452,5 +452,5 @@ def timeline(rehearsal: OwnWorkflowRehearsal, result: dict) -> str:
                     lines.append(f"{'':20}(on GitHub this job fails and what needs it is skipped; act runs on, "
                                  "and cdhelper's own gate check refuses the gated promotion)")
     for job_id in result["skipped"]:
-        lines.append(f"  {'':18}  {job_id:<26} skipped (its `if:` was false, or a job it needs did not succeed)")
+        lines.append(f"  {'':18}  {job_id:<30} skipped (its `if:` was false, or a job it needs did not succeed)")
     return "\n".join(lines + report_tail(result, width=13))
