@@ -405,7 +405,8 @@ def release(client, ctx, config, req: FlagRequest, *, log: Callable[[str], None]
             ending.state = None
             result.state, result.handoff = "open", _handoff(result, req, env, live, kill_source)
             return result
-        failed = _hand_over(ctx, env, req, current, text, new_file.digest, live, result.deployment_id, log)
+        failed = _hand_over(ctx, env, req, current, text, new_file.digest, (live.version, live.digest),
+                            result.deployment_id, log)
         if failed:
             ending.state, ending.description = "failure", failed
             raise DeployError(f"releasing {req.flag}={req.variant} in {env.name} failed",
@@ -417,8 +418,8 @@ def release(client, ctx, config, req: FlagRequest, *, log: Callable[[str], None]
     return result
 
 
-def _hand_over(ctx, env, req: FlagRequest, current: FlagFile, text: str, digest: str, live, deployment_id: int,
-               log: Callable[[str], None]) -> str:
+def _hand_over(ctx, env, req: FlagRequest, current: FlagFile, text: str, digest: str, running: tuple[str, str],
+               deployment_id: int, log: Callable[[str], None]) -> str:
     """The new file into the workspace (the workflow commits it), then to the platform through the
     deploy hook. Returns why it failed, '' when it did not."""
     write(current, text)
@@ -427,7 +428,7 @@ def _hand_over(ctx, env, req: FlagRequest, current: FlagFile, text: str, digest:
         return ""
     cd_vars = {"CD_ENVIRONMENT": env.name, "CD_FLAGS": str(current.path.resolve()), "CD_FLAGS_DIGEST": digest,
                "CD_FLAG": req.flag, "CD_FLAG_VARIANT": req.variant, "CD_RELEASE": TASK, "CD_MODE": req.mode,
-               "CD_VERSION": live.version, "CD_DIGEST": live.digest, "CD_DEPLOYMENT_ID": str(deployment_id)}
+               "CD_VERSION": running[0], "CD_DIGEST": running[1], "CD_DEPLOYMENT_ID": str(deployment_id)}
     log(f"hook deploy: CD_FLAGS={cd_vars['CD_FLAGS']} CD_FLAG={req.flag} CD_FLAG_VARIANT={req.variant}")
     code = hooks.run(command, hooks.environment(os.environ, cd_vars, secrets=(ctx.token,)))
     return f"the deploy hook exited {code}" if code != 0 else ""
@@ -442,13 +443,6 @@ def _handoff(result: FlagResult, req: FlagRequest, env, live, kill_source: str) 
             "url": env.url, "previous": None, "unchanged": result.state == "unchanged",
             "flag": {"flag": req.flag, "old": result.old, "new": req.variant, "digest": result.digest,
                      "kill_switch": bool(kill_source)}}
-
-
-class _Live:
-    """What a flip's hook is told of the release it runs on, from the handoff."""
-
-    def __init__(self, h: dict):
-        self.version, self.digest = h["version"], h["digest"]
 
 
 def deploy_flip(ctx, config, h: dict, req: FlagRequest, *, log: Callable[[str], None] = print) -> str:
@@ -470,7 +464,7 @@ def deploy_flip(ctx, config, h: dict, req: FlagRequest, *, log: Callable[[str], 
                             f"its digest is {new_file.digest} but the record names {flip['digest']}",
                             "check out the same commit as the open job (the workflow's default)")
     req = FlagRequest(environment=env.name, flag=flip["flag"], variant=flip["new"], mode=h["mode"], command=req.command)
-    return _hand_over(ctx, env, req, current, text, new_file.digest, _Live(h), h["deployment_id"], log)
+    return _hand_over(ctx, env, req, current, text, new_file.digest, (h["version"], h["digest"]), h["deployment_id"], log)
 
 
 def flipped_file(ctx, h: dict) -> FlagFile:

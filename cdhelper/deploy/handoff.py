@@ -21,8 +21,11 @@ MAX_REPORT = 64 * 1024  # characters; GitHub allows 1 MB of outputs per job
 MAX_HANDOFF = 64 * 1024
 
 
-def _schema(name: str) -> dict:
-    return json.loads(resources.files("cdhelper.core").joinpath(f"schemas/{name}.schema.json").read_text())
+def _schema_error(data, name: str):
+    """The most telling way `data` breaks schemas/NAME.schema.json, or None."""
+    import jsonschema  # heavy: imported when used, so --help starts without it
+    schema = json.loads(resources.files("cdhelper.core").joinpath(f"schemas/{name}.schema.json").read_text())
+    return jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
 
 
 def of(result, req, env, plan) -> dict:
@@ -51,7 +54,6 @@ def dump(data: dict) -> str:
 
 def parse_handoff(raw: str, *, name: str = "handoff") -> dict:
     """The open job's output, passed through unchanged by the workflow."""
-    import jsonschema  # heavy: imported when used, so --help starts without it
     fix = f"pass the open job's `handoff` output unchanged: {name}: ${{{{ needs.<open job>.outputs.handoff }}}}"
     if not raw.strip():
         raise InputError(f"{name} is empty", "the deploy and record phases continue what the open phase began", fix)
@@ -61,7 +63,7 @@ def parse_handoff(raw: str, *, name: str = "handoff") -> dict:
         data = json.loads(raw)
     except ValueError as exc:
         raise InputError(f"{name} {raw[:40]!r} is not JSON", str(exc)[:80], fix) from None
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_schema("promotion-handoff")).iter_errors(data))
+    error = _schema_error(data, "promotion-handoff")
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "the top level"
         raise InputError(f"{name} is not a promotion handoff", f"at {where}: {error.message[:120]}", fix)
@@ -83,7 +85,6 @@ def report(deployment_id: int, state: str, *, statuses: list[str], reason: str =
 def parse_report(raw: str, handoff: dict) -> tuple[dict | None, str]:
     """The deploy job's report, or None and why it was not used. Never an error: the record job closes
     the record from the job's result whatever the report says (or whether there is one)."""
-    import jsonschema  # heavy: imported when used, so --help starts without it
     if not raw.strip():
         return None, "the deploy job reported nothing"
     if len(raw) > MAX_REPORT:
@@ -92,7 +93,7 @@ def parse_report(raw: str, handoff: dict) -> tuple[dict | None, str]:
         data = json.loads(raw)
     except ValueError:
         return None, "the deploy job's report is not JSON"
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_schema("deploy-report")).iter_errors(data))
+    error = _schema_error(data, "deploy-report")
     if error is not None:
         return None, f"the deploy job's report is malformed ({error.message[:80]})"
     if data["deployment_id"] != handoff["deployment_id"]:

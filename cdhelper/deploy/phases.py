@@ -82,6 +82,7 @@ class Closed:
     paused_at: int = 0
     rollback_id: int = 0
     ignored_report: str = ""  # why the deploy job's report was not used
+    handoff: dict | None = None  # the open job's handoff, parsed (None: there was none)
 
 
 def close(client, ctx: RunContext, environment: str, raw_handoff: str, job_result: str, raw_report: str,
@@ -102,7 +103,7 @@ def close(client, ctx: RunContext, environment: str, raw_handoff: str, job_resul
                          "a record job closes the record its open job made",
                          "pass the open job of the same environment's `handoff` output")
     if h.get("unchanged"):
-        return Closed(h["deployment_id"], "unchanged", "this run had already deployed it")
+        return Closed(h["deployment_id"], "unchanged", "this run had already deployed it", handoff=h)
     if ctx.ghes:  # GHES has no `deployment: false`: the deploy job, bound to the environment, made a record too
         retire_job_records(client, ctx, environment, read_ledger(client, ctx, [environment]).of(environment),
                            h["deployment_id"], ended_too=True)
@@ -119,16 +120,16 @@ def close(client, ctx: RunContext, environment: str, raw_handoff: str, job_resul
         if paused and not h["resume_step"] and paused == h["hold_step"]:
             description = f"paused at step {paused} of {h['steps']}; the soak job resumes it ({REPORTED})"
             writer.status(ident, "in_progress", description, environment_url=url)
-            return Closed(ident, "paused", description, paused_at=paused, ignored_report=why)
+            return Closed(ident, "paused", description, paused_at=paused, ignored_report=why, handoff=h)
         if paused:  # a pause where the plan holds nowhere: the job's success proves no live version
             description = f"the deploy job succeeded but reported a pause at step {paused}, where the plan does not hold"
             writer.status(ident, "error", description, environment_url=url)
-            return Closed(ident, "error", description, ignored_report=why)
+            return Closed(ident, "error", description, ignored_report=why, handoff=h)
         flip = h.get("flag")
         description = (f"{flip['flag']} is {flip['new']} in {h['environment']}" if flip else
                        f"{h['version']} is live in {h['environment']}")
         writer.status(ident, "success", description, environment_url=url)
-        return Closed(ident, "success", description, ignored_report=why)
+        return Closed(ident, "success", description, ignored_report=why, handoff=h)
     if job_result == "failure":
         description = reason or (f"the deploy job failed before {h['flag']['flag']} was {h['flag']['new']}"
                                  if h.get("flag") else f"the deploy job failed before {h['version']} was live")
@@ -137,8 +138,8 @@ def close(client, ctx: RunContext, environment: str, raw_handoff: str, job_resul
         if state == "rolled-back" and h["previous"]:
             rollback = record_rollback(writer, h, reason, production=bool(h.get("production")),
                                        reported_by=f"the deploy job of run {ctx.run_id}")
-        return Closed(ident, "failure", description, rollback_id=rollback, ignored_report=why)
+        return Closed(ident, "failure", description, rollback_id=rollback, ignored_report=why, handoff=h)
     description = (f"the deploy job was cancelled before {h['version']} finished deploying" if job_result == "cancelled"
                    else "the deploy job did not run (skipped)")
     writer.status(ident, "error", description, environment_url=url)
-    return Closed(ident, "error", description, ignored_report=why)
+    return Closed(ident, "error", description, ignored_report=why, handoff=h)

@@ -189,13 +189,13 @@ def _deploy_flip(args, io, ctx, cfg) -> int:
 
 def _close_flip(args, io, ctx, client) -> int:
     """The split layout's record job: the record ended from the deploy job's result, then the commit."""
-    from cdhelper.deploy import flags, handoff, phases
+    from cdhelper.deploy import flags, phases
     closed = phases.close(client, ctx, args.environment, args.handoff or "", (args.job_result or "").strip(),
                           args.report or "", log=io.info,
                           warn=lambda note: io.warning(note, title="Deploy job's report not used"))
     commit = ""
     if args.commit_to and closed.state in ("success", "unchanged"):
-        h = handoff.parse_handoff(args.handoff)
+        h = closed.handoff
         flip = h["flag"]
         on_branch = _branch_file(client, ctx, args.commit_to, h["environment"], flip["flag"], flip["new"])
         released = flags.flipped_file(ctx, h)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from cdhelper.cli import edge
 from cdhelper.core.errors import CDHelperError, InputError, RolledBack
 
@@ -181,12 +183,7 @@ def _deploy(args, io) -> int:
                            artifact_paths=tuple(args.artifact or edge.lines(edge.input_value("artifact"))),
                            command=args.deploy_command, environment_url=args.environment_url,
                            strategy=_strategy(args.strategy, env, cfg) if args.strategy else None, phase="deploy")
-    client = []  # built only if a rollback needs an old release's files (a read)
-
-    def github():
-        if not client:
-            client.append(edge.github_client(ctx))
-        return client[0]
+    github = functools.cache(lambda: edge.github_client(ctx))  # built only if a rollback needs an old release's files
     with io.group(f"Deploy {h['version']} to {h['environment']} (deployment {h['deployment_id']})"):
         done = phases.deploy(ctx, cfg, req, h, client=github, log=io.info)
     io.set_output("report", handoff.dump(done.report))
@@ -219,8 +216,7 @@ def _close(args, io) -> int:
     kind = {"success": "promoted", "failure": "rolled_back" if closed.rollback_id else "failed",
             "error": "failed"}.get(closed.state)
     if kind:
-        from cdhelper.deploy import handoff
-        h = handoff.parse_handoff(args.handoff)
+        h = closed.handoff
         edge.announce(io, targets, edge.event(ctx, kind, environment=args.environment, version=h["version"],
                                               mode=h["mode"], digest=h["digest"], deployment_id=closed.deployment_id,
                                               message=closed.description))
