@@ -11,7 +11,7 @@ from cdhelper.cli import edge
 from cdhelper.cli import main as cli  # loaded before any family: main builds the parser from them
 from cdhelper.core.errors import InputError
 
-ACTIONS: tuple[str, ...] = ()  # filled by each operation's registration below
+ACTIONS: tuple[str, ...] = ()  # the operations' names, once the parser is built
 
 
 def register(sub) -> dict:
@@ -21,8 +21,8 @@ def register(sub) -> dict:
     # ACTION may be left out: the actions (`command: rollout`) name it in INPUT_ACTION.
     actions = p.add_subparsers(dest="rollout_command", metavar="ACTION", required=False,
                                help="abort | resume | retry (default: the action's `action` input)")
-    handlers: dict = {}
-    # --- each operation registers its parser and handler here ---
+    # each operation adds its parser to `actions` and returns its handler(args, io)
+    handlers = {name: add(actions) for name, add in OPERATIONS.items()}
     global ACTIONS
     ACTIONS = tuple(handlers)
 
@@ -37,3 +37,8 @@ def register(sub) -> dict:
             args = cli.build_parser().parse_args(["rollout", action])  # every option defaults to its input
         return handlers[args.rollout_command](args, io)
     return {"rollout": run_rollout}
+
+
+# --- the operations: name -> add(actions) -> handler; one block per operation below ---
+
+OPERATIONS: dict = {}
