@@ -39,6 +39,7 @@ def of(result, req, env, plan) -> dict:
         "resume_step": req.resume_step, "hold_step": holds[0] if holds else 0, "steps": plan.rollout_steps,
         "strategy": plan.type, "live_slot": result.live_slot, "url": req.environment_url or env.url,
         "unchanged": result.state == "unchanged", "gate": result.gate.payload(),
+        "full": bool(getattr(req, "full", False)), "soak_seconds": int(result.soak_seconds),
         "previous": None if previous is None else {
             "version": previous.version, "digest": previous.digest, "deployment_id": previous.id,
             "tag": str((previous.payload or {}).get("tag", "")), "commit": str((previous.payload or {}).get("commit", "")),

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from cdhelper.core.config import Config
 from cdhelper.core.context import RunContext
 from cdhelper.core.digests import digest_paths
 from cdhelper.core.errors import DeployError, EvidenceError, InputError, RolledBack
-from cdhelper.progressive import rollout
+from cdhelper.progressive import rollout, strategies
 
 from . import handoff as handoffs
+from . import resume as resumes
 from .promotion import PromotionRequest, cd_vars, finish, record_rollback, retire_job_records
 from .record_writer import RecordWriter
 from .records import read_ledger
@@ -60,7 +62,8 @@ def deploy(ctx: RunContext, config: Config, req: PromotionRequest, h: dict, *, c
     try:
         ended = rollout.run(plan=plan, commands=commands, cd_vars=cd_vars(client, ctx, config, req, h),
                             token=ctx.token, analyses=config.analyses, report=statuses.append, log=log,
-                            live_slot=h["live_slot"], start=h["resume_step"],
+                            live_slot=h["live_slot"], start=h["resume_step"], full=bool(h.get("full")),
+                            hold_seconds=h.get("soak_seconds", 0),
                             previous_artifact=lambda: rollout.previous_artifact(
                                 client(), ctx, config, (h["previous"] or {}).get("tag", ""), log))
     except RolledBack as rolled:
@@ -111,14 +114,15 @@ def close(client, ctx: RunContext, environment: str, raw_handoff: str, job_resul
     if why:
         warn(f"{why}: deployment {h['deployment_id']} is closed from the job's result alone")
     writer, ident, url = RecordWriter(client, ctx), h["deployment_id"], h["url"]
-    for text in (report or {}).get("statuses", []):
-        writer.status(ident, "in_progress", f"{text} ({REPORTED})", environment_url=url)
+    for text in (report or {}).get("statuses", []):  # cut before the label, which must survive GitHub's cut
+        writer.status(ident, "in_progress", strategies.with_resume_time(text, None, after=f" ({REPORTED})"),
+                      environment_url=url)
     state = (report or {}).get("state", "")
     reason = f"{(report or {}).get('reason', '')} ({REPORTED})" if (report or {}).get("reason") else ""
     if job_result == "success":
         paused = (report or {}).get("paused_at", 0) if state == "paused" else 0
         if paused and not h["resume_step"] and paused == h["hold_step"]:
-            description = f"paused at step {paused} of {h['steps']}; the soak job resumes it ({REPORTED})"
+            description = paused_description(paused, h)
             writer.status(ident, "in_progress", description, environment_url=url)
             return Closed(ident, "paused", description, paused_at=paused, ignored_report=why, handoff=h)
         if paused:  # a pause where the plan holds nowhere: the job's success proves no live version
@@ -143,3 +147,11 @@ def close(client, ctx: RunContext, environment: str, raw_handoff: str, job_resul
                    else "the deploy job did not run (skipped)")
     writer.status(ident, "error", description, environment_url=url)
     return Closed(ident, "error", description, ignored_report=why, handoff=h)
+
+
+def paused_description(step: int, h: dict) -> str:
+    """The record job's own paused status: when the hold may resume is this job's clock plus the soak
+    the open job read (never a time the deploy job reported), kept through GitHub's 140-character cut."""
+    soak = h.get("soak_seconds", 0)
+    return strategies.with_resume_time(f"paused at step {step} of {h['steps']}, as the deploy job reported; "
+                                       "a later job resumes it", resumes.clock() + timedelta(seconds=soak) if soak else None)

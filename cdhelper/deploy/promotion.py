@@ -28,6 +28,7 @@ from cdhelper.release.tagging import Candidate, read_candidate, tag_name
 
 from . import failures, flags, handoff
 from . import gate as gates
+from . import resume as resumes
 from .record_writer import RecordWriter, build_payload, previous_of, record_file, remove_marker
 from .records import FINAL_STATES, CommitFacts, Record, Trust, live_record, now, read_ledger
 
@@ -52,6 +53,8 @@ class PromotionRequest:
     # "all": one job checks, records and deploys (the single-job layout); "open": this job checks and
     # opens the record and runs nothing of the repository; the deploy and record phases are in phases.py
     phase: str = "all"
+    full: bool = False  # a resume: skip the remaining steps, one shift to 100% (`rollout resume --full`)
+    resumed_by: str = "soak job"  # what resumes a hold (resume.HOW): named in the refusal of an early resume
 
 
 @dataclass
@@ -73,6 +76,7 @@ class PromotionResult:
     would: dict | None = None  # a dry run: the writes the real run would make
     live_slot: str = ""  # blue-green: the slot serving before this promotion
     handoff: dict | None = None  # the open phase: what the deploy and record jobs continue from
+    soak_seconds: float = 0.0  # how long a hold soaks (its `soak:` or the soak environment's wait timer)
 
 
 def promote(client: GitHubClient, ctx: RunContext, config: Config, req: PromotionRequest, *,
@@ -111,7 +115,12 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     mine = next((r for r in target if r.of_run(ctx.run_id) and r.digest == candidate.manifest), None)
     live = live_record(target)
     if req.resume_step:
-        return _opened(_resume(client, ctx, config, env, req, candidate, mine, plan, commands, log, ledger), req, env, plan)
+        if mine is None:
+            raise InputError(f"nothing to resume in {env.name}",
+                             f"run {ctx.run_id} holds no rollout of {candidate.version} in progress there",
+                             "resume only after a promotion of this run paused (its `paused` output is true)")
+        return _opened(resume(client, ctx, config, env, req, candidate, mine, plan, commands, log, ledger,
+                              gated=gated), req, env, plan)
     if mine is not None and mine.state == "success" and req.dry_run:
         return PromotionResult(candidate, env.name, mine.id, "unchanged",
                                _gate_from_payload(mine.payload, config.gate_environment), previous=live,
@@ -135,7 +144,7 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
                              gate_job=req.gate_job) if gated else
                 gates.not_required(config.gate_environment, ungated=env.name if req.mode == "delivery" else ""))
     rollout.preflight(config, plan, candidate, env)
-    rollout.check_soak(client, plan, req)
+    soak = rollout.check_soak(client, plan, req)
     slot = rollout.next_slot(plan, live)
     payload = _payload(candidate, env, req, ctx, decision, promoted_from, rollback_of, previous, plan.payload(slot),
                        acknowledged)
@@ -152,7 +161,8 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
     if ctx.ghes:
         retire_job_records(client, ctx, env.name, target, deployment_id)
     result = PromotionResult(candidate, env.name, deployment_id, "success", decision, previous, rollback_of, warnings,
-                             node_id=node, ignored=ledger.ignored, plan=plan, live_slot=rollout.live_slot(live))
+                             node_id=node, ignored=ledger.ignored, plan=plan, live_slot=rollout.live_slot(live),
+                             soak_seconds=soak)
     settled = {r.id for r in target if r.state in FINAL_STATES}
     _deploy(client, ctx, config, env, req, result, settled, log, commands=commands)
     return _opened(result, req, env, plan)
@@ -167,28 +177,116 @@ def _opened(result: PromotionResult, req: PromotionRequest, env: Environment, pl
     return result
 
 
-def _resume(client, ctx, config, env, req, candidate, mine, plan, commands, log, ledger) -> PromotionResult:
-    """The resume job: continue this run's paused rollout, after the pause the workflow held."""
-    if mine is None or mine.state not in {"in_progress", "queued"}:
+def resume(client, ctx, config, env, req, candidate, record: Record, plan, commands, log, ledger, *,
+           gated: bool) -> PromotionResult:
+    """Continue a paused rollout from its hold, on its own record: the pipeline's soak job (this run's
+    record) and `rollout resume` (any run's) alike. Checked before anything is written: the record is
+    paused at this plan's hold, its soak has passed (resume.check_due), and in delivery mode a gated
+    environment's gate approved this run."""
+    if record.state not in {"in_progress", "queued"}:
         raise InputError(f"nothing to resume in {env.name}",
-                         f"run {ctx.run_id} holds no rollout of {candidate.version} in progress there",
-                         "resume only after a promotion of this run paused (its `paused` output is true)")
+                         f"deployment {record.id} ({record.version}) is {record.state}, not in progress",
+                         "resume only a rollout paused at a `pause: hold` (`cdhelper status` shows it)")
     holds = [i + 1 for i, step in enumerate(plan.steps) if step.kind == "hold"]  # one at most (strategies.py)
     if req.resume_step not in holds:  # another step would skip the rest of the plan yet record success
         raise InputError(f"resume-step {req.resume_step} is not where the rollout of {env.name} paused",
                          f"its plan holds at step {holds[0]}" if holds else "its plan has no `pause: hold`",
                          "pass the paused promotion's `step` output through unchanged")
-    live = live_record([r for r in ledger.of(env.name) if r.id != mine.id])
-    result = PromotionResult(candidate, env.name, mine.id, "success", _gate_from_payload(mine.payload, config.gate_environment),
-                             live, mine.payload.get("rollback_of"), node_id=mine.node_id, ignored=ledger.ignored,
-                             plan=plan, live_slot=rollout.live_slot(live))
+    pause = resumes.paused(record)
+    if pause is None or pause.step != req.resume_step:
+        raise InputError(f"deployment {record.id} ({record.version}) in {env.name} is not paused at step {req.resume_step}",
+                         f"its latest status is {record.description[:80]!r}",
+                         "resume only a rollout paused at its hold; a resume already under way writes \"Resuming …\"")
+    soak = 0.0
+
+    def soak_seconds() -> float:  # only for a paused status written before the time was recorded
+        nonlocal soak
+        soak = soak or rollout.check_soak(client, plan, req)
+        return soak
+    resumes.check_due(pause, env.name, soak_seconds, how=req.resumed_by)
+    if gated and req.dry_run:  # the scheduled resume asks first whether its gate job must run
+        decision = gates.GateDecision(True, config.gate_environment)
+    elif gated:
+        decision = gates.verify(client, ctx, ledger, gate_environment=config.gate_environment, target=env.name,
+                                gate_job=req.gate_job)
+    else:
+        decision = _gate_from_payload(record.payload, config.gate_environment)
+    live = live_record([r for r in ledger.of(env.name) if r.id != record.id])
+    result = PromotionResult(candidate, env.name, record.id, "success", decision,
+                             live, record.payload.get("rollback_of"), node_id=record.node_id, ignored=ledger.ignored,
+                             plan=plan, live_slot=rollout.live_slot(live), soak_seconds=soak)
     if req.dry_run:
         result.state = "dry-run"
-        result.would = {"writes": [f"continue deployment {mine.id} from step {req.resume_step}: its statuses, "
-                                   "then the final one"], "commands": sorted(commands)}
+        result.would = {"writes": [f"continue deployment {record.id} from step {req.resume_step}"
+                                   + (" to 100% at once (--full)" if req.full else "") + ": its statuses, then the final one"],
+                        "commands": sorted(commands)}
         return result
     _deploy(client, ctx, config, env, req, result, set(), log, commands=commands, resume=True)
     return result
+
+
+@dataclass(frozen=True)
+class ResumeRequest:
+    """`cdhelper rollout resume`: which paused rollout, and how (docs/progressive-delivery.md)."""
+
+    environment: str  # "" with `due`
+    mode: str
+    deployment_id: int = 0
+    full: bool = False
+    due: bool = False  # the oldest hold whose time has passed, across the path
+    phase: str = "all"
+    dry_run: bool = False
+    gated: bool = False
+    gate_job: str = gates.DEFAULT_GATE_JOB
+    soak_environment: str = "production-soak"
+    command: str = ""
+    environment_url: str = ""
+
+
+def resume_rollout(client: GitHubClient, ctx: RunContext, config: Config, req: ResumeRequest, *,
+                   log: Callable[[str], None] = print, warn: Callable[[str], None] | None = None) -> PromotionResult | None:
+    """Resume a paused rollout of any run on its own record (None: `due` and nothing is due). One read
+    finds it; a second reads its tag (the candidate checked as a promotion checks it) and, when gated,
+    this run's approval; then `resume`, the soak job's own path."""
+    check_temp_dir(ctx)
+    names = [e.name for e in config.environments] if req.due else [config.environment(req.environment).name]
+    first = read_ledger(client, ctx, names)
+    if req.due:
+        found = resumes.due(first, names)
+        if not found:
+            log("nothing due: no paused hold has reached its time in " + ", ".join(names))
+            return None
+        _, name, pause = found[0]
+        log(f"due: deployment {pause.record.id} ({pause.record.version}) in {name}"
+            + (f"; {len(found) - 1} more due after it (the next run takes the next)" if len(found) > 1 else ""))
+    else:
+        name = names[0]
+        target = first.of(name)
+        pause = resumes.find(name, target, live_record(target), req.deployment_id)
+    env = config.environment(name)
+    record = pause.record
+    gated = (req.gated or config.is_gated(env.name)) and req.mode == "delivery"
+    if gated and not ctx.run_id:
+        raise InputError("no workflow run id", "the gate is verified against this run's approvals (GITHUB_RUN_ID)",
+                         "run inside GitHub Actions, or set GITHUB_RUN_ID to the run that holds the approval")
+    tag = str((record.payload or {}).get("tag") or tag_name(config.tag_prefix, record.version))
+    ledger = read_ledger(client, ctx, [env.name], tag=tag, run_url=ctx.run_url if gated else None,
+                         gate=config.gate_environment if gated else None)
+    for note in ledger.ignored:
+        (warn or log)(note)
+    pause = resumes.find(env.name, ledger.of(env.name), live_record(ledger.of(env.name)), record.id)
+    candidate = _candidate(ledger.tag_message, ledger.tag_commit, tag)
+    if candidate.manifest != pause.record.digest:
+        raise EvidenceError(f"deployment {record.id} cannot be resumed", f"its record names {record.digest[:19]}… but tag "
+                            f"{tag!r} records {candidate.manifest[:19]}…", "abort it (`cdhelper rollout abort`)")
+    preq = PromotionRequest(environment=env.name, version=candidate.version, mode=req.mode, command=req.command,
+                            environment_url=req.environment_url, gated=req.gated, gate_job=req.gate_job,
+                            resume_step=pause.step, soak_environment=req.soak_environment, dry_run=req.dry_run,
+                            phase=req.phase, full=req.full, resumed_by="scheduled" if req.due else "rollout resume")
+    plan = rollout.plan_for(env, preq)
+    commands = rollout.check_hooks(plan, env, preq)
+    result = resume(client, ctx, config, env, preq, candidate, pause.record, plan, commands, log, ledger, gated=gated)
+    return _opened(result, preq, env, plan)
 
 
 def check_temp_dir(ctx: RunContext) -> None:
@@ -435,6 +533,9 @@ def _deploy(client: GitHubClient, ctx: RunContext, config: Config, env: Environm
                      marker={"version": result.candidate.version}) as ending:
         if resume:
             report(f"Resuming {result.candidate.version} in {env.name} after the hold at step {req.resume_step}")
+            if req.full:
+                report(f"promoted fully by {ctx.actor or 'unknown'} (run {ctx.run_id}): "
+                       f"{strategies.skipped(req.resume_step, len(result.plan.steps))}")
         else:
             # queued, and in the same request the environment's records: a newer rival yields nothing deployed
             ledger = writer.queue(result.deployment_id, result.node_id, env.name, environment_url=url,
@@ -456,7 +557,8 @@ def _deploy(client: GitHubClient, ctx: RunContext, config: Config, env: Environm
         try:
             ended = rollout.run(plan=result.plan, commands=commands, cd_vars=cd_vars(client, ctx, config, req, h, result.candidate),
                                 token=ctx.token, analyses=config.analyses, report=report, log=log,
-                                live_slot=result.live_slot, start=req.resume_step,
+                                live_slot=result.live_slot, start=req.resume_step, full=req.full,
+                                hold_seconds=result.soak_seconds, clock=resumes.clock,
                                 previous_artifact=lambda: rollout.previous_artifact(
                                     client, ctx, config, (h["previous"] or {}).get("tag", ""), log))
         except RolledBack as rolled:

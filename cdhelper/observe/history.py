@@ -64,7 +64,7 @@ def status(client, ctx: RunContext, config: Config, *, soak_environment: str = "
         latest = next((r for r in records if r.ours), None)
         out.append(EnvironmentStatus(name, live, previous_good(records, live), latest, tuple(in_flight(records, live)),
                                      tuple(failed_versions(records))))
-    if any(r.state == "paused" for s in out for r in s.rollouts):
+    if any(r.state == "paused" and r.resume_after is None for s in out for r in s.rollouts):  # paused before the time was recorded
         minutes = _wait_timer(client, soak_environment)
         out = [replace(s, rollouts=tuple(with_wait_timer(r, minutes) for r in s.rollouts)) for s in out]
     return out, ledger.ignored

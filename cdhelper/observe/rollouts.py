@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from cdhelper.deploy.failures import Failure, last_failure
 from cdhelper.deploy.records import Record
+from cdhelper.progressive.strategies import resume_time
 
 REPORTED = re.compile(r"\s*\(reported by the deploy job\)\s*$")
 STEP = re.compile(r"^(canary|rolling|blue-green) (\d+)/(\d+): (.*)$")
@@ -125,7 +126,7 @@ def rollout_of(record: Record, live: Record | None) -> Rollout:
     payload = record.payload or {}
     strategy = payload.get("strategy") or {}
     planned = len(strategy.get("steps") or []) or int(strategy.get("batches") or 0)
-    step = weight = None
+    step = weight = after = None
     last, paused = NO_STEP, False
     for status in record.statuses:
         found = parse_step(status.description)
@@ -134,6 +135,8 @@ def rollout_of(record: Record, live: Record | None) -> Rollout:
         if found.weight is not None:
             weight = found.weight
         paused = found.paused
+        # the time the pause recorded (the record job's own status comes last in the split layout)
+        after = resume_time(status.description) if paused and not found.reported else None
         if not found.resuming:
             step = found
         if not (found.resuming or found.paused):
@@ -142,17 +145,22 @@ def rollout_of(record: Record, live: Record | None) -> Rollout:
     since = (record.changed_at or record.created_at) if paused else record.created_at
     resumes = ""
     if paused:
-        resumes = "the workflow's soak job, once the soak environment's wait timer ends; then the resume job " \
-                  f"continues from step {step.step + 1}" if step else "the workflow's soak job"
+        then = f"; then it continues from step {step.step + 1}" if step else ""
+        soaked = any(str(s).startswith("hold ") and str(s) != "hold (resumed by a later job)"
+                     for s in strategy.get("steps") or [])
+        resumes = ("the scheduled resume (cd-resume.yml) or `cdhelper rollout resume`, once due" + then if soaked else
+                   "the workflow's soak job, once the soak environment's wait timer ends (or `cdhelper rollout "
+                   "resume`, once due)" + then)
     return Rollout(record.id, record.version, task_of(record), str(strategy.get("type") or "all-at-once"),
                    str(payload.get("layout") or "single-job"), "paused" if paused else "in progress",
                    step.step if step else 0, (step.steps if step and step.steps else planned), weight, last,
-                   since, record.created_at, resumes, None, live)
+                   since, record.created_at, resumes, after if paused else None, live)
 
 
 def with_wait_timer(rollout: Rollout, minutes: int | None) -> Rollout:
-    """A paused rollout with when its soak ends (`minutes`: the soak environment's wait timer)."""
-    if rollout.state != "paused" or not minutes:
+    """A paused rollout with when its soak ends (`minutes`: the soak environment's wait timer), for a
+    paused status written before the time was recorded in it."""
+    if rollout.state != "paused" or not minutes or rollout.resume_after is not None:
         return rollout
     return Rollout(**{**rollout.__dict__, "resume_after": rollout.since + timedelta(minutes=minutes)})
 

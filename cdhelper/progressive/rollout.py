@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from cdhelper import hooks
@@ -69,7 +70,8 @@ def check_hooks(plan: strategies.Plan, env, req) -> dict[str, str]:
 def run(*, plan: strategies.Plan, commands: dict[str, str], cd_vars: dict[str, str], token: str,
         analyses: dict, report: Callable[[str], None], log: Callable[[str], None], live_slot: str = "",
         start: int = 0, previous_artifact: Callable[[], str] = lambda: "",
-        sleep: Callable[[float], None] = time.sleep) -> Ended:
+        sleep: Callable[[float], None] = time.sleep, full: bool = False, hold_seconds: float = 0.0,
+        clock: Callable[[], datetime] | None = None) -> Ended:
     """Walk the plan. Raises RolledBack (undone and to be recorded by the caller) or DeployError."""
 
     def run_hook(name: str, extra: dict[str, str]) -> int:
@@ -94,8 +96,9 @@ def run(*, plan: strategies.Plan, commands: dict[str, str], cd_vars: dict[str, s
                  "digest": cd_vars["CD_DIGEST"], **cd_vars}
     rollout = strategies.Rollout(plan=plan, variables=variables, run_hook=run_hook, analyze=analyze, report=report,
                                  log=log, sleep=sleep, live_slot=live_slot,
-                                 hooks=frozenset(h for h, c in commands.items() if c))
-    outcome = strategies.execute(rollout, start=start)
+                                 hooks=frozenset(h for h, c in commands.items() if c), hold_seconds=hold_seconds,
+                                 **({"clock": clock} if clock else {}))
+    outcome = strategies.execute(rollout, start=start, full=full)
     for step in outcome.steps:
         log(f"step {step.step}: {step.what}: {step.outcome}" + (f" - {step.detail}" if step.detail else ""))
     if outcome.state == "paused":
@@ -129,11 +132,15 @@ def check_freeze(config: Config, env: Environment, req) -> None:
                  exemption="a rollback is never frozen (rollback: true)")
 
 
-def check_soak(client: GitHubClient, plan: strategies.Plan, req) -> None:
-    """A `pause: hold` lasts as long as the soak environment's wait timer: without one GitHub starts
-    the resume job at once and the soak silently lasts no time. Refused before anything is written."""
-    if not any(step.kind == "hold" for step in plan.steps):
-        return
+def check_soak(client: GitHubClient, plan: strategies.Plan, req) -> float:
+    """How long a `pause: hold` soaks, in seconds (0: the plan holds nowhere): its `soak:`, else the
+    soak environment's wait timer, without which GitHub starts the resume job at once and the soak
+    silently lasts no time. Refused before anything is written."""
+    hold = next((step for step in plan.steps if step.kind == "hold"), None)
+    if hold is None:
+        return 0.0
+    if hold.seconds:  # every resume checks it from the paused status itself: no timer needed
+        return hold.seconds
     name = req.soak_environment
     environment = client.get_environment(name)
     minutes = max((int(rule.get("wait_timer") or 0) for rule in (environment or {}).get("protection_rules") or []
@@ -142,8 +149,10 @@ def check_soak(client: GitHubClient, plan: strategies.Plan, req) -> None:
         raise GateError(f"the rollout to {req.environment} has a `pause: hold` but the soak environment {name!r} "
                         f"{'does not exist' if environment is None else 'has no wait timer'}",
                         "the timer is what holds the resume job; without it the soak would last no time",
-                        f"add a wait timer to {name!r} (Settings > Environments; on private repositories wait timers "
-                        "need GitHub Enterprise), or use `pause: 30m`, which holds the runner instead")
+                        f"say how long it soaks (`- {{pause: hold, soak: 2h}}`: resumed by the scheduled resume, "
+                        f"cd-resume.yml), add a wait timer to {name!r} (Settings > Environments; on private "
+                        "repositories wait timers need GitHub Enterprise), or use `pause: 30m`, which holds the runner")
+    return minutes * 60.0
 
 
 def preflight(config: Config, plan: strategies.Plan, candidate: Candidate, env: Environment) -> None:

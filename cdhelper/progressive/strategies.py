@@ -11,9 +11,11 @@ dry-run analysis is measured and recorded in the step's detail, whatever its out
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 from cdhelper.core.errors import ConfigError
 
@@ -27,17 +29,19 @@ SLOTS = ("blue", "green")
 @dataclass(frozen=True)
 class Step:
     """One canary step: shift traffic to `weight` percent, or pause `seconds` (in the job), or
-    `hold` (end the job; the workflow's resume job continues)."""
+    `hold` (end the job; a later job resumes, not before `seconds` of soak when `soak:` says so)."""
 
     kind: str  # "weight" | "pause" | "hold"
     weight: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # pause: how long the job waits; hold: its `soak:` (0: the soak environment's wait timer)
     analysis: tuple[str, ...] = ()
 
     def describe(self) -> str:
         if self.kind == "weight":
             return f"{self.weight}%"
-        return "hold (resumed by a later job)" if self.kind == "hold" else f"pause {self.seconds:g}s"
+        if self.kind == "hold":
+            return f"hold {self.seconds:g}s (resumed by a later job)" if self.seconds else "hold (resumed by a later job)"
+        return f"pause {self.seconds:g}s"
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ def _canary_steps(raw: list, known: set[str], duration: Callable[[object], float
             if any(step.kind == "hold" for step in steps):
                 raise ConfigError(f"{at}: a second `pause: hold`", "the workflows resume a rollout once "
                                   "(one soak job, one resume job)", "keep one hold; use `pause: 10m` for the others")
-            steps.append(Step("hold"))
+            steps.append(Step("hold", seconds=duration(item["soak"]) if "soak" in item else 0.0))
         else:
             steps.append(Step("pause", seconds=duration(item["pause"])))
     if not steps or last != 100:
@@ -146,6 +150,7 @@ class Outcome:
     paused_at: int = 0  # the next step to run on resume (a canary `hold`)
     undone: bool = False  # the failure was undone (traffic back, switched back, redeployed)
     failed_hook: str = ""  # a hook exited non-zero (not an analysis)
+    resume_after: datetime | None = None  # a hold: when its soak ends (recorded in the paused status)
 
 
 @dataclass
@@ -161,6 +166,8 @@ class Rollout:
     sleep: Callable[[float], None] = time.sleep
     live_slot: str = ""  # blue-green: the slot serving now
     hooks: frozenset[str] = frozenset(HOOKS)  # the hooks the environment has (teardown is optional)
+    hold_seconds: float = 0.0  # a hold without `soak:`: the soak environment's wait timer, read before the rollout
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
 
 class _Failed(Exception):
@@ -169,14 +176,17 @@ class _Failed(Exception):
         self.reason, self.hook = reason, hook
 
 
-def execute(r: Rollout, *, start: int = 0) -> Outcome:
-    """Walk the plan from step `start` (a resumed canary). Never raises for a failed analysis or
-    hook: the outcome says what failed and whether it was undone."""
+def execute(r: Rollout, *, start: int = 0, full: bool = False) -> Outcome:
+    """Walk the plan from step `start` (a resumed canary; `full`: the remaining steps skipped, one
+    shift to 100%). Never raises for a failed analysis or hook: the outcome says what failed and
+    whether it was undone."""
     out = Outcome("completed")
     done: list[int] = []  # rolling: batches deployed; canary: whether traffic was shifted
     try:
-        {"all-at-once": _all_at_once, "rolling": _rolling, "blue-green": _blue_green, "canary": _canary}[
-            r.plan.type](r, out, done, start)
+        if r.plan.type == "canary":
+            _canary(r, out, done, start, full=full)
+        else:
+            {"all-at-once": _all_at_once, "rolling": _rolling, "blue-green": _blue_green}[r.plan.type](r, out, done, start)
         if out.state == "paused":
             return out
         _analyses(r, out, r.plan.analysis, "after the rollout", len(out.steps) + 1)
@@ -242,8 +252,9 @@ def _blue_green(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
     r.report(f"blue-green 2/2: switched to {idle} (previous: {live or 'none'})")
 
 
-def _canary(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
-    """`start` > 0 resumes after a hold: first the analysis of the weight the hold kept (the soak)."""
+def _canary(r: Rollout, out: Outcome, done: list[int], start: int, *, full: bool = False) -> None:
+    """`start` > 0 resumes after a hold: first the analysis of the weight the hold kept (the soak).
+    `full` then skips the remaining steps: one shift to 100%, their analyses not run."""
     steps = r.plan.steps
     if start == 0:
         _hook(r, "deploy", {"CD_WEIGHT": "0", "CD_STEP": "0", "CD_STEPS": str(len(steps))})
@@ -251,13 +262,20 @@ def _canary(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
     held = next((s for s in reversed(steps[:start]) if s.kind == "weight"), None)
     if held is not None:
         _analyses(r, out, held.analysis, f"at {held.weight}% after the hold", start, {"weight": str(held.weight)})
+    if full and start:
+        n = len(steps)
+        _hook(r, "shift-traffic", {"CD_STEP": str(n), "CD_STEPS": str(n), "CD_WEIGHT": "100"})
+        out.steps.append(StepReport(n, "traffic 100%", "done", f"promoted fully: {skipped(start, n)}"))
+        r.report(f"canary {n}/{n}: 100%, promoted fully ({skipped(start, n)})")
+        return
     for i in range(start, len(steps)):
         step, number = steps[i], i + 1
         extra = {"CD_STEP": str(number), "CD_STEPS": str(len(steps))}
         if step.kind == "hold":
             out.state, out.paused_at = "paused", number
-            out.steps.append(StepReport(number, "hold", "paused"))
-            r.report(f"canary {number}/{len(steps)}: paused; a later job resumes it")
+            out.resume_after = r.clock() + timedelta(seconds=step.seconds or r.hold_seconds)
+            out.steps.append(StepReport(number, "hold", "paused", f"may resume after {iso(out.resume_after)}"))
+            r.report(with_resume_time(f"canary {number}/{len(steps)}: paused; a later job resumes it", out.resume_after))
             return
         if step.kind == "pause":
             r.sleep(step.seconds)
@@ -268,6 +286,36 @@ def _canary(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
         out.steps.append(StepReport(number, f"traffic {step.weight}%", "done"))
         _analyses(r, out, step.analysis, f"at {step.weight}%", number, {"weight": str(step.weight)})
         r.report(f"canary {number}/{len(steps)}: {step.weight}%" + (", analysis passed" if step.analysis else ""))
+
+
+def skipped(start: int, steps: int) -> str:
+    """The steps a full promotion after the hold at `start` does not run (the last is its one shift)."""
+    first, last = start + 1, steps - 1
+    return "no step skipped" if first > last else f"step {first} skipped" if first == last else f"steps {first}-{last} skipped"
+
+
+# --- when a hold may resume: written at the end of the paused status, read back by every resume ----
+
+MAY_RESUME = "; may resume after "
+RESUME_TIME = re.compile(r"; may resume after (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")
+DESCRIPTION_LIMIT = 140  # GitHub keeps this much of a status description
+
+
+def iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def with_resume_time(text: str, when: datetime | None, *, after: str = "") -> str:
+    """`text`, then `after`, then "; may resume after <ISO UTC>": shortened in the middle so that
+    GitHub's 140-character cut never takes the time (nor `after`)."""
+    tail = after + (MAY_RESUME + iso(when) if when is not None else "")
+    return text[:DESCRIPTION_LIMIT - len(tail)] + tail
+
+
+def resume_time(description: str) -> datetime | None:
+    """The time a paused status records, or None (a status written before the time was recorded)."""
+    m = RESUME_TIME.search(description)
+    return datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) if m else None
 
 
 def _undo(r: Rollout, out: Outcome, done: list[int]) -> bool:

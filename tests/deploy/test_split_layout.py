@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -223,6 +224,8 @@ def test_a_hold_pauses_across_the_record_job_and_the_soak_job_resumes_it(pipelin
     assert descriptions(double, record["id"])[-1][0] == "in_progress"
     assert "paused at step 2 of 3" in descriptions(double, record["id"])[-1][1]
     log.write_text("")
+    later = datetime.now(timezone.utc) + timedelta(minutes=31)  # past the wait timer: every resume checks it
+    pipeline.mp.setattr("cdhelper.deploy.resume.clock", lambda: later)
     _, resumed, finished = promote("production", "1.0.0", resume=closed.outputs["step"])
     assert resumed.code == 0 and finished.outputs["state"] == "success", resumed.out
     assert log.read_text().splitlines() == ["shift-traffic version=1.0.0 weight=100 slot= rollback=false"]

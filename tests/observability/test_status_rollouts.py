@@ -30,6 +30,12 @@ def _last_status_time(pipeline, deployment_id: int) -> datetime:
     return raw if isinstance(raw, datetime) else datetime.fromtimestamp(raw, timezone.utc)
 
 
+def _after_the_soak(pipeline, minutes: int = SOAK_MINUTES + 1) -> None:
+    """Every resume checks the soak's time: the resume module's clock moves past it (no sleeping);
+    `minutes=0` puts it back."""
+    pipeline.mp.setattr("cdhelper.deploy.resume.clock", lambda: datetime.now(timezone.utc) + timedelta(minutes=minutes))
+
+
 def _check_paused(pipeline, record_id: int, version: str, behind: str | None, layout: str) -> None:
     prod = _production(pipeline)
     [rollout] = prod["rollouts"]
@@ -39,7 +45,8 @@ def _check_paused(pipeline, record_id: int, version: str, behind: str | None, la
     since = datetime.fromisoformat(rollout["since"])
     assert abs(since - _last_status_time(pipeline, record_id)) < timedelta(seconds=1)  # when it paused
     assert "soak job" in rollout["resumes"] and "step 3" in rollout["resumes"]
-    assert datetime.fromisoformat(rollout["resume_after"]) == since + timedelta(minutes=SOAK_MINUTES)
+    # the time the paused status records: the writer's clock when it paused, plus the wait timer
+    assert abs(datetime.fromisoformat(rollout["resume_after"]) - (since + timedelta(minutes=SOAK_MINUTES))) < timedelta(seconds=2)
     assert (rollout["live_behind"] or {}).get("version") == behind
     assert (prod["live"] or {}).get("version") == behind
 
@@ -64,7 +71,9 @@ def test_a_canary_paused_at_its_hold_shows_its_step_weight_since_resume_and_the_
     pipeline.double.set_environment("acme/app", "production-soak", wait_timer=SOAK_MINUTES)
     release("2.0.0")
     assert pipeline.promote("production", "2.0.0").code == 0
+    _after_the_soak(pipeline)
     assert pipeline.promote("production", "2.0.0", "--resume-step", "2").code == 0
+    _after_the_soak(pipeline, minutes=0)
     release("2.1.0")
     assert pipeline.promote("production", "2.1.0").outputs["paused"] == "true"
     paused = pipeline.deployments("production")[-1]
@@ -92,12 +101,14 @@ def test_a_split_layout_canary_paused_at_its_hold_shows_the_same(pipeline, doubl
     promote("staging", "2.0.0")
     _, _, closed = promote("production", "2.0.0")
     assert closed.outputs["state"] == "paused", closed.out
+    _after_the_soak(pipeline)
     assert promote("production", "2.0.0", resume="2")[2].outputs["state"] == "success"
+    _after_the_soak(pipeline, minutes=0)
     release("2.1.0")
     promote("staging", "2.1.0")
     assert promote("production", "2.1.0")[2].outputs["state"] == "paused"
     paused = pipeline.deployments("production")[-1]
-    assert "(reported by the deploy job)" in double.repo("acme/app").statuses[paused["id"]][-1]["description"]
+    assert "as the deploy job reported" in double.repo("acme/app").statuses[paused["id"]][-1]["description"]
     _check_paused(pipeline, paused["id"], "2.1.0", "2.0.0", "split")
 
 

@@ -42,3 +42,91 @@ def register(sub) -> dict:
 # --- the operations: name -> add(actions) -> handler; one block per operation below ---
 
 OPERATIONS: dict = {}
+
+
+# --- rollout resume ---------------------------------------------------------------------------------
+
+def _add_resume(actions):
+    p = actions.add_parser("resume", help="resume a paused rollout of any run once its soak has passed (--full: "
+                           "skip the remaining steps to 100%%; --due: the oldest hold whose time has passed)")
+    edge.config_options(p)
+    edge.trusted_writer_option(p)
+    edge.gate_options(p)
+    edge.mode_option(p)
+    edge.phase_options(p, what="check, continue the record and run the hooks")
+    p.add_argument("--environment", default=edge.input_value("environment"), help="where the rollout is paused")
+    p.add_argument("--deployment", default=edge.input_value("deployment"), metavar="ID",
+                   help="the paused record's id, when several rollouts are in flight there")
+    p.add_argument("--full", action="store_true", default=None,
+                   help="skip the remaining steps: one shift to 100%% (then teardown); the after-rollout analyses "
+                        "still run (input full)")
+    p.add_argument("--due", action="store_true", default=None,
+                   help="the oldest paused hold whose time has passed, in any environment of the path; exit 0 "
+                        "when nothing is due (the scheduled resume, cd-resume.yml)")
+    p.add_argument("--gated", action="store_true", default=None,
+                   help="moving traffic forward needs the gate's approval in delivery mode, whatever cd.yml says")
+    p.add_argument("--soak-environment", default=edge.input_value("soak-environment") or "production-soak",
+                   help="read only for a hold paused before its time was recorded: its wait timer")
+    p.add_argument("--run", dest="deploy_command", default=edge.input_value("run"), help="deploy command (bash)")
+    p.add_argument("--environment-url", default=edge.input_value("environment-url"), help="URL shown on the deployment")
+    p.add_argument("--artifact", action="append", default=None, help="deploy phase: require the record's digest")
+    p.add_argument("--dry-run", action="store_true",
+                   help="every check with reads only: which rollout would resume and whether its gate applies")
+    p.set_defaults(strategy="")  # the deploy phase is promote's: the plan is the environment's
+    return _resume
+
+
+def _resume(args, io) -> int:
+    # imported when run: keeps --help fast
+    from cdhelper.cli import report
+    from cdhelper.cli.commands import promote
+    from cdhelper.core.context import parse_mode
+    from cdhelper.deploy.promotion import ResumeRequest, resume_rollout
+    edge.phase(args)
+    due = args.due if args.due is not None else edge.boolean(edge.input_value("due"), "due")
+    if args.phase in ("deploy", "close") or not due:
+        edge.required(args.environment, "--environment", input_name="environment", example="production",
+                      why="resume needs the environment where the rollout is paused (or --due)")
+    if args.phase == "deploy":
+        return promote._deploy(args, io)
+    if args.phase == "close":
+        return promote._close(args, io)
+    mode = parse_mode(args.mode)
+    full = args.full if args.full is not None else edge.boolean(edge.input_value("full"), "full")
+    gated = args.gated if args.gated is not None else edge.boolean(edge.input_value("gated"), "gated")
+    deployment = (args.deployment or "").strip()
+    if deployment and not (deployment.isascii() and deployment.isdigit()):
+        raise InputError(f"deployment {deployment[:30]!r} is not a deployment id", "it is the record's number",
+                         "pass the id `cdhelper status` shows, e.g. --deployment 1234")
+    ctx = edge.run_context(args, io)
+    cfg = edge.load_config(args, ctx)
+    req = ResumeRequest(environment=args.environment or "", mode=mode, deployment_id=int(deployment or 0), full=full,
+                        due=due, phase=args.phase, dry_run=args.dry_run, gated=gated, gate_job=args.gate_job,
+                        soak_environment=args.soak_environment, command=args.deploy_command,
+                        environment_url=args.environment_url)
+    client = edge.github_client(ctx)
+    with io.group("Resume " + (f"the paused rollout in {req.environment}" if req.environment else "what is due")):
+        result = resume_rollout(client, ctx, cfg, req, log=io.info,
+                                warn=lambda note: io.warning(note, title="Untrusted record ignored"))
+        io.info(f"{client.requests} GitHub requests")
+    if result is None:
+        outputs = {"state": "nothing-due", "environment": "", "deployment-id": "", "version": "", "handoff": "",
+                   "gated": "false"}
+    else:
+        outputs = {"state": result.state, "environment": result.environment,
+                   "deployment-id": str(result.deployment_id), "version": result.candidate.version,
+                   "step": str(result.paused_at or ""), "paused": str(bool(result.paused_at)).lower(),
+                   "gated": str(result.gate.required).lower(), "full": str(req.full).lower(),
+                   "approved-by": ",".join(a["login"] for a in result.gate.approvers)}
+        if result.handoff is not None:
+            from cdhelper.deploy.handoff import dump
+            outputs["handoff"] = dump(result.handoff)
+    for name, value in outputs.items():
+        io.set_output(name, value)
+    if result is not None and result.state not in ("dry-run",):
+        io.append_summary(report.promotion_summary(result, cfg, mode=mode))
+    io.out_json({**outputs, **({"would": result.would} if result is not None and result.would else {})})
+    return 0
+
+
+OPERATIONS["resume"] = _add_resume

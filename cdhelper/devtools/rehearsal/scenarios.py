@@ -46,7 +46,8 @@ class Scenario:
 
 SCENARIOS = {
     "canary": Scenario("{canary: {steps: [{weight: 20, analysis: [errors]}, {weight: 50, analysis: [errors]}, "
-                       "{pause: hold}, {weight: 100}]}}", (("0.1.1", False), ("0.1.2", False))),
+                       # soak: act holds no job for a wait timer, so the hold soaks for a second, checked by the resume
+                       "{pause: hold, soak: 1s}, {weight: 100}]}}", (("0.1.1", False), ("0.1.2", False))),
     "canary-rollback": Scenario("{canary: {steps: [{weight: 20, analysis: [lenient]}, {weight: 50, analysis: [errors]}, "
                                 "{weight: 100}]}}", (("0.1.1", False), ("0.1.2", True))),
     "blue-green": Scenario("blue-green", (("0.1.1", False), ("0.1.2", False), ("0.1.3", True)), env_analysis=True),
