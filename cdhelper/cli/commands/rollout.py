@@ -70,8 +70,9 @@ def _add_resume(actions):
     p.add_argument("--run", dest="deploy_command", default=edge.input_value("run"), help="deploy command (bash)")
     p.add_argument("--environment-url", default=edge.input_value("environment-url"), help="URL shown on the deployment")
     p.add_argument("--artifact", action="append", default=None, help="deploy phase: require the record's digest")
-    p.add_argument("--dry-run", action="store_true",
-                   help="every check with reads only: which rollout would resume and whether its gate applies")
+    p.add_argument("--dry-run", action="store_true", default=None,
+                   help="every check with reads only: which rollout would resume and whether its gate applies "
+                        "(input dry-run)")
     p.set_defaults(strategy="")  # the deploy phase is promote's: the plan is the environment's
     return _resume
 
@@ -94,6 +95,7 @@ def _resume(args, io) -> int:
     mode = parse_mode(args.mode)
     full = args.full if args.full is not None else edge.boolean(edge.input_value("full"), "full")
     gated = args.gated if args.gated is not None else edge.boolean(edge.input_value("gated"), "gated")
+    dry_run = args.dry_run if args.dry_run is not None else edge.boolean(edge.input_value("dry-run"), "dry-run")
     deployment = (args.deployment or "").strip()
     if deployment and not (deployment.isascii() and deployment.isdigit()):
         raise InputError(f"deployment {deployment[:30]!r} is not a deployment id", "it is the record's number",
@@ -101,7 +103,7 @@ def _resume(args, io) -> int:
     ctx = edge.run_context(args, io)
     cfg = edge.load_config(args, ctx)
     req = ResumeRequest(environment=args.environment or "", mode=mode, deployment_id=int(deployment or 0), full=full,
-                        due=due, phase=args.phase, dry_run=args.dry_run, gated=gated, gate_job=args.gate_job,
+                        due=due, phase=args.phase, dry_run=dry_run, gated=gated, gate_job=args.gate_job,
                         soak_environment=args.soak_environment, command=args.deploy_command,
                         environment_url=args.environment_url)
     client = edge.github_client(ctx)
