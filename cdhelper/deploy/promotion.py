@@ -170,7 +170,7 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
 
 def _opened(result: PromotionResult, req: PromotionRequest, env: Environment, plan) -> PromotionResult:
     """The open phase ends with the record in progress (or already final) and its handoff."""
-    if req.phase == "open" and not req.dry_run:
+    if req.phase == "open" and not req.dry_run and result.state != "scheduled":
         result.handoff = handoff.of(result, req, env, plan)
         if result.state == "success":
             result.state = "open"
@@ -203,6 +203,13 @@ def resume(client, ctx, config, env, req, candidate, record: Record, plan, comma
         nonlocal soak
         soak = soak or rollout.check_soak(client, plan, req)
         return soak
+    hold = plan.steps[req.resume_step - 1]
+    if req.resumed_by == "soak job" and hold.seconds and resumes.clock() < resumes.due_at(pause, soak_seconds):
+        # a `soak:` hold needs no wait timer: the soak job, started at once, leaves it to a later resume
+        log(f"{record.version} in {env.name} soaks until {strategies.iso(resumes.due_at(pause, soak_seconds))} "
+            "(its `soak:`): the scheduled resume (cd-resume.yml) or `cdhelper rollout resume` continues it then")
+        return PromotionResult(candidate, env.name, record.id, "scheduled", _gate_from_payload(
+            record.payload, config.gate_environment), ignored=ledger.ignored, node_id=record.node_id, plan=plan)
     resumes.check_due(pause, env.name, soak_seconds, how=req.resumed_by)
     if gated and req.dry_run:  # the scheduled resume asks first whether its gate job must run
         decision = gates.GateDecision(True, config.gate_environment)

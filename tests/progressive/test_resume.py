@@ -64,10 +64,13 @@ def test_a_resume_before_its_time_is_refused_in_one_line_and_writes_nothing(pipe
     [error] = [line for line in refused.out.splitlines() if line.startswith("::error")]
     assert "may resume after" in error and "0 h 30 min from now" in error and "rollout resume" in error
     assert len(_statuses(pipeline, record["id"])) == before and calls() == []
-    # the soak job's own path is the same check
+    # the pipeline's soak job, started at once (no wait timer): a `soak:` hold is left to a later resume
     pipeline.new_run(100)
     soak_job = pipeline.promote("production", "1.0.0", "--resume-step", "2")
-    assert soak_job.code == 2 and "0 h 30 min from now" in soak_job.out
+    assert soak_job.code == 0 and soak_job.outputs["state"] == "scheduled", soak_job.out
+    assert len(_statuses(pipeline, record["id"])) == before and calls() == []
+    opened = pipeline.promote("production", "1.0.0", "--resume-step", "2", "--phase", "open")
+    assert opened.code == 0 and opened.outputs.get("handoff", "") == ""  # the resume jobs do not run
     assert len(_statuses(pipeline, record["id"])) == before and calls() == []
 
 

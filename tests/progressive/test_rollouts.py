@@ -159,6 +159,10 @@ def test_a_hold_pauses_the_rollout_and_the_resume_job_finishes_it(pipeline, roll
     assert paused.outputs["paused"] == "true" and paused.outputs["step"] == "2"
     [record] = pipeline.deployments("production")
     assert pipeline.states(record["id"])[-1] == "in_progress"  # held open for the resume job
+    calls()
+    early = pipeline.promote("production", "1.0.0", "--resume-step", "2")  # the soak job, before the wait timer
+    assert early.code == 2 and "may resume after" in early.out and "wait timer ends" in early.out
+    assert pipeline.states(record["id"])[-1] == "in_progress" and calls() == []
     pipeline.mp.setattr("cdhelper.deploy.resume.clock", lambda: datetime.now(timezone.utc) + timedelta(minutes=31))
     resumed = pipeline.promote("production", "1.0.0", "--resume-step", "2")
     assert resumed.code == 0, resumed.out
