@@ -196,3 +196,15 @@ def test_a_gated_environment_resumes_only_with_this_runs_approval(pipeline, held
     done = pipeline.run("rollout", "resume", "--environment", "production", "--mode", "delivery", GITHUB_ACTOR="bob")
     assert done.code == 0, done.out
     assert done.outputs["approved-by"] == "alice" and pipeline.states(record["id"])[-1] == "success"
+
+
+def test_status_says_when_a_soak_hold_may_resume_and_what_resumes_it_without_reading_a_wait_timer(pipeline, held):
+    record, _, _, start = held
+    seen = len(pipeline.double.log)
+    shown = pipeline.run("status", "--json")
+    assert shown.code == 0, shown.out
+    [rollout] = {e["environment"]: e for e in shown.data["environments"]}["production"]["rollouts"]
+    assert rollout["deployment_id"] == record["id"] and rollout["state"] == "paused"
+    assert rollout["resume_after"] == (start + timedelta(hours=2)).replace(microsecond=0).isoformat()
+    assert "cd-resume.yml" in rollout["resumes"] and "rollout resume" in rollout["resumes"]
+    assert not any("/environments/" in entry.path for entry in pipeline.double.log[seen:])  # no wait timer read
