@@ -208,3 +208,23 @@ def test_status_says_when_a_soak_hold_may_resume_and_what_resumes_it_without_rea
     assert rollout["resume_after"] == (start + timedelta(hours=2)).replace(microsecond=0).isoformat()
     assert "cd-resume.yml" in rollout["resumes"] and "rollout resume" in rollout["resumes"]
     assert not any("/environments/" in entry.path for entry in pipeline.double.log[seen:])  # no wait timer read
+
+
+def test_the_split_phases_of_a_full_resume_open_deploy_and_record_on_the_same_record(pipeline, held):
+    record, at, calls, _ = held
+    at(timedelta(hours=2, minutes=5))
+    pipeline.new_run(200)
+    base = ("rollout", "resume", "--environment", "production")
+    opened = pipeline.run(*base, "--phase", "open", "--full", "--mode", "deployment")
+    assert opened.code == 0 and opened.outputs["handoff"], opened.out
+    assert calls() == []  # the open phase runs nothing of the repository
+    deployed = pipeline.run(*base, "--phase", "deploy", "--handoff", opened.outputs["handoff"])
+    assert deployed.code == 0, deployed.out
+    assert [c.split(" rollback")[0] for c in calls()] == ["shift-traffic version=1.0.0 weight=100 slot="]
+    closed = pipeline.run(*base, "--phase", "close", "--handoff", opened.outputs["handoff"], "--job-result", "success",
+                          "--report", deployed.outputs["report"])
+    assert closed.code == 0 and closed.outputs["state"] == "success", closed.out
+    texts = [s["description"] for s in _statuses(pipeline, record["id"])]
+    assert "canary 5/5: 100%, promoted fully (steps 3-4 skipped) (reported by the deploy job)" in texts
+    assert [d["id"] for d in pipeline.deployments("production")] == [record["id"]]
+    assert pipeline.states(record["id"])[-1] == "success"
