@@ -107,7 +107,7 @@ def run(args, io) -> int:
     for note in result.ignored if result.state == "unchanged" else ():
         io.warning(note, title="Untrusted record ignored")
     io.append_summary(report.promotion_summary(result, cfg, mode=mode))
-    if result.state != "unchanged":
+    if result.state not in ("unchanged", "scheduled"):  # scheduled: a soak: hold left to a later resume
         edge.announce(io, targets, edge.event(ctx, "rolled_back" if result.rollback_of else "promoted",
                                               environment=req.environment, version=req.version, mode=mode,
                                               digest=result.candidate.manifest, deployment_id=result.deployment_id,
