@@ -383,8 +383,11 @@ def _would(candidate: Candidate, env: Environment, req: PromotionRequest, plan, 
     else:
         writes.append({"reuse": "deployment", "id": mine.id, "state": mine.state})
     steps = plan.rollout_steps
-    states = ["queued", "in_progress"] + ([f"in_progress: step {n} of {steps}" for n in range(1, steps + 1)]
-                                          if steps > 1 else []) + ["success"]
+    # A `pause: hold` ends this run at that step, the record left in progress for the resume job.
+    hold = next((i + 1 for i, step in enumerate(plan.steps) if step.kind == "hold"), 0)
+    numbered = [f"in_progress: step {n} of {steps}" for n in range(1, hold or steps + 1)] if steps > 1 else []
+    end = [f"in_progress: paused at step {hold} of {steps}"] if hold else ["success"]
+    states = ["queued", "in_progress", *numbered, *end]
     writes.append({"statuses": states})
     return {"writes": writes, "commands": sorted(commands), "deploy_command": req.command or ""}
 

@@ -157,7 +157,8 @@ def test_an_unknown_reviewer_is_refused_before_any_write(drifted, dry_run):
     assert [line for line in result.err.splitlines() if line.startswith("error:")] == [
         "error: Invalid configuration: .github/cd.yml: reviewer 'nobody-here' of production-approval is not a GitHub "
         "user: GitHub answered 404 for /users/nobody-here. Fix: correct the login (as in https://github.com/LOGIN), "
-        "or remove it from reviewers"]
+        f"or remove it from reviewers; on the GitHub double at {drifted.double.url}, make the user known first: "
+        "start it with `cdhelper github-double --user nobody-here`"]
     assert writes(drifted.double) == []
 
 
