@@ -25,7 +25,7 @@ from cdhelper.core import config as cd_config
 from cdhelper.core.errors import CDHelperError, InputError
 from cdhelper.deploy import cd_yml
 
-from . import HERE, REVIEWER, ROOT, RUN_ID, Rehearsal, _clean_env, for_act, report_tail
+from . import HERE, REVIEWER, ROOT, RUN_ID, Rehearsal, _clean_env, for_act, records, report_tail
 
 ARTIFACT_STUBS = {"actions/upload-artifact": "upload-artifact", "actions/download-artifact": "download-artifact"}
 REMOTE_USES = re.compile(r"^(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(?P<sub>/[^@]*)?@(?P<ref>[^\s@]+)$")
@@ -415,6 +415,7 @@ class OwnWorkflowRehearsal(Rehearsal):
             "jobs": {j.job_id: j.result or "skipped" for j in self.jobs.values()},
             "skipped": self.skipped_jobs(),
             "reviews": repo.runs.get(RUN_ID, {}).get("reviews", []),
+            "rollouts": records.rollouts(repo, self.path),
             "tags": sorted(r.removeprefix("refs/tags/") for r in repo.refs if r.startswith("refs/tags/")),
             "seconds": round(time.monotonic() - started, 1), "refused": self.refusals(),
         }
@@ -547,4 +548,4 @@ def timeline(rehearsal: OwnWorkflowRehearsal, result: dict) -> str:
                                  "and cdhelper's own gate check refuses the gated promotion)")
     for job_id in result["skipped"]:
         lines.append(f"  {'':18}  {job_id:<30} skipped (its `if:` was false, or a job it needs did not succeed)")
-    return "\n".join(lines + report_tail(result, width=13))
+    return "\n".join(lines + records.rollout_lines(result["rollouts"], result["reviews"]) + report_tail(result, width=13))
