@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from cdhelper.core.errors import InputError
+from cdhelper.deploy import cd_yml
 from cdhelper.devtools.rehearsal.own_workflow import Unrehearsable, branch_filtered, prepare
 from tests.e2e.test_rehearse_own_workflow import make_checkout
 
@@ -119,3 +120,32 @@ def test_a_promote_step_reads_its_own_soak_environment_or_the_default(tmp_path):
 ])
 def test_branch_filters_match_as_github_matches_them(trigger, ref, filtered):
     assert branch_filtered(trigger, ref) is filtered
+
+
+@pytest.mark.parametrize("name, workflow", [("qa-live", ".github/workflows/ship.yml"),
+                                            ("three-envs", ".github/workflows/deliver.yml"),
+                                            ("reusable", ".github/workflows/release.yml"),
+                                            ("local-called", ".github/workflows/pipeline.yml"),
+                                            ("custom-names", WORKFLOW)])
+def test_the_required_contexts_of_each_teams_cd_yml_are_found_among_its_jobs(tmp_path, name, workflow):
+    kwargs = {"event": "workflow_dispatch", "inputs": {"version": "1.0.0"}} if name == "custom-names" else {}
+    checkout = make_checkout(tmp_path, name)
+    r = prepare(checkout, workflow, workdir=tmp_path / "rehearsal", **kwargs)
+    try:
+        cfg = cd_yml.load(workspace=str(checkout), gate_environment=r.gate)
+        required = {c for e in cfg.environments for c in e.required_contexts}
+        assert required <= r.reading.contexts
+        assert bool(required) is (name in ("qa-live", "local-called"))
+    finally:
+        r.close()
+
+
+def test_a_required_context_no_job_reports_is_named_before_act_runs(tmp_path):
+    checkout = make_checkout(tmp_path, "qa-live")
+    cd = checkout / ".github" / "cd.yml"
+    cd.write_text(cd.read_text().replace("required-contexts: [Smoke tests]", "required-contexts: [Smoke test, e2e]"))
+    with pytest.raises(Unrehearsable) as refused:
+        prepare(checkout, ".github/workflows/ship.yml", workdir=tmp_path / "rehearsal")
+    lines = [p.one_line() for p in refused.value.problems]
+    assert len(lines) == 2 and "required context 'Smoke test' of live is reported by no job" in lines[0]
+    assert "required context 'e2e' of live" in lines[1] and all("report-check `context:`" in x for x in lines)

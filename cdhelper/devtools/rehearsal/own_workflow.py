@@ -66,6 +66,13 @@ class Reading:
     gate_inputs: set[str] = field(default_factory=set)  # gate-environment values the workflow passes
     soak_inputs: set[str] = field(default_factory=set)  # soak-environment values promote reads (its default too)
     dispatch_inputs: dict[str, str] = field(default_factory=dict)  # what act gets: defaults, then --input
+    # The check runs and commit statuses the run reports (for required-contexts); None once one of them
+    # is computed at run time (an expression, a matrix), when the reading cannot tell.
+    contexts: set[str] | None = field(default_factory=set)
+
+    def reports(self, *names: str) -> None:
+        if self.contexts is not None:
+            self.contexts = None if any(not isinstance(n, str) or "${{" in n for n in names) else self.contexts | set(names)
     problems: list[CDHelperError] = field(default_factory=list)
 
     def problem(self, what: str, why: str, fix: str) -> None:
@@ -206,10 +213,14 @@ def _read_jobs(reading: Reading, checkout: Path, path: str, data: dict, reposito
         return
     seen.add(path)
     text = (checkout / path).read_text(encoding="utf-8")
+    # A called workflow's jobs report as `CALLER / JOB` (one caller); the workflow's own as they are named.
+    prefix = f"{reading.called_local[path]} / " if reading.called_local.get(path) else ""
     for job_id, job in (data.get("jobs") or {}).items():
         if not isinstance(job, dict):
             continue
         name = str(job.get("name") or job_id)
+        if not isinstance(job.get("uses"), str):
+            reading.reports(prefix + name if not (job.get("strategy") or {}).get("matrix") else "${{ matrix }}")
         env = job.get("environment")
         env = env.get("name") if isinstance(env, dict) else env
         if isinstance(env, str) and "${{" not in env:
@@ -240,6 +251,8 @@ def _read_jobs(reading: Reading, checkout: Path, path: str, data: dict, reposito
                                actions, seen)
             elif CDHELPER_WORKFLOW.match(called):
                 reading.called_cdhelper.setdefault(called, name)
+                own = _load_yaml(ROOT / ".github" / "workflows" / "cd.yml", "cdhelper's reusable workflow")["jobs"]
+                reading.reports(*(f"{name} / {j.get('name') or i}" for i, j in own.items() if isinstance(j, dict)))
                 reading.gate_inputs.add(str(with_.get("gate-environment") or cd_config.DEFAULT_GATE))
                 reading.soak_inputs.add(str(with_.get("soak-environment") or DEFAULT_SOAK))
                 reading.job_environments.setdefault("gate", str(with_.get("gate-environment") or cd_config.DEFAULT_GATE))
@@ -305,6 +318,8 @@ def _read_uses(reading: Reading, checkout: Path, where: str, path: str, text: st
         reading.cdhelper_repos.add(f"{m['repo']}@{m['ref']}")
         if isinstance(with_.get("gate-environment"), str):
             reading.gate_inputs.add(with_["gate-environment"])
+        if m["sub"] and m["sub"].rstrip("/") == "/actions/report-check":
+            reading.reports(with_.get("context"))
         if m["sub"] and m["sub"].rstrip("/") == "/actions/promote":  # the input is promote's, with its default
             reading.soak_inputs.add(str(with_.get("soak-environment") or DEFAULT_SOAK))
     elif m["repo"].lower() == "actions/checkout" and str(with_.get("repository") or repository) == repository:
@@ -460,6 +475,15 @@ def prepare(checkout: Path, workflow: str, *, mode: str = "delivery", event: str
         raise InputError(f"the workflow names several gate environments: {', '.join(sorted(gates))}",
                          "one approval environment gates a release", "pass the same gate-environment everywhere")
     cfg = cd_yml.load(workspace=str(checkout), gate_environment=next(iter(gates), None))
+    unreported = [(e.name, c) for e in cfg.environments for c in e.required_contexts
+                  if reading.contexts is not None and c not in reading.contexts]
+    if unreported:  # GitHub would refuse the deployment: say so before act runs, not after
+        raise Unrehearsable([InputError(
+            f"required context {context!r} of {env} is reported by no job of {workflow}",
+            "the rehearsal runs this workflow only (no other CI reports checks here), and GitHub refuses a "
+            "deployment until every required context has succeeded",
+            "name a job (its `name:`; `CALLER / JOB` in a called workflow) or a report-check `context:` of this "
+            "workflow, or leave it out of a copy of .github/cd.yml you rehearse") for env, context in unreported])
     kwargs = {"workdir": workdir} if workdir else {}
     local = {ref: HERE / "stubs" / ARTIFACT_STUBS[ref.split("@")[0].lower()] for ref in reading.act_repos}
     local.update(actions)
