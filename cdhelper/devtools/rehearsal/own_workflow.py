@@ -572,4 +572,4 @@ def timeline(rehearsal: OwnWorkflowRehearsal, result: dict) -> str:
                                  "and cdhelper's own gate check refuses the gated promotion)")
     for job_id in result["skipped"]:
         lines.append(f"  {'':18}  {job_id:<30} skipped (its `if:` was false, or a job it needs did not succeed)")
-    return "\n".join(lines + records.rollout_lines(result["rollouts"], result["reviews"]) + report_tail(result, width=13))
+    return "\n".join(lines + records.rollout_lines(result["rollouts"]) + report_tail(result, width=13))

@@ -25,21 +25,16 @@ def rollouts(repo, environments: list[str] | tuple[str, ...]) -> list[dict]:
             "version": payload.get("version"), "digest": payload.get("digest"),
             "rollback_of": payload.get("rollback_of"), "flag": flag,
             "state": statuses[-1]["state"] if statuses else "pending",
-            "gate": GateDecision(bool(gate.get("required")), str(gate.get("environment", "")),
-                                 tuple(gate.get("approvers") or ())).describe() if gate else "",
+            # the approval the record keeps (the gate job's line in the report has the reviewer's answer)
+            "gate": GateDecision(True, str(gate.get("environment", "")), tuple(gate.get("approvers") or ())).describe()
+            if gate.get("required") else "",
             "steps": [{"state": s["state"], "description": s.get("description") or ""} for s in statuses],
         })
     return out
 
 
-def review_lines(reviews: list[dict]) -> list[str]:
-    """What the reviewers answered while the run waited (the run's approvals on GitHub)."""
-    return [f"{', '.join(r['environments'])}: {r['state']} by {r['user']}" + (f" ({r['comment']})" if r["comment"] else "")
-            for r in reviews]
-
-
-def rollout_lines(records: list[dict], reviews: list[dict]) -> list[str]:
-    """The report's section: each record with its statuses in order, then the approvals."""
+def rollout_lines(records: list[dict]) -> list[str]:
+    """The report's section: each record with its statuses in order."""
     lines = ["", "Rollouts (each record and every status it went through):"]
     if not records:
         lines.append("  none: no deployment record was written")
@@ -53,6 +48,4 @@ def rollout_lines(records: list[dict], reviews: list[dict]) -> list[str]:
         lines.append(f"  {record['environment']}: deployment {record['deployment_id']} ({record['kind']}, {what}): "
                      f"{record['state']}" + (f"; {record['gate']}" if record["gate"] else ""))
         lines += [f"    {step['state']:<12} {step['description']}" for step in record["steps"]]
-    lines += ["", "Approvals (what the reviewers answered while the run waited):"]
-    lines += [f"  {line}" for line in review_lines(reviews)] or ["  none asked"]
     return lines
