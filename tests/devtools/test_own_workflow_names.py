@@ -149,3 +149,15 @@ def test_a_required_context_no_job_reports_is_named_before_act_runs(tmp_path):
     lines = [p.one_line() for p in refused.value.problems]
     assert len(lines) == 2 and "required context 'Smoke test' of live is reported by no job" in lines[0]
     assert "required context 'e2e' of live" in lines[1] and all("report-check `context:`" in x for x in lines)
+
+
+def test_names_passed_as_dispatch_inputs_are_seeded_by_their_values(custom, tmp_path):
+    bake = custom / ".github" / "workflows" / "bake.yml"
+    text = bake.read_text().replace("      channel:\n", "      soak:\n        default: canary-bake\n      channel:\n")
+    bake.write_text(text.replace("soak-environment: prod-bake", "soak-environment: ${{ inputs.soak }}"))
+    r = prepare(custom, WORKFLOW, event="workflow_dispatch", inputs={"version": "1", "soak": "eu-bake"},
+                workdir=tmp_path / "rehearsal")
+    try:
+        assert r.soak_environments() == {"eu-bake"} and environment(r, "eu-bake")["wait_timer"] == 30
+    finally:
+        r.close()

@@ -207,6 +207,16 @@ def _read_inputs(reading: Reading, workflow: str, event: str, trigger: dict, giv
                             f"pass --input {name}=VALUE")
 
 
+INPUT_REFERENCE = re.compile(r"\$\{\{\s*(?:github\.event\.)?inputs\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
+
+
+def _resolved(reading: Reading, path: str, value):
+    """A value that is only `${{ inputs.NAME }}` in the dispatched workflow itself (not in a workflow it
+    calls, whose inputs are another's): that input's value, so names passed as inputs are seeded too."""
+    m = INPUT_REFERENCE.fullmatch(value.strip()) if isinstance(value, str) and path == reading.workflow else None
+    return reading.dispatch_inputs.get(m.group(1), value) if m else value
+
+
 def _read_jobs(reading: Reading, checkout: Path, path: str, data: dict, repository: str, runners: set[str],
                actions: set[str], seen: set[str]) -> None:
     if path in seen:
@@ -222,7 +232,7 @@ def _read_jobs(reading: Reading, checkout: Path, path: str, data: dict, reposito
         if not isinstance(job.get("uses"), str):
             reading.reports(prefix + name if not (job.get("strategy") or {}).get("matrix") else "${{ matrix }}")
         env = job.get("environment")
-        env = env.get("name") if isinstance(env, dict) else env
+        env = _resolved(reading, path, env.get("name") if isinstance(env, dict) else env)
         if isinstance(env, str) and "${{" not in env:
             reading.environments.add(env)
             reading.job_environments.setdefault(job_id, env)
@@ -234,7 +244,7 @@ def _read_jobs(reading: Reading, checkout: Path, path: str, data: dict, reposito
         _read_runs_on(reading, path, text, job_id, job.get("runs-on"), runners)
         called = job.get("uses")
         if isinstance(called, str):
-            with_ = job.get("with") or {}
+            with_ = {k: _resolved(reading, path, v) for k, v in (job.get("with") or {}).items()}
             if isinstance(with_.get("gate-environment"), str):
                 reading.gate_inputs.add(with_["gate-environment"])
             if isinstance(with_.get("soak-environment"), str):
@@ -284,7 +294,7 @@ def _read_uses(reading: Reading, checkout: Path, where: str, path: str, text: st
                actions: set[str], seen: set[str]) -> None:
     uses = step["uses"].strip()
     line = f"{path} line {_line_of(text, uses)}"
-    with_ = step.get("with") or {}
+    with_ = {k: _resolved(reading, path, v) for k, v in (step.get("with") or {}).items()}
     m = REMOTE_USES.match(uses)
     if uses.startswith("./"):
         action_dir = checkout / uses[2:]
