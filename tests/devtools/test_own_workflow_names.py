@@ -161,3 +161,11 @@ def test_names_passed_as_dispatch_inputs_are_seeded_by_their_values(custom, tmp_
         assert r.soak_environments() == {"eu-bake"} and environment(r, "eu-bake")["wait_timer"] == 30
     finally:
         r.close()
+
+
+@pytest.mark.parametrize("option", [["--input", "version=1"], ["--ref", "release/2.x"]])
+def test_input_and_ref_without_a_workflow_are_one_line(capsys, option):
+    from cdhelper.cli import main as cli
+    assert cli.main(["rehearse", *option]) == 2
+    err = capsys.readouterr().err
+    assert f"{option[0]} applies to your own workflow only" in err and "add --workflow PATH" in err
