@@ -69,14 +69,15 @@ class Reading:
     # The check runs and commit statuses the run reports (for required-contexts); None once one of them
     # is computed at run time (an expression, a matrix), when the reading cannot tell.
     contexts: set[str] | None = field(default_factory=set)
-
-    def reports(self, *names: str) -> None:
-        if self.contexts is not None:
-            self.contexts = None if any(not isinstance(n, str) or "${{" in n for n in names) else self.contexts | set(names)
     problems: list[CDHelperError] = field(default_factory=list)
 
     def problem(self, what: str, why: str, fix: str) -> None:
         self.problems.append(InputError(what, why, fix))
+
+    def reports(self, *names: str) -> None:
+        """Check runs or statuses the run will report; a name known only at run time ends the count."""
+        if self.contexts is not None:
+            self.contexts = None if any(not isinstance(n, str) or "${{" in n for n in names) else self.contexts | set(names)
 
 
 def _load_yaml(path: Path, shown: str) -> dict:
