@@ -39,7 +39,7 @@ def run(args, io) -> int:
                          or os.environ.get("ACT") == "true")
     files = doctor.workflow_files(args.workflows, workspace)
     rules = doctor.contract(args.config, workspace=workspace, gate_environment=args.gate_environment, no_deployment_key=no_deployment_key)
-    findings, gates, layouts = doctor.check_workflows(files, rules, workspace)
+    findings, gates, layouts, soaks = doctor.check_workflows(files, rules, workspace)
     notes: list[str] = []
     repository = args.repository or os.environ.get("GITHUB_REPOSITORY", "")
     checked = ""
@@ -50,12 +50,13 @@ def run(args, io) -> int:
                      "or set GITHUB_REPOSITORY")
     else:
         ctx = edge.run_context(args, io)
-        found, more = settings.check(edge.github_client(ctx), path=rules.path, gates=gates, mode=args.mode)
+        found, more = settings.check(edge.github_client(ctx), path=rules.path, gates=gates, mode=args.mode,
+                                     soaks=soaks)
         findings += found
         notes += more
         checked = ctx.repository
     if args.json:
-        io.out_json(as_json(findings, files, rules, gates, workspace, checked, notes, layouts), indent=2)
+        io.out_json(as_json(findings, files, rules, gates, soaks, workspace, checked, notes, layouts), indent=2)
     else:
         io.out(text(findings, len(files), checked, notes, layouts))
     if io.in_actions:
@@ -73,13 +74,13 @@ LAYOUTS = {"split": "every job that runs repository code writes nothing",
            "single-job": "a job runs repository code with a token that can write"}
 
 
-def as_json(findings, files, rules, gates, workspace, checked, notes, layouts) -> dict:
+def as_json(findings, files, rules, gates, soaks, workspace, checked, notes, layouts) -> dict:
     from cdhelper.doctor import shown_path
     return {
         "version": JSON_VERSION,
         "workflows": [shown_path(f, workspace) for f in files],
         "layouts": layouts,
-        "contract": {"path": list(rules.path), "gate_environments": gates},
+        "contract": {"path": list(rules.path), "gate_environments": gates, "soak_environments": soaks},
         "settings": {"checked": bool(checked), "repository": checked or None, "notes": notes},
         "findings": [f.as_json() for f in findings],
         "errors": sum(f.severity == "error" for f in findings),
