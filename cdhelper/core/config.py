@@ -153,7 +153,7 @@ def load(path: str | Path | None = None, *, workspace: str = ".", gate_environme
     parse = parse or from_dict
     explicit = path is not None
     file = Path(path) if explicit else Path(workspace) / DEFAULT_PATH
-    gate = None if gate_environment is None else _gate_input(gate_environment)
+    gate = None if gate_environment is None else _gate_input(gate_environment, gate_by_hand)
     said = _gate_said(gate_environment or "", gate_by_hand)
     try:
         info = file.stat()
@@ -227,14 +227,14 @@ def _gate_said(raw: str, by_hand: bool) -> str:
     return f"the workflow passes gate-environment {name!r}"
 
 
-def _gate_input(raw: str) -> str:
+def _gate_input(raw: str, by_hand: bool) -> str:
     name = (raw or "").strip() or DEFAULT_GATE
     from jsonschema import (
         Draft202012Validator,  # heavy: imported when used, so --help and the launcher start without it
     )
     if not Draft202012Validator(schema()["$defs"]["environmentName"]).is_valid(name):
-        raise InputError(f"gate-environment {name[:60]!r} is not an environment name",
-                         "it names the approval environment the gate job is bound to",
+        raise InputError(f"{'--gate-environment' if by_hand else 'the `gate-environment` input'} {name[:60]!r} is "
+                         "not an environment name", "it names the approval environment the gate job is bound to",
                          "pass the name of that environment, e.g. production-approval")
     return name
 
