@@ -286,7 +286,7 @@ def gate_skips(workflow: Workflow, contract: Contract) -> list[Finding]:
 
 def gate_needed(workflow: Workflow, contract: Contract) -> list[Finding]:
     gates = gate_job_ids(workflow, contract)
-    findings = []
+    ungated = []
     for job in workflow.jobs.values():
         if _ancestors(workflow, job) & gates:
             continue
@@ -295,19 +295,38 @@ def gate_needed(workflow: Workflow, contract: Contract) -> list[Finding]:
             # The deploy phase gets the gated environment's secrets from the job's binding.
             deploys_gated = _only(workflow, step, "deploy") and any(contract.is_gated(e) for e in bound)
             if _gated(workflow, step, contract) or deploys_gated:
-                line = job.line_of("needs") if "needs" in job.data else job.line
-                message = f"job `{job.id}` promotes to a gated environment but no gate job runs before it"
-                if gates:
-                    findings.append(Finding("gate-not-needed", workflow.path, line, message,
-                                            f"needs: [{', '.join([*job.needs, sorted(gates)[0]])}]", job.id))
-                else:  # no gate job to need: the fix is the gate job itself
-                    findings.append(Finding("gate-not-needed", workflow.path, line, message,
-                                            _gate_job_fix(job, contract), job.id, "jobs"))
+                ungated.append(job)
+    findings = []
+    for job in ungated:
+        line = job.line_of("needs") if "needs" in job.data else job.line
+        message = f"job `{job.id}` promotes to a gated environment but no gate job runs before it"
+        if gates:
+            findings.append(Finding("gate-not-needed", workflow.path, line, message,
+                                    f"needs: [{', '.join([*job.needs, sorted(gates)[0]])}]", job.id))
+        else:  # no gate job to need: the fix is the gate job itself, after what the job needs that is not gated
+            before = _needs_before(workflow, job, {j.id for j in ungated})
+            findings.append(Finding("gate-not-needed", workflow.path, line, message,
+                                    _gate_job_fix(job, contract, before), job.id, "jobs"))
     return findings
 
 
-def _gate_job_fix(job: Job, contract: Contract) -> str:
-    needs = f"  needs: [{', '.join(job.needs)}]\n" if job.needs else ""
+def _needs_before(workflow: Workflow, job: Job, gated: set[str], seen: frozenset = frozenset()) -> list[str]:
+    """The job's needs, each one that is gated or runs after a gated one replaced by its own needs: what
+    the gate job may need without a cycle once the gated jobs need it."""
+    out: list[str] = []
+    for need in job.needs:
+        if need not in workflow.jobs:
+            continue
+        if need in gated or _ancestors(workflow, workflow.jobs[need]) & gated:
+            if need not in seen:
+                out += _needs_before(workflow, workflow.jobs[need], gated, seen | {need})
+        else:
+            out.append(need)
+    return list(dict.fromkeys(out))
+
+
+def _gate_job_fix(job: Job, contract: Contract, before: list[str]) -> str:
+    needs = f"  needs: [{', '.join(before)}]\n" if before else ""
     return (f"gate:   # then add `gate` to the `needs:` of `{job.id}` (and its `if:`: see the template pipeline)\n"
             f"  name: {GATE_JOB}\n{needs}  if: ${{{{ vars.CD_MODE != 'deployment' }}}}\n  runs-on: ubuntu-latest\n"
             f"  environment:\n    name: {_yaml_value(contract.gate_environment)}\n    deployment: false\n"

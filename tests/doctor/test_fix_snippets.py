@@ -110,3 +110,27 @@ def test_fixes_that_add_jobs_never_reuse_a_job_name():
         workflow = parse(path.name, path.read_text())
         fresh = [name for name in added if name not in workflow.jobs]
         assert len(fresh) == len(set(fresh)), (path.name, added)
+
+
+@pytest.mark.skipif(ACTIONLINT is None, reason="actionlint is not installed (the dev extra installs it)")
+def test_a_workflow_without_a_gate_job_gets_one_that_pastes(tmp_path):
+    """gate-not-needed with no gate job to need: the fix is the gate job itself, under `jobs:`."""
+    source = HERE / "layouts" / "split-pipeline.yml"
+    data = plain(parse(source.name, source.read_text()).data)
+    del data["jobs"]["gate"]
+    data["jobs"]["production-open"]["needs"].remove("gate")
+    data["jobs"]["production-open"]["if"] = "${{ !cancelled() && needs.acceptance.result == 'success' }}"
+    path = tmp_path / "no-gate.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    findings = [f for f in check_workflows([path], Contract())[0] if f.rule == "gate-not-needed"]
+    assert {f.job for f in findings} == {"production-open", "production", "soak", "production-resume"}
+    # one gate job, whichever finding is fixed first, and no cycle once the gated jobs need it
+    assert all(yaml.safe_load(f.fix) == yaml.safe_load(findings[0].fix) for f in findings)
+    finding = findings[0]
+    assert finding.fix_at == "jobs" and set(yaml.safe_load(finding.fix)) == {"gate"}
+    assert yaml.safe_load(finding.fix)["gate"]["needs"] == ["release", "acceptance", "staging-record"]
+    after = tmp_path / "after.yml"
+    after.write_text(yaml.safe_dump(pasted(path, finding), sort_keys=False))
+    assert lint(after) - lint(path) == set()
+    jobs = yaml.safe_load(after.read_text())["jobs"]
+    assert jobs["gate"]["environment"] == {"name": "production-approval", "deployment": False}
