@@ -62,6 +62,7 @@ def test_human_output_names_file_line_rule_and_fix(capsys):
     line = marked(CORPUS / "gate-condition-delivery.yml")
     assert f"gate-condition-delivery.yml:{line}: error [gate-condition]" in out
     assert "why:" in out and "if: ${{ vars.CD_MODE != 'deployment' }}" in out
+    assert "    fix (in job `gate`):" in out  # where the fix goes
     assert "settings checks skipped: no token" in out
 
 

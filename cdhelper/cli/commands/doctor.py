@@ -61,7 +61,8 @@ def run(args, io) -> int:
         io.out(text(findings, len(files), checked, notes, layouts))
     if io.in_actions:
         for finding in findings:
-            io.annotate(finding.severity, f"{finding.message}. Why: {finding.why}. Fix:\n{finding.fix}",
+            io.annotate(finding.severity, f"{finding.message}. Why: {finding.why}. Fix ({pasted_where(finding)}):\n"
+                        f"{finding.fix}",
                         title=f"cdhelper doctor: {finding.rule}", file=finding.file or "", line=finding.line)
         io.append_summary(summary(findings, len(files), notes, layouts))
     error = doctor.failure(findings)
@@ -88,12 +89,19 @@ def as_json(findings, files, rules, gates, soaks, workspace, checked, notes, lay
     }
 
 
+def pasted_where(finding) -> str:
+    """Where the fix goes, in words (Finding.fix_at)."""
+    return {"jobs": "under `jobs:`", "job": f"in job `{finding.job}`", "with": f"in the `with:` of the step at line {finding.line}",
+            "cd.yml": "in .github/cd.yml", "expression": "in place of the comparison",
+            "settings": "in the repository's settings"}.get(finding.fix_at, "at that line")
+
+
 def text(findings, workflows: int, checked: str, notes: list[str], layouts: dict[str, str]) -> str:
     lines = [f"{path}: info [layout] {name} ({LAYOUTS[name]})" for path, name in layouts.items()]
     for f in findings:
         lines.append(f"{f.where}: {f.severity} [{f.rule}] {f.message}")
         lines.append(f"    why: {f.why}")
-        lines.append("    fix:")
+        lines.append(f"    fix ({pasted_where(f)}):")
         lines += [f"      {row}" for row in f.fix.splitlines()]
     errors = sum(f.severity == "error" for f in findings)
     warnings = len(findings) - errors
