@@ -47,6 +47,7 @@ class PromotionRequest:
     strategy: strategies.Plan | None = None  # the promote action's `strategy` input, over cd.yml's
     resume_step: int = 0  # continue this run's paused rollout from this step (the resume job)
     soak_environment: str = "production-soak"  # holds the job that resumes a `pause: hold` (its wait timer)
+    soak_named_by: str = "the `soak-environment` input"  # how the user names another, for the refusal's fix
     dry_run: bool = False  # every check, reads only; say what would be written instead of writing it
     acknowledge_failure: str = ""  # why promoting again what failed or was rolled back here is fine (recorded)
     # "all": one job checks, records and deploys (the single-job layout); "open": this job checks and

@@ -143,7 +143,8 @@ def check_soak(client: GitHubClient, plan: strategies.Plan, req) -> None:
                         f"{'does not exist' if environment is None else 'has no wait timer'}",
                         "the timer is what holds the resume job; without it the soak would last no time",
                         f"add a wait timer to {name!r} (Settings > Environments; on private repositories wait timers "
-                        "need GitHub Enterprise), or use `pause: 30m`, which holds the runner instead")
+                        f"need GitHub Enterprise), or name a soak environment that has one with {req.soak_named_by}, "
+                        "or use `pause: 30m`, which holds the runner instead")
 
 
 def preflight(config: Config, plan: strategies.Plan, candidate: Candidate, env: Environment) -> None:

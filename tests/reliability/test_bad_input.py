@@ -135,8 +135,7 @@ CASES = [
      "the workflow passes no gate-environment (default 'production-approval')"),
     ("gate-moved-input-other", PROMOTE, [MOVED_GATE, ("env", {"INPUT_GATE_ENVIRONMENT": "release-gate"})], 2,
      "the workflow passes gate-environment 'release-gate'"),
-    ("gate-moved-by-hand", PROMOTE, [MOVED_GATE, "by-hand"], 2,
-     "no --gate-environment is given (default 'production-approval')"),
+    # by hand with no --gate-environment, cd.yml's gate is the default (issue 22): tests/cli/test_gate_and_soak_defaults.py
     ("gate-moved-flag", [*PROMOTE, "--gate-environment", "release-gate"], [MOVED_GATE, "by-hand"], 2,
      "--gate-environment is 'release-gate'"),
     ("gate-input-bad-name", [*PROMOTE, "--gate-environment", "bad name!"], [], 2, "'bad name!'"),
