@@ -156,12 +156,13 @@ def read(client, ctx, *, environment: str, evidence_environment: str, since: dat
 
     def enough(read_so_far: list[Entry]) -> bool:
         """Past `since`: whether every record the period's changes name (what was live before each,
-        what each was promoted from or rolls back) has been read, or is older than all read (ids grow)."""
+        what each was promoted from or rolls back) has been read, or cannot be: ids grow, so a named id
+        above the oldest read is not in these environments' trusted records."""
         ids = {e.record.id for e in read_so_far}
         oldest = min(ids, default=0)
         named = {n for e in read_so_far if e.record.home.lower() == environment.lower()
-                 and since <= e.record.created_at < until for n in _named(e)}
-        return all(n in ids or n < oldest for n in named)
+                 and since <= e.record.created_at < until for n in _named(e, evidence_environment)}
+        return all(n in ids or n > oldest for n in named)
 
     line = read_timeline(client, ctx, environment, since=since, also=also, max_pages=MAX_PAGES, enough=enough)
     by_id = {e.record.id: e for e in (*line.entries, *line.others)}
@@ -174,10 +175,14 @@ def read(client, ctx, *, environment: str, evidence_environment: str, since: dat
                  writers, tuple(required_contexts), evidence_environment)
 
 
-def _named(e: Entry) -> list[int]:
+def _named(e: Entry, evidence_environment: str) -> list[int]:
+    """The records of the two environments read that `e` names: what was live before it, what it rolls
+    back, what it was promoted from (when that is the evidence environment: another is never read)."""
     p = e.record.payload or {}
-    found = [(p.get("previous") or {}).get("deployment_id"), (p.get("promoted_from") or {}).get("deployment_id"),
-             p.get("rollback_of")]
+    source = p.get("promoted_from") or {}
+    found = [(p.get("previous") or {}).get("deployment_id"), p.get("rollback_of")]
+    if str(source.get("environment", "")).lower() == evidence_environment.lower():
+        found.append(source.get("deployment_id"))
     return [n for n in found if isinstance(n, int)]
 
 

@@ -266,3 +266,33 @@ def test_a_forged_record_cannot_put_links_images_or_html_in_the_summary(pipeline
     for planted in ("![seen](", "<img", "[approve here](", "](https://evil.example"):
         assert not re.search(r"(?<!\\)" + re.escape(planted), out.summary), planted  # only escaped: \<img
     assert "\\<img" in out.summary  # shown, as text
+
+
+def test_reading_goes_past_the_period_until_what_was_live_before_it_is_found(pipeline, double):
+    """The first change of the period names what was live before it (its commit range starts there);
+    when that record sits pages further back than --since, the audit reads on to it, and no further."""
+    repo = double.repo("acme/app")
+    base = {"cdhelper": 1, "mode": "deployment", "gate": {"required": False}}
+    day = datetime(2026, 3, 1, tzinfo=timezone.utc).timestamp()
+
+    def run(n: int) -> dict:
+        return {"id": n, "attempt": 1, "url": f"https://github.com/acme/app/actions/runs/{n}", "actor": "bob"}
+    [old] = double.world.seed_deployments(repo, 1, ["production"], start=day, payload={
+        **base, "version": "1.0.0", "digest": f"sha256:{1:064x}", "commit": "a" * 40, "environment": "production",
+        "run": run(1)})
+    for i in range(150):  # staging's busy fortnight, all before the period
+        double.world.seed_deployments(repo, 1, ["staging"], start=day + 86400 + i * 600, payload={
+            **base, "version": f"2.0.{i}", "digest": f"sha256:{i + 2:064x}", "commit": f"{i + 2:040x}",
+            "environment": "staging", "run": run(100 + i)})
+    staged = max(d for d in repo.deployments if repo.deployments[d]["environment"] == "staging")
+    double.world.seed_deployments(repo, 1, ["production"], start=day + 20 * 86400, payload={
+        **base, "version": "2.0.149", "digest": f"sha256:{151:064x}", "commit": f"{151:040x}",
+        "environment": "production", "run": run(999), "previous": {"version": "1.0.0", "deployment_id": old},
+        "promoted_from": {"environment": "staging", "deployment_id": staged}})
+    double.reset_log()
+    out = pipeline.run("audit", "--since", "2026-03-15", "--until", "2026-04-01", "--format", "json", actions=False)
+    assert out.code == 0, out.err
+    [change] = out.data["changes"]
+    assert (change["commit_from"], change["commit_to"], change["previous_version"]) == ("a" * 40, f"{151:040x}", "1.0.0")
+    assert change["evidence"].startswith(f"staging record {staged}: 2.0.149, same digest")
+    assert double.total_requests() == 2  # 152 records: the page that reaches --since, and the one that holds 1.0.0
