@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 
 from cdhelper.core.errors import InputError
 from cdhelper.core.escaping import md_code, md_link, md_text, table, visible
+from cdhelper.deploy.records import Record
 
 from .history import Entry, Uncounted, read_timeline
 
@@ -137,7 +138,7 @@ class Audit:
                 "trusted_writers": list(self.trusted_writers), "evidence_environment": self.evidence_environment,
                 "required_contexts": list(self.required_contexts),
                 "changes": [c.as_json() for c in self.changes], "untrusted": list(self.untrusted),
-                "limits": _footer(self)[-len(LIMITS):]}
+                "limits": _limits(self)}
 
 
 def _iso(t: datetime | None) -> str:
@@ -218,7 +219,7 @@ def _change(e: Entry, by_id: dict[int, Entry], evidence_environment: str) -> Cha
         deployment_id=r.id, created_at=created, kind=kind, version=r.version, digest=r.digest,
         commit_from=commit_from, commit_to=str(p.get("commit", "")), previous_version=str(previous.get("version", "")),
         approvers=approvers, gate=_gate(gate, str(p.get("mode", ""))), mode=str(p.get("mode", "")),
-        decision=_decision(p), evidence=_evidence(p, by_id, kind, evidence_environment), rollback_of=rollback_of,
+        decision=_decision(p), evidence=_evidence(r, kind, by_id, evidence_environment), rollback_of=rollback_of,
         undid=undid, flag=f"{flip.get('flag')} {flip.get('old')} -> {flip.get('new')}"
         + (" (kill switch)" if flip.get("kill_switch") else "") if flip else "",
         triggered_by=str(r.run.get("actor", "")), run_url=str(r.run.get("url", "")), writer=r.creator, state=r.state,
@@ -234,20 +235,25 @@ def _gate(gate: dict, mode: str) -> str:
 
 
 def _decision(p: dict) -> str:
-    """A rules decision (`mode: policy`), when the record holds one: its outcome and reasons."""
+    """A rules decision (`mode: policy`), when the record holds one: {decision, reasons}."""
     policy = p.get("policy")
     if not isinstance(policy, dict):
         return ""
-    reasons = policy.get("reasons") or []
-    outcome = policy.get("decision") or policy.get("outcome") or ""
-    return f"{outcome}: " + "; ".join(str(x) for x in reasons) if reasons else str(outcome)
+    reasons = "; ".join(str(x) for x in policy.get("reasons") or [])
+    return f"{policy.get('decision', '')}: {reasons}" if reasons else str(policy.get("decision", ""))
 
 
-def _evidence(p: dict, by_id: dict[int, Entry], kind: str, evidence_environment: str) -> str:
+def _evidence(record: Record, kind: str, by_id: dict[int, Entry], evidence_environment: str) -> str:
+    p = record.payload or {}
     if kind == "flag flip":
         return "the release live in the environment (a flip deploys no code)"
     if kind != "promotion":
-        return "a digest proven in this environment before (rollback)"
+        proof = max((e.record for e in by_id.values() if e.record.home == record.home and e.record.id < record.id
+                     and e.record.digest == p.get("digest") and e.record.succeeded_at is not None),
+                    key=lambda r: r.id, default=None)
+        if proof is None:
+            return "rollback: no earlier record of this digest here among the records read"
+        return f"rollback to a digest proven here: record {proof.id} ({proof.version}) succeeded {_iso(proof.succeeded_at)}"
     source = p.get("promoted_from") or {}
     ident = source.get("deployment_id")
     if not isinstance(ident, int):
@@ -320,8 +326,12 @@ def _footer(audit: Audit, show=str) -> list[str]:
             f"{audit.requests} GitHub request(s)."]
     if not audit.complete:
         head.append("PARTIAL: older records exist beyond what was read; the earliest changes may be missing.")
+    return head + _limits(audit, show)
+
+
+def _limits(audit: Audit, show=str) -> list[str]:
     writers = show(", ".join(audit.trusted_writers))
-    return head + [line.replace("TRUSTED", writers) for line in LIMITS]
+    return [line.replace("TRUSTED", writers) for line in LIMITS]
 
 
 def markdown(audit: Audit) -> str:

@@ -37,7 +37,7 @@ def story(pipeline, double, rollouts):  # noqa: F811 - the fixture imported abov
     double.set_environment("acme/app", "production-approval", reviewers=["alice"], prevent_self_review=True)
     facts = {}
 
-    at(double, 1, 9)  # before the period: 0.9.0 is live (Continuous Deployment)
+    facts["t_before"] = at(double, 1, 9)  # before the period: 0.9.0 is live (Continuous Deployment)
     (pipeline.artifact / "app.txt").write_text("build 0.9.0\n")
     assert pipeline.release("0.9.0").code == 0
     pipeline.new_run(100)
@@ -105,7 +105,8 @@ def expected(f: dict) -> list[dict]:
         {**blank, "counted": "yes", "deployment_id": auto["id"], "created_at": f["t1"], "kind": "automatic rollback",
          "version": "1.0.0", "digest": p1["payload"]["digest"], "commit_from": c2, "commit_to": c1, "approvers": "",
          "gate": "no human gate (Continuous Deployment)", "mode": "deployment",
-         "evidence": "a digest proven in this environment before (rollback)", "rollback_of": p2["id"],
+         "evidence": f"rollback to a digest proven here: record {p1['id']} (1.0.0) succeeded {f['t0']}",
+         "rollback_of": p2["id"],
          "undid": f"2.0.0 ({p2['payload']['digest']}) of record {p2['id']}, failure",
          "triggered_by": "carol", "run_url": url(300), "state": "success", "finished_at": f["t1"]},
         {**blank, "counted": "yes", "deployment_id": flip["id"], "created_at": f["t2"], "kind": "flag flip",
@@ -117,7 +118,8 @@ def expected(f: dict) -> list[dict]:
         {**blank, "counted": "yes", "deployment_id": manual["id"], "created_at": f["t4"], "kind": "rollback by hand",
          "version": "0.9.0", "digest": p090["payload"]["digest"], "commit_from": c1, "commit_to": c090, "approvers": "",
          "gate": "no human gate (Continuous Deployment)", "mode": "deployment",
-         "evidence": "a digest proven in this environment before (rollback)", "rollback_of": auto["id"],
+         "evidence": f"rollback to a digest proven here: record {p090['id']} (0.9.0) succeeded {f['t_before']}",
+         "rollback_of": auto["id"],
          "undid": f"1.0.0 ({p1['payload']['digest']}) of record {auto['id']}, success",  # the release under the flip
          "triggered_by": "erin", "run_url": url(500), "state": "success", "finished_at": f["t4"]},
         {**{k: "" for k in blank}, "counted": "untrusted", "deployment_id": f["forged"], "created_at": f["t3"],
