@@ -274,6 +274,11 @@ def write_markdown(results: dict) -> str:
         rows.append(("DORA metrics: API requests at 10 / 1,000 production deployments (helper time)",
                      f"{ob['dora_requests_at_10']} / {ob['dora_requests_at_1000']} "
                      f"({ob['dora_seconds_at_10']} s / {ob['dora_seconds_at_1000']} s)", "≤ 15 at 1,000"))
+    if "audit" in results:
+        au = results["audit"]
+        rows.append(("Audit: API requests at 10 / 1,000 production changes, each with its staging record (helper time)",
+                     f"{au['audit_requests_at_10']} / {au['audit_requests_at_1000']} "
+                     f"({au['audit_seconds_at_10']} s / {au['audit_seconds_at_1000']} s)", "≤ 2 per 100 changes"))
     if "layout" in results:
         lay = results["layout"]
         cp, rq = lay["critical_path"], lay["requests"]
@@ -327,6 +332,9 @@ def main() -> int:
     print("observability ...", flush=True)
     from benchmarks import observability as observability_bench
     results["observability"] = observability_bench.bench()
+    print("audit ...", flush=True)
+    from benchmarks import audit as audit_bench
+    results["audit"] = audit_bench.bench()
     print("set-up ...", flush=True)
     from benchmarks import setup as setup_bench
     results["setup"] = setup_bench.bench(2 if args.quick else 3)
