@@ -509,13 +509,15 @@ def cd_vars(client: Callable[[], GitHubClient] | GitHubClient, ctx: RunContext, 
     return out
 
 
-def record_rollback(writer: RecordWriter, h: dict, reason: str, *, production: bool, reported_by: str = "") -> int:
+def record_rollback(writer: RecordWriter, h: dict, reason: str, *, production: bool, reported_by: str = "",
+                    aborted_by: str = "") -> int:
     """The automatic rollback as its own record: the previous version live again, `rollback_of` the
     failed record. Written after the hooks moved traffic back (in the split layout, by the record job
-    from what the deploy job reported: `reported_by` names that job)."""
+    from what the deploy job reported: `reported_by` names that job). An abort's (`aborted_by`: who)
+    is made live at once: its undo has already run, so no in_progress status is owed."""
     p = h["previous"]
     assert p is not None  # undone means there was something to go back to
-    kind = {"reported_by": reported_by} if reported_by else {}
+    kind = ({"reported_by": reported_by} if reported_by else {}) | ({"aborted_by": aborted_by} if aborted_by else {})
     payload = build_payload(
         writer.ctx, release=p, environment=h["environment"], mode=h["mode"],
         gate={"required": False, "environment": (h.get("gate") or {}).get("environment", "")},
@@ -523,11 +525,13 @@ def record_rollback(writer: RecordWriter, h: dict, reason: str, *, production: b
         previous={"version": h["version"], "digest": h["digest"], "deployment_id": h["deployment_id"]},
         strategy=p["strategy"], **kind)
     label = f" (reported by {reported_by})" if reported_by else ""
+    how = f"abort by {aborted_by}" if aborted_by else "automatic"
     made, _ = writer.create(environment=h["environment"], payload=payload,
-                            description=f"Rollback to {p['version']} (automatic){label}"[:140], production=production,
+                            description=f"Rollback to {p['version']} ({how}){label}"[:140], production=production,
                             before=[], what=f"the rollback record of {h['environment']}")
-    writer.status(made, "in_progress", f"Rolling back {h['environment']} to {p['version']}{label}",
-                  environment_url=h["url"])
+    if not aborted_by:
+        writer.status(made, "in_progress", f"Rolling back {h['environment']} to {p['version']}{label}",
+                      environment_url=h["url"])
     writer.status(made, "success", f"{p['version']} is live again: {reason}", environment_url=h["url"])
     return made
 

@@ -146,6 +146,7 @@ class Outcome:
     paused_at: int = 0  # the next step to run on resume (a canary `hold`)
     undone: bool = False  # the failure was undone (traffic back, switched back, redeployed)
     failed_hook: str = ""  # a hook exited non-zero (not an analysis)
+    undo_failed: bool = False  # an undo hook exited non-zero: the platform may be half-way back
 
 
 @dataclass
@@ -320,6 +321,7 @@ def undo(r: Rollout, out: Outcome, done: list[int], *, step: int) -> bool:
                 _hook(r, "deploy", extra)
     except _Failed as failed:
         out.reason += f"; the rollback failed too: {failed.reason}"
+        out.undo_failed = True
         return False
     out.steps.append(StepReport(step, "rollback", "done"))
     return True
