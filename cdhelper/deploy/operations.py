@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from cdhelper.core.errors import InputError
 
+from .failures import REASON_MAX, Failure, last_failure
 from .records import Record
 
 ABORTED = "aborted by "  # how an aborted record's final status begins
@@ -59,6 +60,36 @@ def last_abort(records: list[Record], deployment_id: int = 0) -> tuple[Record, R
         if not deployment_id:
             return None  # the newest event is no abort
     return None
+
+
+def retry_of(records: list[Record], environment: str, version: str = "") -> Failure:
+    """What `rollout retry` promotes again: the newest version that failed or was rolled back (or
+    aborted) in the environment, or `version` if it did (failures.last_failure decides)."""
+    seen: set[str] = set()
+    for record in records:  # newest first
+        payload = record.payload or {}
+        if not record.ours or "flag_release" in payload or record.digest in seen or payload.get("rollback_of"):
+            continue
+        if version and record.version != version:
+            continue
+        seen.add(record.digest)
+        failure = last_failure(records, record.digest)
+        if failure is not None:
+            return failure
+        if version:
+            break
+    what = f"{version} did not fail" if version else "no version failed"
+    raise InputError(f"nothing to retry in {environment}: {what} there",
+                     "retry promotes again a version whose rollout failed or was rolled back or aborted there "
+                     "(its latest outcome in that environment)",
+                     "run `cdhelper status` to see the failed versions; promote a new version with `promote`")
+
+
+def retry_acknowledgement(failure: Failure, actor: str, run_id: int) -> str:
+    """The acknowledgement a retry records: which failure it retries, and who asked."""
+    asked = f", asked by {actor or 'unknown'} in run {run_id}"
+    said = f"retry of deployment {failure.deployment_id}, which {failure.how}: {failure.reason}"
+    return (said if len(said) + len(asked) <= REASON_MAX else said[:REASON_MAX - len(asked) - 1] + "…") + asked
 
 
 def _named(record: Record) -> str:

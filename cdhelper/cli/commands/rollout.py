@@ -141,3 +141,36 @@ def _deployment_id(raw: str) -> int:
 
 
 OPERATIONS["abort"] = _add_abort
+
+
+# --- retry: promote again a version that failed or was rolled back or aborted, with the acknowledgement ---
+
+def _add_retry(actions):
+    from cdhelper.cli.commands import promote
+    p = actions.add_parser("retry", help="promote again the newest version that failed or was rolled back or "
+                           "aborted in an environment (same digest, a new record, every check of a promotion), "
+                           "with the acknowledgement recorded")
+    promote.add_options(p)  # --version is optional here: the failed version by default
+
+    def run(args, io) -> int:
+        from cdhelper.deploy import operations
+        from cdhelper.deploy.records import read_ledger
+        phase = edge.phase(args)
+        if phase in ("open", "all"):  # deploy and close continue from the open job's handoff, as promote's
+            edge.required(args.environment, "--environment", input_name="environment", example="production",
+                          why="retry needs the environment where the version failed")
+            if args.rollback or args.resume_step:
+                raise InputError("retry takes no --rollback or --resume-step", "a retry promotes a failed version "
+                                 "again from the start", "use `cdhelper promote` for those")
+            ctx = edge.run_context(args, io)
+            client = edge.github_client(ctx)
+            records = read_ledger(client, ctx, [args.environment]).of(args.environment)
+            failure = operations.retry_of(records, args.environment, (args.release_version or "").strip())
+            args.release_version = failure.version
+            args.acknowledge_failure = operations.retry_acknowledgement(failure, ctx.actor, ctx.run_id)
+            io.info(f"retrying {failure.version} in {args.environment}: {failure.describe(args.environment)}")
+        return promote.run(args, io)
+    return run
+
+
+OPERATIONS["retry"] = _add_retry
