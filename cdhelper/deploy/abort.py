@@ -63,27 +63,39 @@ def open_abort(client, ctx: RunContext, config: Config, environment: str, *, dep
         by = f" by deployment {rolled.id}" if rolled else ""
         return Opened(None, f"deployment {aborted.id} ({aborted.version}) in {env.name} was already aborted{by}: "
                             f"{aborted.description}; nothing written")
-    live = next((r for r in records if r.ours and r.live and "flag_release" not in (r.payload or {})), None)
+    live = _live(records)
     record = operations.find(records, live, env.name, deployment_id)
+    return Opened(handoff_for(env, record, live, actor=ctx.actor or "unknown", reason=reason))
+
+
+def _live(records: list, below: int = 0):
+    """What runs in the environment (older than record `below`, if given): the rollout's way back."""
+    return next((r for r in records if r.ours and r.live and "flag_release" not in (r.payload or {})
+                 and (not below or r.id < below)), None)
+
+
+def handoff_for(env, record, live, *, actor: str, reason: str) -> dict:
+    """A promotion handoff for an in-flight `record` (the deploy and close phases read no other shape),
+    with who aborts and why."""
     payload = record.payload or {}
     strategy = payload.get("strategy") if isinstance(payload.get("strategy"), dict) else {"type": "all-at-once"}
     kind = strategy.get("type", "all-at-once")
     steps = {"canary": len(strategy.get("steps") or []), "rolling": int(strategy.get("batches") or 1),
              "blue-green": 2}.get(kind, 1)
     lp = (live.payload or {}) if live else {}
-    return Opened({
+    return {
         "v": 1, "environment": env.name, "production": env.production, "deployment_id": record.id,
         "node_id": record.node_id, "version": record.version, "digest": record.digest,
         "tag": str(payload.get("tag", "")), "commit": str(payload.get("commit", "")),
         "images": list(payload.get("images") or []), "mode": payload.get("mode") or "deployment",
         "rollback": False, "rollback_of": payload.get("rollback_of"), "resume_step": 0, "hold_step": 0,
         "steps": max(1, steps), "strategy": kind, "live_slot": rollout.live_slot(live), "url": env.url,
-        "unchanged": False, "gate": payload.get("gate") or {}, "abort": {"actor": ctx.actor or "unknown", "reason": reason},
+        "unchanged": False, "gate": payload.get("gate") or {}, "abort": {"actor": actor, "reason": reason},
         "previous": None if live is None else {
             "version": live.version, "digest": live.digest, "deployment_id": live.id, "tag": str(lp.get("tag", "")),
             "commit": str(lp.get("commit", "")), "images": list(lp.get("images") or []),
             "strategy": lp.get("strategy") or "all-at-once"},
-    })
+    }
 
 
 def plan_of(h: dict) -> strategies.Plan:
@@ -180,3 +192,23 @@ def run_all(client, ctx: RunContext, config: Config, environment: str, *, deploy
     if done.error is not None:
         raise done.error
     return _record(client, ctx, h, reason=reason)
+
+
+def cleanup_undo(client, ctx: RunContext, config: Config, job_status: str, *, command: str = "",
+                 log: Callable[[str], None] = print) -> Callable:
+    """For `finish` (the single-job layout's cleanup job): a record of this run left in flight by a
+    failed or cancelled job, whose rollout started (in progress), is undone as an abort and recorded;
+    the callable says whether it did. A failed undo leaves the record to finish's `error`."""
+    def undo(record, records: list) -> bool:
+        if job_status not in ("failure", "cancelled") or record.state != "in_progress":
+            return False
+        env = config.environment(record.environment)
+        h = handoff_for(env, record, _live(records, below=record.id), actor=f"the cleanup job of run {ctx.run_id}",
+                        reason=f"the job ended {job_status} while the rollout was in flight or paused")
+        done = deploy(ctx, config, h, command=command, client=lambda: client, log=log)
+        if done.error is not None:
+            log(f"the undo of deployment {record.id} failed: {done.report['reason']}")
+            return False
+        _record(client, ctx, h, reason="")
+        return True
+    return undo

@@ -558,14 +558,15 @@ def _newer_rival(ctx: RunContext, result: PromotionResult, ledger: list[Record],
 
 
 def finish(client: GitHubClient, ctx: RunContext, environments: list[str], job_status: str, *,
-           explicit: bool = True) -> list[int]:
+           explicit: bool = True, undo: Callable[[Record, list[Record]], bool] | None = None) -> list[int]:
     """Close what a job left open (cancelled, killed, runner lost): this run's records that are still
     in flight, read back from GitHub. The marker file in RUNNER_TEMP is only a hint that a record
     may be open: a deploy command can rewrite or delete it, and a kill can leave it behind after
     `success` landed, so it never decides which record is closed, and a record that reached a final
     state is never touched. Zero requests when the job succeeded and left no marker. Environments
     not named by the workflow (`explicit=False`) are looked at only where this job left a marker,
-    so one job's finish never closes a record another job of the run has in flight."""
+    so one job's finish never closes a record another job of the run has in flight. `undo` (the
+    cleanup job: abort.cleanup_undo) first undoes a rollout that started, and records it, when it can."""
     hinted = [n for n in environments if record_file(ctx, n).is_file()]
     look = environments if explicit else hinted
     if not look or (job_status == "success" and not hinted):
@@ -577,6 +578,9 @@ def finish(client: GitHubClient, ctx: RunContext, environments: list[str], job_s
     for name in look:
         for record in ledger.of(name):
             if record.ours and record.of_run(ctx.run_id) and record.in_flight:
+                if undo is not None and undo(record, ledger.of(name)):
+                    closed.append(record.id)
+                    continue
                 writer.status(record.id, state, f"job {job_status or 'ended'} before {record.version} finished deploying")
                 closed.append(record.id)
         remove_marker(record_file(ctx, name))

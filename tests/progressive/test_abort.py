@@ -281,3 +281,32 @@ def test_cancelled_while_paused_the_cleanup_undoes_the_rollout_and_the_record_jo
                                                      f"(run {pipeline.run_id}): the resume job was cancelled; "
                                                      "production is back on 1.0.0")
     assert pipeline.deployments("production")[-1]["payload"]["rollback_of"] == ident
+
+
+def test_single_job_cancelled_while_paused_the_cleanup_jobs_finish_undoes_and_records_it(pipeline, env):
+    env.configure("all-at-once")
+    env.release("1.0.0")
+    assert pipeline.promote("production", "1.0.0").code == 0
+    env.configure()
+    paused = env.paused("1.1.0")
+    cleanup = pipeline.run("finish", "--environment", "production", "--job-status", "cancelled")
+    assert cleanup.code == 0, cleanup.out
+    assert env.calls() == ["shift-traffic version=1.1.0 weight=0 rollback=true", "teardown version=1.1.0 rollback=true"]
+    assert _last(pipeline, paused)["state"] == "failure"
+    assert _last(pipeline, paused)["description"].startswith(f"aborted by the cleanup job of run {pipeline.run_id}")
+    assert _last(pipeline, paused)["description"].endswith("production is back on 1.0.0")
+    rollback = pipeline.deployments("production")[-1]
+    assert rollback["payload"]["rollback_of"] == paused and pipeline.states(rollback["id"]) == ["success"]
+
+
+def test_finish_only_closes_a_record_whose_rollout_never_started(pipeline, env):
+    env.configure()
+    env.release("1.0.0")
+    repo = pipeline.double.repo("acme/app")
+    opened = pipeline.promote("production", "1.0.0", "--phase", "open")
+    ident = int(opened.outputs["deployment-id"])
+    repo.statuses[ident] = [s for s in repo.statuses[ident] if s["state"] == "queued"]  # as if cancelled when queued
+    env.calls()
+    cleanup = pipeline.run("finish", "--environment", "production", "--job-status", "cancelled")
+    assert cleanup.code == 0, cleanup.out
+    assert env.calls() == [] and pipeline.states(ident)[-1] == "error"
