@@ -250,6 +250,11 @@ def write_markdown(results: dict) -> str:
              "≤ one interval"),
             ("Helper CPU per Prometheus sample", f"{an['analysis_cpu_ms_per_sample']} ms (wall {an['analysis_wall_ms_per_sample']} ms)", "≤ 5 ms"),
         ]
+    if "abort" in results:
+        ab = results["abort"]
+        rows.append(("`rollout abort`: API requests besides the hooks, paused canary / first release; its deploy phase",
+                     f"{ab['abort_paused_canary_requests']} / {ab['abort_first_release_requests']}; "
+                     f"{ab['abort_deploy_phase_requests']}", "3 plus hooks (issue 21; 4: see benchmarks/abort.py); 0"))
     if "judge" in results:
         j = results["judge"]
         rows.append(("Canary judge CPU per metric, 1,000 values each side; A/A false failures at 98% (either)",
@@ -325,6 +330,8 @@ def main() -> int:
     from benchmarks import rollout as rollout_bench
     results["rollout"] = rollout_bench.bench()
     results["analysis"] = analysis_bench.bench()
+    from benchmarks import abort as abort_bench
+    results["abort"] = abort_bench.bench()
     from benchmarks import judge as judge_bench
     results["judge"] = judge_bench.bench()
     print("freeze ...", flush=True)

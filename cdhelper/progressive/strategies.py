@@ -146,6 +146,7 @@ class Outcome:
     paused_at: int = 0  # the next step to run on resume (a canary `hold`)
     undone: bool = False  # the failure was undone (traffic back, switched back, redeployed)
     failed_hook: str = ""  # a hook exited non-zero (not an analysis)
+    undo_failed: bool = False  # an undo hook exited non-zero: the platform may be half-way back
 
 
 @dataclass
@@ -184,8 +185,28 @@ def execute(r: Rollout, *, start: int = 0) -> Outcome:
             _hook(r, "teardown", {})  # what the new version no longer needs (never blue-green's old slot)
     except _Failed as failed:
         out.state, out.reason, out.failed_hook = "failed", failed.reason, failed.hook
-        out.undone = _undo(r, out, done)
+        out.undone = undo(r, out, done, step=_failing_step(out, start))
     return out
+
+
+def abort(r: Rollout) -> Outcome:
+    """Undo a rollout that was paused or interrupted (`cdhelper rollout abort`, the cleanup job), with
+    the automated rollback's own undo. How far it got is not known, so it is undone as if every step
+    was taken: the hooks must be idempotent (a weight of 0 that is already 0, a switch to the slot
+    already serving, a redeploy of what runs)."""
+    out = Outcome("failed", reason="aborted")
+    taken = list(range(1, r.plan.batches + 1)) if r.plan.type == "rolling" else [1]
+    out.undone = undo(r, out, taken, step=r.plan.rollout_steps)
+    return out
+
+
+def _failing_step(out: Outcome, start: int) -> int:
+    """The step that failed: a failed analysis reported it; a failed hook is the step after the last
+    one reported (or the first one run)."""
+    if not out.steps:
+        return start + 1
+    last = out.steps[-1]
+    return last.step if last.outcome in ("failed", "inconclusive") else last.step + 1
 
 
 def _hook(r: Rollout, name: str, extra: dict[str, str]) -> None:
@@ -270,9 +291,11 @@ def _canary(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
         r.report(f"canary {number}/{len(steps)}: {step.weight}%" + (", analysis passed" if step.analysis else ""))
 
 
-def _undo(r: Rollout, out: Outcome, done: list[int]) -> bool:
-    """Return to the previous good state at once. False when there was nothing to undo or the undo
-    itself failed (said in the reason)."""
+def undo(r: Rollout, out: Outcome, done: list[int], *, step: int) -> bool:
+    """Return to the previous good state at once: the one undo of the automated rollback and of an
+    abort. `done`: canary and blue-green, non-empty once traffic may have moved; rolling, the batches
+    deployed. The rollback is reported as step `step` (the failing one). False when there was nothing
+    to undo or the undo itself failed (said in the reason)."""
     if not done:
         return False
     previous = {"CD_ROLLBACK": "true"}
@@ -298,8 +321,9 @@ def _undo(r: Rollout, out: Outcome, done: list[int]) -> bool:
                 _hook(r, "deploy", extra)
     except _Failed as failed:
         out.reason += f"; the rollback failed too: {failed.reason}"
+        out.undo_failed = True
         return False
-    out.steps.append(StepReport(len(out.steps) + 1, "rollback", "done"))
+    out.steps.append(StepReport(step, "rollback", "done"))
     return True
 
 

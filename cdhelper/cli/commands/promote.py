@@ -11,6 +11,12 @@ from cdhelper.core.errors import CDHelperError, InputError, RolledBack
 
 def register(sub) -> dict:
     p = sub.add_parser("promote", help="deploy a tagged candidate to an environment, with gate and evidence checks")
+    add_options(p)
+    return {"promote": run}
+
+
+def add_options(p) -> None:
+    """promote's options (also `rollout retry`'s, which is a promote with a computed version)."""
     edge.config_options(p)
     edge.trusted_writer_option(p)
     edge.gate_options(p)
@@ -38,7 +44,6 @@ def register(sub) -> dict:
     p.add_argument("--dry-run", action="store_true",
                    help="run every check (digest, ordering, evidence, gate, freeze) with reads only and print what "
                         "would be written; exits as the real run would, writes nothing, runs no command")
-    return {"promote": run}
 
 
 def run(args, io) -> int:
