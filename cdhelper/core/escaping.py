@@ -103,6 +103,18 @@ def visible(text: str) -> str:
     return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
 
 
+def fit(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters: whole, or cut at the last word boundary that fits and
+    marked with "…" (never mid-word, never ending on a dangling separator such as `values: `)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:(-") + "…"
+
+
 def printable(text: str) -> str:
     # File names can carry lone surrogates (undecodable bytes); a strict stdout would raise on them.
     return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -81,8 +81,8 @@ def test_the_deploy_phase_runs_the_rollout_and_the_record_job_posts_its_steps_la
                                             "shift-traffic version=1.0.0 weight=100 slot= rollback=false"]
     [record] = pipeline.deployments("production")
     steps = [d for s, d in descriptions(double, record["id"]) if "reported by the deploy job" in d]
-    assert steps == ["canary 1/2: 10%, analysis passed (reported by the deploy job)",
-                     "canary 2/2: 100%, analysis passed (reported by the deploy job)"]
+    assert steps == ["canary 1/2: 10% - healthy passed: 0 (reported by the deploy job)",
+                     "canary 2/2: 100% - healthy passed: 0 (reported by the deploy job)"]
     assert "healthy passed" in deployed.summary and "writes nothing to GitHub" in deployed.summary
 
 
