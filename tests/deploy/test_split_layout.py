@@ -99,7 +99,10 @@ def test_a_rollback_the_deploy_job_reports_gets_its_record_labelled(pipeline, do
     assert json.loads(deployed.outputs["report"])["state"] == "rolled-back"
     first, bad, rollback = pipeline.deployments("production")
     assert descriptions(double, bad["id"])[-1][0] == "failure"
-    assert "healthy failed" in descriptions(double, bad["id"])[-1][1]
+    failed = descriptions(double, bad["id"])[-1][1]
+    assert failed.startswith("analysis healthy failed at 10%: 1 - ")  # the value first
+    # Never cut mid-text (old code: `... values: ` then nothing): cut at a word, marked, the label whole.
+    assert len(failed) <= 140 and failed.endswith("… (reported by the deploy job)"), failed
     assert rollback["payload"]["rollback_of"] == bad["id"] and rollback["payload"]["version"] == "1.0.0"
     assert rollback["payload"]["reported_by"] == f"the deploy job of run {pipeline.run_id}"
     assert "reported by the deploy job" in rollback["description"]
