@@ -16,6 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from cdhelper.core.errors import ConfigError
+from cdhelper.core.escaping import fit
+
+from .analysis.spec import fmt
 
 TYPES = ("all-at-once", "rolling", "blue-green", "canary")
 HOOKS = ("deploy", "shift-traffic", "switch", "teardown")
@@ -216,20 +219,45 @@ def _hook(r: Rollout, name: str, extra: dict[str, str]) -> None:
 
 
 def _analyses(r: Rollout, out: Outcome, names: tuple[str, ...], what: str, step: int,
-              extra: dict[str, str] | None = None) -> None:
+              extra: dict[str, str] | None = None) -> str:
+    """Run the analyses of a step; the short text of their values for the step's status ("" when
+    there are none). The step's detail holds each analysis' reason once (it names the analysis and
+    its outcome itself); a failure's reason starts with the values, so a cut status keeps them."""
     if not names:
-        return
+        return ""
     variables = {**r.variables, **(extra or {})}
-    details = []
+    details, values = [], []
     for name in names:
         result = r.analyze(name, variables)
         dry_run = result.dry_run
-        details.append(f"{name} {result.outcome}" + (" (dry-run: recorded, not deciding)" if dry_run else "")
-                       + (f" ({result.reason})" if result.reason else ""))
+        details.append(result.reason + (" (dry-run: recorded, not deciding)" if dry_run else ""))
+        label = f"{name}{' (dry-run)' if dry_run else ''} {result.outcome}"
+        values.append(f"{label}: {_values(result)}")
         if result.outcome != "passed" and not dry_run:
             out.steps.append(StepReport(step, f"analysis {what}", result.outcome, "; ".join(details)))
-            raise _Failed(f"analysis {name} {result.outcome} {what}: {result.reason}")
+            why = result.reason.removeprefix(label).lstrip(" :")
+            raise _Failed(f"analysis {label} {what}: {_values(result)} - {why}")
     out.steps.append(StepReport(step, f"analysis {what}", "passed", "; ".join(details)))
+    return "; ".join(values)
+
+
+SHOWN_VALUES = 4  # the last values of an analysis a step's status shows
+
+
+def _values(result) -> str:
+    """"0.01, 0.012": an analysis' last values ("-": a sample without one), "…" before them when
+    there were more."""
+    taken = [fmt(m.value) for m in result.measurements]
+    return ("…" if len(taken) > SHOWN_VALUES else "") + (", ".join(taken[-SHOWN_VALUES:]) or "no sample")
+
+
+STATUS_LIMIT = 140 - len(" (reported by the deploy job)")  # GitHub's limit, less the split layout's label
+
+
+def _step_text(prefix: str, analyses: str) -> str:
+    """A step's status: its prefix (what observe/rollouts.py parses), then the analyses' values,
+    cut cleanly to fit."""
+    return fit(f"{prefix} - {analyses}" if analyses else prefix, STATUS_LIMIT)
 
 
 def _all_at_once(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
@@ -245,8 +273,8 @@ def _rolling(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
         _hook(r, "deploy", extra)
         done.append(batch)
         out.steps.append(StepReport(batch, f"batch {batch}/{n}", "done"))
-        _analyses(r, out, r.plan.step_analysis, f"after batch {batch}/{n}", batch, extra)
-        r.report(f"rolling {batch}/{n}: batch deployed" + (", analysis passed" if r.plan.step_analysis else ""))
+        measured = _analyses(r, out, r.plan.step_analysis, f"after batch {batch}/{n}", batch, extra)
+        r.report(_step_text(f"rolling {batch}/{n}: batch deployed", measured))
 
 
 def _blue_green(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
@@ -255,8 +283,8 @@ def _blue_green(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
     extra = {"CD_SLOT": idle, "CD_PREVIOUS_SLOT": live}
     _hook(r, "deploy", extra)
     out.steps.append(StepReport(1, f"deploy to the idle slot {idle}", "done"))
-    _analyses(r, out, r.plan.step_analysis, f"of the idle slot {idle}", 1, {"slot": idle})
-    r.report(f"blue-green 1/2: {idle} deployed" + (", analysis passed" if r.plan.step_analysis else ""))
+    measured = _analyses(r, out, r.plan.step_analysis, f"of the idle slot {idle}", 1, {"slot": idle})
+    r.report(_step_text(f"blue-green 1/2: {idle} deployed", measured))
     _hook(r, "switch", extra)
     done.append(1)  # traffic is on the new slot: undo switches back
     out.steps.append(StepReport(2, f"switch to {idle}", "done"))
@@ -287,8 +315,8 @@ def _canary(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
         extra["CD_WEIGHT"] = str(step.weight)
         _hook(r, "shift-traffic", extra)
         out.steps.append(StepReport(number, f"traffic {step.weight}%", "done"))
-        _analyses(r, out, step.analysis, f"at {step.weight}%", number, {"weight": str(step.weight)})
-        r.report(f"canary {number}/{len(steps)}: {step.weight}%" + (", analysis passed" if step.analysis else ""))
+        measured = _analyses(r, out, step.analysis, f"at {step.weight}%", number, {"weight": str(step.weight)})
+        r.report(_step_text(f"canary {number}/{len(steps)}: {step.weight}%", measured))
 
 
 def undo(r: Rollout, out: Outcome, done: list[int], *, step: int) -> bool:

@@ -23,8 +23,9 @@ def register(sub) -> dict:
     p.add_argument("--keep", action="store_true", help="keep the rehearsal's working directory")
     p.add_argument("--variant", action="append", default=[], metavar="NAME[:SETTING]",
                    help="rehearse against the double emulating this GitHub behaviour (repeatable; see github-double)")
-    p.add_argument("--scenario", choices=["canary", "canary-rollback", "blue-green", "flag-flip"],
-                   help="rehearse progressive delivery: production on a real nginx + Prometheus, several releases "
+    p.add_argument("--scenario", choices=["canary", "canary-rollback", "blue-green", "canary-judge", "flag-flip"],
+                   help="rehearse progressive delivery: production on a real nginx + Prometheus, several releases; "
+                        "canary-judge: a canary judged against its baseline, no fixed threshold "
                         "(needs nginx, prometheus and prometheus_client; docs/progressive-delivery.md)")
     own = p.add_argument_group("your own workflow (docs/rehearse.md); run from your repository's checkout")
     own.add_argument("--workflow", metavar="PATH", help="rehearse this workflow of the checkout in the current "

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from cdhelper.core import config as cd_config
 from cdhelper.core.errors import CDHelperError, InputError
+from cdhelper.core.escaping import command_data
 from cdhelper.deploy import cd_yml
 
 from . import HERE, REVIEWER, ROOT, RUN_ID, Rehearsal, _clean_env, for_act, records, report_tail
@@ -459,7 +460,7 @@ class OwnWorkflowRehearsal(Rehearsal):
             msg = str(line.get("msg", "")).strip()
             for marker in ("::error", "Error:", "level=error", "failed to"):
                 if marker in msg:
-                    text = " ".join(msg.split("::")[-1].split())
+                    text = " ".join((command_data(msg) or msg).split())  # a command's data, unescaped once
                     return text if len(text) <= 600 else text[:600] + "…"
         return ""
 
