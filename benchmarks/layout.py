@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 BASELINE = ROOT / "benchmarks" / "baseline" / "cd-pipeline.single-job.yml"
 SPLIT = ROOT / "workflows-templates" / "cd-pipeline.yml"
 ONLY_WHEN_PAUSED = {"soak", "production-resume", "production-resume-record"}
+ONLY_WHEN_CANCELLED_OR_FAILED = {"staging-undo", "production-undo", "production-resume-undo"}  # the cleanup undo
 
 
 def critical_path(text: str, target: str, mode: str) -> list[str]:
@@ -33,7 +34,7 @@ def critical_path(text: str, target: str, mode: str) -> list[str]:
     is skipped in deployment mode; the soak and resume jobs run only after a `pause: hold`)."""
     import yaml
     jobs = yaml.safe_load(text)["jobs"]
-    skipped = set(ONLY_WHEN_PAUSED) | ({"gate"} if mode == "deployment" else set())
+    skipped = ONLY_WHEN_PAUSED | ONLY_WHEN_CANCELLED_OR_FAILED | ({"gate"} if mode == "deployment" else set())
 
     def needs(job: str) -> list[str]:
         raw = jobs[job].get("needs") or []

@@ -250,6 +250,11 @@ def write_markdown(results: dict) -> str:
              "≤ one interval"),
             ("Helper CPU per Prometheus sample", f"{an['analysis_cpu_ms_per_sample']} ms (wall {an['analysis_wall_ms_per_sample']} ms)", "≤ 5 ms"),
         ]
+    if "abort" in results:
+        ab = results["abort"]
+        rows.append(("`rollout abort`: API requests besides the hooks, paused canary / first release; its deploy phase",
+                     f"{ab['abort_paused_canary_requests']} / {ab['abort_first_release_requests']}; "
+                     f"{ab['abort_deploy_phase_requests']}", "3 plus hooks (issue 21; 4: see benchmarks/abort.py); 0"))
     if "judge" in results:
         j = results["judge"]
         rows.append(("Canary judge CPU per metric, 1,000 values each side; A/A false failures at 98% (either)",
@@ -274,6 +279,11 @@ def write_markdown(results: dict) -> str:
         rows.append(("DORA metrics: API requests at 10 / 1,000 production deployments (helper time)",
                      f"{ob['dora_requests_at_10']} / {ob['dora_requests_at_1000']} "
                      f"({ob['dora_seconds_at_10']} s / {ob['dora_seconds_at_1000']} s)", "≤ 15 at 1,000"))
+    if "audit" in results:
+        au = results["audit"]
+        rows.append(("Audit: API requests at 10 / 1,000 production changes, each with its staging record (helper time)",
+                     f"{au['audit_requests_at_10']} / {au['audit_requests_at_1000']} "
+                     f"({au['audit_seconds_at_10']} s / {au['audit_seconds_at_1000']} s)", "≤ 2 per 100 changes"))
     if "layout" in results:
         lay = results["layout"]
         cp, rq = lay["critical_path"], lay["requests"]
@@ -320,6 +330,8 @@ def main() -> int:
     from benchmarks import rollout as rollout_bench
     results["rollout"] = rollout_bench.bench()
     results["analysis"] = analysis_bench.bench()
+    from benchmarks import abort as abort_bench
+    results["abort"] = abort_bench.bench()
     from benchmarks import judge as judge_bench
     results["judge"] = judge_bench.bench()
     print("freeze ...", flush=True)
@@ -327,6 +339,9 @@ def main() -> int:
     print("observability ...", flush=True)
     from benchmarks import observability as observability_bench
     results["observability"] = observability_bench.bench()
+    print("audit ...", flush=True)
+    from benchmarks import audit as audit_bench
+    results["audit"] = audit_bench.bench()
     print("set-up ...", flush=True)
     from benchmarks import setup as setup_bench
     results["setup"] = setup_bench.bench(2 if args.quick else 3)

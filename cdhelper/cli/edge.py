@@ -63,12 +63,40 @@ def config_options(p, *, github: bool = True) -> None:
 GATE_JOB = "Approval (delivery mode)"  # the templates' name of the gate job
 
 
+def environment_default(name: str, *, in_actions: str | None = "") -> str | None:
+    """The default of --gate-environment and --soak-environment (docs/cli.md, "The gate and soak
+    environments"): the action input NAME; else, in Actions, `in_actions` ("": the built-in name, for there
+    the workflow names them; None for the commands that take cd.yml's anyway); else, run by hand, None:
+    .github/cd.yml's name, else the built-in one (environment_name)."""
+    return input_value(name) or (in_actions if os.environ.get("GITHUB_ACTIONS") == "true" else None)
+
+
+def environment_name(value: str | None, *, cd_yml: str, builtin: str) -> str:
+    """The gate or soak environment: the flag or input (`value`; empty: the built-in), else cd.yml's, else
+    the built-in name. (cd.yml's gate is taken in config.load by the same rule: it checks the file against it.)"""
+    return (cd_yml if value is None else value).strip() or builtin
+
+
+def named_by(name: str) -> str:
+    """How the user gives the value NAME, for an error's fix: the action input in Actions (as `required`
+    tells them apart), else the flag."""
+    return f"the `{name}` input" if from_action(name) else f"--{name}"
+
+
+def soak_option(p, *, help: str) -> None:  # noqa: A002 - argparse's name
+    """--soak-environment: whose wait timer holds the job that resumes a `pause: hold`."""
+    p.add_argument("--soak-environment", default=environment_default("soak-environment"),
+                   help=help + " (default: input soak-environment; by hand the environment's soak-environment in "
+                        ".github/cd.yml; else production-soak)")
+
+
 def gate_options(p, *, job: bool = True, unset: str | None = "") -> None:
     """--gate-environment (and --gate-job): the workflow's gate, which cd.yml may only repeat. `unset`
-    is the default when the input is empty: None for the commands that then take cd.yml's."""
-    p.add_argument("--gate-environment", default=input_value("gate-environment") or unset,
-                   help="the approval environment the workflow's gate job is bound to (default production-approval); "
-                        ".github/cd.yml's gate.environment, if set, must repeat it")
+    is the default in Actions when the input is empty: None for the commands that then take cd.yml's."""
+    p.add_argument("--gate-environment", default=environment_default("gate-environment", in_actions=unset),
+                   help="the approval environment the workflow's gate job is bound to (default: input "
+                        "gate-environment; by hand .github/cd.yml's gate.environment; else production-approval); "
+                        "gate.environment, if set, must repeat it")
     if job:
         p.add_argument("--gate-job", default=input_value("gate-job") or GATE_JOB,
                        help="the gate job's name as GitHub shows it: tells an approval in this attempt of a re-run "

@@ -90,6 +90,6 @@ def failed(exc: BaseException, io) -> int:
 
 
 # The command families, in the order `cdhelper --help` lists them: the one place a family is named.
-FAMILIES = ("release", "promote", "gate", "records", "status", "report_check", "observe", "doctor", "environments",
-            "flags", "rollout", "rehearse", "devtools", "action")
+FAMILIES = ("release", "promote", "gate", "records", "status", "report_check", "observe", "audit", "doctor",
+            "environments", "flags", "rollout", "rehearse", "devtools", "action")
 COMMANDS: dict = {}  # command name -> handler(args, io), filled by build_parser from the families

@@ -34,6 +34,7 @@ from .errors import show as _show
 
 DEFAULT_PATH = ".github/cd.yml"
 DEFAULT_GATE = "production-approval"
+DEFAULT_SOAK = "production-soak"  # the soak environment when neither the workflow nor cd.yml names one
 MAX_BYTES = 256 * 1024  # a real cd.yml is a few hundred bytes; this bounds the parser's work
 
 
@@ -77,6 +78,8 @@ class Environment:
     plan: Any = None
     protection: Protection = field(default_factory=Protection)
     hooks: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    soak_environment: str = ""  # `soak-environment.name`: whose wait timer holds this environment's `pause: hold`
+    soak_wait_timer: int | None = None  # `soak-environment.wait-timer`: environments as code declares the timer
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,18 @@ class Config:
         found = [(e.name, e.protection) for e in self.environments if e.protection.managed]
         if self.gate_protection.managed:
             found.append((self.gate_environment, self.gate_protection))
+        # A soak environment holds a job for its timer and nothing else: no reviewers (they would hold the resume
+        # for a person), no secrets (the job it holds runs nothing of the repository).
+        for env in self.environments:
+            if env.soak_wait_timer is not None:
+                found.append((env.soak_environment, Protection(reviewers=(), wait_timer=env.soak_wait_timer)))
         return tuple(found)
+
+    def soak_environment(self, name: str | None = None) -> str:
+        """The soak environment cd.yml names for environment `name` (None: the first it names), else ""."""
+        named = [e.soak_environment for e in self.environments
+                 if e.soak_environment and (name is None or e.name.lower() == name.lower())]
+        return named[0] if named else ""
 
     def environment(self, name: str) -> Environment:
         for env in self.environments:
@@ -139,7 +153,7 @@ def load(path: str | Path | None = None, *, workspace: str = ".", gate_environme
     parse = parse or from_dict
     explicit = path is not None
     file = Path(path) if explicit else Path(workspace) / DEFAULT_PATH
-    gate = None if gate_environment is None else _gate_input(gate_environment)
+    gate = None if gate_environment is None else _gate_input(gate_environment, gate_by_hand)
     said = _gate_said(gate_environment or "", gate_by_hand)
     try:
         info = file.stat()
@@ -213,14 +227,14 @@ def _gate_said(raw: str, by_hand: bool) -> str:
     return f"the workflow passes gate-environment {name!r}"
 
 
-def _gate_input(raw: str) -> str:
+def _gate_input(raw: str, by_hand: bool) -> str:
     name = (raw or "").strip() or DEFAULT_GATE
     from jsonschema import (
         Draft202012Validator,  # heavy: imported when used, so --help and the launcher start without it
     )
     if not Draft202012Validator(schema()["$defs"]["environmentName"]).is_valid(name):
-        raise InputError(f"gate-environment {name[:60]!r} is not an environment name",
-                         "it names the approval environment the gate job is bound to",
+        raise InputError(f"{'--gate-environment' if by_hand else 'the `gate-environment` input'} {name[:60]!r} is "
+                         "not an environment name", "it names the approval environment the gate job is bound to",
                          "pass the name of that environment, e.g. production-approval")
     return name
 
@@ -254,7 +268,9 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
         name=e["name"], url=e.get("url", ""), required_contexts=tuple(e.get("required-contexts", ())),
         soak_minutes=int(e.get("soak-minutes", 0)), production=_is_production(e, i == last, source),
         hooks=dict(e.get("hooks") or {}),
-        protection=_protection(e, f"{source}: key `environments/{i}"))
+        protection=_protection(e, f"{source}: key `environments/{i}"),
+        soak_environment=(e.get("soak-environment") or {}).get("name", ""),
+        soak_wait_timer=(e.get("soak-environment") or {}).get("wait-timer"))
         for i, e in enumerate(envs_raw))
     gate = raw.get("gate") or {}
     gate_env = gate.get("environment", gate_environment or DEFAULT_GATE)
@@ -269,6 +285,20 @@ def from_dict(raw: object, *, source: str = DEFAULT_PATH, gate_environment: str 
                           (f"pass --gate-environment {gate_env}" if gate_by_hand else
                            f"pass `gate-environment: {gate_env}` to the cdhelper steps")
                           + " and bind the gate job to it, or remove gate.environment from the file")
+    for i, env in enumerate(environments):
+        soak = env.soak_environment.lower()
+        if soak and (soak in names or soak == gate_env.lower()):
+            raise ConfigError(f"{source}: key `environments/{i}/soak-environment/name` is {env.soak_environment!r}",
+                              "the soak environment only holds the resume job for its wait timer: it must be its own "
+                              "environment, not one of the path nor the gate",
+                              "use a dedicated environment such as production-soak")
+    timers = {}
+    for env in environments:
+        if env.soak_wait_timer is not None and timers.setdefault(env.soak_environment.lower(), env.soak_wait_timer) \
+                != env.soak_wait_timer:
+            raise ConfigError(f"{source}: soak environment {env.soak_environment!r} has two wait timers",
+                              "one environment has one wait timer", "give it the same wait-timer everywhere, or "
+                              "one soak environment per timer")
     production = [e.name for e in environments if e.production]
     protects = tuple(gate.get("protects") or ())
     unknown = [p for p in protects if p.lower() not in names]

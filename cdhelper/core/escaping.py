@@ -39,6 +39,22 @@ def escape_property(value: str) -> str:
     return escape_data(value).replace(":", "%3A").replace(",", "%2C")
 
 
+def unescape_data(value: str) -> str:
+    """What the runner shows of a command's data: `escape_data` undone (%25 last, so `%250A` is `%0A`)."""
+    return value.replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")
+
+
+_COMMAND = re.compile(r"::([A-Za-z0-9_-]+)(?: [^:]*)?::(.*)$", re.DOTALL)
+
+
+def command_data(line: str) -> str | None:
+    """The data of the workflow command in a line as a tool echoes it (act prints `  ❗  ::error
+    title=T::DATA`), unescaped once, as the runner shows it; None when the line holds no command.
+    Text read this way is then escaped again only by whatever prints it (no `%25` shown to a reader)."""
+    m = _COMMAND.search(line)
+    return unescape_data(m.group(2)) if m else None
+
+
 def _first_visible(line: str) -> int:
     """Index after leading whitespace and invisible format characters: the runner's TrimStart() and
     its culture-sensitive StartsWith("::") see past those (Python's whitespace is a superset of .NET's)."""
@@ -101,6 +117,18 @@ def visible(text: str) -> str:
     zero-width spaces and joiners, the BOM...) as visible `\\u202e`-style escapes, so text from outside
     (a commit subject, a git author name) cannot reorder or hide what is shown next to it."""
     return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
+
+
+def fit(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters: whole, or cut at the last word boundary that fits and
+    marked with "…" (never mid-word, never ending on a dangling separator such as `values: `)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:(-") + "…"
 
 
 def printable(text: str) -> str:

@@ -175,17 +175,21 @@ def resolve(client, name: str, reviewers: tuple[Reviewer, ...], current: Current
                 org, _, slug = reviewer.name.partition("/")
                 ident = client.team_id(org, slug)
             if ident is None:
-                raise _unknown(reviewer, name)
+                raise _unknown(reviewer, name, client.ctx.api_url)
             known[key] = (kind, ident)
         out.append((kind, ident, str(reviewer)))
     return tuple(out)
 
 
-def _unknown(reviewer: Reviewer, environment: str) -> ConfigError:
+def _unknown(reviewer: Reviewer, environment: str, api_url: str) -> ConfigError:
     if reviewer.kind == "User":
+        # GitHub is served over https only: a plain-http API is the GitHub double, which knows only the
+        # people it was told about (docs/github-double.md).
+        double = (f"; on the GitHub double at {api_url}, make the user known first: start it with "
+                  f"`cdhelper github-double --user {reviewer.name}`" if api_url.startswith("http://") else "")
         return ConfigError(f"{DEFAULT_PATH}: reviewer {reviewer.name!r} of {environment} is not a GitHub user",
                            f"GitHub answered 404 for /users/{reviewer.name}",
-                           "correct the login (as in https://github.com/LOGIN), or remove it from reviewers")
+                           "correct the login (as in https://github.com/LOGIN), or remove it from reviewers" + double)
     org, _, slug = reviewer.name.partition("/")
     return ConfigError(f"{DEFAULT_PATH}: reviewer {str(reviewer)!r} of {environment} is not a team of {org}",
                        f"GitHub answered 404 for /orgs/{org}/teams/{slug} (a team the token cannot see looks the same)",

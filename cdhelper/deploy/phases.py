@@ -14,6 +14,7 @@ from cdhelper.core.config import Config
 from cdhelper.core.context import RunContext
 from cdhelper.core.digests import digest_paths
 from cdhelper.core.errors import DeployError, EvidenceError, InputError, RolledBack
+from cdhelper.core.escaping import fit
 from cdhelper.progressive import rollout, strategies
 
 from . import handoff as handoffs
@@ -118,7 +119,8 @@ def close(client, ctx: RunContext, environment: str, raw_handoff: str, job_resul
         writer.status(ident, "in_progress", strategies.with_resume_time(text, None, after=f" ({REPORTED})"),
                       environment_url=url)
     state = (report or {}).get("state", "")
-    reason = f"{(report or {}).get('reason', '')} ({REPORTED})" if (report or {}).get("reason") else ""
+    reason = f"{fit((report or {}).get('reason', ''), 137 - len(REPORTED))} ({REPORTED})" \
+        if (report or {}).get("reason") else ""  # cut cleanly before the label, which must stay whole
     if job_result == "success":
         paused = (report or {}).get("paused_at", 0) if state == "paused" else 0
         if paused and not h["resume_step"] and paused == h["hold_step"]:

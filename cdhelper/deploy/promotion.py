@@ -48,6 +48,7 @@ class PromotionRequest:
     strategy: strategies.Plan | None = None  # the promote action's `strategy` input, over cd.yml's
     resume_step: int = 0  # continue this run's paused rollout from this step (the resume job)
     soak_environment: str = "production-soak"  # holds the job that resumes a `pause: hold` (its wait timer)
+    soak_named_by: str = "the `soak-environment` input"  # how the user names another, for the refusal's fix
     dry_run: bool = False  # every check, reads only; say what would be written instead of writing it
     acknowledge_failure: str = ""  # why promoting again what failed or was rolled back here is fine (recorded)
     # "all": one job checks, records and deploys (the single-job layout); "open": this job checks and
@@ -488,8 +489,11 @@ def _would(candidate: Candidate, env: Environment, req: PromotionRequest, plan, 
     else:
         writes.append({"reuse": "deployment", "id": mine.id, "state": mine.state})
     steps = plan.rollout_steps
-    states = ["queued", "in_progress"] + ([f"in_progress: step {n} of {steps}" for n in range(1, steps + 1)]
-                                          if steps > 1 else []) + ["success"]
+    # A `pause: hold` ends this run at that step, the record left in progress for the resume job.
+    hold = next((i + 1 for i, step in enumerate(plan.steps) if step.kind == "hold"), 0)
+    numbered = [f"in_progress: step {n} of {steps}" for n in range(1, hold or steps + 1)] if steps > 1 else []
+    end = [f"in_progress: paused at step {hold} of {steps}"] if hold else ["success"]
+    states = ["queued", "in_progress", *numbered, *end]
     writes.append({"statuses": states})
     return {"writes": writes, "commands": sorted(commands), "deploy_command": req.command or ""}
 
@@ -618,13 +622,15 @@ def cd_vars(client: Callable[[], GitHubClient] | GitHubClient, ctx: RunContext, 
     return out
 
 
-def record_rollback(writer: RecordWriter, h: dict, reason: str, *, production: bool, reported_by: str = "") -> int:
+def record_rollback(writer: RecordWriter, h: dict, reason: str, *, production: bool, reported_by: str = "",
+                    aborted_by: str = "") -> int:
     """The automatic rollback as its own record: the previous version live again, `rollback_of` the
     failed record. Written after the hooks moved traffic back (in the split layout, by the record job
-    from what the deploy job reported: `reported_by` names that job)."""
+    from what the deploy job reported: `reported_by` names that job). An abort's (`aborted_by`: who)
+    is made live at once: its undo has already run, so no in_progress status is owed."""
     p = h["previous"]
     assert p is not None  # undone means there was something to go back to
-    kind = {"reported_by": reported_by} if reported_by else {}
+    kind = ({"reported_by": reported_by} if reported_by else {}) | ({"aborted_by": aborted_by} if aborted_by else {})
     payload = build_payload(
         writer.ctx, release=p, environment=h["environment"], mode=h["mode"],
         gate={"required": False, "environment": (h.get("gate") or {}).get("environment", "")},
@@ -632,11 +638,13 @@ def record_rollback(writer: RecordWriter, h: dict, reason: str, *, production: b
         previous={"version": h["version"], "digest": h["digest"], "deployment_id": h["deployment_id"]},
         strategy=p["strategy"], **kind)
     label = f" (reported by {reported_by})" if reported_by else ""
+    how = f"abort by {aborted_by}" if aborted_by else "automatic"
     made, _ = writer.create(environment=h["environment"], payload=payload,
-                            description=f"Rollback to {p['version']} (automatic){label}"[:140], production=production,
+                            description=f"Rollback to {p['version']} ({how}){label}"[:140], production=production,
                             before=[], what=f"the rollback record of {h['environment']}")
-    writer.status(made, "in_progress", f"Rolling back {h['environment']} to {p['version']}{label}",
-                  environment_url=h["url"])
+    if not aborted_by:
+        writer.status(made, "in_progress", f"Rolling back {h['environment']} to {p['version']}{label}",
+                      environment_url=h["url"])
     writer.status(made, "success", f"{p['version']} is live again: {reason}", environment_url=h["url"])
     return made
 
@@ -663,14 +671,15 @@ def _newer_rival(ctx: RunContext, result: PromotionResult, ledger: list[Record],
 
 
 def finish(client: GitHubClient, ctx: RunContext, environments: list[str], job_status: str, *,
-           explicit: bool = True) -> list[int]:
+           explicit: bool = True, undo: Callable[[Record, list[Record]], bool] | None = None) -> list[int]:
     """Close what a job left open (cancelled, killed, runner lost): this run's records that are still
     in flight, read back from GitHub. The marker file in RUNNER_TEMP is only a hint that a record
     may be open: a deploy command can rewrite or delete it, and a kill can leave it behind after
     `success` landed, so it never decides which record is closed, and a record that reached a final
     state is never touched. Zero requests when the job succeeded and left no marker. Environments
     not named by the workflow (`explicit=False`) are looked at only where this job left a marker,
-    so one job's finish never closes a record another job of the run has in flight."""
+    so one job's finish never closes a record another job of the run has in flight. `undo` (the
+    cleanup job: abort.cleanup_undo) first undoes a rollout that started, and records it, when it can."""
     hinted = [n for n in environments if record_file(ctx, n).is_file()]
     look = environments if explicit else hinted
     if not look or (job_status == "success" and not hinted):
@@ -682,6 +691,9 @@ def finish(client: GitHubClient, ctx: RunContext, environments: list[str], job_s
     for name in look:
         for record in ledger.of(name):
             if record.ours and record.of_run(ctx.run_id) and record.in_flight:
+                if undo is not None and undo(record, ledger.of(name)):
+                    closed.append(record.id)
+                    continue
                 writer.status(record.id, state, f"job {job_status or 'ended'} before {record.version} finished deploying")
                 closed.append(record.id)
         remove_marker(record_file(ctx, name))

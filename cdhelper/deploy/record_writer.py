@@ -24,6 +24,7 @@ from pathlib import Path
 
 from cdhelper.core.context import RunContext
 from cdhelper.core.errors import GitHubAPIError
+from cdhelper.core.escaping import fit
 from cdhelper.github.client import ApiFailure, GitHubClient, OutcomeUnknown
 
 from .records import PAYLOAD_VERSION, Record, queue_and_read, read_ledger, validate_payload
@@ -116,7 +117,7 @@ class RecordWriter:
 
     def status(self, deployment_id: int, state: str, description: str, *, environment_url: str = "") -> None:
         self.client.create_deployment_status(deployment_id, state, log_url=self.ctx.run_url,
-                                             environment_url=environment_url, description=description[:140])
+                                             environment_url=environment_url, description=fit(description, 140))
 
     def queue(self, deployment_id: int, node_id: str, environment: str, *, environment_url: str,
               description: str) -> list[Record]:

@@ -13,7 +13,16 @@ from cdhelper.core.errors import show as _show
 
 from .findings import Finding
 from .model import WorkflowSyntaxError, read
-from .workflows import DEFAULT_GATE, Contract, check, held_to, layout
+from .workflows import (
+    DEFAULT_GATE,
+    DEFAULT_SOAK,
+    Contract,
+    check,
+    held_to,
+    layout,
+    resumes_on_schedule,
+    soak_environments,
+)
 
 WORKFLOWS_DIR = ".github/workflows"
 SUFFIXES = (".yml", ".yaml")
@@ -63,26 +72,43 @@ def contract(config_path: str | None, *, workspace: str = ".", gate_environment:
     from cdhelper.core import config  # only with a cd.yml: its schema's import is skipped otherwise
     from cdhelper.deploy import cd_yml  # every section parsed, as the actions load it
     cfg = cd_yml.load(config_path, workspace=workspace, gate_environment=option or None)
+    raw = _raw(Path(config_path) if config_path else default)
     source = "--gate-environment" if option else f"{config_path or config.DEFAULT_PATH} (gate.environment)" \
-        if _names_gate(Path(config_path) if config_path else default) else ""
+        if "environment" in (raw.get("gate") or {}) else ""
+    holds = tuple(e.name for e in cfg.environments if e.plan is not None and any(s.kind == "hold" for s in e.plan.steps))
     return Contract(path=tuple(e.name for e in cfg.environments), gate_environment=cfg.gate_environment,
-                    gate_source=source, gate_fixed=bool(source), gated=cfg.gate_protects, no_deployment_key=no_deployment_key)
+                    gate_source=source, gate_fixed=bool(source), gated=cfg.gate_protects, no_deployment_key=no_deployment_key,
+                    holds=holds, soak_environments=tuple((e.name, e.soak_environment) for e in cfg.environments
+                                                         if e.soak_environment),
+                    resume_scheduled=_soak_on_hold(raw))
 
 
-def _names_gate(path: Path) -> bool:
-    """Whether cd.yml names the gate itself (config.load has read and validated it already)."""
+def _raw(path: Path) -> dict:
+    """cd.yml as data (config.load has read and validated it already)."""
     import yaml  # heavy: imported when used, so --help and the launcher start without it
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return "environment" in (raw.get("gate") or {})
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def _soak_on_hold(raw: dict) -> bool:
+    """Whether a `pause: hold` step of cd.yml has `soak:` (a scheduled workflow resumes it when that has passed)."""
+    for env in raw.get("environments") or []:
+        strategy = env.get("strategy") if isinstance(env, dict) else None
+        steps = ((strategy or {}).get("canary") or {}).get("steps") if isinstance(strategy, dict) else None
+        if any(isinstance(step, dict) and step.get("pause") == "hold" and "soak" in step for step in steps or []):
+            return True
+    return False
 
 
 def check_workflows(files: list[Path], rules: Contract,
-                    workspace: str = ".") -> tuple[list[Finding], list[str], dict[str, str]]:
-    """The findings, the gate environments the workflows answer to (for the settings checks), and the
-    layout of each workflow that uses cdhelper (path -> "split" or "single-job")."""
+                    workspace: str = ".") -> tuple[list[Finding], list[str], dict[str, str], list[str]]:
+    """The findings, the gate environments the workflows answer to (for the settings checks), the
+    layout of each workflow that uses cdhelper (path -> "split" or "single-job"), and the soak
+    environments whose wait timer must hold a `pause: hold` (none when a scheduled workflow resumes it)."""
     findings: list[Finding] = []
     gates: list[str] = []
     layouts: dict[str, str] = {}
+    soaks: list[str] = []
+    scheduled = rules.resume_scheduled
     for path in files:
         shown = shown_path(path, workspace)
         try:
@@ -95,10 +121,15 @@ def check_workflows(files: list[Path], rules: Contract,
             raise InputError(f"workflow {_show(shown, 200)} cannot be read", exc.strerror or str(exc),
                              "check the file's permissions") from None
         findings += check(workflow, rules)
+        scheduled = scheduled or resumes_on_schedule(path.name, path.read_text(encoding="utf-8", errors="replace"))
         if workflow.uses_cdhelper:
             gates.append(held_to(workflow, rules).gate_environment)
             layouts[shown] = layout(workflow, rules) or ""
-    return findings, list(dict.fromkeys(gates)) or [rules.gate_environment], layouts
+            soaks += soak_environments(workflow, rules)
+    if rules.holds and not soaks and not scheduled:  # a hold, but no workflow promotes there: the default's
+        soaks = [dict(rules.soak_environments).get(rules.holds[0]) or DEFAULT_SOAK]
+    return findings, list(dict.fromkeys(gates)) or [rules.gate_environment], layouts, \
+        [] if scheduled else list(dict.fromkeys(soaks))
 
 
 class ContractBroken(ConfigError):

@@ -12,10 +12,14 @@ ERROR, WARNING = "error", "warning"
 class Rule:
     severity: str
     why: str
+    # Where the rule's fix is pasted (docs/doctor.md, "Where a fix goes"): "jobs" (whole jobs, under `jobs:`),
+    # "job" (keys of the finding's job), "with" (inputs of the step, or reusable call, at the finding's line),
+    # "cd.yml" (keys of .github/cd.yml), "expression" (the compared value), "settings", "" (a YAML error)
+    fix_at: str = "job"
 
 
 RULES: dict[str, Rule] = {
-    "yaml-syntax": Rule(ERROR, "GitHub refuses a workflow it cannot parse: nothing in it runs"),
+    "yaml-syntax": Rule(ERROR, "GitHub refuses a workflow it cannot parse: nothing in it runs", ""),
     "gate-skip-blocks-production": Rule(
         ERROR, "in deployment mode the gate job is skipped, and a job that needs a skipped job (directly or "
         "further up) is skipped too unless its `if:` holds a status function; the run still goes green and nothing "
@@ -29,7 +33,7 @@ RULES: dict[str, Rule] = {
         "(cdhelper ignores it; GitHub Enterprise Server lacks the key: there cdhelper removes GitHub's record itself)"),
     "finish-missing": Rule(
         WARNING, "a cancelled or killed promotion leaves its deployment record queued or in progress until the "
-        "hourly sweep closes it; meanwhile the environment looks busy with a candidate that is not running"),
+        "hourly sweep closes it; meanwhile the environment looks busy with a candidate that is not running", "jobs"),
     "permissions-missing": Rule(
         ERROR, "without `permissions:` the job token gets the repository's default permissions: read-only in newer "
         "repositories (cdhelper then fails with exit 3) or write to everything in older ones"),
@@ -51,13 +55,13 @@ RULES: dict[str, Rule] = {
         "keeps the token out of every user command's environment, but a step that can gain root reads it from memory"),
     "deploy-without-open": Rule(
         ERROR, "promote `phase: deploy` deploys what the open phase checked (gate, evidence, digest) and recorded; "
-        "with no open job upstream it has no handoff and fails, or deploys a handoff no check produced for it"),
+        "with no open job upstream it has no handoff and fails, or deploys a handoff no check produced for it", "jobs"),
     "environment-not-in-path": Rule(
         ERROR, "cdhelper promotes only to environments of the promotion path in .github/cd.yml (default staging -> "
-        "production) and refuses any other name with exit 2"),
+        "production) and refuses any other name with exit 2", "with"),
     "gate-environment-mismatch": Rule(
         ERROR, "the gate environment the workflow names and the one .github/cd.yml names differ, so every gated "
-        "promotion is refused (exit 2): cd.yml may only repeat the workflow's gate"),
+        "promotion is refused (exit 2): cd.yml may only repeat the workflow's gate", "with"),
     "gate-job-environment": Rule(
         ERROR, "the gate job is what GitHub holds for the reviewers; bound to no environment, or to another one, it "
         "runs at once and the production promotion finds no approval of the gate environment"),
@@ -66,24 +70,35 @@ RULES: dict[str, Rule] = {
         "delivery runs skip the human gate, or deployment runs wait for a reviewer"),
     "cd-mode-value": Rule(
         ERROR, "CD_MODE is only ever 'delivery', 'deployment' or unset; a comparison with any other value is always "
-        "false or always true, so that branch of the workflow never (or always) runs"),
+        "false or always true, so that branch of the workflow never (or always) runs", "expression"),
     "concurrency-missing": Rule(
         WARNING, "two runs may then deploy to the same environment at once; cdhelper stops the older candidate, but "
         "only after both jobs started (a job-level group per environment queues them instead)"),
+    "concurrency-group-split": Rule(
+        WARNING, "jobs that deploy to the same environment under different concurrency groups do not queue behind "
+        "each other: two deploy commands may run at once (cdhelper stops the older candidate, but only after both "
+        "started)"),
+    "gate-job-name": Rule(
+        ERROR, "a promotion's `gate-job` input names the gate job as GitHub shows it; when a re-run holds both an "
+        "approval and a rejection, the approval counts only if that job succeeded in this attempt: a name that matches "
+        "no job refuses the promotion (fail-closed)", "with"),
     "concurrency-cancel-in-progress": Rule(
         WARNING, "`cancel-in-progress: true` kills a deployment half-way when a newer run starts, leaving the "
         "environment between two versions"),
     "gate-reviewers-missing": Rule(
         ERROR, "a gate environment without required reviewers lets the gate job run at once: in delivery mode every "
-        "production promotion is then refused (fail-closed)"),
+        "production promotion is then refused (fail-closed)", "settings"),
     "gate-self-review-allowed": Rule(
         ERROR, "without prevent self-review whoever pushed can approve their own change; cdhelper refuses such a "
-        "gate in delivery mode"),
+        "gate in delivery mode", "settings"),
+    "soak-wait-timer-missing": Rule(
+        ERROR, "a `pause: hold` lasts as long as the soak environment's wait timer; without one GitHub would start the "
+        "resume at once, so the promotion is refused before anything is written", "settings"),
     "environment-missing": Rule(
         ERROR, "GitHub creates an environment a job names on first use, with no protection rules and no secrets: "
-        "the deploy runs unprotected (or the gate asks nobody)"),
+        "the deploy runs unprotected (or the gate asks nobody)", "settings"),
     "cd-mode-unknown": Rule(
-        ERROR, "any CD_MODE other than delivery, deployment or unset fails every run before anything is written"),
+        ERROR, "any CD_MODE other than delivery, deployment or unset fails every run before anything is written", "settings"),
 }
 
 
@@ -95,6 +110,11 @@ class Finding:
     message: str
     fix: str
     job: str | None = None
+    fix_at: str = ""  # where this fix is pasted, when not where the rule's fixes go (Rule.fix_at)
+
+    def __post_init__(self):
+        if not self.fix_at:
+            object.__setattr__(self, "fix_at", RULES[self.rule].fix_at)
 
     @property
     def severity(self) -> str:

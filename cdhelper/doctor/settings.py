@@ -12,10 +12,12 @@ from .findings import Finding
 SETTINGS = "Settings > Environments"
 
 
-def check(client, *, path: tuple[str, ...], gates: list[str], mode: str | None = None
+def check(client, *, path: tuple[str, ...], gates: list[str], mode: str | None = None, soaks: list[str] = ()
           ) -> tuple[list[Finding], list[str]]:
     """Findings, and notes on checks that could not run (a token without the permission).
-    `mode`: CD_MODE as the workflow sees it (`${{ vars.CD_MODE }}`), for tokens that cannot read variables."""
+    `mode`: CD_MODE as the workflow sees it (`${{ vars.CD_MODE }}`), for tokens that cannot read variables.
+    `soaks`: the soak environments whose wait timer holds a `pause: hold` (none without a hold, or when a
+    scheduled workflow resumes it)."""
     findings: list[Finding] = []
     notes: list[str] = []
     try:
@@ -26,6 +28,8 @@ def check(client, *, path: tuple[str, ...], gates: list[str], mode: str | None =
     if found is not None:
         for gate in gates:
             findings += environments(found, path=path if gate == gates[0] else (), gate_environment=gate)
+        for soak in soaks:
+            findings += soak_environment(found, soak)
     if mode is None:
         try:
             mode = client.get_variable("CD_MODE")
@@ -59,6 +63,23 @@ def environments(found: dict[str, dict], *, path: tuple[str, ...], gate_environm
                                     f"gate environment {gate_environment!r} does not prevent self-review",
                                     f"{SETTINGS} > {gate_environment} > tick 'Prevent self-review'"))
     return findings
+
+
+def soak_environment(found: dict[str, dict], name: str) -> list[Finding]:
+    """A `pause: hold` is held by the soak environment's wait timer (progressive/rollout.py check_soak)."""
+    fix = (f"create {name!r} under {SETTINGS} with a wait timer (the soak time), no reviewers and no secrets; or "
+           "declare it in .github/cd.yml (`soak-environment: {name, wait-timer}` under the environment, then "
+           "`cdhelper environments apply`), or resume on a schedule (a hold step's `soak:`)")
+    environment = found.get(name.lower())
+    if environment is None:
+        return [Finding("environment-missing", None, None, f"the soak environment {name!r} does not exist", fix)]
+    minutes = max((int(rule.get("wait_timer") or 0) for rule in environment.get("protection_rules") or []
+                   if rule.get("type") == "wait_timer"), default=0)
+    if minutes < 1:
+        return [Finding("soak-wait-timer-missing", None, None, f"the soak environment {name!r} has no wait timer",
+                        f"{SETTINGS} > {name} > Wait timer: the soak time in minutes (on private repositories wait "
+                        "timers need GitHub Enterprise); or resume on a schedule (a hold step's `soak:`)")]
+    return []
 
 
 def cd_mode(value: str | None) -> list[Finding]:

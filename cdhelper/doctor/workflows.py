@@ -11,6 +11,7 @@ from .findings import Finding
 from .model import Job, Map, Step, Workflow, scalars
 
 DEFAULT_GATE = "production-approval"
+GATE_JOB = "Approval (delivery mode)"  # the `gate-job` input's default: the templates' name of the gate job
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,9 @@ class Contract:
     gate_fixed: bool = False  # True when cd.yml or the option named it: then every promote must agree
     gated: tuple[str, ...] = ("production",)  # environments the gate protects in delivery mode
     no_deployment_key: bool = False  # GitHub Enterprise Server has no `deployment: false`; act rejects it
+    holds: tuple[str, ...] = ()  # environments whose strategy in cd.yml has a `pause: hold`
+    soak_environments: tuple[tuple[str, str], ...] = ()  # (environment, its soak environment) as cd.yml names them
+    resume_scheduled: bool = False  # a hold step in cd.yml has `soak:`: a scheduled workflow resumes it
 
     def in_path(self, name: str) -> bool:
         return name.lower() in {p.lower() for p in self.path}
@@ -91,7 +95,7 @@ def check(workflow: Workflow, contract: Contract) -> list[Finding]:
     findings += cd_mode_values(workflow)
     if workflow.uses_cdhelper:
         for rule in (gate_skips, gate_needed, deployment_records, finish_runs, permissions, environments,
-                     gate_jobs, concurrency, repository_code, deploy_without_open):
+                     gate_jobs, gate_job_names, concurrency, repository_code, deploy_without_open):
             findings += rule(workflow, contract)
     # A job that runs repository code with a write token: that error's fix sets its permissions too.
     covered = {f.job for f in findings if f.rule == "code-with-write-token"}
@@ -105,6 +109,33 @@ def layout(workflow: Workflow, contract: Contract) -> str | None:
     if not workflow.uses_cdhelper:
         return None
     return "single-job" if repository_code(workflow, contract) else "split"
+
+
+DEFAULT_SOAK = "production-soak"  # the promote action's `soak-environment` default
+# A workflow that resumes held rollouts on a schedule (`cdhelper rollout resume --due`, cd-resume.yml).
+RESUME_WORKFLOW = re.compile(r"^cd-resume\.ya?ml$", re.I)
+RESUME_COMMAND = re.compile(r"rollout\s+resume\b[^\n]*--due")
+
+
+def resumes_on_schedule(name: str, text: str) -> bool:
+    """Whether a workflow file is the scheduled resume: named like cd-resume.yml, or running `rollout resume --due`."""
+    return bool(RESUME_WORKFLOW.match(name) or RESUME_COMMAND.search(text))
+
+
+def soak_environments(workflow: Workflow, contract: Contract) -> list[str]:
+    """The soak environments the workflow's promotions to an environment with a hold check (their
+    `soak-environment` input, else cd.yml's soak environment for it, else the default)."""
+    found = []
+    named = {env.lower(): soak for env, soak in contract.soak_environments}
+    for job in workflow.jobs.values():
+        for step in job.steps_running("promote"):
+            if not _opens(workflow, step):
+                continue
+            for env in _promote_environments(workflow, step) or []:
+                if env.lower() in {h.lower() for h in contract.holds}:
+                    given = step.input("soak-environment")
+                    found += workflow.resolve(given) or [] if given else [named.get(env.lower()) or DEFAULT_SOAK]
+    return [name for name in dict.fromkeys(found) if name and "${{" not in name]
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -255,7 +286,7 @@ def gate_skips(workflow: Workflow, contract: Contract) -> list[Finding]:
 
 def gate_needed(workflow: Workflow, contract: Contract) -> list[Finding]:
     gates = gate_job_ids(workflow, contract)
-    findings = []
+    ungated = []
     for job in workflow.jobs.values():
         if _ancestors(workflow, job) & gates:
             continue
@@ -264,13 +295,43 @@ def gate_needed(workflow: Workflow, contract: Contract) -> list[Finding]:
             # The deploy phase gets the gated environment's secrets from the job's binding.
             deploys_gated = _only(workflow, step, "deploy") and any(contract.is_gated(e) for e in bound)
             if _gated(workflow, step, contract) or deploys_gated:
-                gate = sorted(gates)[0] if gates else "gate"
-                findings.append(Finding(
-                    "gate-not-needed", workflow.path, job.line_of("needs") if "needs" in job.data else job.line,
-                    f"job `{job.id}` promotes to a gated environment but no gate job runs before it",
-                    f"needs: [{', '.join([*job.needs, gate])}]   # and a `{gate}` job bound to "
-                    f"{contract.gate_environment} (see the template pipeline)", job.id))
+                ungated.append(job)
+    findings = []
+    for job in ungated:
+        line = job.line_of("needs") if "needs" in job.data else job.line
+        message = f"job `{job.id}` promotes to a gated environment but no gate job runs before it"
+        if gates:
+            findings.append(Finding("gate-not-needed", workflow.path, line, message,
+                                    f"needs: [{', '.join([*job.needs, sorted(gates)[0]])}]", job.id))
+        else:  # no gate job to need: the fix is the gate job itself, after what the job needs that is not gated
+            before = _needs_before(workflow, job, {j.id for j in ungated})
+            findings.append(Finding("gate-not-needed", workflow.path, line, message,
+                                    _gate_job_fix(job, contract, before), job.id, "jobs"))
     return findings
+
+
+def _needs_before(workflow: Workflow, job: Job, gated: set[str], seen: frozenset = frozenset()) -> list[str]:
+    """The job's needs, each one that is gated or runs after a gated one replaced by its own needs: what
+    the gate job may need without a cycle once the gated jobs need it."""
+    out: list[str] = []
+    for need in job.needs:
+        if need not in workflow.jobs:
+            continue
+        if need in gated or _ancestors(workflow, workflow.jobs[need]) & gated:
+            if need not in seen:
+                out += _needs_before(workflow, workflow.jobs[need], gated, seen | {need})
+        else:
+            out.append(need)
+    return list(dict.fromkeys(out))
+
+
+def _gate_job_fix(job: Job, contract: Contract, before: list[str]) -> str:
+    needs = f"  needs: [{', '.join(before)}]\n" if before else ""
+    return (f"gate:   # then add `gate` to the `needs:` of `{job.id}` (and its `if:`: see the template pipeline)\n"
+            f"  name: {GATE_JOB}\n{needs}  if: ${{{{ vars.CD_MODE != 'deployment' }}}}\n  runs-on: ubuntu-latest\n"
+            f"  environment:\n    name: {_yaml_value(contract.gate_environment)}\n    deployment: false\n"
+            f"  permissions:\n    contents: read\n  steps:\n    - uses: cdhelper/cdhelper/actions/gate@v0\n      with:\n"
+            f"        mode: ${{{{ vars.CD_MODE }}}}\n        gate-environment: {_yaml_value(contract.gate_environment)}\n")
 
 
 def deployment_records(workflow: Workflow, contract: Contract) -> list[Finding]:
@@ -349,7 +410,7 @@ def finish_runs(workflow: Workflow, contract: Contract) -> list[Finding]:
             findings.append(Finding(
                 "finish-missing", workflow.path, step.data.line_of("uses"),
                 f"job `{job.id}` promotes, and nothing closes its record when the job fails or is cancelled",
-                f"cleanup:\n  needs: [{job.id}]\n  if: ${{{{ always() && (needs.{job.id}.result == 'failure' || "
+                f"{job.id}-cleanup:\n  needs: [{job.id}]\n  if: ${{{{ always() && (needs.{job.id}.result == 'failure' || "
                 f"needs.{job.id}.result == 'cancelled') }}}}\n  runs-on: ubuntu-latest\n"
                 f"  permissions: {{ contents: read, deployments: write }}\n"
                 f"  steps:\n    - uses: cdhelper/cdhelper/actions/finish@v0\n      with:\n        environment: |\n"
@@ -491,7 +552,8 @@ def environments(workflow: Workflow, contract: Contract) -> list[Finding]:
                     findings.append(Finding(
                         "environment-not-in-path", workflow.path, job.line_of("uses"),
                         f"job `{job.id}` calls cdhelper's reusable workflow, which deploys to {env!r}, not in the "
-                        f"promotion path ({path})", "environments:\n  - name: staging\n  - name: production", job.id))
+                        f"promotion path ({path})", "environments:\n  - name: staging\n  - name: production", job.id,
+                        "cd.yml"))
         for step in job.steps_running("gate", "promote"):
             # Without a fixed gate, an ungated promotion never reads the gate: its default is harmless.
             if contract.gate_fixed or step.input("gate-environment") or _gated(workflow, step, contract):
@@ -545,24 +607,67 @@ def gate_jobs(workflow: Workflow, contract: Contract) -> list[Finding]:
     return findings
 
 
+def _group(job: Job) -> str | None:
+    """The job's concurrency group as written (`concurrency: NAME` or `{group: NAME}`), None without one."""
+    spec = job.data.get("concurrency")
+    value = spec.get("group") if isinstance(spec, Map) else spec
+    return None if value is None else str(value).strip()
+
+
 def concurrency(workflow: Workflow, contract: Contract) -> list[Finding]:
+    # Only a job that deploys queues per environment: not open (the soak job) nor close.
+    deploying = [job for job in workflow.jobs.values() if job.environment is not None and any(
+        _phases(workflow, st) & {"all", "deploy"} for st in job.steps_running("promote"))]
+    # One group per environment: the first the workflow gives a job deploying there is the one to use.
+    groups: dict[str, str] = {}
+    for job in deploying:
+        if _group(job):
+            groups.setdefault(job.environment.lower(), _group(job))
     findings = []
-    for job in workflow.jobs.values():
-        # Only a job that deploys queues per environment: not open (the soak job) nor close.
-        if job.environment is None or not any(_phases(workflow, st) & {"all", "deploy"}
-                                              for st in job.steps_running("promote")):
-            continue
-        group = f"cdhelper-{job.environment}" if "${{" not in job.environment else "cdhelper-${{ ... }}"
-        fix = f"concurrency:\n  group: {group}\n  cancel-in-progress: false"
+    for job in deploying:
+        env = job.environment
+        group = groups.get(env.lower()) or (f"cdhelper-{env}" if "${{" not in env else "cdhelper-${{ ... }}")
+        fix = f"concurrency:\n  group: {_yaml_value(group)}\n  cancel-in-progress: false"
         spec = job.data.get("concurrency")
         if spec is None:
             findings.append(Finding("concurrency-missing", workflow.path, job.line_of("environment"),
-                                    f"job `{job.id}` deploys to {job.environment!r} without a job-level `concurrency:` "
+                                    f"job `{job.id}` deploys to {env!r} without a job-level `concurrency:` "
                                     "group", fix, job.id))
+        elif _group(job) != group:
+            first = next(j.id for j in deploying if _group(j) == group)
+            findings.append(Finding("concurrency-group-split", workflow.path, job.line_of("concurrency"),
+                                    f"job `{job.id}` deploys to {env!r} in concurrency group {_group(job)!r}, but job "
+                                    f"`{first}` deploys there in {group!r}: they do not queue behind each other",
+                                    fix, job.id))
         elif isinstance(spec, Map) and spec.get("cancel-in-progress") is True:
             findings.append(Finding("concurrency-cancel-in-progress", workflow.path,
                                     spec.line_of("cancel-in-progress"),
                                     f"job `{job.id}` cancels a running deployment when a newer run arrives", fix, job.id))
+    return findings
+
+
+def gate_job_names(workflow: Workflow, contract: Contract) -> list[Finding]:
+    """A gated promotion's `gate-job` input (default the templates' name) must be the name GitHub shows
+    for the gate job before it: its `name:`, else its id."""
+    gates = gate_job_ids(workflow, contract)
+    findings = []
+    for job in workflow.jobs.values():
+        upstream = sorted(_ancestors(workflow, job) & gates)
+        names = [str(workflow.jobs[g].data.get("name") or g).strip() for g in upstream]
+        if not names or any("${{" in n for n in names):
+            continue  # no gate before it (gate-not-needed), or a name decided at run time
+        for step in job.steps_running("promote", "flags"):
+            gated = _gated(workflow, step, contract) or (
+                _flag_set(workflow, step) and bool(_phases(workflow, step) & {"all", "open"})
+                and any(contract.is_gated(e) for e in workflow.resolve(step.input("environment")) or []))
+            given = step.input("gate-job") or GATE_JOB
+            if not gated or "${{" in given or given in names:
+                continue
+            default = "" if step.input("gate-job") else " (the default: the input is not set)"
+            findings.append(Finding(
+                "gate-job-name", workflow.path, step.input_line("gate-job"),
+                f"job `{job.id}` passes gate-job {given!r}{default}, but its gate job `{upstream[0]}` is named "
+                f"{names[0]!r}", f"gate-job: {_yaml_value(names[0])}", job.id))
     return findings
 
 
@@ -700,22 +805,23 @@ def replace_phase(step: Step, phase: str) -> Step:
     return Step(step.index, step.line, data, step.action)
 
 
-def _code_fix(workflow: Workflow, job: Job, code: list[Step], contract: Contract) -> str:
+def _code_fix(workflow: Workflow, job: Job, code: list[Step], contract: Contract) -> tuple[str, str]:
+    """The fix and where it is pasted (Finding.fix_at)."""
     single = next((s for s in code if s.action == "promote" and "all" in _phases(workflow, s)), None)
     if single is not None:
-        return _split_fix(workflow, job, single, contract)
+        return _split_fix(workflow, job, single, contract), "jobs"
     needs, writes = _job_needs(workflow, job, contract)
     if any(_flag_set(workflow, s) for s in code):
         return ("phase: open   # then a job with `phase: deploy` and `permissions: {contents: read}`, then one with "
-                "`phase: close` under always(): workflows-templates/cd-flags.yml shows the three jobs")
+                "`phase: close` under always(): workflows-templates/cd-flags.yml shows the three jobs"), "with"
     if not writes:
         reads = {s: lv for s, lv in needs.items() if lv == "read"} | {"contents": "read"}
         return "permissions:\n" + "".join(f"  {s}: {lv}\n" for s, lv in sorted(reads.items())).rstrip("\n") + \
-            f"   # writes go to a job that runs no repository code ({SPLIT_DOC})"
+            f"   # writes go to a job that runs no repository code ({SPLIT_DOC})", "job"
     steps = ", ".join(s.shown for s in code)
     return (f"{job.id}-build:   # {steps} moved here, out of the job that writes ({SPLIT_DOC})\n"
             f"  runs-on: ubuntu-latest\n  permissions:\n    contents: read\n  steps:\n"
-            f"    - run: make dist   # the steps that run repository code; hand their result over as an artifact")
+            f"    - run: make dist   # the steps that run repository code; hand their result over as an artifact"), "jobs"
 
 
 def repository_code(workflow: Workflow, contract: Contract) -> list[Finding]:
@@ -748,10 +854,28 @@ def repository_code(workflow: Workflow, contract: Contract) -> list[Finding]:
         else:
             rule, limit = "code-with-write-token", ""
         line = first.data.line_of("run" if "run" in first.data else "uses")
+        fix, fix_at = _code_fix(workflow, job, code, contract)
         findings.append(Finding(rule, workflow.path, line,
-                                f"job `{job.id}` runs repository code ({what}) with {token}{limit}",
-                                _code_fix(workflow, job, code, contract), job.id))
+                                f"job `{job.id}` runs repository code ({what}) with {token}{limit}", fix, job.id, fix_at))
     return findings
+
+
+def _open_job_fix(workflow: Workflow, job: Job, step: Step, contract: Contract) -> str:
+    """The open job a deploy phase is missing (valid under `jobs:`); the deploy job then needs it."""
+    uses, command = _uses(step)
+    opener = f"{job.id}-open"
+    bound = workflow.resolve(job.environment) if job.environment is not None else None
+    env = (bound or [step.input("environment") or "<environment>"])[0]
+    gated = contract.is_gated(env)
+    needs = f"  needs: [{', '.join(job.needs)}]\n" if job.needs else ""
+    return (f"{opener}:   # then `{job.id}` needs it and passes handoff: ${{{{ needs.{opener}.outputs.handoff }}}} "
+            f"({SPLIT_DOC})\n{needs}  runs-on: ubuntu-latest\n  permissions:\n    contents: read\n"
+            f"    deployments: write\n" + ("    actions: read\n" if gated else "")
+            + f"  outputs:\n    handoff: ${{{{ steps.open.outputs.handoff }}}}\n  steps:\n    - id: open\n"
+            f"      uses: {uses}\n      with:\n"
+            + _with(step, ("version", "digest", "mode", "gate-environment"),
+                    [*command, ("phase", "open"), ("environment", _yaml_value(env))]
+                    + ([("gated", "true")] if gated else [])))
 
 
 def deploy_without_open(workflow: Workflow, contract: Contract) -> list[Finding]:
@@ -771,8 +895,7 @@ def deploy_without_open(workflow: Workflow, contract: Contract) -> list[Finding]
             sources = sorted(named & upstream if named else upstream)
             opened = {e.lower() for j in sources for s in openers[j] for e in
                       (_promote_environments(workflow, s) or ["${{"])}
-            fix = (f"needs: [{', '.join([*job.needs, f'{job.id}-open'])}]   # a job running promote with phase: open "
-                   f"for this environment, whose `handoff` output this step passes ({SPLIT_DOC})")
+            fix = _open_job_fix(workflow, job, step, contract)
             if not sources:
                 message = (f"job `{job.id}` runs promote `phase: deploy`, but no job upstream opens the promotion "
                            "(promote `phase: open`, which checks the gate, the evidence and the digest, and writes "

@@ -217,8 +217,15 @@ class GitHubClient:
         return {"tag": data["tag"], "message": data["message"], "object_sha": data["object"]["sha"]}
 
     def run_approvals(self, run_id: int) -> list[dict]:
-        data = self._call("GET", f"{self._repo_url}/actions/runs/{run_id}/approvals", write=False,
-                          needs="actions: read", what=f"reading the approvals of run {run_id}")
+        try:
+            data = self._call("GET", f"{self._repo_url}/actions/runs/{run_id}/approvals", write=False,
+                              needs="actions: read", what=f"reading the approvals of run {run_id}")
+        except NotFoundError:
+            self.get_repository()  # a repository it cannot see raises its own 404 here: then that is the cause
+            raise NotFoundError(f"run {run_id} is unknown to GitHub in {self.ctx.repository}",
+                                f"GitHub answered 404 for /actions/runs/{run_id}/approvals",
+                                "GITHUB_RUN_ID must be the id of the workflow run whose approval counts (in Actions "
+                                "it is set for you; by hand, export the id shown in the run's URL)") from None
         return [{"state": a["state"], "comment": a.get("comment") or "", "user": a["user"]["login"],
                  "environments": [e["name"] for e in a["environments"]]} for a in data]
 

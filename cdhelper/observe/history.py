@@ -10,11 +10,14 @@ was created is GitHub's. So for `dora` each page's runs are read too, in one ali
 reports). One more request a page.
 
 Only cdhelper's records written by trusted writers count (records.from_graphql); what was ignored is
-returned for the warnings, as everywhere else.
+returned for the warnings, as everywhere else, and (`uncounted`) as records for the audit, which lists
+them apart.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -103,26 +106,44 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Uncounted:
+    """A deployment of the environment that does not count: cdhelper did not write it, or a writer it
+    does not trust did. What it claims is shown (never believed)."""
+
+    record: Record  # its payload is None: nothing in it counts
+    claimed: dict  # the payload as written ({} when it is not a JSON object)
+    why: str  # the note that says why it was not counted ("" when it is no cdhelper record at all)
+
+
+@dataclass(frozen=True)
 class Timeline:
     environment: str
     entries: tuple[Entry, ...]  # cdhelper's trusted records, newest first
     complete: bool  # False when older records exist beyond what was read
     ignored: tuple[str, ...]
     requests: int
+    others: tuple[Entry, ...] = ()  # trusted records of the `also` environments, read in the same pages
+    uncounted: tuple[Uncounted, ...] = ()  # the environment's deployments that do not count, newest first
 
 
 def read_timeline(client, ctx, environment: str, *, since: datetime | None = None, limit: int | None = None,
-                  max_pages: int = 14, run_times: bool = False) -> Timeline:
+                  max_pages: int = 14, run_times: bool = False, also: tuple[str, ...] = (),
+                  enough: Callable[[list[Entry]], bool] | None = None) -> Timeline:
     """Records of `environment`, newest first, back to at least `since` (the last page may hold older
     ones: the caller filters) or `limit` of them, in at most `max_pages` pages (1,400 records). With
-    `run_times`, each entry's run_created_at too (one more request a page)."""
+    `run_times`, each entry's run_created_at too (one more request a page). The records of the `also`
+    environments are read in the same pages (`others`). Past `since`, reading goes on until
+    `enough(entries and others read)` says so, when given (the page count still bounds it)."""
     trust = Trust.of(ctx)
+    homes = {name.lower() for name in (environment, *also)}
     entries: list[Entry] = []
+    others: list[Entry] = []
+    uncounted: list[Uncounted] = []
     ignored: list[str] = []
     before, requests, pages, complete = None, 0, 0, True
     while True:
-        data = client.graphql(queries.HISTORY_PAGE_QUERY,
-                              {"owner": ctx.owner, "name": ctx.name, "env": [environment], "before": before})
+        data = client.graphql(queries.HISTORY_PAGE_QUERY, {"owner": ctx.owner, "name": ctx.name,
+                                                           "env": [environment, *also], "before": before})
         requests += 1
         pages += 1
         connection = data["repository"]["deployments"]
@@ -131,18 +152,24 @@ def read_timeline(client, ctx, environment: str, *, since: datetime | None = Non
         page: list[Entry] = []
         for record in from_graphql(nodes, trust):
             ignored.extend(record.notes)
-            if not record.ours or record.home.lower() != environment.lower():
-                continue
             node = by_id[record.id]
+            if not record.ours:
+                if record.environment.lower() == environment.lower():
+                    uncounted.append(Uncounted(record, _claimed(node.get("payload")), "; ".join(record.notes)))
+                continue
+            if record.home.lower() not in homes:
+                continue
             commit = node.get("commit") or {}
-            page.append(Entry(record, str(node.get("task") or "deploy"),
-                              parse_time(commit["committedDate"]) if commit.get("committedDate") else None))
+            entry = Entry(record, str(node.get("task") or "deploy"),
+                          parse_time(commit["committedDate"]) if commit.get("committedDate") else None)
+            (page if record.home.lower() == environment.lower() else others).append(entry)
         created, asked = _run_times(client, page) if run_times else ({}, 0)
         requests += asked
         entries.extend(replace(e, run_created_at=created.get(str(e.record.run.get("url") or ""))) for e in page)
         oldest = parse_time(nodes[0]["createdAt"]) if nodes else None
         more = bool(connection["pageInfo"]["hasPreviousPage"])
-        if not more or (since is not None and oldest is not None and oldest < since):
+        if not more or (since is not None and oldest is not None and oldest < since
+                        and (enough is None or enough(entries + others))):
             break
         if (limit is not None and len(entries) >= limit) or pages >= max_pages:
             complete = False  # older records exist that were not read
@@ -150,7 +177,16 @@ def read_timeline(client, ctx, environment: str, *, since: datetime | None = Non
         before = connection["pageInfo"]["startCursor"]
     if limit is not None and len(entries) > limit:
         entries, complete = entries[:limit], False
-    return Timeline(environment, tuple(entries), complete, tuple(dict.fromkeys(ignored)), requests)
+    return Timeline(environment, tuple(entries), complete, tuple(dict.fromkeys(ignored)), requests, tuple(others),
+                    tuple(uncounted))
+
+
+def _claimed(raw: str | None) -> dict:
+    try:
+        payload = json.loads(raw or "null")
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
 
 
 def _run_times(client, entries: list[Entry]) -> tuple[dict[str, datetime], int]:

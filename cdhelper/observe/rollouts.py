@@ -1,8 +1,9 @@
 """Rollouts in flight or paused, and versions that failed, read from the records' own statuses (no
 request of their own: the ledger already reads each record's statuses with their descriptions).
 
-A rollout reports each step as a status description (progressive/strategies.py): "canary 2/4: 50%,
-analysis passed", "rolling 1/3: batch deployed", "blue-green 1/2: green deployed". In the split
+A rollout reports each step as a status description (progressive/strategies.py): "canary 2/4: 50%",
+"rolling 1/3: batch deployed", "blue-green 1/2: green deployed", followed, when the step ran
+analyses, by " - " and their last values ("canary 2/4: 50% - errors passed: 0.01, 0.012"). In the split
 layout the record job posts them after the deploy job ended, each suffixed "(reported by the deploy
 job)", and a held rollout ends with "paused at step 3 of 4; the soak job resumes it"; in one job a
 hold is "canary 3/4: paused; a later job resumes it". `parse_step` reads all of them, in one place.
@@ -33,10 +34,15 @@ class Step:
     step: int  # 1-based; for a resume, the hold it resumes after
     steps: int  # 0 when the text does not say
     weight: int | None  # canary traffic percent, when the text gives one
-    what: str  # the rest of the text: "50%, analysis passed", "paused; a later job resumes it"
+    what: str  # the rest of the text: "50% - errors passed: 0.01", "paused; a later job resumes it"
     paused: bool = False
     resuming: bool = False
     reported: bool = False  # posted by the record job from the deploy job's report (split layout)
+
+
+def analysis_of(what: str) -> str:
+    """The analyses' values a step's text ends with ("errors passed: 0.01, 0.012"), or ""."""
+    return what.split(" - ", 1)[1] if " - " in what else ""
 
 
 def parse_step(description: str) -> Step | None:
@@ -71,12 +77,13 @@ class Rollout:
     step: int  # 0: no step reported yet
     steps: int
     weight: int | None  # the canary's traffic percent at its last reported weight
-    last: str  # the last step's text ("50%, analysis passed"), or NO_STEP
+    last: str  # the last step's text ("50% - errors passed: 0.01, 0.012"), or NO_STEP
     since: datetime  # when it paused, or else when it started
     started_at: datetime
     resumes: str  # what resumes a paused rollout ("" when in progress)
     resume_after: datetime | None  # when the soak environment's wait timer lets it resume, if known
     behind: Record | None  # the live record: what serves the rest of the traffic
+    analysis: str = ""  # the last analysis values reported ("errors passed: 0.01, 0.012"), or ""
 
     def describe(self) -> str:
         """One line: "2.1.0 canary paused at step 2 of 3 (50%) since 2026-01-02 10:00 UTC; resumed by …"."""
@@ -86,6 +93,8 @@ class Rollout:
                  + f" since {self.since:%Y-%m-%d %H:%M} UTC"]
         if self.step and self.state != "paused":
             parts.append(f"last step: {self.last}")
+        elif self.analysis:
+            parts.append(f"last analysis: {self.analysis}")
         if self.resumes:
             parts.append("resumed by " + self.resumes + (f", not before {self.resume_after:%Y-%m-%d %H:%M} UTC"
                                                          if self.resume_after else ""))
@@ -96,7 +105,7 @@ class Rollout:
     def as_json(self) -> dict:
         return {"deployment_id": self.deployment_id, "version": self.version, "task": self.task,
                 "strategy": self.strategy, "layout": self.layout, "state": self.state, "step": self.step,
-                "steps": self.steps, "weight": self.weight, "last_step": self.last,
+                "steps": self.steps, "weight": self.weight, "last_step": self.last, "last_analysis": self.analysis,
                 "since": self.since.isoformat(), "started_at": self.started_at.isoformat(), "resumes": self.resumes,
                 "resume_after": self.resume_after.isoformat() if self.resume_after else None,
                 "live_behind": {"deployment_id": self.behind.id, "version": self.behind.version,
@@ -127,7 +136,7 @@ def rollout_of(record: Record, live: Record | None) -> Rollout:
     strategy = payload.get("strategy") or {}
     planned = len(strategy.get("steps") or []) or int(strategy.get("batches") or 0)
     step = weight = after = None
-    last, paused = NO_STEP, False
+    last, measured, paused = NO_STEP, "", False
     for status in record.statuses:
         found = parse_step(status.description)
         if found is None:
@@ -141,6 +150,7 @@ def rollout_of(record: Record, live: Record | None) -> Rollout:
             step = found
         if not (found.resuming or found.paused):
             last = found.what  # a hold's text says nothing of the traffic: the step before it does
+            measured = analysis_of(found.what) or measured
     # a pause: since it paused; otherwise since the rollout started
     since = (record.changed_at or record.created_at) if paused else record.created_at
     resumes = ""
@@ -154,7 +164,7 @@ def rollout_of(record: Record, live: Record | None) -> Rollout:
     return Rollout(record.id, record.version, task_of(record), str(strategy.get("type") or "all-at-once"),
                    str(payload.get("layout") or "single-job"), "paused" if paused else "in progress",
                    step.step if step else 0, (step.steps if step and step.steps else planned), weight, last,
-                   since, record.created_at, resumes, after if paused else None, live)
+                   since, record.created_at, resumes, after if paused else None, live, measured)
 
 
 def with_wait_timer(rollout: Rollout, minutes: int | None) -> Rollout:

@@ -37,7 +37,7 @@ from . import analysis, strategies
 class Ended:
     """How the rollout ended, for the record's final status."""
 
-    state: str  # "success" | "paused"
+    state: str  # "success" | "paused" | "aborted"
     description: str
     outcome: strategies.Outcome
 
@@ -70,9 +70,11 @@ def check_hooks(plan: strategies.Plan, env, req) -> dict[str, str]:
 def run(*, plan: strategies.Plan, commands: dict[str, str], cd_vars: dict[str, str], token: str,
         analyses: dict, report: Callable[[str], None], log: Callable[[str], None], live_slot: str = "",
         start: int = 0, previous_artifact: Callable[[], str] = lambda: "",
-        sleep: Callable[[float], None] = time.sleep, full: bool = False, hold_seconds: float = 0.0,
-        clock: Callable[[], datetime] | None = None) -> Ended:
-    """Walk the plan. Raises RolledBack (undone and to be recorded by the caller) or DeployError."""
+        sleep: Callable[[float], None] = time.sleep, abort: bool = False, full: bool = False,
+        hold_seconds: float = 0.0, clock: Callable[[], datetime] | None = None) -> Ended:
+    """Walk the plan. Raises RolledBack (undone and to be recorded by the caller) or DeployError.
+    `abort`: undo it instead (`cdhelper rollout abort`, the cleanup job), with the same hooks; `full`:
+    a resume skips the remaining steps, one shift to 100%."""
 
     def run_hook(name: str, extra: dict[str, str]) -> int:
         command = commands.get(name)
@@ -98,9 +100,11 @@ def run(*, plan: strategies.Plan, commands: dict[str, str], cd_vars: dict[str, s
                                  log=log, sleep=sleep, live_slot=live_slot,
                                  hooks=frozenset(h for h, c in commands.items() if c), hold_seconds=hold_seconds,
                                  **({"clock": clock} if clock else {}))
-    outcome = strategies.execute(rollout, start=start, full=full)
+    outcome = strategies.abort(rollout) if abort else strategies.execute(rollout, start=start, full=full)
     for step in outcome.steps:
         log(f"step {step.step}: {step.what}: {step.outcome}" + (f" - {step.detail}" if step.detail else ""))
+    if abort:
+        return _aborted(outcome, cd_vars)
     if outcome.state == "paused":
         return Ended("paused", f"paused at step {outcome.paused_at} of {plan.rollout_steps}", outcome)
     if outcome.state == "completed":
@@ -117,6 +121,21 @@ def run(*, plan: strategies.Plan, commands: dict[str, str], cd_vars: dict[str, s
                           "so re-run after fixing", details=_steps_text(outcome))
     raise DeployError(what, outcome.reason, "nothing ran there before to roll back to: fix the release and promote "
                       "a new version", details=_steps_text(outcome))
+
+
+def _aborted(outcome: strategies.Outcome, cd_vars: dict[str, str]) -> Ended:
+    """How an abort's undo ended: back on the previous version, or nothing there to undo; a failed
+    undo raises DeployError (the record stays in flight: the abort can be run again)."""
+    where, version, previous = cd_vars["CD_ENVIRONMENT"], cd_vars["CD_VERSION"], cd_vars.get("CD_PREVIOUS_VERSION")
+    if outcome.undo_failed:
+        raise DeployError(f"aborting {version} in {where} failed", outcome.reason.removeprefix("aborted; "),
+                          "read the hook's output above, fix the platform or the hook, and run the abort again "
+                          "(the record stays in flight until an abort finishes)")
+    if outcome.undone:
+        back = f"{where} is back on {previous}" if previous else f"nothing ran there before: {version} takes no traffic"
+    else:
+        back = f"nothing ran there before, so there was nothing to undo on the platform ({version} stays where the hooks left it)"
+    return Ended("aborted", back, outcome)
 
 
 def _steps_text(outcome: strategies.Outcome) -> str:
@@ -151,7 +170,8 @@ def check_soak(client: GitHubClient, plan: strategies.Plan, req) -> float:
                         "the timer is what holds the resume job; without it the soak would last no time",
                         f"say how long it soaks (`- {{pause: hold, soak: 2h}}`: resumed by the scheduled resume, "
                         f"cd-resume.yml), add a wait timer to {name!r} (Settings > Environments; on private "
-                        "repositories wait timers need GitHub Enterprise), or use `pause: 30m`, which holds the runner")
+                        f"repositories wait timers need GitHub Enterprise) or name a soak environment that has one "
+                        f"with {req.soak_named_by}, or use `pause: 30m`, which holds the runner")
     return minutes * 60.0
 
 

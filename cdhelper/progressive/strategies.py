@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from cdhelper.core.errors import ConfigError
+from cdhelper.core.escaping import fit
+
+from .analysis.spec import fmt
 
 TYPES = ("all-at-once", "rolling", "blue-green", "canary")
 HOOKS = ("deploy", "shift-traffic", "switch", "teardown")
@@ -150,6 +153,7 @@ class Outcome:
     paused_at: int = 0  # the next step to run on resume (a canary `hold`)
     undone: bool = False  # the failure was undone (traffic back, switched back, redeployed)
     failed_hook: str = ""  # a hook exited non-zero (not an analysis)
+    undo_failed: bool = False  # an undo hook exited non-zero: the platform may be half-way back
     resume_after: datetime | None = None  # a hold: when its soak ends (recorded in the paused status)
 
 
@@ -194,8 +198,28 @@ def execute(r: Rollout, *, start: int = 0, full: bool = False) -> Outcome:
             _hook(r, "teardown", {})  # what the new version no longer needs (never blue-green's old slot)
     except _Failed as failed:
         out.state, out.reason, out.failed_hook = "failed", failed.reason, failed.hook
-        out.undone = _undo(r, out, done)
+        out.undone = undo(r, out, done, step=_failing_step(out, start))
     return out
+
+
+def abort(r: Rollout) -> Outcome:
+    """Undo a rollout that was paused or interrupted (`cdhelper rollout abort`, the cleanup job), with
+    the automated rollback's own undo. How far it got is not known, so it is undone as if every step
+    was taken: the hooks must be idempotent (a weight of 0 that is already 0, a switch to the slot
+    already serving, a redeploy of what runs)."""
+    out = Outcome("failed", reason="aborted")
+    taken = list(range(1, r.plan.batches + 1)) if r.plan.type == "rolling" else [1]
+    out.undone = undo(r, out, taken, step=r.plan.rollout_steps)
+    return out
+
+
+def _failing_step(out: Outcome, start: int) -> int:
+    """The step that failed: a failed analysis reported it; a failed hook is the step after the last
+    one reported (or the first one run)."""
+    if not out.steps:
+        return start + 1
+    last = out.steps[-1]
+    return last.step if last.outcome in ("failed", "inconclusive") else last.step + 1
 
 
 def _hook(r: Rollout, name: str, extra: dict[str, str]) -> None:
@@ -205,20 +229,45 @@ def _hook(r: Rollout, name: str, extra: dict[str, str]) -> None:
 
 
 def _analyses(r: Rollout, out: Outcome, names: tuple[str, ...], what: str, step: int,
-              extra: dict[str, str] | None = None) -> None:
+              extra: dict[str, str] | None = None) -> str:
+    """Run the analyses of a step; the short text of their values for the step's status ("" when
+    there are none). The step's detail holds each analysis' reason once (it names the analysis and
+    its outcome itself); a failure's reason starts with the values, so a cut status keeps them."""
     if not names:
-        return
+        return ""
     variables = {**r.variables, **(extra or {})}
-    details = []
+    details, values = [], []
     for name in names:
         result = r.analyze(name, variables)
         dry_run = result.dry_run
-        details.append(f"{name} {result.outcome}" + (" (dry-run: recorded, not deciding)" if dry_run else "")
-                       + (f" ({result.reason})" if result.reason else ""))
+        details.append(result.reason + (" (dry-run: recorded, not deciding)" if dry_run else ""))
+        label = f"{name}{' (dry-run)' if dry_run else ''} {result.outcome}"
+        values.append(f"{label}: {_values(result)}")
         if result.outcome != "passed" and not dry_run:
             out.steps.append(StepReport(step, f"analysis {what}", result.outcome, "; ".join(details)))
-            raise _Failed(f"analysis {name} {result.outcome} {what}: {result.reason}")
+            why = result.reason.removeprefix(label).lstrip(" :")
+            raise _Failed(f"analysis {label} {what}: {_values(result)} - {why}")
     out.steps.append(StepReport(step, f"analysis {what}", "passed", "; ".join(details)))
+    return "; ".join(values)
+
+
+SHOWN_VALUES = 4  # the last values of an analysis a step's status shows
+
+
+def _values(result) -> str:
+    """"0.01, 0.012": an analysis' last values ("-": a sample without one), "…" before them when
+    there were more."""
+    taken = [fmt(m.value) for m in result.measurements]
+    return ("…" if len(taken) > SHOWN_VALUES else "") + (", ".join(taken[-SHOWN_VALUES:]) or "no sample")
+
+
+STATUS_LIMIT = 140 - len(" (reported by the deploy job)")  # GitHub's limit, less the split layout's label
+
+
+def _step_text(prefix: str, analyses: str) -> str:
+    """A step's status: its prefix (what observe/rollouts.py parses), then the analyses' values,
+    cut cleanly to fit."""
+    return fit(f"{prefix} - {analyses}" if analyses else prefix, STATUS_LIMIT)
 
 
 def _all_at_once(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
@@ -234,8 +283,8 @@ def _rolling(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
         _hook(r, "deploy", extra)
         done.append(batch)
         out.steps.append(StepReport(batch, f"batch {batch}/{n}", "done"))
-        _analyses(r, out, r.plan.step_analysis, f"after batch {batch}/{n}", batch, extra)
-        r.report(f"rolling {batch}/{n}: batch deployed" + (", analysis passed" if r.plan.step_analysis else ""))
+        measured = _analyses(r, out, r.plan.step_analysis, f"after batch {batch}/{n}", batch, extra)
+        r.report(_step_text(f"rolling {batch}/{n}: batch deployed", measured))
 
 
 def _blue_green(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
@@ -244,8 +293,8 @@ def _blue_green(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
     extra = {"CD_SLOT": idle, "CD_PREVIOUS_SLOT": live}
     _hook(r, "deploy", extra)
     out.steps.append(StepReport(1, f"deploy to the idle slot {idle}", "done"))
-    _analyses(r, out, r.plan.step_analysis, f"of the idle slot {idle}", 1, {"slot": idle})
-    r.report(f"blue-green 1/2: {idle} deployed" + (", analysis passed" if r.plan.step_analysis else ""))
+    measured = _analyses(r, out, r.plan.step_analysis, f"of the idle slot {idle}", 1, {"slot": idle})
+    r.report(_step_text(f"blue-green 1/2: {idle} deployed", measured))
     _hook(r, "switch", extra)
     done.append(1)  # traffic is on the new slot: undo switches back
     out.steps.append(StepReport(2, f"switch to {idle}", "done"))
@@ -284,8 +333,8 @@ def _canary(r: Rollout, out: Outcome, done: list[int], start: int, *, full: bool
         extra["CD_WEIGHT"] = str(step.weight)
         _hook(r, "shift-traffic", extra)
         out.steps.append(StepReport(number, f"traffic {step.weight}%", "done"))
-        _analyses(r, out, step.analysis, f"at {step.weight}%", number, {"weight": str(step.weight)})
-        r.report(f"canary {number}/{len(steps)}: {step.weight}%" + (", analysis passed" if step.analysis else ""))
+        measured = _analyses(r, out, step.analysis, f"at {step.weight}%", number, {"weight": str(step.weight)})
+        r.report(_step_text(f"canary {number}/{len(steps)}: {step.weight}%", measured))
 
 
 def skipped(start: int, steps: int) -> str:
@@ -318,9 +367,11 @@ def resume_time(description: str) -> datetime | None:
     return datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc) if m else None
 
 
-def _undo(r: Rollout, out: Outcome, done: list[int]) -> bool:
-    """Return to the previous good state at once. False when there was nothing to undo or the undo
-    itself failed (said in the reason)."""
+def undo(r: Rollout, out: Outcome, done: list[int], *, step: int) -> bool:
+    """Return to the previous good state at once: the one undo of the automated rollback and of an
+    abort. `done`: canary and blue-green, non-empty once traffic may have moved; rolling, the batches
+    deployed. The rollback is reported as step `step` (the failing one). False when there was nothing
+    to undo or the undo itself failed (said in the reason)."""
     if not done:
         return False
     previous = {"CD_ROLLBACK": "true"}
@@ -346,8 +397,9 @@ def _undo(r: Rollout, out: Outcome, done: list[int]) -> bool:
                 _hook(r, "deploy", extra)
     except _Failed as failed:
         out.reason += f"; the rollback failed too: {failed.reason}"
+        out.undo_failed = True
         return False
-    out.steps.append(StepReport(len(out.steps) + 1, "rollback", "done"))
+    out.steps.append(StepReport(step, "rollback", "done"))
     return True
 
 

@@ -43,6 +43,15 @@ def test_a_release_dry_run_tells_the_tag_it_would_make_and_writes_nothing(pipeli
     assert len(writes) == 2
 
 
+def test_a_release_dry_run_prints_created_as_the_real_run_does_a_boolean(pipeline):
+    dry = pipeline.release("1.0.0", "--dry-run")
+    real = pipeline.release("1.0.0")
+    assert dry.data["created"] is True and real.data["created"] is True
+    again = pipeline.release("1.0.0", "--dry-run")
+    assert again.data["created"] is False and pipeline.release("1.0.0").data["created"] is False
+    assert dry.outputs["created"] == real.outputs["created"] == "true", "step outputs stay strings"
+
+
 def test_a_release_dry_run_refuses_as_the_real_run_does(pipeline, writes):
     assert pipeline.release("1.0.0").code == 0
     (pipeline.artifact / "app.txt").write_text("a different build\n")

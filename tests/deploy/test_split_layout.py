@@ -82,8 +82,8 @@ def test_the_deploy_phase_runs_the_rollout_and_the_record_job_posts_its_steps_la
                                             "shift-traffic version=1.0.0 weight=100 slot= rollback=false"]
     [record] = pipeline.deployments("production")
     steps = [d for s, d in descriptions(double, record["id"]) if "reported by the deploy job" in d]
-    assert steps == ["canary 1/2: 10%, analysis passed (reported by the deploy job)",
-                     "canary 2/2: 100%, analysis passed (reported by the deploy job)"]
+    assert steps == ["canary 1/2: 10% - healthy passed: 0 (reported by the deploy job)",
+                     "canary 2/2: 100% - healthy passed: 0 (reported by the deploy job)"]
     assert "healthy passed" in deployed.summary and "writes nothing to GitHub" in deployed.summary
 
 
@@ -100,7 +100,10 @@ def test_a_rollback_the_deploy_job_reports_gets_its_record_labelled(pipeline, do
     assert json.loads(deployed.outputs["report"])["state"] == "rolled-back"
     first, bad, rollback = pipeline.deployments("production")
     assert descriptions(double, bad["id"])[-1][0] == "failure"
-    assert "healthy failed" in descriptions(double, bad["id"])[-1][1]
+    failed = descriptions(double, bad["id"])[-1][1]
+    assert failed.startswith("analysis healthy failed at 10%: 1 - ")  # the value first
+    # Never cut mid-text (old code: `... values: ` then nothing): cut at a word, marked, the label whole.
+    assert len(failed) <= 140 and failed.endswith("… (reported by the deploy job)"), failed
     assert rollback["payload"]["rollback_of"] == bad["id"] and rollback["payload"]["version"] == "1.0.0"
     assert rollback["payload"]["reported_by"] == f"the deploy job of run {pipeline.run_id}"
     assert "reported by the deploy job" in rollback["description"]

@@ -18,6 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYOUTS = Path(__file__).parent / "layouts"  # the template pipeline in the split layout: no finding
 
 
+def marked(path: Path) -> int:
+    """The line of the corpus file's seeded violation (`# doctor-expect: RULE`)."""
+    return next(n for n, row in enumerate(path.read_text().splitlines(), 1) if "# doctor-expect:" in row)
+
+
 def doctor(capsys, *argv: str) -> tuple[int, str, str]:
     capsys.readouterr()
     code = cli.main(["doctor", *argv])
@@ -32,13 +37,14 @@ def test_json_shape(capsys, tmp_path):
     data = json.loads(out)
     assert set(data) == {"version", "workflows", "layouts", "contract", "settings", "findings", "errors", "warnings"}
     assert data["version"] == 1 and data["errors"] == 1 and data["warnings"] == 1
-    assert data["contract"] == {"path": ["staging", "production"], "gate_environments": ["production-approval"]}
+    assert data["contract"] == {"path": ["staging", "production"], "gate_environments": ["production-approval"],
+                                "soak_environments": []}  # no `pause: hold` in the (default) cd.yml
     assert data["settings"]["checked"] is False and "no token" in data["settings"]["notes"][0]
     assert list(data["layouts"].values()) == ["single-job", "single-job"]
     first = data["findings"][0]
-    assert set(first) == {"rule", "severity", "file", "line", "job", "message", "why", "fix"}
+    assert set(first) == {"rule", "severity", "file", "line", "job", "message", "why", "fix", "fix_at"}
     assert (first["rule"], first["severity"], first["line"], first["job"]) == (
-        "code-with-write-token", "error", 46, "release")
+        "code-with-write-token", "error", marked(CORPUS / "code-with-write-token-local-action.yml"), "release")
     assert first["file"].endswith("code-with-write-token-local-action.yml")
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1  # the one-line error
 
@@ -53,8 +59,10 @@ def test_the_report_names_each_workflows_layout(capsys):
 def test_human_output_names_file_line_rule_and_fix(capsys):
     code, out, _ = doctor(capsys, "--workflows", str(CORPUS / "gate-condition-delivery.yml"))
     assert code == 2
-    assert "gate-condition-delivery.yml:53: error [gate-condition]" in out
+    line = marked(CORPUS / "gate-condition-delivery.yml")
+    assert f"gate-condition-delivery.yml:{line}: error [gate-condition]" in out
     assert "why:" in out and "if: ${{ vars.CD_MODE != 'deployment' }}" in out
+    assert "    fix (in job `gate`):" in out  # where the fix goes
     assert "settings checks skipped: no token" in out
 
 
@@ -96,7 +104,7 @@ def test_annotations_carry_file_and_line_escaped(capsys, tmp_path, monkeypatch):
     lines = [line for line in out.splitlines() if line.startswith("::error title=cdhelper doctor%3A gate-skip")]
     assert len(lines) == 1
     assert lines[0].startswith("::error title=cdhelper doctor%3A gate-skip-blocks-production,"
-                               "file=we%2Cird%3Aname.yml,line=66::")
+                               f"file=we%2Cird%3Aname.yml,line={marked(CORPUS / 'gate-skip-plain-needs.yml')}::")
     assert "prod%0A\\::error::x%25" in lines[0]  # the newline escaped, the command neutralised, % escaped
     assert not any(line.startswith("::error::x") for line in out.splitlines())
     assert "gate-skip-blocks-production" in summary.read_text()

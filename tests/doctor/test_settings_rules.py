@@ -125,3 +125,85 @@ def test_the_gate_the_workflow_names_is_the_one_checked(repo, capsys, monkeypatc
     assert code == 2 and data["contract"]["gate_environments"] == ["release-approval"]
     assert [(f["rule"], f["message"]) for f in data["findings"]] == [
         ("environment-missing", "the gate environment 'release-approval' does not exist")]
+
+
+HOLD_CD_YML = """version: 1
+environments:
+  - name: staging
+  - name: production
+    hooks: {deploy: ./deploy.sh, shift-traffic: ./shift.sh}
+    strategy:
+      canary:
+        steps: [{weight: 20}, {pause: hold}, {weight: 100}]
+"""
+
+
+def hold_doctor(capsys, monkeypatch, tmp_path, cd_yml: str = HOLD_CD_YML, *workflows: Path) -> tuple[int, dict]:
+    config = tmp_path / "cd.yml"
+    config.write_text(cd_yml)
+    monkeypatch.setenv("GITHUB_TOKEN", ADMIN)
+    capsys.readouterr()
+    argv = [arg for path in (TEMPLATE, *workflows) for arg in ("--workflows", str(path))]
+    code = cli.main(["doctor", *argv, "--config", str(config), "--json", "--mode", ""])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, json.loads(out)
+
+
+def test_a_hold_needs_the_soak_environment(repo, capsys, monkeypatch, tmp_path):
+    """The reported setup: doctor said 0 errors while the soak environment did not exist."""
+    code, data = hold_doctor(capsys, monkeypatch, tmp_path)
+    assert code == 2 and rules(data) == ["environment-missing"]
+    assert data["findings"][0]["message"] == "the soak environment 'production-soak' does not exist"
+    assert data["contract"]["soak_environments"] == ["production-soak"]
+
+
+def test_a_soak_environment_without_a_wait_timer_is_an_error(repo, capsys, monkeypatch, tmp_path):
+    repo.set_environment("acme/app", "production-soak")
+    code, data = hold_doctor(capsys, monkeypatch, tmp_path)
+    assert code == 2 and rules(data) == ["soak-wait-timer-missing"]
+    repo.set_environment("acme/app", "production-soak", wait_timer=30)
+    code, data = hold_doctor(capsys, monkeypatch, tmp_path)
+    assert code == 0 and rules(data) == []
+
+
+def test_the_soak_environment_is_the_one_the_workflow_or_cd_yml_names(repo, capsys, monkeypatch, tmp_path):
+    repo.set_environment("acme/app", "production-soak", wait_timer=30)  # the default exists: not the one checked
+    named = HOLD_CD_YML.replace("    hooks:", "    soak-environment: {name: prod-bake}\n    hooks:")
+    # the template's promote steps pass soak-environment: production-soak; without the input cd.yml's name counts
+    workflow = tmp_path / "own.yml"
+    workflow.write_text(TEMPLATE.read_text().replace("soak-environment: production-soak", "# soak-environment: cd.yml's"))
+    config = tmp_path / "cd.yml"
+    config.write_text(named)
+    monkeypatch.setenv("GITHUB_TOKEN", ADMIN)
+    capsys.readouterr()
+    code = cli.main(["doctor", "--workflows", str(workflow), "--config", str(config), "--json", "--mode", ""])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 2 and data["contract"]["soak_environments"] == ["prod-bake"]
+    assert [f["message"] for f in data["findings"]] == ["the soak environment 'prod-bake' does not exist"]
+
+
+def test_without_a_hold_no_soak_environment_is_needed(repo, capsys, monkeypatch, tmp_path):
+    code, data = hold_doctor(capsys, monkeypatch, tmp_path, HOLD_CD_YML.replace("{pause: hold}", "{pause: 5m}"))
+    assert code == 0 and rules(data) == [] and data["contract"]["soak_environments"] == []
+
+
+@pytest.mark.parametrize("name, text", [
+    ("cd-resume.yml", "on: {schedule: [{cron: '*/10 * * * *'}]}\njobs: {}\n"),
+    ("resume.yml", "on: {schedule: [{cron: '*/10 * * * *'}]}\njobs:\n  r:\n    runs-on: ubuntu-latest\n"
+                   "    steps:\n      - run: cdhelper rollout resume --due\n"),
+])
+def test_a_scheduled_resume_replaces_the_soak_environment(repo, capsys, monkeypatch, tmp_path, name, text):
+    resume = tmp_path / name
+    resume.write_text(text)
+    code, data = hold_doctor(capsys, monkeypatch, tmp_path, HOLD_CD_YML, resume)
+    assert code == 0 and rules(data) == [] and data["contract"]["soak_environments"] == []
+
+
+def test_a_hold_step_with_soak_is_resumed_on_a_schedule():
+    """`soak:` on a hold step (the scheduled resume's option) is read from cd.yml as data: no soak environment."""
+    from cdhelper.doctor import _soak_on_hold
+    steps = [{"weight": 20}, {"pause": "hold", "soak": "2h"}, {"weight": 100}]
+    assert _soak_on_hold({"environments": [{"name": "production", "strategy": {"canary": {"steps": steps}}}]})
+    assert not _soak_on_hold({"environments": [{"name": "production", "strategy": {"canary": {"steps": steps[::2]}}}]})
+    assert not _soak_on_hold({"environments": [{"name": "production", "strategy": "blue-green"}]})

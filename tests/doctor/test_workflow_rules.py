@@ -24,7 +24,8 @@ SPLIT = Path(__file__).parent / "layouts" / "split-pipeline.yml"
 SINGLE_JOB = re.compile(r"\(doctor-layout: single-job\)")
 REFERENCE = sorted([*(ROOT / "workflows-templates").glob("*.yml"), *(ROOT / ".github" / "workflows").glob("*.yml")])
 EXPECT = re.compile(r"#\s*doctor-expect:\s*([a-z-]+)")
-SETTINGS_RULES = {"gate-reviewers-missing", "gate-self-review-allowed", "environment-missing", "cd-mode-unknown"}
+SETTINGS_RULES = {"gate-reviewers-missing", "gate-self-review-allowed", "environment-missing", "cd-mode-unknown",
+                  "soak-wait-timer-missing"}
 
 
 def expected(path: Path) -> list[tuple[str, int]]:
@@ -341,3 +342,40 @@ def test_a_called_workflows_gate_input_is_the_callers_to_set_not_its_default():
         .replace("inputs.gate-environment", "inputs.gate")
     rules = {f.rule for f in check(parse("d.yml", dispatched), contract)}
     assert "gate-environment-mismatch" in rules, "a workflow_dispatch default is what runs: still judged"
+
+
+def test_a_gate_job_named_otherwise_than_gate_job_says_is_an_error():
+    """The reported setup: the gate job is `Sign-off`, promote's `gate-job` is left at its default."""
+    renamed = ("    name: Approval (delivery mode)\n", "    name: Sign-off\n")
+    assert split_with(*renamed) == [("gate-job-name", "production-open"), ("gate-job-name", "soak")]
+    told = ("          phase: open\n          environment: production\n          gated: true\n",
+            "          phase: open\n          environment: production\n          gated: true\n"
+            "          gate-job: Sign-off\n")
+    text = SPLIT.read_text().replace(*renamed).replace(*told)  # every gated open step told the name
+    assert [f.rule for f in check(parse("w.yml", text), Contract())] == []
+    # without `name:` GitHub shows the job's id
+    assert split_with("    name: Approval (delivery mode)\n", "") == [
+        ("gate-job-name", "production-open"), ("gate-job-name", "soak")]
+    finding = next(f for f in check(parse("w.yml", SPLIT.read_text().replace(*renamed)), Contract()))
+    assert finding.fix == "gate-job: Sign-off" and "(the default: the input is not set)" in finding.message
+
+
+def test_an_ungated_promotion_reads_no_gate_job():
+    text = SPLIT.read_text().replace("    name: Approval (delivery mode)\n", "    name: Sign-off\n")
+    text = text.replace("          gated: true\n", "          gated: false\n")
+    assert [f.rule for f in check(parse("w.yml", text), Contract(gated=()))] == []
+
+
+def test_the_concurrency_fix_uses_the_group_the_workflow_has_for_that_environment():
+    """The reported fix proposed cdhelper-prod where the workflow already queued prod in greeter-prod."""
+    text = SPLIT.read_text().replace("group: cdhelper-production", "group: greeter-prod")
+    resume = text.index("  production-resume:\n")
+    head, tail = text[:resume], text[resume:]
+    tail = tail.replace("    concurrency:\n      group: greeter-prod\n      cancel-in-progress: false\n", "", 1)
+    findings = check(parse("w.yml", head + tail), Contract())
+    assert [(f.rule, f.job) for f in findings] == [("concurrency-missing", "production-resume")]
+    assert yaml.safe_load(findings[0].fix) == {"concurrency": {"group": "greeter-prod", "cancel-in-progress": False}}
+    split = check(parse("w.yml", head + tail.replace("  production-resume:\n", "  production-resume:\n"
+                                                    "    concurrency: prod-resume\n", 1)), Contract())
+    assert [(f.rule, f.job) for f in split] == [("concurrency-group-split", "production-resume")]
+    assert "greeter-prod" in split[0].fix and "'prod-resume'" in split[0].message

@@ -194,6 +194,32 @@ def test_promote_template_rolls_production_back_through_the_gate_without_rebuild
     assert "again" not in (r.targets / "production" / "index.html").read_text()
 
 
+def test_a_failed_production_deploy_is_undone_by_the_undo_job_and_recorded_by_the_record_job(rehearsal_factory):
+    """Issue 21: a deploy job that failed without undoing its rollout is not just closed: the undo job
+    (contents: read, bound to production) redeploys the live version from the open job's handoff, and
+    the record job records the abort, with a rollback record saying the live version serves again."""
+    r = rehearsal_factory("deployment")
+    r.plan_run(run_id=100)
+    assert r.act(run_id=100, run_number=1) == 0, r.output()[-3000:]
+    deploy = (r.repo_dir / "deploy.sh").read_text().replace(
+        "set -euo pipefail\n", "set -euo pipefail\n"
+        'if [ "$CD_ENVIRONMENT" = production ] && [ "$CD_ROLLBACK" != true ]; then echo "half-deployed" >&2; '
+        'printf broken > "$CDHELPER_REHEARSAL_TARGETS/production/VERSION"; exit 3; fi\n', 1)
+    r.commit("A deploy that breaks production", {"deploy.sh": deploy})
+    r.plan_run(run_id=200)
+    assert r.act(run_id=200, run_number=2) != 0
+    results = {j: rec.result for j, rec in r.jobs.items()}
+    assert results["production"] == "failure" and results["production-undo"] == "success", results
+    assert results["production-record"] == "success", r.output()[-3000:]
+    assert (r.targets / "production" / "VERSION").read_text().strip() == "0.1.1"  # traffic back on the live version
+    first, failed, rollback = _deployments(r, "production")
+    last = r.double.repo(REPOSITORY).statuses[failed["id"]][-1]
+    assert last["state"] == "failure" and last["description"].startswith("aborted by the cleanup job of run 200")
+    assert last["description"].endswith("production is back on 0.1.1")
+    assert rollback["payload"]["rollback_of"] == failed["id"] and rollback["payload"]["version"] == "0.1.1"
+    assert rollback["payload"]["digest"] == first["payload"]["digest"] and _states(r, rollback) == ["success"]
+
+
 def test_root_action_reports_what_is_live_as_an_output(rehearsal_factory):
     r = rehearsal_factory("deployment")
     r.plan_run(review=None)

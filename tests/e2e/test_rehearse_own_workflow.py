@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cdhelper.devtools.rehearsal import RUN_ID, TOKEN
-from cdhelper.devtools.rehearsal.own_workflow import OwnWorkflowRehearsal, Unrehearsable, prepare
+from cdhelper.devtools.rehearsal.own_workflow import OwnWorkflowRehearsal, Unrehearsable, prepare, timeline
 
 pytestmark = pytest.mark.act
 
@@ -190,3 +190,27 @@ def test_a_key_act_does_not_know_is_one_line_naming_it(tmp_path):
     assert "act 0.2.89 does not know `snapshot`" in line
     assert "Deployment records written" not in out, "no timeline of jobs that never started"
     assert seconds < 30
+
+
+def test_a_pipeline_of_its_own_names_holds_in_its_soak_environment_dispatched_from_a_release_branch(tmp_path):
+    """Gate prod-signoff, soak prod-bake, the version a workflow_dispatch input, the run on release/2.x:
+    nothing of the template's names, and the hold rehearsed without waiting for the soak."""
+    checkout = make_checkout(tmp_path, "custom-names")
+    r = prepare(checkout, ".github/workflows/bake.yml", mode="delivery", event="workflow_dispatch",
+                inputs={"version": "2.3.0"}, ref="release/2.x", workdir=tmp_path / "rehearsal")
+    try:
+        result = r.run(event="workflow_dispatch")
+        assert result["ok"], r.output()[-4000:]
+        assert (result["gate"], result["soak"], result["ref"]) == ("prod-signoff", ["prod-bake"], "release/2.x")
+        repo = r.double.repo(r.repository)
+        [record] = deployments(r, "production")
+        assert record["payload"]["version"] == "2.3.0", "the dispatch input reached the release"
+        described = [s["description"] for s in repo.statuses[record["id"]]]
+        assert any("paused" in d for d in described) and states(r, record)[-1] == "success", described
+        assert (r.targets / "production-weights").read_text().split("\n")[:2] == ["2.3.0 50", "2.3.0 100"]
+        assert [(v["state"], v["environments"]) for v in result["reviews"]] == [("approved", ["prod-signoff"])]
+        assert repo.environments["prod-bake"]["wait_timer"] == 30 and "production-soak" not in repo.environments
+        report = timeline(r, result)
+        assert "production" in report and "paused at step 2 of 3" in report, report
+    finally:
+        r.close(keep=True)

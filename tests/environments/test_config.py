@@ -71,3 +71,23 @@ def test_bad_branch_and_tag_patterns(branches, tags, message):
 def test_reviewers_are_unique_case_insensitively():
     with pytest.raises(ConfigError, match="names 'team:acme/rm' twice"):
         config.from_dict({"gate": {"reviewers": ["team:acme/RM", "team:acme/rm"]}})
+
+
+def test_a_soak_environment_is_declared_under_the_environment_it_soaks():
+    cfg = config.from_dict({"environments": [{"name": "staging"}, {"name": "production", "soak-environment": {
+        "name": "prod-bake", "wait-timer": 60}}]})
+    assert cfg.soak_environment("production") == "prod-bake" and cfg.soak_environment("staging") == ""
+    assert cfg.protections() == (("prod-bake", Protection(reviewers=(), wait_timer=60)),)
+    named_only = config.from_dict({"environments": [{"name": "production", "soak-environment": {"name": "bake"}}]})
+    assert named_only.soak_environment() == "bake" and named_only.protections() == ()  # no timer: not managed
+
+
+@pytest.mark.parametrize("soak, said", [
+    ({"name": "staging"}, "must be its own environment"),
+    ({"name": "Production-Approval"}, "must be its own environment"),
+    ({"name": "bake", "wait-timer": 0}, "should be at least 1"),
+    ({"wait-timer": 5}, "'name' is a required property"),
+])
+def test_a_soak_environment_is_its_own_environment_with_a_real_timer(soak, said):
+    with pytest.raises(ConfigError, match=said):
+        config.from_dict({"environments": [{"name": "staging"}, {"name": "production", "soak-environment": soak}]})

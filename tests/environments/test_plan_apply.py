@@ -157,7 +157,8 @@ def test_an_unknown_reviewer_is_refused_before_any_write(drifted, dry_run):
     assert [line for line in result.err.splitlines() if line.startswith("error:")] == [
         "error: Invalid configuration: .github/cd.yml: reviewer 'nobody-here' of production-approval is not a GitHub "
         "user: GitHub answered 404 for /users/nobody-here. Fix: correct the login (as in https://github.com/LOGIN), "
-        "or remove it from reviewers"]
+        f"or remove it from reviewers; on the GitHub double at {drifted.double.url}, make the user known first: "
+        "start it with `cdhelper github-double --user nobody-here`"]
     assert writes(drifted.double) == []
 
 
@@ -283,3 +284,39 @@ def test_where_github_does_not_report_admin_the_first_refused_write_says_it_and_
     assert [(e.key, e.status) for e in drifted.double.log if e.method != "GET"] == [
         ("PUT /repos/{owner}/{repo}/environments/{environment_name}", 403)]
     assert "qa" not in drifted.double.repo("acme/app").environments
+
+
+SOAK_CONFIG = """
+environments:
+  - name: staging
+  - name: production
+    hooks: {deploy: ./deploy.sh, shift-traffic: ./shift-traffic.sh}
+    strategy: {canary: {steps: [{weight: 20}, {pause: hold}, {weight: 100}]}}
+    soak-environment: {name: prod-bake, wait-timer: 60}
+"""
+
+
+def test_the_soak_environment_is_declared_with_its_wait_timer_and_no_reviewers(envs):
+    """Issue 22: environments as code could not declare the soak environment a `pause: hold` needs."""
+    envs.double.user_id("alice")
+    envs.double.set_environment("acme/app", "production-approval", reviewers=["alice"], prevent_self_review=True)
+    envs.write_config(SOAK_CONFIG)
+    result = envs.run("environments", "plan", actions=False)
+    assert result.code == 0, result.err
+    assert result.out.strip().splitlines()[:2] == ["+ create environment prod-bake", "~ prod-bake: wait-timer 0 -> 60"]
+    result = envs.run("environments", "apply", actions=False)
+    assert result.code == 0, result.err
+    soak = envs.double.repo("acme/app").environments["prod-bake"]
+    assert (soak["wait_timer"], soak["reviewers"]) == (60, [])
+    assert "Drift" not in envs.run("environments", "plan", actions=False).out
+
+
+def test_a_soak_environment_with_reviewers_loses_them(envs):
+    """Reviewers would hold the resume for a person: the soak environment has none."""
+    envs.double.user_id("alice")
+    envs.double.set_environment("acme/app", "production-approval", reviewers=["alice"], prevent_self_review=True)
+    envs.double.set_environment("acme/app", "prod-bake", reviewers=["alice"], wait_timer=60)
+    envs.write_config(SOAK_CONFIG)
+    result = envs.run("environments", "plan", actions=False)
+    assert result.code == 0, result.err
+    assert "- prod-bake: reviewer alice" in result.out.splitlines()

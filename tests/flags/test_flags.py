@@ -235,3 +235,15 @@ def test_setting_a_flag_to_what_it_already_is_releases_nothing(live, double):
     same = flip(live, "banner", "blue", environment="staging")
     assert same.code == 0 and "(deployment 0, unchanged)" in same.out
     assert double.writes() == writes and flag_records(live, "staging") == []
+
+
+def test_a_flip_for_a_run_github_does_not_know_says_the_run_is_unknown(live, double):
+    """Run 9999 does not exist: the error names the run (GITHUB_RUN_ID), not the repository."""
+    double.set_environment("acme/app", "production-approval", reviewers=["alice"], prevent_self_review=True)
+    live.new_run(9999)
+    refused = flip(live, "new-checkout", "on")
+    assert refused.code != 0
+    [line] = [x for x in refused.out.splitlines() if x.startswith("::error")]
+    assert "run 9999" in line and "GITHUB_RUN_ID" in line, line
+    assert "repository" not in line.split("::", 2)[-1].split(". Fix:")[0], line
+    assert flag_records(live) == []

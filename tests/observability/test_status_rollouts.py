@@ -49,6 +49,7 @@ def _check_paused(pipeline, record_id: int, version: str, behind: str | None, la
     assert abs(datetime.fromisoformat(rollout["resume_after"]) - (since + timedelta(minutes=SOAK_MINUTES))) < timedelta(seconds=2)
     assert (rollout["live_behind"] or {}).get("version") == behind
     assert (prod["live"] or {}).get("version") == behind
+    assert rollout["last_analysis"] == "healthy passed: 0"  # the values of the step before the hold
 
     text = pipeline.run("status", actions=False)
     assert text.code == 0
@@ -56,13 +57,13 @@ def _check_paused(pipeline, record_id: int, version: str, behind: str | None, la
     assert f"{version} canary paused at step 2 of 3 (50%) since {since:%Y-%m-%d %H:%M} UTC" in line
     assert "soak job" in line and f"not before {since + timedelta(minutes=SOAK_MINUTES):%Y-%m-%d %H:%M} UTC" in line
     assert (f"the rest of the traffic: {behind}" if behind else "no other version serves (first release)") in line
-    assert f"(deployment {record_id})" in line
+    assert f"(deployment {record_id})" in line and "last analysis: healthy passed: 0" in line
     summary = pipeline.run("status").summary.replace("\\", "")  # read past the Markdown escapes
     assert "### In flight or paused" in summary
     row = next(li for li in summary.splitlines() if f"| {record_id} |" in li)
     assert f"| {version} |" in row and "| paused |" in row and "| 2 of 3 |" in row and "| 50% |" in row
     assert f"| {behind or 'none (first release)'} |" in row and "soak job" in row
-    assert "| 50%, analysis passed |" in row  # the last step's text, before the hold
+    assert "| 50% - healthy passed: 0 |" in row  # the last step's text, before the hold, with its values
 
 
 def test_a_canary_paused_at_its_hold_shows_its_step_weight_since_resume_and_the_live_version(pipeline, rollouts):

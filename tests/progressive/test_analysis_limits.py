@@ -218,8 +218,9 @@ def test_a_failing_dry_run_analysis_is_recorded_and_does_not_roll_back():
     assert hooks == ["deploy@0", "shift-traffic@10", "shift-traffic@100", "teardown@"]  # no rollback
     step = next(s for s in out.steps if s.what.startswith("analysis"))
     assert step.outcome == "passed"
-    assert "shadow failed (dry-run: recorded, not deciding)" in step.detail and "exit status 7" in step.detail
-    assert "errors passed" in step.detail
+    assert "(dry-run) failed at sample 1" in step.detail and "(dry-run: recorded, not deciding)" in step.detail
+    assert "exit status 7" in step.detail
+    assert "check passed (exit status 0" in step.detail  # the analyses of `check()` are all named check
 
 
 def test_a_dry_run_analysis_decides_as_it_would_and_says_it_is_a_dry_run():

@@ -121,6 +121,22 @@ def test_prometheus_sees_the_error_rate_of_a_bad_version(platform, app):
     assert platform.query(f'sum by (code) (http_requests_total{{app="{app}",version="1.1.0"}})')
 
 
+def test_each_version_answers_as_slowly_as_it_is_told_and_prometheus_sees_it(platform, app, monkeypatch):
+    """CDHELPER_PLATFORM_LATENCY, through the sample deploy hook: 1.0.0 adds 50 ms, 1.1.0 65 ms."""
+    monkeypatch.setenv("CDHELPER_PLATFORM_LATENCY", "1.0.0=0.05 1.1.0=0.065")
+    for version in ("1.0.0", "1.1.0"):
+        assert run_hook("deploy.sh", platform, app, CD_STRATEGY="canary", CD_VERSION=version) == 0
+    platform.weight(50, app=app)
+    mean = ('sum(rate(http_request_duration_seconds_sum{{app="{app}",version="{v}"}}[5s])) / '
+            'sum(rate(http_request_duration_seconds_count{{app="{app}",version="{v}"}}[5s]))')
+    with platform.load(app, rate=40):
+        fast = wait_until("1.0.0's latency", lambda: platform.value(mean.format(app=app, v="1.0.0")), timeout=30)
+        slow = wait_until("1.1.0's latency", lambda: platform.value(mean.format(app=app, v="1.1.0")), timeout=30)
+    assert 0.05 <= fast < 0.06 and 0.065 <= slow < 0.075, (fast, slow)
+    instances = platform.status(app)["apps"][app]["instances"]
+    assert {i["version"]: i["latency"] for i in instances} == {"1.0.0": 0.05, "1.1.0": 0.065}
+
+
 def _near(value: float | None, target: float, tolerance: float = 0.04) -> float | None:
     return value if value is not None and abs(value - target) <= tolerance else None
 

@@ -50,8 +50,9 @@ def test_canary_in_deployment_mode_holds_soaks_and_resumes_to_full_traffic():
         promotion, rollback = _records(run)
         assert run["act_exit"] == 0 and rollback is None
         assert promotion["state"] == "success", promotion
-        assert promotion["steps"][1:3] == [f"canary 1/4: 20%, analysis passed{REPORTED}",
-                                           f"canary 2/4: 50%, analysis passed{REPORTED}"]
+        assert [s.split(": ", 2)[:2] for s in promotion["steps"][1:3]] == [["canary 1/4", "20% - errors passed"],
+                                                                          ["canary 2/4", "50% - errors passed"]]
+        assert all(s.endswith(REPORTED) for s in promotion["steps"][1:3])  # each with its values between
         assert promotion["steps"][3].startswith("canary 3/4: paused; a later job resumes it; may resume after ")
         assert promotion["steps"][3].endswith(REPORTED)
         assert promotion["steps"][-1] == f"canary 4/4: 100%{REPORTED}"
@@ -68,7 +69,11 @@ def test_a_bad_canary_is_rolled_back_by_itself_and_serves_nothing_after():
     promotion, rollback = _records(bad)
     assert bad["act_exit"] != 0  # the production job fails: a rollback is not a success
     assert promotion["state"] == "failure"
-    assert promotion["steps"][1] == f"canary 1/3: 20%, analysis passed{REPORTED}"
+    assert promotion["steps"][1].startswith("canary 1/3: 20% - lenient passed: ")
+    # The report names every analysis it uses: the bad version passing at 20% is the lenient one's doing.
+    assert set(result["analyses"]) == {"lenient", "errors"} and "0.9" in result["analyses"]["lenient"]
+    assert any(d.startswith("step 1: analysis at 20%: passed - lenient passed") for d in bad["decisions"])
+    assert any(d.startswith("step 2: analysis at 50%: failed - errors failed") for d in bad["decisions"])
     assert promotion["steps"][-1].startswith("analysis errors failed at 50%")
     assert rollback["state"] == "success" and rollback["rollback_of"] == promotion["deployment_id"]
     assert rollback["version"] == good["version"]
@@ -82,6 +87,12 @@ def test_blue_green_switches_and_switches_back_from_a_bad_version():
     first, second, bad = result["runs"]
     assert [s for s in _records(first)[0]["steps"] if "switched" in s] == [
         f"blue-green 2/2: switched to blue (previous: none){REPORTED}"]
+    # The idle slot is analysed before the switch, as the strategy table says, and the report shows it.
+    assert "smoke" in result["analyses"]
+    for run, idle in ((first, "blue"), (second, "green"), (bad, "blue")):
+        assert any(s.startswith(f"blue-green 1/2: {idle} deployed - smoke passed: 200, 200")
+                   for s in _records(run)[0]["steps"]), _records(run)[0]["steps"]
+        assert any(d.startswith(f"step 1: analysis of the idle slot {idle}: passed - smoke passed") for d in run["decisions"])
     assert [s for s in _records(second)[0]["steps"] if "switched" in s] == [
         f"blue-green 2/2: switched to green (previous: blue){REPORTED}"]
     assert set(second["served_after"]) == {second["version"]}
@@ -89,6 +100,35 @@ def test_blue_green_switches_and_switches_back_from_a_bad_version():
     assert promotion["state"] == "failure" and "switched to blue (previous: green)" in " ".join(promotion["steps"])
     assert rollback["state"] == "success" and rollback["version"] == second["version"]
     assert bad["served_after"].get(bad["version"], 0) == 0 and bad["served_after"].get(second["version"], 0) > 0
+
+
+def test_a_canary_judged_against_its_baseline_rolls_back_a_slower_version_and_passes_an_equal_one():
+    """No fixed latency threshold anywhere: every version answers in 50 ms but 0.1.3 in 65 ms, and the
+    `compare` analysis judges each canary against the stable version it runs beside."""
+    require_platform()
+    code, result, stderr = _rehearse("--scenario", "canary-judge", "--mode", "deployment")
+    assert code == 0, stderr[-3000:]
+    assert list(result["analyses"]) == ["latency-vs-stable"] and "no fixed threshold" in result["analyses"]["latency-vs-stable"]
+    first, equal, slow = result["runs"]
+    assert (first["latency"], equal["latency"], slow["latency"]) == (0.05, 0.05, 0.065)
+    # The first release has no stable version: passed by `without-baseline: pass`, which it says.
+    assert _records(first)[0]["state"] == "success"
+    assert any("no stable version to compare with" in d for d in first["decisions"]), first["decisions"]
+    # The equal version passes: its score is 100 at both samples, its medians beside the baseline's.
+    promotion, rollback = _records(equal)
+    assert promotion["state"] == "success" and rollback is None and equal["act_exit"] == 0
+    assert any(s.startswith("canary 1/2: 50% - latency-vs-stable passed: 100, 100") for s in promotion["steps"])
+    assert any(d.startswith("step 1: analysis at 50%: passed - latency-vs-stable passed") for d in equal["decisions"])
+    samples = [d for d in equal["decisions"] if d.startswith("latency-vs-stable: score 100")]
+    assert len(samples) == 2 and all("vs baseline" in d and ": pass)" in d for d in samples), equal["decisions"]
+    # The slower one is rolled back, judged high against 0.1.2, and serves nothing afterwards.
+    promotion, rollback = _records(slow)
+    assert promotion["state"] == "failure" and slow["act_exit"] != 0
+    assert promotion["steps"][-1].startswith("analysis latency-vs-stable failed at 50%: 0 - ")
+    assert any(d.startswith("latency-vs-stable: score 0 < marginal 75") and ": high)" in d for d in slow["decisions"])
+    assert any(d.startswith("step 1: analysis at 50%: failed - latency-vs-stable failed") for d in slow["decisions"])
+    assert rollback["state"] == "success" and rollback["version"] == "0.1.2"
+    assert slow["served_after"].get("0.1.3", 0) == 0 and slow["served_after"].get("0.1.2", 0) > 0
 
 
 def test_a_flag_flip_changes_what_production_answers_without_a_new_version():

@@ -118,9 +118,8 @@ def test_rolling_stops_at_the_first_bad_batch_and_an_inconclusive_analysis_fails
     assert code == 0, pipeline.r.output()[-3000:]
     [first] = pipeline.production()
     assert first["state"] == "success"
-    assert [s for s in first["steps"] if s.startswith("rolling")] == [
-        f"rolling 1/3: batch deployed, analysis passed{REPORTED}", f"rolling 2/3: batch deployed, analysis passed{REPORTED}",
-        f"rolling 3/3: batch deployed, analysis passed{REPORTED}"], first["steps"]
+    assert [s.split(": ", 2)[:2] for s in first["steps"] if s.startswith("rolling")] == [
+        [f"rolling {i}/3", "batch deployed - errors passed"] for i in (1, 2, 3)], first["steps"]
 
     # A bad version: the first batch's analysis fails; no second batch, the old version back everywhere.
     code, bad = pipeline.release(pipeline.cd_yml(strategy=rolling), bad=True)

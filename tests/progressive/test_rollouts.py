@@ -295,3 +295,21 @@ analysis:
     assert SENTINEL not in seen and not [line for line in seen.splitlines() if line.startswith("INPUT_")]
     [record] = pipeline.deployments("production")
     assert done.outputs["deployment-id"] == str(record["id"]) and job_env.read_text() == ""
+
+
+def test_a_dry_run_of_a_hold_predicts_the_pause_where_the_real_run_pauses(pipeline, rollouts):
+    """A dry run must not promise `success` for a rollout that holds: the real run stops in progress."""
+    configure, release, calls = rollouts
+    configure(strategy=HOLD)
+    pipeline.double.set_environment("acme/app", "production-soak", wait_timer=30)
+    release("1.0.0")
+    dry = pipeline.promote("production", "1.0.0", "--dry-run")
+    assert dry.code == 0, dry.out
+    predicted = dry.data["would"]["writes"][1]["statuses"]
+    real = pipeline.promote("production", "1.0.0")
+    assert real.outputs["paused"] == "true", real.out
+    [record] = pipeline.deployments("production")
+    statuses = pipeline.double.repo("acme/app").statuses[record["id"]]
+    assert [s["state"] for s in statuses] == [p.split(":")[0] for p in predicted]
+    assert predicted[-1] == f"in_progress: paused at step {real.outputs['step']} of 3"
+    assert "success" not in predicted

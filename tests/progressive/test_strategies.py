@@ -14,9 +14,16 @@ from cdhelper.progressive.strategies import Plan, Step
 
 @dataclass
 class Verdict:
+    """An analysis.Result as decide.py makes it: its reason names the analysis and its outcome."""
     outcome: str
     reason: str = ""
     dry_run: bool = False
+    measurements: tuple = ()
+
+
+@dataclass
+class Sample:
+    value: float | None
 
 
 class Fake:
@@ -37,8 +44,9 @@ class Fake:
     def analyze(self, name: str, variables: dict) -> Verdict:
         where = self.bad.get(name)
         if where is not None and (where == "*" or variables.get("weight") == where):
-            return Verdict("failed", "error rate 0.31 > 0.05")
-        return Verdict("passed", "0.01 <= 0.05")
+            return Verdict("failed", f"{name} failed at sample 1 of 1: 0.31 > max 0.05", measurements=(Sample(0.31),))
+        return Verdict("passed", f"{name} passed (<= 0.05; 1 of 1 samples with a value, 0 failed: 0.01)",
+                       measurements=(Sample(0.01),))
 
     def rollout(self, plan: Plan, **kwargs) -> strategies.Rollout:
         return strategies.Rollout(plan=plan, variables=dict(self.variables), run_hook=self.hook, analyze=self.analyze,
@@ -189,3 +197,40 @@ def test_plans_parse_into_their_steps():
     assert [s.describe() for s in plan.steps] == ["10%", "hold (resumed by a later job)", "pause 30s", "100%"]
     assert plan.payload() == {"type": "canary", "steps": ["10%", "hold (resumed by a later job)", "pause 30s", "100%"]}
     assert _parse({"rolling": {"batches": 4}}).batches == 4 and _parse("blue-green").payload("green")["slot"] == "green"
+
+
+# --- what each step says: its analyses' values, once, within GitHub's 140 characters ---------------
+
+def test_each_step_status_carries_its_analysis_values_after_the_prefix_status_parses():
+    fake = Fake()
+    strategies.execute(fake.rollout(CANARY))
+    assert fake.reports[0] == "canary 1/4: 10% - errors passed: 0.01"
+    assert fake.reports[-1] == "canary 4/4: 100%"  # no analysis at this step: nothing to show
+
+
+def test_a_step_detail_says_each_analysis_once():
+    """Old code: `errors passed (errors passed (...))`, the reason (which names the analysis and its
+    outcome itself) wrapped in a second naming."""
+    fake = Fake()
+    out = strategies.execute(fake.rollout(CANARY))
+    detail = next(s.detail for s in out.steps if s.what == "analysis at 10%")
+    assert detail.count("errors passed") == 1, detail
+
+
+def test_many_long_values_are_cut_cleanly_within_the_limit_with_the_values_first():
+    long = Verdict("passed", "latency passed (...)", measurements=tuple(Sample(0.123456789 + i) for i in range(9)))
+    fake = Fake()
+    fake.analyze = lambda name, variables: long
+    plan = Plan("canary", steps=(Step("weight", weight=10, analysis=("latency", "errors", "saturation", "more")),
+                                 Step("weight", weight=100)))
+    strategies.execute(fake.rollout(plan))
+    text = fake.reports[0]
+    assert len(text) <= strategies.STATUS_LIMIT and len(text + " (reported by the deploy job)") <= 140
+    assert text.startswith("canary 1/2: 10% - latency passed: …5.12346, 6.12346, 7.12346, 8.12346;")  # the last 4
+    assert text.endswith("…") and not text[:-1].endswith((" ", ":", ",", ";"))
+
+
+def test_a_failure_reason_starts_with_the_values_so_a_cut_keeps_them():
+    fake = Fake(bad={"errors": "50"})
+    out = strategies.execute(fake.rollout(CANARY))
+    assert out.reason.startswith("analysis errors failed at 50%: 0.31 - at sample 1 of 1: 0.31 > max 0.05"), out.reason

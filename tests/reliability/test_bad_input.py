@@ -4,6 +4,7 @@ a non-zero exit, no traceback, and no change at all in the double."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -135,8 +136,7 @@ CASES = [
      "the workflow passes no gate-environment (default 'production-approval')"),
     ("gate-moved-input-other", PROMOTE, [MOVED_GATE, ("env", {"INPUT_GATE_ENVIRONMENT": "release-gate"})], 2,
      "the workflow passes gate-environment 'release-gate'"),
-    ("gate-moved-by-hand", PROMOTE, [MOVED_GATE, "by-hand"], 2,
-     "no --gate-environment is given (default 'production-approval')"),
+    # by hand with no --gate-environment, cd.yml's gate is the default (issue 22): tests/cli/test_gate_and_soak_defaults.py
     ("gate-moved-flag", [*PROMOTE, "--gate-environment", "release-gate"], [MOVED_GATE, "by-hand"], 2,
      "--gate-environment is 'release-gate'"),
     ("gate-input-bad-name", [*PROMOTE, "--gate-environment", "bad name!"], [], 2, "'bad name!'"),
@@ -330,6 +330,8 @@ def test_a_paused_rollout_resumes_only_at_its_hold(pipeline, rollouts, step):  #
     refused = pipeline.promote("production", "1.0.0", "--resume-step", step)
     assert refused.code == 2 and f"resume-step {step} is not where the rollout of production paused" in refused.out
     assert calls() == [] and pipeline.states(record["id"])[-1] == "in_progress"
+    later = datetime.now(timezone.utc) + timedelta(minutes=31)  # past the wait timer: every resume checks it
+    pipeline.mp.setattr("cdhelper.deploy.resume.clock", lambda: later)
     assert pipeline.promote("production", "1.0.0", "--resume-step", "2").code == 0
     assert pipeline.states(record["id"])[-1] == "success"
 

@@ -8,7 +8,7 @@ from cdhelper.cli import main as cli  # loaded before any family: main builds th
 from cdhelper.core.errors import InputError
 
 ACTION_COMMANDS = ("promote", "release", "gate", "status", "finish", "report-check", "sweep", "history", "dora", "doctor", "brief",
-                   "flags", "rollout")
+                   "flags", "audit", "rollout")
 
 
 def register(sub) -> dict:

@@ -15,6 +15,8 @@ def register(sub) -> dict:
     p.add_argument("--repo", action="append", default=[], metavar="OWNER/NAME[=GIT_DIR]",
                    help="a repository to serve, backed by the git checkout GIT_DIR for commits and tags (repeatable)")
     p.add_argument("--state", help="load from and save to this JSON file")
+    p.add_argument("--user", action="append", default=[], metavar="LOGIN",
+                   help="a GitHub user the double knows (repeatable): reviewers in cd.yml must be known users")
     p.add_argument("--variant", action="append", default=[], metavar="NAME[:SETTING]",
                    help="emulate a GitHub behaviour that is not confirmed, or GitHub Enterprise Server (repeatable): "
                         "status-mutation-refused, run-resource-null, run-resource-forbidden, approvals-any-order, "
@@ -34,7 +36,13 @@ def run_github_double(args, io) -> int:
     for spec in args.repo:
         if double.world.repo(*spec.partition("=")[0].split("/", 1)) is None:
             double.add_repo(spec)
-    double.start()
+    for login in args.user:
+        double.user_id(login)  # a login the double is asked about makes it known
+    try:
+        double.start()
+    except OSError as err:
+        raise InputError(f"--port {args.port} on {args.host} cannot be served", err.strerror or str(err),
+                         "pass another --port, or --port 0 for any free one (the URL is printed)") from None
     io.out(double.url)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

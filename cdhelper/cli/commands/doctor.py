@@ -39,7 +39,7 @@ def run(args, io) -> int:
                          or os.environ.get("ACT") == "true")
     files = doctor.workflow_files(args.workflows, workspace)
     rules = doctor.contract(args.config, workspace=workspace, gate_environment=args.gate_environment, no_deployment_key=no_deployment_key)
-    findings, gates, layouts = doctor.check_workflows(files, rules, workspace)
+    findings, gates, layouts, soaks = doctor.check_workflows(files, rules, workspace)
     notes: list[str] = []
     repository = args.repository or os.environ.get("GITHUB_REPOSITORY", "")
     checked = ""
@@ -50,17 +50,19 @@ def run(args, io) -> int:
                      "or set GITHUB_REPOSITORY")
     else:
         ctx = edge.run_context(args, io)
-        found, more = settings.check(edge.github_client(ctx), path=rules.path, gates=gates, mode=args.mode)
+        found, more = settings.check(edge.github_client(ctx), path=rules.path, gates=gates, mode=args.mode,
+                                     soaks=soaks)
         findings += found
         notes += more
         checked = ctx.repository
     if args.json:
-        io.out_json(as_json(findings, files, rules, gates, workspace, checked, notes, layouts), indent=2)
+        io.out_json(as_json(findings, files, rules, gates, soaks, workspace, checked, notes, layouts), indent=2)
     else:
         io.out(text(findings, len(files), checked, notes, layouts))
     if io.in_actions:
         for finding in findings:
-            io.annotate(finding.severity, f"{finding.message}. Why: {finding.why}. Fix:\n{finding.fix}",
+            io.annotate(finding.severity, f"{finding.message}. Why: {finding.why}. Fix ({pasted_where(finding)}):\n"
+                        f"{finding.fix}",
                         title=f"cdhelper doctor: {finding.rule}", file=finding.file or "", line=finding.line)
         io.append_summary(summary(findings, len(files), notes, layouts))
     error = doctor.failure(findings)
@@ -73,13 +75,13 @@ LAYOUTS = {"split": "every job that runs repository code writes nothing",
            "single-job": "a job runs repository code with a token that can write"}
 
 
-def as_json(findings, files, rules, gates, workspace, checked, notes, layouts) -> dict:
+def as_json(findings, files, rules, gates, soaks, workspace, checked, notes, layouts) -> dict:
     from cdhelper.doctor import shown_path
     return {
         "version": JSON_VERSION,
         "workflows": [shown_path(f, workspace) for f in files],
         "layouts": layouts,
-        "contract": {"path": list(rules.path), "gate_environments": gates},
+        "contract": {"path": list(rules.path), "gate_environments": gates, "soak_environments": soaks},
         "settings": {"checked": bool(checked), "repository": checked or None, "notes": notes},
         "findings": [f.as_json() for f in findings],
         "errors": sum(f.severity == "error" for f in findings),
@@ -87,12 +89,19 @@ def as_json(findings, files, rules, gates, workspace, checked, notes, layouts) -
     }
 
 
+def pasted_where(finding) -> str:
+    """Where the fix goes, in words (Finding.fix_at)."""
+    return {"jobs": "under `jobs:`", "job": f"in job `{finding.job}`", "with": f"in the `with:` of the step at line {finding.line}",
+            "cd.yml": "in .github/cd.yml", "expression": "in place of the comparison",
+            "settings": "in the repository's settings"}.get(finding.fix_at, "at that line")
+
+
 def text(findings, workflows: int, checked: str, notes: list[str], layouts: dict[str, str]) -> str:
     lines = [f"{path}: info [layout] {name} ({LAYOUTS[name]})" for path, name in layouts.items()]
     for f in findings:
         lines.append(f"{f.where}: {f.severity} [{f.rule}] {f.message}")
         lines.append(f"    why: {f.why}")
-        lines.append("    fix:")
+        lines.append(f"    fix ({pasted_where(f)}):")
         lines += [f"      {row}" for row in f.fix.splitlines()]
     errors = sum(f.severity == "error" for f in findings)
     warnings = len(findings) - errors

@@ -11,6 +11,12 @@ from cdhelper.core.errors import CDHelperError, InputError, RolledBack
 
 def register(sub) -> dict:
     p = sub.add_parser("promote", help="deploy a tagged candidate to an environment, with gate and evidence checks")
+    add_options(p)
+    return {"promote": run}
+
+
+def add_options(p) -> None:
+    """promote's options (also `rollout retry`'s, which is a promote with a computed version)."""
     edge.config_options(p)
     edge.trusted_writer_option(p)
     edge.gate_options(p)
@@ -27,9 +33,8 @@ def register(sub) -> dict:
                         "'canary: {steps: [{weight: 50}, {weight: 100}]}'")
     p.add_argument("--resume-step", default=edge.input_value("resume-step"),
                    help="continue this run's paused rollout from this step (the `step` output of the paused promotion)")
-    p.add_argument("--soak-environment", default=edge.input_value("soak-environment") or "production-soak",
-                   help="the environment whose wait timer holds the job that resumes a `pause: hold` "
-                        "(checked before a rollout that holds)")
+    edge.soak_option(p, help="the environment whose wait timer holds the job that resumes a `pause: hold` "
+                             "(checked before a rollout that holds)")
     p.add_argument("--gated", action="store_true", default=None,
                    help="this promotion needs the gate's approval in delivery mode, whatever cd.yml says (production)")
     p.add_argument("--acknowledge-failure", default=edge.input_value("acknowledge-failure"), metavar="REASON",
@@ -39,12 +44,12 @@ def register(sub) -> dict:
     p.add_argument("--dry-run", action="store_true",
                    help="run every check (digest, ordering, evidence, gate, freeze) with reads only and print what "
                         "would be written; exits as the real run would, writes nothing, runs no command")
-    return {"promote": run}
 
 
 def run(args, io) -> int:
     # imported when run: keeps --help fast (the domains, PyGithub, jsonschema)
     from cdhelper.cli import report
+    from cdhelper.core.config import DEFAULT_SOAK
     from cdhelper.core.context import parse_mode  # imported when run: keeps --help fast
     from cdhelper.deploy.promotion import PromotionRequest, promote
     edge.phase(args)
@@ -67,7 +72,11 @@ def run(args, io) -> int:
                            expected_digest=args.digest, rollback=rollback, command=args.deploy_command,
                            environment_url=args.environment_url, gated=gated, gate_job=args.gate_job,
                            strategy=_strategy(args.strategy, env, cfg) if args.strategy else None,
-                           resume_step=_step(args.resume_step), soak_environment=args.soak_environment,
+                           resume_step=_step(args.resume_step),
+                           soak_environment=edge.environment_name(args.soak_environment,
+                                                                  cd_yml=cfg.soak_environment(env.name),
+                                                                  builtin=DEFAULT_SOAK),
+                           soak_named_by=edge.named_by("soak-environment"),
                            dry_run=args.dry_run, acknowledge_failure=args.acknowledge_failure or "", phase=args.phase)
     client = edge.github_client(ctx)
     targets = () if req.dry_run else edge.notification_targets(io)

@@ -14,6 +14,9 @@ def register(sub) -> dict:
     p.add_argument("--environment", action="append", default=None,
                    help="only close this environment's record (repeatable; default: every record this run left open)")
     p.add_argument("--job-status", default=edge.input_value("job-status"), help="success, failure or cancelled")
+    p.add_argument("--run", dest="deploy_command", default=edge.input_value("run"),
+                   help="the deploy command, when cd.yml names no deploy hook: the undo of a failed or cancelled "
+                        "rollout redeploys the live version with it")
 
     p = sub.add_parser("sweep", help="close records left queued/in progress by lost runners (run on a schedule)")
     edge.config_options(p)
@@ -25,6 +28,7 @@ def register(sub) -> dict:
 
 def run_finish(args, io) -> int:
     # imported when run: keeps --help fast (the domains, PyGithub, jsonschema)
+    from cdhelper.deploy.abort import cleanup_undo
     from cdhelper.deploy.promotion import finish, record_file
     ctx = edge.run_context(args, io)
     cfg = edge.load_config(args, ctx)
@@ -33,7 +37,10 @@ def run_finish(args, io) -> int:
     if args.job_status == "success" and not any(record_file(ctx, n).exists() for n in names):
         io.info("no deployment record left open by this job")
         return 0
-    closed = finish(edge.github_client(ctx), ctx, names, args.job_status, explicit=bool(named))
+    client = edge.github_client(ctx)
+    # a rollout that started is undone as an abort (docs/progressive-delivery.md, "Operate a rollout")
+    undo = cleanup_undo(client, ctx, cfg, args.job_status, command=args.deploy_command or "", log=io.info)
+    closed = finish(client, ctx, names, args.job_status, explicit=bool(named), undo=undo)
     if not closed:
         io.info("no deployment record of this run is still in flight")
     for deployment_id in closed:

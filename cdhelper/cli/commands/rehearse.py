@@ -23,13 +23,18 @@ def register(sub) -> dict:
     p.add_argument("--keep", action="store_true", help="keep the rehearsal's working directory")
     p.add_argument("--variant", action="append", default=[], metavar="NAME[:SETTING]",
                    help="rehearse against the double emulating this GitHub behaviour (repeatable; see github-double)")
-    p.add_argument("--scenario", choices=["canary", "canary-rollback", "blue-green", "flag-flip"],
-                   help="rehearse progressive delivery: production on a real nginx + Prometheus, several releases "
+    p.add_argument("--scenario", choices=["canary", "canary-rollback", "blue-green", "canary-judge", "flag-flip"],
+                   help="rehearse progressive delivery: production on a real nginx + Prometheus, several releases; "
+                        "canary-judge: a canary judged against its baseline, no fixed threshold "
                         "(needs nginx, prometheus and prometheus_client; docs/progressive-delivery.md)")
     own = p.add_argument_group("your own workflow (docs/rehearse.md); run from your repository's checkout")
     own.add_argument("--workflow", metavar="PATH", help="rehearse this workflow of the checkout in the current "
                      "directory, e.g. .github/workflows/ship.yml, with a double seeded from its .github/cd.yml")
     own.add_argument("--event", default="push", help="the event the run is for: push (default), workflow_dispatch, ...")
+    own.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
+                     help="a workflow_dispatch input (with --event workflow_dispatch); the others take their defaults")
+    own.add_argument("--ref", default="main", metavar="BRANCH",
+                     help="the branch the run is for (default main): github.ref, and the workflow's branch filters")
     own.add_argument("--secret", action="append", default=[], metavar="NAME[=VALUE]",
                      help="a secret the workflow reads; NAME alone takes the value of your environment variable NAME")
     own.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
@@ -55,10 +60,12 @@ def run(args, io) -> int:
                             secrets=_secrets(args.secret), variables=_pairs(args.var, "--var"),
                             runners=set(args.runner), actions={k: Path(v).resolve() for k, v in
                                                                _pairs(args.action, "--action").items()},
-                            variants=tuple(checked_variants(args.variant)))
-    own_only = [f"--{name}" for name in ("secret", "var", "runner", "action") if getattr(args, name)]
-    if own_only or args.event != "push":
-        raise InputError(f"{', '.join(own_only) or '--event'} applies to your own workflow only",
+                            variants=tuple(checked_variants(args.variant)), inputs=_pairs(args.input, "--input"),
+                            ref=args.ref)
+    own_only = [f"--{name}" for name in ("secret", "var", "runner", "action", "input") if getattr(args, name)]
+    own_only += [f"--{name}" for name, default in (("event", "push"), ("ref", "main")) if getattr(args, name) != default]
+    if own_only:
+        raise InputError(f"{', '.join(own_only)} applies to your own workflow only",
                          "the template rehearsal runs the template's push", "add --workflow PATH, or drop the option")
     from cdhelper.devtools.rehearsal import rehearse
     return rehearse(mode=args.mode, as_json=args.json, reject=args.reject, keep=args.keep, io=io,

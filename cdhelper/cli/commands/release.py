@@ -93,7 +93,7 @@ def _dry_run_release(client, ctx, cfg, candidate, artifact, io) -> int:
     for name, value in outputs.items():
         io.set_output(name, value)
     io.append_summary(report.release_dry_run_summary(candidate, writes))
-    io.out_json({**outputs, "dry_run": True, "would": writes})
+    io.out_json({**outputs, "created": result.created, "dry_run": True, "would": writes})  # a boolean, as the real run prints it
     return 0
 
 

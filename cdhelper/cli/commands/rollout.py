@@ -44,6 +44,138 @@ def register(sub) -> dict:
 OPERATIONS: dict = {}
 
 
+# --- abort: undo a paused or interrupted rollout as the automated rollback does, and record it ---
+
+def _add_abort(actions):
+    p = actions.add_parser("abort", help="undo a paused or interrupted rollout as the automated rollback does "
+                           "(canary to 0%, blue-green back, otherwise the live version redeployed), and record it")
+    edge.config_options(p)
+    edge.trusted_writer_option(p)
+    p.add_argument("--environment", default=edge.input_value("environment"), help="the environment of the rollout")
+    p.add_argument("--deployment", default=edge.input_value("deployment"), metavar="ID",
+                   help="the record to abort, when several rollouts are in flight (input deployment)")
+    p.add_argument("--reason", default=edge.input_value("reason"), help="why, kept in the record (input reason)")
+    p.add_argument("--run", dest="deploy_command", default=edge.input_value("run"),
+                   help="the deploy command when cd.yml names no deploy hook (redeploys the live version)")
+    edge.phase_options(p, what="find, undo and record")
+
+    def run(args, io) -> int:
+        import functools
+
+        from cdhelper.core.escaping import md_text
+        from cdhelper.deploy import abort, handoff
+        phase = edge.phase(args)
+        edge.required(args.environment, "--environment", input_name="environment", example="production",
+                      why="abort needs the environment of the rollout")
+        ctx = edge.run_context(args, io)
+        if phase == "deploy":  # repository code runs here: no request to GitHub (but an old release's files)
+            h = handoff.parse_handoff(args.handoff or "")
+            _same_environment(h, args.environment)
+            cfg = edge.load_config(args, ctx)
+            github = functools.cache(lambda: edge.github_client(ctx))
+            with io.group(f"Abort {h['version']} in {h['environment']} (deployment {h['deployment_id']}): undo"):
+                done = abort.deploy(ctx, cfg, h, command=args.deploy_command or "", client=github, log=io.info)
+            io.set_output("report", handoff.dump(done.report))
+            io.set_output("state", done.report["state"])
+            io.append_summary(f"## Undo of {md_text(h['version'])} in {md_text(h['environment'])} "
+                              f"(deployment {h['deployment_id']}; this job writes nothing to GitHub)\n\n"
+                              f"{done.report['state']}: {md_text(done.report['reason'])}\n")
+            if done.error is not None:
+                raise done.error
+            io.out_json({"report": done.report})
+            return 0
+        client = edge.github_client(ctx)
+        if phase == "close":
+            h = handoff.parse_handoff(args.handoff or "")
+            _same_environment(h, args.environment)
+            with io.group(f"Record the abort of deployment {h['deployment_id']} in {h['environment']}"):
+                ended = abort.close(client, ctx, h, (args.job_result or "").strip(), args.report or "",
+                                    reason=args.reason or "", log=io.info)
+        else:
+            cfg = edge.load_config(args, ctx)
+            ident = _deployment_id(args.deployment)
+            warn = functools.partial(io.warning, title="Untrusted record ignored")
+            if phase == "open":
+                opened = abort.open_abort(client, ctx, cfg, args.environment, deployment_id=ident,
+                                          reason=args.reason or "", warn=warn)
+                io.info(opened.already or f"aborting deployment {opened.handoff['deployment_id']} "
+                        f"({opened.handoff['version']}) in {args.environment}")
+                io.info(f"{client.requests} GitHub requests")
+                outputs = {"handoff": handoff.dump(opened.handoff) if opened.handoff else "",
+                           "state": "already aborted" if opened.handoff is None else "open"}
+                for name, value in outputs.items():
+                    io.set_output(name, value)
+                io.out_json(outputs)
+                return 0
+            with io.group(f"Abort the rollout in flight in {args.environment}"):
+                ended = abort.run_all(client, ctx, cfg, args.environment, deployment_id=ident,
+                                      reason=args.reason or "", command=args.deploy_command or "", log=io.info,
+                                      warn=warn)
+        io.info(ended.description)
+        io.info(f"{client.requests} GitHub requests")
+        outputs = {"deployment-id": str(ended.deployment_id or ""), "state": ended.state,
+                   "rollback-deployment-id": str(ended.rollback_id or ""), "requests": str(client.requests)}
+        for name, value in outputs.items():
+            io.set_output(name, value)
+        io.append_summary(f"### Abort in {md_text(args.environment)}: {ended.state}\n\n{md_text(ended.description)}\n")
+        io.out_json({**outputs, "description": ended.description})
+        return 0
+    return run
+
+
+def _same_environment(h: dict, environment: str) -> None:
+    if h["environment"] != environment:
+        raise InputError(f"handoff is for {h['environment']}, not {environment}",
+                         "an abort acts on the rollout of the environment it names",
+                         "pass the handoff of the same environment's open job")
+
+
+def _deployment_id(raw: str) -> int:
+    raw = (raw or "").strip()
+    if not raw:
+        return 0
+    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**53):
+        raise InputError(f"deployment {raw[:30]!r} is not a deployment id", "it is the number `cdhelper status` shows",
+                         "pass --deployment ID (input deployment) with the record's id, or leave it out")
+    return int(raw)
+
+
+OPERATIONS["abort"] = _add_abort
+
+
+# --- retry: promote again a version that failed or was rolled back or aborted, with the acknowledgement ---
+
+def _add_retry(actions):
+    from cdhelper.cli.commands import promote
+    p = actions.add_parser("retry", help="promote again the newest version that failed or was rolled back or "
+                           "aborted in an environment (same digest, a new record, every check of a promotion), "
+                           "with the acknowledgement recorded")
+    promote.add_options(p)  # --version is optional here: the failed version by default
+
+    def run(args, io) -> int:
+        from cdhelper.deploy import operations
+        from cdhelper.deploy.records import read_ledger
+        phase = edge.phase(args)
+        if phase in ("open", "all"):  # deploy and close continue from the open job's handoff, as promote's
+            edge.required(args.environment, "--environment", input_name="environment", example="production",
+                          why="retry needs the environment where the version failed")
+            if args.rollback or args.resume_step:
+                raise InputError("retry takes no --rollback or --resume-step", "a retry promotes a failed version "
+                                 "again from the start", "use `cdhelper promote` for those")
+            ctx = edge.run_context(args, io)
+            client = edge.github_client(ctx)
+            records = read_ledger(client, ctx, [args.environment]).of(args.environment)
+            failure = operations.retry_of(records, args.environment, (args.release_version or "").strip())
+            args.release_version = failure.version
+            args.acknowledge_failure = operations.retry_acknowledgement(failure, ctx.actor, ctx.run_id)
+            io.info(f"retrying {failure.version} in {args.environment}: {failure.describe(args.environment)}")
+        return promote.run(args, io)
+    return run
+
+
+OPERATIONS["retry"] = _add_retry
+
+
 # --- rollout resume ---------------------------------------------------------------------------------
 
 def _add_resume(actions):

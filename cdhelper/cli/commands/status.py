@@ -14,19 +14,20 @@ def register(sub) -> dict:
     edge.config_options(p)
     edge.trusted_writer_option(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--soak-environment", default=edge.input_value("soak-environment") or "production-soak",
-                   help="the environment whose wait timer holds the job that resumes a `pause: hold` (read only "
-                        "when a rollout is paused, to say when it may resume)")
+    edge.soak_option(p, help="the environment whose wait timer holds the job that resumes a `pause: hold` (read "
+                             "only when a rollout is paused, to say when it may resume)")
     return {"status": run}
 
 
 def run(args, io) -> int:
     # imported when run: keeps --help fast (the domains, PyGithub, jsonschema)
     from cdhelper.cli import report
+    from cdhelper.core.config import DEFAULT_SOAK
     from cdhelper.observe.history import status
     ctx = edge.run_context(args, io)
     cfg = edge.load_config(args, ctx)
-    rows, ignored = status(edge.github_client(ctx), ctx, cfg, soak_environment=args.soak_environment)
+    soak = edge.environment_name(args.soak_environment, cd_yml=cfg.soak_environment(), builtin=DEFAULT_SOAK)
+    rows, ignored = status(edge.github_client(ctx), ctx, cfg, soak_environment=soak)
     for note in ignored:
         io.warning(note, title="Untrusted record ignored")
     data = {"repository": ctx.repository, "environments": [r.as_json() for r in rows]}

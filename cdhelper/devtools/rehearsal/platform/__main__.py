@@ -7,7 +7,7 @@
 ctl commands (each prints a one-line summary on stderr and its JSON result on stdout; exit 0 done,
 1 refused or failed, 2 usage, 3 no platform running there):
 
-    deploy   --version V [--slot blue|green] [--error-rate R] [--replace] [--flags FILE.flagd.json]
+    deploy   --version V [--slot blue|green] [--error-rate R] [--latency S] [--replace] [--flags FILE.flagd.json]
     weight   --percent W [--version V]
     switch   --slot S
     teardown --version V | --slot S [--force]
@@ -19,7 +19,9 @@ ctl commands (each prints a one-line summary on stderr and its JSON result on st
 
 --platform defaults to $CDHELPER_PLATFORM, --app to $CDHELPER_PLATFORM_APP, else "app". A deploy
 without --error-rate serves errors (at the platform's bad error rate) when its version is named in
-the supervisor's bad versions or in this command's $CDHELPER_PLATFORM_BAD_VERSIONS.
+the supervisor's bad versions or in this command's $CDHELPER_PLATFORM_BAD_VERSIONS. A deploy without
+--latency answers as fast as it can, unless $CDHELPER_PLATFORM_LATENCY names its version
+("0.1.1=0.05 0.1.3=0.065": seconds added to each answer).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pathlib import Path
 
 from . import control
 from .common import PlatformError
-from .supervisor import parse_versions, serve
+from .supervisor import parse_latencies, parse_versions, serve
 
 
 def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -73,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--version", required=True)
     deploy.add_argument("--slot", choices=("blue", "green"), default="")
     deploy.add_argument("--error-rate", type=float, default=None, help="share of requests answered 500 (0..1)")
+    deploy.add_argument("--latency", type=float, default=None, help="seconds added to each answer (0..10)")
     deploy.add_argument("--replace", action="store_true", help="take all the traffic and stop the other versions")
     deploy.add_argument("--flags", default="", help="a flagd JSON flag file the service evaluates (the hook's CD_FLAGS)")
     deploy.add_argument("--wait-scraped", action="store_true",
@@ -136,7 +139,9 @@ def ctl(args: argparse.Namespace) -> int:
             if command == "deploy":
                 payload |= {"version": args.version, "slot": args.slot, "error_rate": args.error_rate,
                             "replace": args.replace, "flags": str(Path(args.flags).resolve()) if args.flags else "",
-                            "bad_versions": parse_versions(os.environ.get("CDHELPER_PLATFORM_BAD_VERSIONS", ""))}
+                            "bad_versions": parse_versions(os.environ.get("CDHELPER_PLATFORM_BAD_VERSIONS", "")),
+                            "latency": args.latency,
+                            "latencies": parse_latencies(os.environ.get("CDHELPER_PLATFORM_LATENCY", ""))}
             elif command == "weight":
                 payload |= {"percent": args.percent, "version": args.version}
             elif command == "switch":

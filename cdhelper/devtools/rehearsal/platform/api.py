@@ -212,14 +212,14 @@ class Platform:
         return control.request(self.directory, command, **args)
 
     def deploy(self, version: str, *, app: str = "app", slot: str = "", error_rate: float | None = None,
-               replace: bool = False, wait_scraped: bool = False, flags: str = "") -> dict:
+               replace: bool = False, wait_scraped: bool = False, flags: str = "", latency: float | None = None) -> dict:
         """Start `version` beside the others (no traffic while another version serves, all of it
         when none does), or in `slot` (live when no slot is), or with `replace` instead of all of
         them. Without `error_rate`, a bad version (bad_versions) gets bad_error_rate, others 0.
         `flags`: a flagd JSON flag file the service evaluates per request (service.py says how).
-        `wait_scraped`: return once Prometheus holds its metrics (about one scrape interval)."""
+        `latency`: seconds added to each of its answers (a slower version). `wait_scraped`: return once Prometheus holds its metrics (about one scrape interval)."""
         result = self.request("deploy", app=app, version=version, slot=slot, error_rate=error_rate, replace=replace,
-                              flags=str(Path(flags).resolve()) if flags else "")
+                              flags=str(Path(flags).resolve()) if flags else "", latency=latency)
         if wait_scraped:
             result["scraped_after_s"] = round(self.wait_scraped(app, version=version, slot=slot), 3)
         return result

@@ -4,7 +4,9 @@
 `--error-rate` of the requests, which answer 500. The share is exact and evenly spread (request n
 fails when floor(n*R) grows), so a test can count on it without luck. `/metrics` exposes
 `http_requests_total{version, code}` and `http_request_duration_seconds` with prometheus_client;
-`/healthz` answers 200 and is not counted. The metrics carry the app and slot as labels too
+`/healthz` answers 200 and is not counted. `--latency SECONDS` adds that much time to every
+answer of `/` (the version's own speed: a rehearsal of a canary judged against its baseline makes
+one version slower than another). The metrics carry the app and slot as labels too
 (`http_requests_total{app, slot, version, code}`): the platform's Prometheus scrapes a pool of
 ports, not targets labelled per service. The service listens on a socket it inherits (`--fd`,
 bound by the supervisor) or on `--port` (0: the kernel chooses); the first line of stdout says
@@ -91,18 +93,20 @@ class Errors:
 
 
 def make_server(version: str, *, error_rate: float = 0.0, app: str = "app", slot: str = "",
-                port: int = 0, fd: int | None = None, flags: str = "") -> ThreadingHTTPServer:
+                port: int = 0, fd: int | None = None, flags: str = "", latency: float = 0.0) -> ThreadingHTTPServer:
     from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
     from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
     registry = CollectorRegistry(auto_describe=True)
     requests = Counter("http_requests", "HTTP requests answered, by version and status code",
                        ["app", "slot", "version", "code"], registry=registry)
-    latency = Histogram("http_request_duration_seconds", "Time to answer a request, by version",
+    durations = Histogram("http_request_duration_seconds", "Time to answer a request, by version",
                         ["app", "slot", "version"], registry=registry,
                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
     for code in ("200", "500"):  # both series exist from the start: rate() has a baseline to compare with
         requests.labels(app, slot, version, code)
+    if not 0.0 <= latency <= 10.0:
+        raise ValueError(f"latency {latency} is not between 0 and 10 seconds")
     errors = Errors(error_rate)
     feature_flags = Flags(flags) if flags else None
 
@@ -133,6 +137,8 @@ def make_server(version: str, *, error_rate: float = 0.0, app: str = "app", slot
                 self._answer(200, b"ok\n")
                 return
             started = time.perf_counter()
+            if latency:
+                time.sleep(latency)
             headers: dict[str, str] = {}
             if errors.next_fails():
                 code, body = 500, f"{app} version {version}: internal error (simulated)\n"
@@ -146,7 +152,7 @@ def make_server(version: str, *, error_rate: float = 0.0, app: str = "app", slot
                 code, body = 200, f"{app} version {version}; {FLAG}={value} (variant {flag.variant}, {reason})\n"
             self._answer(code, body.encode(), headers=headers)
             requests.labels(app, slot, version, str(code)).inc()
-            latency.labels(app, slot, version).observe(time.perf_counter() - started)
+            durations.labels(app, slot, version).observe(time.perf_counter() - started)
 
         do_HEAD = do_GET
 
@@ -175,10 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0: the kernel chooses (printed on stdout)")
     parser.add_argument("--fd", type=int, default=None, help="listen on this inherited, bound socket instead")
     parser.add_argument("--flags", default="", help="a flagd JSON flag file: evaluate the new-greeting flag per request")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer of / (0..10)")
     args = parser.parse_args(argv)
     try:
         server = make_server(args.version, error_rate=args.error_rate, app=args.app, slot=args.slot, port=args.port,
-                             fd=args.fd, flags=args.flags)
+                             fd=args.fd, flags=args.flags, latency=args.latency)
     except ValueError as exc:
         parser.error(str(exc))
     print(f"listening {server.server_address[1]}", flush=True)

@@ -52,6 +52,18 @@ def parse_versions(text: str) -> list[str]:
     return [v for v in re.split(r"[\s,]+", text or "") if v]
 
 
+def parse_latencies(text: str) -> dict[str, float]:
+    """"0.1.1=0.05 0.1.3=0.065" -> {version: seconds added to each answer}; PlatformError names a bad entry."""
+    out = {}
+    for entry in parse_versions(text):
+        version, _, seconds = entry.partition("=")
+        try:
+            out[version] = float(seconds)
+        except ValueError:
+            raise PlatformError(f"latency entry {entry!r}: write VERSION=SECONDS, e.g. 0.1.3=0.065") from None
+    return out
+
+
 class PortPool:
     """Loopback ports held by the supervisor (bound, not listening: a connection is refused) and
     listed once in Prometheus' targets file. A service gets one of these sockets (inherited) and
@@ -108,6 +120,7 @@ class Instance:
     proc: subprocess.Popen
     sock: socket.socket | None = None  # the pool's socket it listens on (closed here once it listens)
     flags: str = ""  # the flagd JSON flag file it evaluates (absolute path), or none
+    latency: float = 0.0  # seconds added to each answer
     started: float = field(default_factory=time.time)
 
     @property
@@ -232,10 +245,12 @@ class Supervisor:
         return self.apps[name]
 
     def deploy(self, app: str, version: str, slot: str = "", error_rate: float | None = None, replace: bool = False,
-               bad_versions: list[str] = (), flags: str = "") -> dict:
+               bad_versions: list[str] = (), flags: str = "", latency: float | None = None,
+               latencies: dict[str, float] | None = None) -> dict:
         """Start `version` (beside the others, or in `slot`), evaluating the flag file `flags` if
-        given. A version or slot already running with the same version, error rate and flag file is
-        left as it is (deploys are retried)."""
+        given, each answer taking `latency` seconds more (default: the version's entry in `latencies`,
+        else none). A version or slot already running with the same version, error rate, latency and
+        flag file is left as it is (deploys are retried)."""
         if not VERSION_RE.match(version or ""):
             raise PlatformError(f"version {version!r}: use letters, digits and . _ + - (at most 128)")
         if slot and slot not in SLOTS:
@@ -258,15 +273,20 @@ class Supervisor:
         error_rate = float(error_rate)
         if not 0.0 <= error_rate <= 1.0:
             raise PlatformError(f"error rate {error_rate}: between 0 and 1")
+        if latency is None:
+            latency = {normalize(v): float(t) for v, t in (latencies or {}).items()}.get(normalize(version), 0.0)
+        latency = float(latency)
+        if not 0.0 <= latency <= 10.0:
+            raise PlatformError(f"latency {latency}: between 0 and 10 seconds")
         key = slot or version
         old = a.instances.get(key)
         same = (old is not None and old.running and old.version == version and old.error_rate == error_rate
-                and old.flags == flags)
+                and old.flags == flags and old.latency == latency)
         began = time.monotonic()
         others = {k: i for k, i in a.instances.items() if k != key}
         if same and not (replace and (others or a.weights.get(key) != 100)):
             return self._app_status(a, changed=False)
-        new = old if same else self._spawn(a.name, version, slot, error_rate, flags)
+        new = old if same else self._spawn(a.name, version, slot, error_rate, flags, latency)
         a.instances[key] = new
         doomed = [old] if old is not None and old is not new else []
         if slot:
@@ -426,7 +446,7 @@ class Supervisor:
         instances = []
         for key, i in sorted(a.instances.items(), key=lambda kv: kv[1].started):
             instances.append({"version": i.version, "slot": i.slot, "port": i.port, "pid": i.proc.pid,
-                              "running": i.running, "error_rate": i.error_rate, "started": i.started,
+                              "running": i.running, "error_rate": i.error_rate, "latency": i.latency, "started": i.started,
                               "flags": i.flags,
                               "weight": a.weights.get(key, 0) if a.mode == "versions" else (100 if a.live == key else 0),
                               "url": f"{base}_slot/{i.slot}/" if i.slot else f"{base}_version/{i.version}/"})
@@ -450,7 +470,8 @@ class Supervisor:
         a.weights.clear()
         a.stable = a.canary = a.live = ""
 
-    def _spawn(self, app: str, version: str, slot: str, error_rate: float, flags: str = "") -> Instance:
+    def _spawn(self, app: str, version: str, slot: str, error_rate: float, flags: str = "",
+               latency: float = 0.0) -> Instance:
         log = self.dir / "services" / f"{app}-{slot or 'v'}-{version}.log"
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([PACKAGE_ROOT, *filter(None, [env.get("PYTHONPATH")])])
@@ -458,10 +479,11 @@ class Supervisor:
         with open(log, "ab") as err:
             proc = subprocess.Popen([self.python, "-m", "cdhelper.devtools.rehearsal.platform.service", "--version", version,
                                      "--app", app, "--slot", slot, "--error-rate", repr(error_rate),
-                                     "--fd", str(sock.fileno()), *(["--flags", flags] if flags else [])],
+                                     "--fd", str(sock.fileno()), *(["--flags", flags] if flags else []),
+                                     *(["--latency", repr(latency)] if latency else [])],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, env=env,
                                     pass_fds=(sock.fileno(),))
-        instance = Instance(app, version, slot, error_rate, port, proc, sock, flags)
+        instance = Instance(app, version, slot, error_rate, port, proc, sock, flags, latency)
         try:
             ready, _, _ = select.select([proc.stdout], [], [], 30)
             line = proc.stdout.readline().decode(errors="replace").strip() if ready else ""
