@@ -80,6 +80,18 @@ class Forbidden(Exception):
     gh_type = "FORBIDDEN"
 
 
+class BadPagination(Exception):
+    """A connection's arguments GitHub refuses, with its error `type`: MISSING_PAGINATION_BOUNDARIES (no
+    `first` nor `last`), EXCESSIVE_PAGINATION (more than 100), INVALID_CURSOR_ARGUMENTS (a cursor it did
+    not make). The message names the connection (`{field}`, filled in from the error's path) as GitHub's
+    does: "Requesting 101 records on the `issues` connection exceeds the `first` limit of 100 records."
+    (answers quoted in public projects' notes and tests, e.g. `gh api graphql` with `issues(first:101)`)."""
+
+    def __init__(self, gh_type: str, template: str):
+        super().__init__(template.format(field="").replace("  ", " "))
+        self.gh_type, self.template = gh_type, template
+
+
 class PreviewRequired(Exception):
     """A schema member still behind a preview (the `status-mutation-refused:preview-required` variant)."""
 
@@ -96,7 +108,7 @@ def _index(cursor: str) -> int:
     try:
         return int(base64.b64decode(cursor).decode().rsplit(":", 1)[1])
     except (ValueError, IndexError) as exc:
-        raise ValueError(f"`{cursor}` does not appear to be a valid cursor.") from exc
+        raise BadPagination("INVALID_CURSOR_ARGUMENTS", f"`{cursor}` does not appear to be a valid cursor.") from exc
 
 
 def connection(items: list, first: int | None = None, last: int | None = None, after: str | None = None,
@@ -104,10 +116,13 @@ def connection(items: list, first: int | None = None, last: int | None = None, a
     """Relay connection over `items` with GitHub's rules: `first` or `last` is required, 0..100.
     `view` renders only the items in the window, so 5,000 records cost what 50 do."""
     if first is None and last is None:
-        raise ValueError("You must provide a `first` or `last` value to properly paginate the connection.")
+        raise BadPagination("MISSING_PAGINATION_BOUNDARIES",
+                            "You must provide a `first` or `last` value to properly paginate the {field} connection.")
     for name, value in (("first", first), ("last", last)):
         if value is not None and not 0 <= value <= 100:
-            raise ValueError(f"Requesting {value} records on the connection exceeds the `{name}` limit of 100 records.")
+            raise BadPagination("EXCESSIVE_PAGINATION",
+                                f"Requesting {value} records on the {{field}} connection exceeds the `{name}` "
+                                "limit of 100 records.")
     start, end = 0, len(items)
     if after is not None:
         start = _index(after) + 1
@@ -540,7 +555,11 @@ def graphql_endpoint(req: Request) -> Response:
         for err in result.errors:
             item = err.formatted
             original = getattr(err, "original_error", None)
-            if isinstance(original, (NotFound, Forbidden)):
+            if isinstance(original, BadPagination):
+                field = next((p for p in reversed(item.get("path") or []) if isinstance(p, str)), None)
+                item["message"] = original.template.format(field=f"`{field}`" if field else "").replace("  ", " ")
+                item["type"] = original.gh_type
+            elif isinstance(original, (NotFound, Forbidden)):
                 item["type"] = original.gh_type
             elif isinstance(err, GraphQLError) and original is None and not item.get("path"):
                 item.setdefault("extensions", {})["code"] = "undefinedField"
