@@ -187,3 +187,34 @@ def test_deployments_made_by_an_app_carry_performed_via_github_app(double):
 def test_variants_known(openapi):
     with GitHubDouble(repos=["acme/app"], variant=["ref-url-plural", "rate-limit-installation-subset"]) as gh:
         assert gh.variants == ["rate-limit-installation-subset", "ref-url-plural"]
+
+
+def test_pygithub_reads_a_workflow_then_its_dispatch_is_refused_as_github_refuses_it(double, github):
+    # The whole recorded exchange (Workflow.testCreateDispatchForNonTriggerEnabled): GET .../workflows/check.yml,
+    # then POST .../workflows/{id}/dispatches -> 422, which PyGithub's create_dispatch reports as False.
+    double.register_workflow("acme/app", "check.yml", "name: check\non:\n  push:\njobs: {}\n")
+    workflow = github.get_repo("acme/app").get_workflow("check.yml")
+    assert (workflow.name, workflow.path, workflow.state) == ("check", ".github/workflows/check.yml", "active")
+    assert workflow.badge_url.endswith("/acme/app/workflows/check/badge.svg")
+    assert workflow.create_dispatch("main") is False
+    assert double.repo("acme/app").dispatches == []
+    assert requests.get(f"{double.url}/repos/acme/app/actions/workflows/nope.yml", headers=H, timeout=5).status_code == 404
+
+
+# --- environment protection rules --------------------------------------------------------------------
+
+def test_protection_rules_from_the_settings_page_and_from_one_put_come_in_githubs_orders(double):
+    # Settings page (the admin route): branch_policy, required_reviewers, wait_timer (PyGithub replay data,
+    # the `dev` environment of Environment.setUp); one REST PUT: required_reviewers, wait_timer,
+    # branch_policy (Environment.testUpdateEnvironment). Ids ascending in both.
+    double.set_environment("acme/app", "dev", reviewers=["octocat"], wait_timer=5, branches=["main"])
+    dev = requests.get(f"{double.url}/repos/acme/app/environments/dev", headers=H, timeout=5).json()
+    assert [r["type"] for r in dev["protection_rules"]] == ["branch_policy", "required_reviewers", "wait_timer"]
+    uid = requests.get(f"{double.url}/users/octocat", headers=H, timeout=5).json()["id"]
+    put = requests.put(f"{double.url}/repos/acme/app/environments/test", headers=H, timeout=5, json={
+        "wait_timer": 42, "reviewers": [{"type": "User", "id": uid}],
+        "deployment_branch_policy": {"protected_branches": True, "custom_branch_policies": False}}).json()
+    assert [r["type"] for r in put["protection_rules"]] == ["required_reviewers", "wait_timer", "branch_policy"]
+    for env in (dev, put):
+        ids = [r["id"] for r in env["protection_rules"]]
+        assert ids == sorted(ids)
