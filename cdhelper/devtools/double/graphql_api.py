@@ -531,6 +531,72 @@ def _mutation_undefined(req: Request, query: str, operation_name: str | None) ->
         "message": "Field 'createDeploymentStatus' doesn't exist on type 'Mutation'"}]}
 
 
+# graphql-core's static validation messages -> graphql-ruby's, as GitHub answers them: message, extensions
+# (code and the names involved), no `type`. GitHub's undefinedField answer, e.g. {"message": "Field
+# 'discussion' doesn't exist on type 'Repository'", "path": ["query NodeId", "repository", "discussion"],
+# "extensions": {"code": "undefinedField", "typeName": "Repository", "fieldName": "discussion"}} (quoted whole
+# in public clients' tests); missingRequiredArguments and argumentNotAccepted are graphql-ruby's own codes.
+RUBY_VALIDATION = [
+    (re.compile(r"^Cannot query field '(?P<field>\w+)' on type '(?P<type>\w+)'\."),
+     lambda m: ("undefinedField", f"Field '{m['field']}' doesn't exist on type '{m['type']}'",
+                {"typeName": m["type"], "fieldName": m["field"]})),
+    (re.compile(r"^Unknown argument '(?P<arg>\w+)' on field '\w+\.(?P<field>\w+)'\."),
+     lambda m: ("argumentNotAccepted", f"Field '{m['field']}' doesn't accept argument '{m['arg']}'",
+                {"name": m["field"], "typeName": "Field", "argumentName": m["arg"]})),
+    (re.compile(r"^Argument '\w+\.(?P<field>\w+)\((?P<arg>\w+):\)' of type '[^']+' is required"),
+     lambda m: ("missingRequiredArguments", f"Field '{m['field']}' is missing required arguments: {m['arg']}",
+                {"className": "Field", "name": m["field"], "arguments": m["arg"]})),
+]
+
+
+def _as_graphql_ruby(err, item: dict) -> dict:
+    """A validation error in GitHub's shape, with the path graphql-ruby gives (operation, then the fields
+    down to the one at fault) when the field sits in the operation itself (not in a fragment)."""
+    for pattern, render in RUBY_VALIDATION:
+        m = pattern.match(item["message"])
+        if m:
+            code, message, names = render(m)
+            out = {"message": message, "locations": item.get("locations", [])}
+            path = _field_path(err)
+            if path:
+                out["path"] = path
+            out["extensions"] = {"code": code, **names}
+            return out
+    return item
+
+
+def _field_path(err) -> list[str] | None:
+    from graphql import FieldNode, OperationDefinitionNode
+    node = (err.nodes or [None])[0]
+    doc = getattr(getattr(node, "loc", None), "source", None)
+    if node is None or doc is None:
+        return None
+    from graphql import parse
+    for definition in parse(doc).definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            found = _walk(definition.selection_set, node.loc.start, FieldNode)
+            if found is not None:
+                head = definition.operation.value + (f" {definition.name.value}" if definition.name else "")
+                return [head, *found]
+    return None
+
+
+def _walk(selection_set, start: int, field_node) -> list[str] | None:
+    """The path to the field (or to the argument) at `start`."""
+    for selection in getattr(selection_set, "selections", None) or []:
+        if isinstance(selection, field_node):
+            name = selection.alias.value if selection.alias else selection.name.value
+            if selection.loc.start == start:
+                return [name]
+            argument = next((a for a in selection.arguments or [] if a.loc.start == start), None)
+            if argument is not None:
+                return [name, argument.name.value]
+            below = _walk(selection.selection_set, start, field_node)
+            if below is not None:
+                return [name, *below]
+    return None
+
+
 @router.add("POST", "/graphql")
 def graphql_endpoint(req: Request) -> Response:
     from graphql import GraphQLError, graphql_sync
@@ -562,9 +628,9 @@ def graphql_endpoint(req: Request) -> Response:
             elif isinstance(original, (NotFound, Forbidden)):
                 item["type"] = original.gh_type
             elif isinstance(err, GraphQLError) and original is None and not item.get("path"):
-                item.setdefault("extensions", {})["code"] = "undefinedField"
+                item = _as_graphql_ruby(err, item)
             errors.append(item)
         out["errors"] = errors
-    if result.data is not None or not result.errors or any(e.get("path") for e in out.get("errors", [])):
+    if result.data is not None or not result.errors or any(e.path for e in result.errors):
         out["data"] = result.data
     return Response(200, out)
