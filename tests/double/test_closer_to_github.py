@@ -35,6 +35,15 @@ def test_link_headers_name_the_repository_by_id_and_those_links_are_served(doubl
     assert requests.get(f"{double.url}/repositories/999999/deployments", headers=H, timeout=5).status_code == 404
 
 
+def test_ghes_links_keep_api_v3_and_are_served(double):
+    double.set_variants("ghes")
+    double.seed_deployments("acme/app", 3, ["staging"])
+    first = requests.get(f"{double.url}/repos/acme/app/deployments?per_page=2", headers=H, timeout=5)
+    assert double.url.endswith("/api/v3")
+    assert first.links["next"]["url"].startswith(f"{double.url}/repositories/{double.repo('acme/app').id}/deployments?")
+    assert len(requests.get(first.links["next"]["url"], headers=H, timeout=5).json()) == 1
+
+
 # --- a ref's url ------------------------------------------------------------------------------------
 
 def test_a_ref_read_by_git_ref_has_that_path_as_its_url_and_takes_patch_and_delete_there(double):
