@@ -417,8 +417,10 @@ def retire_job_records(client: GitHubClient, ctx: RunContext, environment: str, 
 
 def _refusal(failure: ApiFailure, candidate: Candidate, env: Environment) -> Exception:
     if failure.status == 409:
+        # GitHub's 409 lists every context it compared with its state, successes included
+        # (remind101/slashdeploy#15); the message names the ones that failed.
         contexts = [f"{c.get('context')} ({c.get('state')})" for e in (failure.data or {}).get("errors", [])
-                    for c in e.get("contexts", [])]
+                    for c in e.get("contexts", []) if c.get("state") != "success"]
         return EvidenceError(f"{candidate.version} cannot be deployed to {env.name}",
                              "required commit status checks are not all success: " + (", ".join(contexts) or failure.message),
                              f"make {', '.join(env.required_contexts) or 'the checks'} pass on {candidate.commit[:12]} "
