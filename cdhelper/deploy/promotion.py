@@ -109,7 +109,11 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
                             "promote the version the tag was made for; never reuse or hand-edit tags")
     _check_artifact(candidate, req)
     target = ledger.of(env.name)
-    mine = next((r for r in target if r.of_run(ctx.run_id) and r.digest == candidate.manifest), None)
+    # This run's record of the candidate, continued by a re-run; not one an abort or rollback has undone
+    # since (a newer record names it `rollback_of`): that one is history, the re-run deploys anew.
+    undone = {r.payload.get("rollback_of") for r in target if r.ours}
+    mine = next((r for r in target if r.of_run(ctx.run_id) and r.digest == candidate.manifest
+                 and r.id not in undone), None)
     live = live_record(target)
     if req.resume_step:
         return _opened(_resume(client, ctx, config, env, req, candidate, mine, plan, commands, log, ledger), req, env, plan)
