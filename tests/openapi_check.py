@@ -36,6 +36,9 @@ class OpenAPIChecker:
             return
         ctype = req.headers.get("content-type", "application/json").split(";")[0] or "application/json"
         path = req.path
+        if req.method in {"PATCH", "DELETE"} and "/git/ref/" in path:
+            # GitHub takes these at /git/ref/ too (recorded; its description lists only /git/refs/)
+            path = path.replace("/git/ref/", "/git/refs/", 1)
         multi = MULTI_SEGMENT.match(path)
         if multi:
             path = f"{multi.group(1)}/{multi.group(2).replace('/', '%2F')}"

@@ -112,6 +112,13 @@ def deploy(ctx: RunContext, config: Config, h: dict, *, command: str = "", clien
     plan = plan_of(h)
     req = PromotionRequest(environment=env.name, version=h["version"], mode=h["mode"], command=command, phase="deploy")
     commands = rollout.check_hooks(plan, env, req)
+    if plan.type == "all-at-once" and h["previous"] and not commands.get("deploy"):
+        # Nothing would run, yet the record would say the previous version is back: refuse instead.
+        failed = DeployError(f"the abort of deployment {h['deployment_id']} cannot redeploy {h['previous']['version']}",
+                             f"{env.name} has no deploy command (no hooks.deploy in .github/cd.yml, no `run`)",
+                             "pass the deploy command as `run` (the promote step's), or add hooks.deploy to "
+                             f"{env.name} in .github/cd.yml")
+        return Deployed(handoffs.report(h["deployment_id"], "failed", statuses=[], reason=failed.why), failed, steps=[])
     statuses: list[str] = []
     try:
         ended = rollout.run(plan=plan, commands=commands, cd_vars=cd_vars(client, ctx, config, req, h),
@@ -205,6 +212,8 @@ def cleanup_undo(client, ctx: RunContext, config: Config, job_status: str, *, co
         env = config.environment(record.environment)
         h = handoff_for(env, record, _live(records, below=record.id), actor=f"the cleanup job of run {ctx.run_id}",
                         reason=f"the job ended {job_status} while the rollout was in flight or paused")
+        if not undoes(h):  # nothing to take back on the platform: finish closes it as before
+            return False
         done = deploy(ctx, config, h, command=command, client=lambda: client, log=log)
         if done.error is not None:
             log(f"the undo of deployment {record.id} failed: {done.report['reason']}")

@@ -113,7 +113,11 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
                             "promote the version the tag was made for; never reuse or hand-edit tags")
     _check_artifact(candidate, req)
     target = ledger.of(env.name)
-    mine = next((r for r in target if r.of_run(ctx.run_id) and r.digest == candidate.manifest), None)
+    # This run's record of the candidate, continued by a re-run; not one an abort or rollback has undone
+    # since (a newer record names it `rollback_of`): that one is history, the re-run deploys anew.
+    undone = {r.payload.get("rollback_of") for r in target if r.ours}
+    mine = next((r for r in target if r.of_run(ctx.run_id) and r.digest == candidate.manifest
+                 and r.id not in undone), None)
     live = live_record(target)
     if req.resume_step:
         if mine is None:
@@ -522,8 +526,10 @@ def retire_job_records(client: GitHubClient, ctx: RunContext, environment: str, 
 
 def _refusal(failure: ApiFailure, candidate: Candidate, env: Environment) -> Exception:
     if failure.status == 409:
+        # GitHub's 409 lists every context it compared with its state, successes included
+        # (remind101/slashdeploy#15); the message names the ones that failed.
         contexts = [f"{c.get('context')} ({c.get('state')})" for e in (failure.data or {}).get("errors", [])
-                    for c in e.get("contexts", [])]
+                    for c in e.get("contexts", []) if c.get("state") != "success"]
         return EvidenceError(f"{candidate.version} cannot be deployed to {env.name}",
                              "required commit status checks are not all success: " + (", ".join(contexts) or failure.message),
                              f"make {', '.join(env.required_contexts) or 'the checks'} pass on {candidate.commit[:12]} "

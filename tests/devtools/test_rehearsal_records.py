@@ -20,7 +20,7 @@ def test_a_canary_and_its_rollback_are_shown_step_by_step_with_the_reason(pipeli
         ("promotion", "1.0.0", "success"), ("promotion", "6.6.6", "failure"), ("rollback", "1.0.0", "success")]
     good, bad, back = found
     assert [s["description"] for s in good["steps"] if s["description"].startswith("canary")] == [
-        "canary 1/2: 10%, analysis passed", "canary 2/2: 100%, analysis passed"]
+        "canary 1/2: 10% - healthy passed: 0", "canary 2/2: 100% - healthy passed: 0"]  # with the measured values
     assert back["rollback_of"] == bad["deployment_id"]
     text = "\n".join(records.rollout_lines(found))
     assert f"deployment {back['deployment_id']} (rollback, back to 1.0.0, rolling back deployment {bad['deployment_id']}): success" in text

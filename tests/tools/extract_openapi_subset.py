@@ -45,6 +45,7 @@ PATHS = [
     "/repos/{owner}/{repo}/actions/jobs/{job_id}",
     "/repos/{owner}/{repo}/actions/variables",
     "/repos/{owner}/{repo}/actions/variables/{name}",
+    "/repos/{owner}/{repo}/actions/workflows/{workflow_id}",
     "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches",
     "/repos/{owner}/{repo}/dispatches",
     "/repos/{owner}/{repo}/git/refs",

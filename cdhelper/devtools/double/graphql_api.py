@@ -80,6 +80,18 @@ class Forbidden(Exception):
     gh_type = "FORBIDDEN"
 
 
+class BadPagination(Exception):
+    """A connection's arguments GitHub refuses, with its error `type`: MISSING_PAGINATION_BOUNDARIES (no
+    `first` nor `last`), EXCESSIVE_PAGINATION (more than 100), INVALID_CURSOR_ARGUMENTS (a cursor it did
+    not make). The message names the connection (`{field}`, filled in from the error's path) as GitHub's
+    does: "Requesting 101 records on the `issues` connection exceeds the `first` limit of 100 records."
+    (answers quoted in public projects' notes and tests, e.g. `gh api graphql` with `issues(first:101)`)."""
+
+    def __init__(self, gh_type: str, template: str):
+        super().__init__(template.format(field="").replace("  ", " "))
+        self.gh_type, self.template = gh_type, template
+
+
 class PreviewRequired(Exception):
     """A schema member still behind a preview (the `status-mutation-refused:preview-required` variant)."""
 
@@ -96,7 +108,7 @@ def _index(cursor: str) -> int:
     try:
         return int(base64.b64decode(cursor).decode().rsplit(":", 1)[1])
     except (ValueError, IndexError) as exc:
-        raise ValueError(f"`{cursor}` does not appear to be a valid cursor.") from exc
+        raise BadPagination("INVALID_CURSOR_ARGUMENTS", f"`{cursor}` does not appear to be a valid cursor.") from exc
 
 
 def connection(items: list, first: int | None = None, last: int | None = None, after: str | None = None,
@@ -104,10 +116,13 @@ def connection(items: list, first: int | None = None, last: int | None = None, a
     """Relay connection over `items` with GitHub's rules: `first` or `last` is required, 0..100.
     `view` renders only the items in the window, so 5,000 records cost what 50 do."""
     if first is None and last is None:
-        raise ValueError("You must provide a `first` or `last` value to properly paginate the connection.")
+        raise BadPagination("MISSING_PAGINATION_BOUNDARIES",
+                            "You must provide a `first` or `last` value to properly paginate the {field} connection.")
     for name, value in (("first", first), ("last", last)):
         if value is not None and not 0 <= value <= 100:
-            raise ValueError(f"Requesting {value} records on the connection exceeds the `{name}` limit of 100 records.")
+            raise BadPagination("EXCESSIVE_PAGINATION",
+                                f"Requesting {value} records on the {{field}} connection exceeds the `{name}` "
+                                "limit of 100 records.")
     start, end = 0, len(items)
     if after is not None:
         start = _index(after) + 1
@@ -516,6 +531,72 @@ def _mutation_undefined(req: Request, query: str, operation_name: str | None) ->
         "message": "Field 'createDeploymentStatus' doesn't exist on type 'Mutation'"}]}
 
 
+# graphql-core's static validation messages -> graphql-ruby's, as GitHub answers them: message, extensions
+# (code and the names involved), no `type`. GitHub's undefinedField answer, e.g. {"message": "Field
+# 'discussion' doesn't exist on type 'Repository'", "path": ["query NodeId", "repository", "discussion"],
+# "extensions": {"code": "undefinedField", "typeName": "Repository", "fieldName": "discussion"}} (quoted whole
+# in public clients' tests); missingRequiredArguments and argumentNotAccepted are graphql-ruby's own codes.
+RUBY_VALIDATION = [
+    (re.compile(r"^Cannot query field '(?P<field>\w+)' on type '(?P<type>\w+)'\."),
+     lambda m: ("undefinedField", f"Field '{m['field']}' doesn't exist on type '{m['type']}'",
+                {"typeName": m["type"], "fieldName": m["field"]})),
+    (re.compile(r"^Unknown argument '(?P<arg>\w+)' on field '\w+\.(?P<field>\w+)'\."),
+     lambda m: ("argumentNotAccepted", f"Field '{m['field']}' doesn't accept argument '{m['arg']}'",
+                {"name": m["field"], "typeName": "Field", "argumentName": m["arg"]})),
+    (re.compile(r"^Argument '\w+\.(?P<field>\w+)\((?P<arg>\w+):\)' of type '[^']+' is required"),
+     lambda m: ("missingRequiredArguments", f"Field '{m['field']}' is missing required arguments: {m['arg']}",
+                {"className": "Field", "name": m["field"], "arguments": m["arg"]})),
+]
+
+
+def _as_graphql_ruby(err, item: dict) -> dict:
+    """A validation error in GitHub's shape, with the path graphql-ruby gives (operation, then the fields
+    down to the one at fault) when the field sits in the operation itself (not in a fragment)."""
+    for pattern, render in RUBY_VALIDATION:
+        m = pattern.match(item["message"])
+        if m:
+            code, message, names = render(m)
+            out = {"message": message, "locations": item.get("locations", [])}
+            path = _field_path(err)
+            if path:
+                out["path"] = path
+            out["extensions"] = {"code": code, **names}
+            return out
+    return item
+
+
+def _field_path(err) -> list[str] | None:
+    from graphql import FieldNode, OperationDefinitionNode
+    node = (err.nodes or [None])[0]
+    doc = getattr(getattr(node, "loc", None), "source", None)
+    if node is None or doc is None:
+        return None
+    from graphql import parse
+    for definition in parse(doc).definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            found = _walk(definition.selection_set, node.loc.start, FieldNode)
+            if found is not None:
+                head = definition.operation.value + (f" {definition.name.value}" if definition.name else "")
+                return [head, *found]
+    return None
+
+
+def _walk(selection_set, start: int, field_node) -> list[str] | None:
+    """The path to the field (or to the argument) at `start`."""
+    for selection in getattr(selection_set, "selections", None) or []:
+        if isinstance(selection, field_node):
+            name = selection.alias.value if selection.alias else selection.name.value
+            if selection.loc.start == start:
+                return [name]
+            argument = next((a for a in selection.arguments or [] if a.loc.start == start), None)
+            if argument is not None:
+                return [name, argument.name.value]
+            below = _walk(selection.selection_set, start, field_node)
+            if below is not None:
+                return [name, *below]
+    return None
+
+
 @router.add("POST", "/graphql")
 def graphql_endpoint(req: Request) -> Response:
     from graphql import GraphQLError, graphql_sync
@@ -540,12 +621,16 @@ def graphql_endpoint(req: Request) -> Response:
         for err in result.errors:
             item = err.formatted
             original = getattr(err, "original_error", None)
-            if isinstance(original, (NotFound, Forbidden)):
+            if isinstance(original, BadPagination):
+                field = next((p for p in reversed(item.get("path") or []) if isinstance(p, str)), None)
+                item["message"] = original.template.format(field=f"`{field}`" if field else "").replace("  ", " ")
+                item["type"] = original.gh_type
+            elif isinstance(original, (NotFound, Forbidden)):
                 item["type"] = original.gh_type
             elif isinstance(err, GraphQLError) and original is None and not item.get("path"):
-                item.setdefault("extensions", {})["code"] = "undefinedField"
+                item = _as_graphql_ruby(err, item)
             errors.append(item)
         out["errors"] = errors
-    if result.data is not None or not result.errors or any(e.get("path") for e in out.get("errors", [])):
+    if result.data is not None or not result.errors or any(e.path for e in result.errors):
         out["data"] = result.data
     return Response(200, out)

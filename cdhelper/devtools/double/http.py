@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 from .model import World
 
 DOCS = "https://docs.github.com/rest"
+GRAPHQL_DOCS = "https://docs.github.com/graphql"
+GRAPHQL_AUTH_DOCS = "https://docs.github.com/graphql/guides/forming-calls-with-graphql#authenticating-with-graphql"
 SECONDARY_MESSAGE = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 
 
@@ -294,12 +296,16 @@ class App:
             # writes and GraphQL need one. Private repositories are hidden (404) from anonymous callers.
             if req is not None and req.method in {"GET", "HEAD"} and req.route != "/graphql":
                 return ANONYMOUS
+            if req is not None and req.route == "/graphql":
+                # GitHub's GraphQL endpoint words it its own way and points at the GraphQL docs
+                raise ApiError(401, "This endpoint requires you to be authenticated.", docs=GRAPHQL_AUTH_DOCS)
             raise ApiError(401, "Requires authentication", docs=DOCS)
         if not self.tokens:
             return Principal(login="github-actions[bot]")
         principal = self.tokens.get(token)
         if principal is None:
-            raise ApiError(401, "Bad credentials", docs=DOCS)
+            raise ApiError(401, "Bad credentials",
+                           docs=GRAPHQL_DOCS if req is not None and req.route == "/graphql" else DOCS)
         return principal
 
     def counts(self) -> Counter:
@@ -315,7 +321,7 @@ class App:
         """Returns the response and whether the connection should be dropped without one."""
         req.app = self
         req.root_url = req.root_url or req.base_url
-        if not self._unprefix(req):
+        if not self._unprefix(req) or not self._by_repository_id(req):
             err = not_found()
             return self._finish(req, Response(err.status, err.body()), None), False
         route, params, path_exists = self.router.match(req.method, req.path)
@@ -381,6 +387,18 @@ class App:
             return True
         return not ghes or req.path.startswith("/_double/")
 
+    def _by_repository_id(self, req: Request) -> bool:
+        """`/repositories/{id}/...` is GitHub's other address of `/repos/{owner}/{repo}/...` (the one its
+        `Link` headers use); answered as that route. False: no repository has that id (404)."""
+        m = REPOSITORY_ID_PATH.match(req.path)
+        if m is None:
+            return True
+        repo = next((r for r in self.world.repos.values() if r.id == int(m["id"])), None)
+        if repo is None:
+            return False
+        req.path = f"/repos/{repo.full_name}{m['rest']}"
+        return True
+
     def _finish(self, req: Request, response: Response, fault: str | None) -> Response:
         self._record(req, response.status, fault)
         for observer in list(self.observers):
@@ -401,8 +419,9 @@ class App:
     def _fault_response(self, fault: Fault) -> Response:
         now = int(self.world.clock.now())
         if fault.kind == "5xx":
-            return Response(fault.status, {"message": "Server Error", "documentation_url": DOCS,
-                                           "status": str(fault.status)})
+            # No documentation_url: GitHub's 502 reads {"message": "Server Error"} (the whole body, as PyGithub
+            # shows it: gitcoinco/web#2824, PennyDreadfulMTG/Penny-Dreadful-Tools#4941); `status` as on every error.
+            return Response(fault.status, {"message": "Server Error", "status": str(fault.status)})
         if fault.kind == "secondary":
             headers = {"retry-after": str(fault.retry_after)} if fault.retry_after is not None else {}
             status = fault.status if fault.status in (403, 429) else 403
@@ -443,6 +462,20 @@ def token_of(headers: dict[str, str]) -> str | None:
     return value.strip() if scheme.lower() in {"token", "bearer"} and value.strip() else None
 
 
+REPOSITORY_ID_PATH = re.compile(r"^/repositories/(?P<id>\d+)(?P<rest>/.*)?$")
+REPOSITORY_PATH = re.compile(r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)(?P<rest>/.*)?$")
+
+
+def link_path(req: Request) -> str:
+    """The path a `Link` header names: a repository's routes by its id, `/repositories/ID/...`, as github.com
+    writes them (PyGithub replay data: 213 recorded Link headers use that form, e.g.
+    `<https://api.github.com/repositories/3544490/tags?page=2>`; the `/repos/OWNER/NAME` form appears only in
+    recordings from 2012). Both forms are served."""
+    m = REPOSITORY_PATH.match(req.path)
+    repo = req.app.world.repo(m["owner"], m["repo"]) if m is not None and req.app is not None else None
+    return req.path if repo is None else f"/repositories/{repo.id}{m['rest'] or ''}"
+
+
 def paginate(req: Request, items: list, *, default: int = 30, maximum: int = 100) -> tuple[list, dict[str, str]]:
     """Slice `items` by page/per_page and build GitHub's `Link` header (links PyGithub follows verbatim)."""
     try:
@@ -455,7 +488,7 @@ def paginate(req: Request, items: list, *, default: int = 30, maximum: int = 100
 
     def link(n: int, rel: str) -> str:
         query = {**req.query, "per_page": str(per_page), "page": str(n)}
-        return f'<{req.base_url}{req.path}?{urlencode(query)}>; rel="{rel}"'
+        return f'<{req.base_url}{link_path(req)}?{urlencode(query)}>; rel="{rel}"'
 
     rels = []
     if page > 1:

@@ -24,6 +24,10 @@ KNOWN: dict[str, tuple[str, ...] | None] = {
     "environment-put-replaces": (),
     # GET /repos/{o}/{r} without `permissions` (UNCONFIRMED which tokens GitHub answers so; App tokens may)
     "repo-permissions-absent": (),
+    # GET /rate_limit shows an installation token (GITHUB_TOKEN) ten resources, not fourteen (sources disagree)
+    "rate-limit-installation-subset": (),
+    # a ref read with GET /git/ref/{ref} has the url .../git/refs/{ref}, not the path it was read by (recordings disagree)
+    "ref-url-plural": (),
     # GitHub Enterprise Server: /api/v3 and /api/graphql, /meta installed_version, a deployment per environment job
     "ghes": None,
 }

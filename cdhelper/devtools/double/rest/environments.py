@@ -15,19 +15,24 @@ from .people import team_json
 ENV_NAME = re.compile(r"^[^\x00-\x1f'\"`,;\\]{1,255}$")
 
 
-# Within one PUT GitHub adds the rules in this order (PyGithub replay data, Environment.testUpdateEnvironment:
-# required_reviewers, wait_timer, branch_policy, ids ascending).
+# Within one REST PUT GitHub adds the rules in this order (PyGithub replay data, Environment.testUpdateEnvironment,
+# 2022: required_reviewers, wait_timer, branch_policy, ids ascending).
 RULE_ORDER = ("required_reviewers", "wait_timer", "branch_policy")
+# An environment protected from its settings page lists branch_policy, required_reviewers, wait_timer, ids
+# ascending (PyGithub replay data, 2022: the `dev` environment of Environment.setUp, testReviewers and
+# testGetEnvironments, set up in the web UI); the admin route (set_protection) is that page. GitHub's docs
+# example lists wait_timer, required_reviewers, branch_policy (ids 3736, 3755, 3756): an example, not a
+# recording; ids ascending there too, so every source agrees the list is in the order the rules were made.
+SETTINGS_PAGE_ORDER = ("branch_policy", "required_reviewers", "wait_timer")
 
 
-def protection_rules(world, env: dict) -> list[dict]:
-    """The environment's rules in the order they were added, each keeping its id while it exists (an
-    environment set up over time lists branch_policy, required_reviewers, wait_timer when added in that
-    order: PyGithub replay data, Environment.testReviewers). A rule switched off goes; on again, it is new."""
+def protection_rules(world, env: dict, order: tuple[str, ...] = RULE_ORDER) -> list[dict]:
+    """The environment's rules in the order they were added (ids ascending), each keeping its id while it
+    exists; rules added at once come in `order`. A rule switched off goes; on again, it is new (last)."""
     on = {"required_reviewers": bool(env["reviewers"]), "wait_timer": bool(env["wait_timer"]),
           "branch_policy": bool(env["deployment_branch_policy"])}
     rules = [r for r in env.get("rules", []) if on[r["type"]]]
-    for kind in RULE_ORDER:
+    for kind in order:
         if on[kind] and not any(r["type"] == kind for r in rules):
             rules.append({"type": kind, "id": world.next_id()})
     env["rules"] = rules
@@ -103,7 +108,7 @@ def set_protection(world, env: dict, *, reviewers, prevent_self_review: bool, wa
                 ident = world.next_id()
                 env["branch_policies"].append({"id": ident, "node_id": node_id("DBP", ident), "name": pattern,
                                                "type": kind})
-    protection_rules(world, env)
+    protection_rules(world, env, SETTINGS_PAGE_ORDER)
 
 
 @router.add("GET", "/repos/{owner}/{repo}/environments", ("actions", "read"))

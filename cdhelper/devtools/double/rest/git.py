@@ -9,10 +9,12 @@ from ..model import Repo, git_object_sha, iso
 from .common import Ctx, node_id, router
 
 
-def ref_json(ctx: Ctx, repo: Repo, name: str, sha: str) -> dict:
+def ref_json(ctx: Ctx, repo: Repo, name: str, sha: str, *, read_as: str = "refs") -> dict:
+    """`read_as`: the path segment the ref was addressed by, which its `url` repeats (see get_ref)."""
     kind = "tag" if repo.tag_object(sha) is not None else "commit"
     obj_url = f"{ctx.repo_url(repo)}/git/{'tags' if kind == 'tag' else 'commits'}/{sha}"
-    return {"ref": name, "node_id": node_id("REF", abs(hash(name)) % 10**9), "url": f"{ctx.repo_url(repo)}/git/{name}",
+    url = f"{ctx.repo_url(repo)}/git/{read_as}/{name.removeprefix('refs/')}"
+    return {"ref": name, "node_id": node_id("REF", abs(hash(name)) % 10**9), "url": url,
             "object": {"type": kind, "sha": sha, "url": obj_url}}
 
 
@@ -58,7 +60,12 @@ def get_ref(req: Request) -> Response:
     name = f"refs/{req.params['ref']}"
     if name not in repo.refs:
         raise not_found()
-    return Response(200, ref_json(ctx, repo, name, repo.refs[name]))
+    # The url repeats the path the ref was read by, `.../git/ref/heads/NAME` (PyGithub replay data, 2020:
+    # PullRequest.testDeleteBranch; Repository.testGetGitRef, GitRef.setUp). Created, listed or updated
+    # refs say `.../git/refs/...` (Repository.testCreateGitRef, octokit/fixtures git-refs). github3.py's
+    # cassette Repository_ref (2017) read `git/ref/tags/0.9.3` and got `git/refs/tags/0.9.3`: the
+    # `ref-url-plural` variant answers so.
+    return Response(200, ref_json(ctx, repo, name, repo.refs[name], read_as=_addressed_as(req)))
 
 
 @router.add("GET", "/repos/{owner}/{repo}/git/matching-refs/{ref}", ("contents", "read"))
@@ -71,6 +78,18 @@ def matching_refs(req: Request) -> Response:
     return Response(200, [ref_json(ctx, repo, n, s) for n, s in repo.refs.items() if n.startswith(prefix)])
 
 
+def _addressed_as(req: Request) -> str:
+    """`ref` when the request named the ref by `/git/ref/...`, else `refs`: its url repeats that form
+    (see get_ref); the `ref-url-plural` variant always says `refs`."""
+    if req.route.split("/git/")[1].startswith("refs/") or Ctx(req).world.variant("ref-url-plural") is not None:
+        return "refs"
+    return "ref"
+
+
+# GitHub also takes PATCH and DELETE at `/git/ref/{ref}`, the path a ref read by get_ref names in its url
+# (PyGithub replay data: PullRequest.testDeleteBranch, 2020, DELETE .../git/ref/heads/... -> 204;
+# GitRef.testEdit PATCHes .../git/ref/heads/... -> 200), so clients that follow that url keep working.
+@router.add("PATCH", "/repos/{owner}/{repo}/git/ref/{ref}", ("contents", "write"))
 @router.add("PATCH", "/repos/{owner}/{repo}/git/refs/{ref}", ("contents", "write"))
 def update_ref(req: Request) -> Response:
     ctx, body = Ctx(req), req.json_object()
@@ -87,9 +106,10 @@ def update_ref(req: Request) -> Response:
         if not ancestor:
             raise validation_failed("Update is not a fast forward")
     repo.refs[name] = sha
-    return Response(200, ref_json(ctx, repo, name, sha))
+    return Response(200, ref_json(ctx, repo, name, sha, read_as=_addressed_as(req)))
 
 
+@router.add("DELETE", "/repos/{owner}/{repo}/git/ref/{ref}", ("contents", "write"))
 @router.add("DELETE", "/repos/{owner}/{repo}/git/refs/{ref}", ("contents", "write"))
 def delete_ref(req: Request) -> Response:
     ctx = Ctx(req)

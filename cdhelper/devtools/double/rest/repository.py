@@ -15,14 +15,24 @@ def get_repo(req: Request) -> Response:
 
 
 # The resources github.com reports besides core and graphql, with their limits for a token and without
-# one (a token's: PyGithub replay data RateLimiting.testGetRateLimit, 2024; search and code_search reset
-# every minute). Unauthenticated callers see core 60, search 10, graphql 0 (a recorded anonymous answer).
+# one (a token's: PyGithub replay data RateLimiting.testGetRateLimit; search, code_search, source_import,
+# code_scanning_autofix, dependency_snapshots and dependency_sbom reset every minute). Unauthenticated
+# callers see core 60, search 10, graphql 0 (a recorded anonymous answer). An installation token
+# (GITHUB_TOKEN) is answered with all fourteen too: a /rate_limit read from an Actions runner, January 2026,
+# lists these fourteen, "All 14 buckets appear in every /rate_limit response" (a bucket reference written
+# for a rate-limit tracking action, from a CI runner's answer). code_scanning_upload is core's own count
+# (same limit, used, remaining and reset: that answer, and a personal token's answer of December 2025,
+# link-assistant/hive-mind#1000, where both read 5000 used).
 OTHER_RESOURCES = {"search": (30, 10, 60), "integration_manifest": (5000, 5000, 3600),
-                   "source_import": (100, 100, 60), "code_scanning_upload": (1000, 1000, 3600),
-                   "code_scanning_autofix": (10, 10, 60), "actions_runner_registration": (10000, 10000, 3600),
-                   "scim": (15000, 15000, 3600), "dependency_snapshots": (100, 100, 60),
-                   "dependency_sbom": (100, 100, 3600), "audit_log": (1750, 1750, 3600),
-                   "audit_log_streaming": (15, 15, 3600), "code_search": (10, 10, 60)}
+                   "source_import": (100, 100, 60), "code_scanning_autofix": (10, 10, 60),
+                   "actions_runner_registration": (10000, 10000, 3600), "scim": (15000, 15000, 3600),
+                   "dependency_snapshots": (100, 100, 60), "dependency_sbom": (100, 100, 60),
+                   "audit_log": (1750, 1750, 3600), "audit_log_streaming": (15, 15, 3600), "code_search": (10, 10, 60)}
+# The `rate-limit-installation-subset` variant: what an installation token is shown instead, as the
+# github-api-usage-tracker action lists the buckets github.token can track (no scim, audit_log,
+# audit_log_streaming nor code_scanning_autofix: enterprise and user features).
+INSTALLATION_SUBSET = ("core", "search", "graphql", "code_search", "integration_manifest", "dependency_snapshots",
+                       "dependency_sbom", "code_scanning_upload", "actions_runner_registration", "source_import")
 
 
 @router.add("GET", "/rate_limit")
@@ -32,9 +42,12 @@ def get_rate_limit(req: Request) -> Response:
     token = token_of(req.headers) or ""
     now = int(req.app.world.clock.now())
     resources = {name: quota.peek(token) for name, quota in req.app.quotas.items()}
+    resources["code_scanning_upload"] = dict(resources["core"])
     for name, (limit, anonymous, window) in OTHER_RESOURCES.items():
         mine = limit if token else anonymous
         resources[name] = {"limit": mine, "used": 0, "remaining": mine, "reset": now + window}
+    if req.principal.kind == "integration" and req.app.world.variant("rate-limit-installation-subset") is not None:
+        resources = {name: value for name, value in resources.items() if name in INSTALLATION_SUBSET}
     return Response(200, {"resources": resources, "rate": resources["core"]})
 
 

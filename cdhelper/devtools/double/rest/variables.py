@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from urllib.parse import quote
 
 import yaml
 
 from ..http import ApiError, Request, Response, not_found, paginate, validation_failed
 from ..model import Repo, iso
-from .common import Ctx, router
+from .common import Ctx, node_id, router
 from .environments import _environment
 from .runs import new_run
 
@@ -155,6 +156,32 @@ def dispatch_inputs(text: str, given: dict) -> dict:
         elif spec.get("required"):
             raise validation_failed(f"Required input '{name}' not provided", docs=DISPATCH_DOCS)
     return out
+
+
+@router.add("GET", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}", ("actions", "read"))
+def get_workflow(req: Request) -> Response:
+    # https://docs.github.com/rest/actions/workflows#get-a-workflow , by file name or id: what PyGithub's
+    # get_workflow() reads before create_dispatch() (PyGithub replay data,
+    # Workflow.testCreateDispatchForNonTriggerEnabled: GET .../workflows/check.yml, then the dispatch by id).
+    ctx = Ctx(req)
+    repo = ctx.repo
+    found = workflow_file(repo, req.params["workflow_id"], repo.resolve(repo.default_branch) or repo.default_branch)
+    if found is None:
+        raise not_found()
+    path, text = found
+    try:
+        doc = yaml.safe_load(text or "") or {}
+    except yaml.YAMLError:
+        doc = {}
+    name = doc.get("name") if isinstance(doc, dict) and isinstance(doc.get("name"), str) else path
+    ident, created = workflow_id(path), iso(repo.created_at)
+    web = f"{ctx.web}/{repo.full_name}"
+    return Response(200, {
+        "id": ident, "node_id": node_id("W", ident), "name": name, "path": path, "state": "active",
+        "created_at": created, "updated_at": created, "url": f"{ctx.repo_url(repo)}/actions/workflows/{ident}",
+        "html_url": f"{web}/blob/{repo.default_branch}/{path}",
+        # by name, percent-encoded (".../workflows/Manual%20dispatch%20test%20workflow/badge.svg", same data)
+        "badge_url": f"{web}/workflows/{quote(name)}/badge.svg"})
 
 
 @router.add("POST", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", ("actions", "write"))
