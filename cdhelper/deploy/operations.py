@@ -85,9 +85,9 @@ def retry_of(records: list[Record], environment: str, version: str = "") -> Fail
                      "run `cdhelper status` to see the failed versions; promote a new version with `promote`")
 
 
-def retry_acknowledgement(failure: Failure, actor: str, run_id: int) -> str:
-    """The acknowledgement a retry records: which failure it retries, and who asked."""
-    asked = f", asked by {actor or 'unknown'} in run {run_id}"
+def retry_acknowledgement(failure: Failure, actor: str, run_id: int, reason: str = "") -> str:
+    """The acknowledgement a retry records: which failure it retries, who asked, and why (`reason`)."""
+    asked = f", asked by {actor or 'unknown'} in run {run_id}" + (f": {reason[:200]}" if reason else "")
     said = f"retry of deployment {failure.deployment_id}, which {failure.how}: {failure.reason}"
     return (said if len(said) + len(asked) <= REASON_MAX else said[:REASON_MAX - len(asked) - 1] + "…") + asked
 

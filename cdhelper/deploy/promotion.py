@@ -215,7 +215,11 @@ def resume(client, ctx, config, env, req, candidate, record: Record, plan, comma
             "(its `soak:`): the scheduled resume (cd-resume.yml) or `cdhelper rollout resume` continues it then")
         return PromotionResult(candidate, env.name, record.id, "scheduled", _gate_from_payload(
             record.payload, config.gate_environment), ignored=ledger.ignored, node_id=record.node_id, plan=plan)
-    resumes.check_due(pause, env.name, soak_seconds, how=req.resumed_by)
+    if req.full and pause.resume_after is not None and resumes.clock() < pause.resume_after:
+        # Argo's `promote --full` skips pauses too: a person's decision, through the gate in delivery mode.
+        log(f"the soak of {record.version} in {env.name} until {strategies.iso(pause.resume_after)} is skipped (--full)")
+    else:
+        resumes.check_due(pause, env.name, soak_seconds, how=req.resumed_by)
     if gated and req.dry_run:  # the scheduled resume asks first whether its gate job must run
         decision = gates.GateDecision(True, config.gate_environment)
     elif gated:

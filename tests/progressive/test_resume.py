@@ -104,6 +104,19 @@ def test_full_skips_the_remaining_steps_to_100_percent_and_the_statuses_say_so(p
     assert pipeline.states(record["id"])[-1] == "success"
 
 
+def test_full_skips_the_soak_too_a_persons_decision(pipeline, held):
+    record, _, calls, _ = held  # the soak has hours to go: a plain resume is refused, --full is not
+    pipeline.new_run(201)
+    early = pipeline.run("rollout", "resume", "--environment", "production", "--mode", "deployment")
+    assert early.code == 2 and "may resume after" in early.out
+    done = pipeline.run("rollout", "resume", "--environment", "production", "--full", "--mode", "deployment",
+                        GITHUB_ACTOR="carol")
+    assert done.code == 0, done.out
+    assert "is skipped (--full)" in done.err
+    assert [c.split(" rollback")[0] for c in calls()] == ["shift-traffic version=1.0.0 weight=100 slot="]
+    assert pipeline.states(record["id"])[-1] == "success"
+
+
 def test_full_still_runs_the_analyses_after_the_rollout(pipeline, held):
     record, at, calls, _ = held
     config = pipeline.tmp / ".github" / "cd.yml"

@@ -167,7 +167,8 @@ def _add_retry(actions):
             records = read_ledger(client, ctx, [args.environment]).of(args.environment)
             failure = operations.retry_of(records, args.environment, (args.release_version or "").strip())
             args.release_version = failure.version
-            args.acknowledge_failure = operations.retry_acknowledgement(failure, ctx.actor, ctx.run_id)
+            given = " ".join((args.acknowledge_failure or "").split())  # the person's own reason, kept with it
+            args.acknowledge_failure = operations.retry_acknowledgement(failure, ctx.actor, ctx.run_id, given)
             io.info(f"retrying {failure.version} in {args.environment}: {failure.describe(args.environment)}")
         return promote.run(args, io)
     return run
