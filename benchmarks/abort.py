@@ -7,6 +7,8 @@
   the aborted record's status, the rollback record's create and its status).
 - The same for a first release (no rollback record).
 - The split abort's deploy phase, which runs the hooks (target: 0).
+- `cdhelper status` while that canary is paused against the same status once it is aborted (target:
+  at most 1 request more).
 benchmarks/run.py calls bench().
 """
 
@@ -72,9 +74,17 @@ def _scenario(gh, tmp: Path, *, first_release: bool) -> dict:
             assert cli.main(["promote", "--environment", "staging", "--version", version, "--mode", "deployment"]) == 0
             assert cli.main(["promote", "--environment", "production", "--version", version, "--mode", "deployment"]) == 0
     gh.reset_log()
+    with _job(gh, tmp, 9):
+        assert cli.main(["status", "--json"]) == 0
+    status_paused = gh.total_requests()
+    gh.reset_log()
     with _job(gh, tmp, 10):
         assert cli.main(["rollout", "abort", "--environment", "production"]) == 0
-    return {"requests": gh.total_requests(), "writes": gh.writes()}
+    figures = {"requests": gh.total_requests(), "writes": gh.writes()}
+    gh.reset_log()
+    with _job(gh, tmp, 11):
+        assert cli.main(["status", "--json"]) == 0
+    return {**figures, "status_paused": status_paused, "status_settled": gh.total_requests()}
 
 
 def _deploy_phase(gh, tmp: Path) -> int:
@@ -108,6 +118,9 @@ def bench() -> dict:
         with GitHubDouble(repos=["acme/app"]) as gh, tempfile.TemporaryDirectory() as tmp:
             figures = _scenario(gh, Path(tmp), first_release=first)
             out[f"{name}_requests"], out[f"{name}_writes"] = figures["requests"], figures["writes"]
+            if not first:  # status while a rollout is paused against the same environments once it is not
+                out["status_requests_paused"], out["status_requests_settled"] = (figures["status_paused"],
+                                                                                 figures["status_settled"])
     with GitHubDouble(repos=["acme/app"]) as gh, tempfile.TemporaryDirectory() as tmp:
         out["abort_deploy_phase_requests"] = _deploy_phase(gh, Path(tmp))
     return out

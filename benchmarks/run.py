@@ -255,6 +255,8 @@ def write_markdown(results: dict) -> str:
         rows.append(("`rollout abort`: API requests besides the hooks, paused canary / first release; its deploy phase",
                      f"{ab['abort_paused_canary_requests']} / {ab['abort_first_release_requests']}; "
                      f"{ab['abort_deploy_phase_requests']}", "3 plus hooks (issue 21; 4: see benchmarks/abort.py); 0"))
+        rows.append(("`status` with a paused rollout / with none (API requests)",
+                     f"{ab['status_requests_paused']} / {ab['status_requests_settled']}", "at most 1 more"))
     if "judge" in results:
         j = results["judge"]
         rows.append(("Canary judge CPU per metric, 1,000 values each side; A/A false failures at 98% (either)",
