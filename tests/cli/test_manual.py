@@ -46,3 +46,21 @@ def test_every_option_of_every_command_says_what_it_does():
     assert silent == []
     docs = (ROOT / "docs" / "cli.md").read_text()
     assert [name for name in sub.choices if f"| `{name}` |" not in docs] == []
+
+
+def _parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """Every parser of the command line, sub-commands of sub-commands included, with its words."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _parsers(child, (*path, name))
+
+
+def test_the_help_of_every_command_and_sub_command_prints():
+    """argparse formats `%` in help texts: a bare one turns `--help` into a traceback (it did for
+    `cdhelper rollout --help`)."""
+    found = list(_parsers(build_parser()))
+    assert ("rollout", "abort") in {path for path, _ in found}, "the walk reaches sub-commands"
+    for path, parser in found:
+        assert parser.format_help(), path

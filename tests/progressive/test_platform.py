@@ -267,8 +267,11 @@ def test_missing_names_each_part_with_its_install_command(monkeypatch):
     assert len(lacking) == 3
     assert "nginx" in lacking[0] and "apt-get install nginx-light" in lacking[0]
     assert "prometheus" in lacking[1] and "apt-get install prometheus" in lacking[1]
-    assert "prometheus_client" in lacking[2] and "pip install prometheus-client" in lacking[2]
-    assert "pip install -e '.[rehearse]'" in lacking[2]
+    assert "prometheus_client" in lacking[2] and "pip install 'cdhelper[samples]'" in lacking[2]
+    assert "pip install -e '.[rehearse,samples]'" in lacking[2]
+    flags = Platform.missing(flags=True)  # the flag-flip scenario's sample app: its own packages
+    assert len(flags) == 4 and "openfeature-sdk and openfeature-provider-flagd" in flags[0]
+    assert "'.[rehearse,samples]'" in flags[0]
     with pytest.raises(PlatformError, match="apt-get install nginx-light"):
         Platform("/nonexistent/never-created").start()
 

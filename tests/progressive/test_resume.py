@@ -241,3 +241,17 @@ def test_the_split_phases_of_a_full_resume_open_deploy_and_record_on_the_same_re
     assert "canary 5/5: 100%, promoted fully (steps 3-4 skipped) (reported by the deploy job)" in texts
     assert [d["id"] for d in pipeline.deployments("production")] == [record["id"]]
     assert pipeline.states(record["id"])[-1] == "success"
+
+
+@pytest.mark.parametrize("extra", [["--full"], ["--deployment", "7"], ["--environment", "production"]])
+def test_due_with_one_rollout_named_is_refused_in_one_line(pipeline, held, extra):
+    done = pipeline.run("rollout", "resume", "--due", *extra, "--mode", "deployment")
+    assert done.code == 2 and "--due was given with" in done.err and "Traceback" not in done.err
+    assert len(done.err.strip().splitlines()) == 1, done.err
+
+
+@pytest.mark.parametrize("operation", ["abort", "resume", "retry"])
+def test_an_environment_outside_the_path_is_refused_before_anything_is_printed(pipeline, held, operation):
+    done = pipeline.run("rollout", operation, "--environment", "prod", *(["--mode", "deployment"] if operation != "abort" else []))
+    assert done.code == 2 and "'prod' is not in the promotion path" in done.err, done.err
+    assert "==" not in done.err and "::group::" not in done.out  # no header of an operation that never started

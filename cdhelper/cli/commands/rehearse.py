@@ -26,7 +26,7 @@ def register(sub) -> dict:
     p.add_argument("--scenario", choices=["canary", "canary-rollback", "blue-green", "canary-judge", "flag-flip"],
                    help="rehearse progressive delivery: production on a real nginx + Prometheus, several releases; "
                         "canary-judge: a canary judged against its baseline, no fixed threshold "
-                        "(needs nginx, prometheus and prometheus_client; docs/progressive-delivery.md)")
+                        "(needs nginx, prometheus and the extra cdhelper[samples]; docs/rehearse.md)")
     own = p.add_argument_group("your own workflow (docs/rehearse.md); run from your repository's checkout")
     own.add_argument("--workflow", metavar="PATH", help="rehearse this workflow of the checkout in the current "
                      "directory, e.g. .github/workflows/ship.yml, with a double seeded from its .github/cd.yml")

@@ -48,7 +48,7 @@ OPERATIONS: dict = {}
 
 def _add_abort(actions):
     p = actions.add_parser("abort", help="undo a paused or interrupted rollout as the automated rollback does "
-                           "(canary to 0%, blue-green back, otherwise the live version redeployed), and record it")
+                           "(canary to 0%%, blue-green back, otherwise the live version redeployed), and record it")
     edge.config_options(p)
     edge.trusted_writer_option(p)
     p.add_argument("--environment", default=edge.input_value("environment"), help="the environment of the rollout")
@@ -93,6 +93,7 @@ def _add_abort(actions):
                                     reason=args.reason or "", log=io.info)
         else:
             cfg = edge.load_config(args, ctx)
+            cfg.environment(args.environment)  # an unknown one is refused before any output
             ident = _deployment_id(args.deployment)
             warn = functools.partial(io.warning, title="Untrusted record ignored")
             if phase == "open":
@@ -163,6 +164,7 @@ def _add_retry(actions):
                 raise InputError("retry takes no --rollback or --resume-step", "a retry promotes a failed version "
                                  "again from the start", "use `cdhelper promote` for those")
             ctx = edge.run_context(args, io)
+            edge.load_config(args, ctx).environment(args.environment)  # an unknown one: refused as promote does
             client = edge.github_client(ctx)
             records = read_ledger(client, ctx, [args.environment]).of(args.environment)
             failure = operations.retry_of(records, args.environment, (args.release_version or "").strip())
@@ -233,8 +235,14 @@ def _resume(args, io) -> int:
     if deployment and not (deployment.isascii() and deployment.isdigit()):
         raise InputError(f"deployment {deployment[:30]!r} is not a deployment id", "it is the record's number",
                          "pass the id `cdhelper status` shows, e.g. --deployment 1234")
+    if due and (full or deployment or (args.environment or "").strip()):
+        raise InputError("--due was given with " + ("--full" if full else "--deployment" if deployment else "--environment"),
+                         "--due resumes the oldest hold that is due anywhere in the path, on a schedule",
+                         "leave --due out to resume one rollout (by hand or with --full), or leave the others out")
     ctx = edge.run_context(args, io)
     cfg = edge.load_config(args, ctx)
+    if not due:
+        cfg.environment(args.environment)  # an unknown one is refused before any output
     req = ResumeRequest(environment=args.environment or "", mode=mode, deployment_id=int(deployment or 0), full=full,
                         due=due, phase=args.phase, dry_run=dry_run, gated=gated, gate_job=args.gate_job,
                         soak_environment=args.soak_environment, command=args.deploy_command,

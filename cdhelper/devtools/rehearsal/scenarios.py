@@ -159,7 +159,7 @@ analysis:
 def run(name: str, *, mode: str, as_json: bool, keep: bool, io) -> int:
     from .platform import Platform
     scenario = SCENARIOS[name]
-    lacking = Platform.missing()
+    lacking = Platform.missing(flags=name == "flag-flip")
     if lacking:
         raise InputError(f"the {name} scenario cannot run here", "it needs real parts: " + "; ".join(lacking),
                          "install them (then run again); `cdhelper rehearse` without --scenario needs none of them")

@@ -35,12 +35,16 @@ from .load import Load
 from .supervisor import PACKAGE_ROOT, STATE
 
 APT = "apt-get install nginx-light prometheus"
-PIP = "pip install prometheus-client (or, in a cdhelper checkout: pip install -e '.[rehearse]')"
+PIP = "pip install 'cdhelper[samples]' (in a cdhelper checkout: pip install -e '.[rehearse,samples]')"
 
 
-def missing(python: str | None = None) -> list[str]:
-    """What the platform needs and cannot find, each with the command that installs it."""
+def missing(python: str | None = None, *, flags: bool = False) -> list[str]:
+    """What the platform needs and cannot find, each with the command that installs it (`flags`: the
+    sample app evaluates a flag file, with the OpenFeature SDK and its flagd provider)."""
     out = []
+    if flags and not _importable("openfeature.contrib.provider.flagd"):
+        out.append(f"the Python packages openfeature-sdk and openfeature-provider-flagd are not installed (the sample "
+                   f"app's feature flags): {PIP}")
     if not nginx.binary():
         out.append("nginx is not installed (the traffic splitter): apt-get install nginx-light")
     if not prom.binary():
@@ -52,6 +56,13 @@ def missing(python: str | None = None) -> list[str]:
     if not found:
         out.append(f"the Python package prometheus_client is not installed (the sample service's metrics): {PIP}")
     return out
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
 
 
 class Platform:

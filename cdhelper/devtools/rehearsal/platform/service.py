@@ -33,7 +33,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 FLAG = "new-greeting"
-FLAGS_INSTALL = "pip install 'openfeature-sdk==0.10.0' 'openfeature-provider-flagd==0.6.1'  (or pip install -e '.[rehearse]')"
+FLAGS_INSTALL = "pip install 'openfeature-sdk==0.10.0' 'openfeature-provider-flagd==0.6.1'  (or pip install -e '.[rehearse,samples]')"
 FLAGS_POLL_MS = 200  # how often the flagd file provider checks the file's modification time
 
 
