@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from cdhelper.core.errors import InputError
 from cdhelper.progressive import strategies
 
-from . import records
+from . import operations, records
 from .records import Record
 
 # Both layouts' paused statuses: "canary 3/4: paused; …" (one job), "paused at step 3 of 4…" (record job)
@@ -53,35 +53,10 @@ def paused(record: Record) -> Pause | None:
     return Pause(record, int(m.group(1) or m.group(2)), latest.at, strategies.resume_time(latest.description))
 
 
-def in_flight(records_: list[Record], live: Record | None) -> list[Record]:
-    """cdhelper's rollouts in flight or paused ahead of the live record, newest first (no flag flips)."""
-    out = []
-    for record in records_:
-        if live is not None and record.id <= live.id:
-            break
-        if record.ours and record.in_flight and "flag_release" not in (record.payload or {}):
-            out.append(record)
-    return out
-
-
 def find(environment: str, records_: list[Record], live: Record | None, deployment_id: int = 0) -> Pause:
-    """The paused rollout to resume in `environment`: the one `deployment_id` names, else the only one."""
-    flying = in_flight(records_, live)
-    if deployment_id:
-        record = next((r for r in flying if r.id == deployment_id), None)
-        if record is None:
-            raise InputError(f"deployment {deployment_id} is not a rollout in flight in {environment}",
-                             "only a paused rollout newer than the live version can be resumed",
-                             "run `cdhelper status` to see what is paused there, and pass its deployment id")
-    else:
-        if not flying:
-            raise InputError(f"nothing to resume in {environment}", "no rollout is in flight or paused there",
-                             "run `cdhelper status` to see what runs there")
-        if len(flying) > 1:
-            raise InputError(f"{len(flying)} rollouts are in flight in {environment}: "
-                             + ", ".join(f"deployment {r.id} ({r.version})" for r in flying),
-                             "a resume acts on one of them", "pass --deployment ID (the action's `deployment` input)")
-        record = flying[0]
+    """The paused rollout to resume in `environment`: the one `deployment_id` names, else the only one
+    in flight (operations.find, which every operation uses), and it must be paused."""
+    record = operations.find(records_, live, environment, deployment_id)
     pause = paused(record)
     if pause is None:
         raise InputError(f"deployment {record.id} ({record.version}) in {environment} is not paused",
@@ -115,7 +90,7 @@ def due(ledger, environments: list[str]) -> list[tuple[datetime, str, Pause]]:
     found = []
     for name in environments:
         target = ledger.of(name)
-        for record in in_flight(target, records.live_record(target)):
+        for record in operations.in_flight(target, records.live_record(target)):
             pause = paused(record)
             if pause is not None and pause.resume_after is not None and pause.resume_after <= clock():
                 found.append((pause.resume_after, name, pause))

@@ -35,14 +35,20 @@ gate:
 """
 
 
-def test_the_scheduled_resume_continues_a_due_hold_on_the_same_record(rehearsal_factory):  # noqa: F811
-    r = rehearsal_factory("deployment")
+def pause_a_canary(r) -> dict:
+    """The template pipeline, deployment mode, with a canary that holds at 50% for an hour: its record."""
     (r.repo_dir / "shift.sh").write_text(SHIFT)
     (r.repo_dir / "shift.sh").chmod(0o755)
     r.commit("A canary that soaks an hour", {".github/cd.yml": CD_YML})
     r.plan_run()
     assert r.act() == 0, r.output()[-3000:]
     [record] = _deployments(r, "production")
+    return record
+
+
+def test_the_scheduled_resume_continues_a_due_hold_on_the_same_record(rehearsal_factory):  # noqa: F811
+    r = rehearsal_factory("deployment")
+    record = pause_a_canary(r)
     statuses = r.double.repo(REPOSITORY).statuses[record["id"]]
     assert statuses[-1]["state"] == "in_progress" and "may resume after" in statuses[-1]["description"]
     assert r.jobs["soak"].result == "success" and "production-resume" not in {

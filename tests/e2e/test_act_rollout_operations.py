@@ -11,7 +11,7 @@ import pytest
 from cdhelper.devtools.rehearsal import REPOSITORY
 
 from .test_act_pipeline import _deployments, _states, rehearsal_factory  # noqa: F401 - fixture
-from .test_act_resume import CD_YML, SHIFT
+from .test_act_resume import pause_a_canary
 
 pytestmark = pytest.mark.act
 
@@ -26,12 +26,7 @@ def _operate(r, operation: str, run_id: int, *extra: str) -> int:
 
 def test_a_paused_canary_is_aborted_retried_and_promoted_fully_from_the_operations_workflow(rehearsal_factory):  # noqa: F811
     r = rehearsal_factory("deployment")
-    (r.repo_dir / "shift.sh").write_text(SHIFT)
-    (r.repo_dir / "shift.sh").chmod(0o755)
-    r.commit("A canary that soaks an hour", {".github/cd.yml": CD_YML})
-    r.plan_run()
-    assert r.act() == 0, r.output()[-3000:]
-    [paused] = _deployments(r, "production")
+    paused = pause_a_canary(r)
     version = paused["payload"]["version"]
     weights = r.targets / f"weights-{version}"
     assert weights.read_text().split() == ["50"] and _states(r, paused)[-1] == "in_progress"

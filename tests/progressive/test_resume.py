@@ -87,7 +87,7 @@ def test_a_resume_after_its_time_continues_the_same_record_from_another_run(pipe
         "shift-traffic version=1.0.0 weight=50 slot=", "shift-traffic version=1.0.0 weight=75 slot=",
         "shift-traffic version=1.0.0 weight=100 slot="]
     again = pipeline.run("rollout", "resume", "--environment", "production", "--mode", "deployment")
-    assert again.code == 2 and "nothing to resume in production" in again.out  # live now: nothing paused
+    assert again.code == 2 and "no rollout is in flight or paused in production" in again.out  # live now
 
 
 def test_full_skips_the_remaining_steps_to_100_percent_and_the_statuses_say_so(pipeline, held):
