@@ -203,3 +203,70 @@ def test_a_forged_report_of_a_pause_where_the_plan_may_not_pause_is_an_error(pip
     assert closed.outputs["paused"] == "false" and closed.outputs["state"] == "error", closed.out
     [record] = pipeline.deployments("production")
     assert _statuses(pipeline, record["id"])[-1]["state"] == "error"
+
+
+# --- the executor: rolling batches and blue-green's idle slot pause and resume too -------------------
+
+class _Unsure:
+    """Hooks and an analysis `unsure` (with `inconclusive: pause`) inconclusive at the first call only."""
+
+    def __init__(self):
+        self.calls: list[str] = []
+        self.reports: list[str] = []
+        self.analysed = 0
+
+    def rollout(self, plan: strategies.Plan) -> strategies.Rollout:
+        def hook(name: str, extra: dict) -> int:
+            self.calls.append(f"{name}#{extra.get('CD_BATCH', '')}{extra.get('CD_SLOT', '')}"
+                              + (" (rollback)" if extra.get("CD_ROLLBACK") == "true" else ""))
+            return 0
+
+        def analyze(name: str, variables: dict):
+            self.analysed += 1
+            sample = analysis.Measurement(at=0.0, value=1.0, ok=None if self.analysed == 1 else True, detail="1")
+            return analysis.Result(name, "inconclusive" if self.analysed == 1 else "passed", (sample,),
+                                   f"{name} ...", pause=True)
+        return strategies.Rollout(plan=plan, variables={"CD_VERSION": "2.0.0", "CD_PREVIOUS_VERSION": "1.0.0"},
+                                  run_hook=hook, analyze=analyze, report=self.reports.append, log=lambda _: None,
+                                  live_slot="blue")
+
+
+def test_a_rolling_rollout_pauses_at_its_batch_and_resumes_with_the_next():
+    fake = _Unsure()
+    plan = strategies.Plan("rolling", batches=3, step_analysis=("unsure",))
+    paused = strategies.execute(fake.rollout(plan))
+    assert (paused.state, paused.paused_at, paused.undone) == ("paused", 1, False)
+    assert fake.calls == ["deploy#1"] and fake.reports[-1].startswith("paused at step 1 of 3: analysis unsure inconclusive")
+    assert strategies.pausing_steps(plan, {"unsure": analysis.parse("unsure", {"command": {"run": "true"},
+                                                                               "inconclusive": "pause"})}) == (1, 2, 3)
+    fake.calls.clear()
+    done = strategies.execute(fake.rollout(plan), start=1)
+    assert done.state == "completed" and fake.calls == ["deploy#2", "deploy#3"]
+
+
+def test_a_rolling_rollout_resumed_then_failing_undoes_the_batches_before_the_pause_too():
+    fake = _Unsure()
+    fake.analysed = 1  # the pause at batch 1 happened in an earlier job
+    plan = strategies.Plan("rolling", batches=2, step_analysis=("unsure",))
+    r = fake.rollout(plan)
+    failing = strategies.Rollout(**{**r.__dict__, "run_hook": lambda name, extra: 3 if "CD_ROLLBACK" not in extra
+                                    and extra.get("CD_BATCH") == "2" else r.run_hook(name, extra)})
+    out = strategies.execute(failing, start=1)
+    assert out.state == "failed" and out.undone and fake.calls == ["deploy#1 (rollback)"]  # batch 1 ran before the pause
+
+
+def test_blue_green_pauses_before_the_switch_and_resumes_with_the_switch():
+    fake = _Unsure()
+    plan = strategies.Plan("blue-green", step_analysis=("unsure",))
+    paused = strategies.execute(fake.rollout(plan))
+    assert (paused.state, paused.paused_at, paused.undone) == ("paused", 1, False)
+    assert fake.calls == ["deploy#green"]  # deployed to the idle slot; traffic never moved, nothing undone
+    fake.calls.clear()
+    done = strategies.execute(fake.rollout(plan), start=1)
+    assert done.state == "completed" and fake.calls == ["switch#green", "teardown#"]
+
+
+def test_after_the_rollout_an_inconclusive_analysis_undoes_even_with_pause():
+    fake = _Unsure()
+    out = strategies.execute(fake.rollout(strategies.Plan("all-at-once", analysis=("unsure",))))
+    assert out.state == "failed" and out.undone and fake.calls == ["deploy#", "deploy# (rollback)"]
