@@ -5,7 +5,8 @@ cdhelper decides and records; the user's hooks touch the platform. A `Plan` come
 environment's `strategy:` in cd.yml (or the promote action's `strategy` input); `execute` walks it:
 it runs the hooks with the documented CD_* variables, runs the analyses between steps, reports each
 step as a deployment status, and on a failed or inconclusive analysis undoes what it did at once
-(canary: weight back to 0; blue-green: switch back; otherwise redeploy the previous version). A
+(canary: weight back to 0; blue-green: switch back; otherwise redeploy the previous version), or, for
+an inconclusive analysis with `inconclusive: pause` at a step, pauses there for a person. A
 dry-run analysis is measured and recorded in the step's detail, whatever its outcome, and never undoes.
 """
 
