@@ -188,6 +188,27 @@ def test_the_record_job_keeps_a_reported_inconclusive_pause_where_the_plan_may_p
     assert last["description"].endswith(strategies.INCONCLUSIVE_TAIL)
 
 
+def test_in_the_split_layout_a_person_resumes_it_and_a_later_inconclusive_step_pauses_again(pipeline, canary):
+    configure, release, calls = canary
+    configure()
+    release("1.0.0")
+    _, _, closed = _split(pipeline, "1.0.0")
+    assert closed.outputs["paused"] == "true" and closed.outputs["step"] == "1", closed.out
+    [record] = pipeline.deployments("production")
+    configure(unsure_at="50")
+    calls()
+    pipeline.new_run(600)
+    base = ("rollout", "resume", "--environment", "production")
+    opened = pipeline.run(*base, "--phase", "open", "--mode", "deployment")
+    assert opened.code == 0 and opened.outputs["handoff"], opened.out
+    deployed = pipeline.run(*base, "--phase", "deploy", "--handoff", opened.outputs["handoff"])
+    assert deployed.code == 0 and calls() == ["shift-traffic version=1.0.0 weight=50 slot= rollback=false"]
+    again = pipeline.run(*base, "--phase", "close", "--handoff", opened.outputs["handoff"], "--job-result", "success",
+                         "--report", deployed.outputs["report"])
+    assert again.code == 0 and again.outputs["paused"] == "true" and again.outputs["step"] == "2", again.out
+    assert _statuses(pipeline, record["id"])[-1]["description"].startswith("paused at step 2 of 3: an analysis was")
+
+
 @pytest.mark.parametrize("pause", [False, True])
 def test_a_forged_report_of_a_pause_where_the_plan_may_not_pause_is_an_error(pipeline, canary, pause):
     """The deploy job ran repository code: a report of a pause at a step of no pausing analysis (or
