@@ -560,7 +560,9 @@ def _deploy(client: GitHubClient, ctx: RunContext, config: Config, env: Environm
     with writer.open(result.deployment_id, env.name, environment_url=url,
                      marker={"version": result.candidate.version}) as ending:
         if resume:
-            report(f"Resuming {result.candidate.version} in {env.name} after the hold at step {req.resume_step}")
+            held = any(i + 1 == req.resume_step and s.kind == "hold" for i, s in enumerate(result.plan.steps))
+            report(f"Resuming {result.candidate.version} in {env.name} after the {'hold' if held else 'pause'} "
+                   f"at step {req.resume_step}")  # a pause: where an inconclusive analysis paused it
             if req.full:
                 report(f"promoted fully by {ctx.actor or 'unknown'} (run {ctx.run_id}): "
                        f"{strategies.skipped(req.resume_step, len(result.plan.steps))}")

@@ -22,7 +22,7 @@ from cdhelper.progressive.strategies import resume_time
 REPORTED = re.compile(r"\s*\(reported by the deploy job\)\s*$")
 STEP = re.compile(r"^(canary|rolling|blue-green) (\d+)/(\d+): (.*)$")
 PAUSED = re.compile(r"^paused at step (\d+) of (\d+)")
-RESUMING = re.compile(r"^Resuming .* after the hold at step (\d+)$")
+RESUMING = re.compile(r"^Resuming .* after the (?:hold|pause) at step (\d+)$")
 WEIGHT = re.compile(r"^(\d{1,3})%")
 NO_STEP = "in progress, no step reported yet"
 

@@ -203,6 +203,8 @@ def test_in_the_split_layout_a_person_resumes_it_and_a_later_inconclusive_step_p
     assert opened.code == 0 and opened.outputs["handoff"], opened.out
     deployed = pipeline.run(*base, "--phase", "deploy", "--handoff", opened.outputs["handoff"])
     assert deployed.code == 0 and calls() == ["shift-traffic version=1.0.0 weight=50 slot= rollback=false"]
+    texts = [s["description"] for s in _statuses(pipeline, record["id"])]
+    assert "Resuming 1.0.0 in production after the pause at step 1" in texts
     again = pipeline.run(*base, "--phase", "close", "--handoff", opened.outputs["handoff"], "--job-result", "success",
                          "--report", deployed.outputs["report"])
     assert again.code == 0 and again.outputs["paused"] == "true" and again.outputs["step"] == "2", again.out
@@ -291,3 +293,9 @@ def test_after_the_rollout_an_inconclusive_analysis_undoes_even_with_pause():
     fake = _Unsure()
     out = strategies.execute(fake.rollout(strategies.Plan("all-at-once", analysis=("unsure",))))
     assert out.state == "failed" and out.undone and fake.calls == ["deploy#", "deploy# (rollback)"]
+
+
+def test_status_reads_a_resume_after_an_inconclusive_pause_as_a_resume():
+    from cdhelper.observe.rollouts import parse_step
+    step = parse_step("Resuming 1.0.0 in production after the pause at step 1")
+    assert step is not None and step.resuming and step.step == 1
