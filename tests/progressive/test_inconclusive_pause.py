@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 
+from cdhelper.core.errors import ConfigError
 from cdhelper.progressive import analysis, strategies
 
 from .test_rollouts import HOOK
@@ -151,7 +152,7 @@ def test_without_the_key_an_inconclusive_analysis_still_undoes_the_canary(pipeli
 
 
 def test_an_inconclusive_key_other_than_rollback_or_pause_is_refused_in_one_line():
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(ConfigError) as refused:
         analysis.parse("x", {"command": {"run": "true"}, "inconclusive": "wait"})
     assert "`inconclusive` is 'wait'" in str(refused.value) and "rollback or pause" in str(refused.value)
 
