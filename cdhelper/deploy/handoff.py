@@ -16,6 +16,7 @@ import json
 from importlib import resources
 
 from cdhelper.core.errors import InputError
+from cdhelper.progressive import strategies
 
 MAX_REPORT = 64 * 1024  # characters; GitHub allows 1 MB of outputs per job
 MAX_HANDOFF = 64 * 1024
@@ -28,8 +29,9 @@ def _schema_error(data, name: str):
     return jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
 
 
-def of(result, req, env, plan) -> dict:
-    """The handoff of an opened (or resumed, or already finished) promotion: `result` a PromotionResult."""
+def of(result, req, env, plan, analyses=None) -> dict:
+    """The handoff of an opened (or resumed, or already finished) promotion: `result` a PromotionResult;
+    `analyses` (cd.yml's, by name) tell the steps where an inconclusive analysis may pause."""
     c, previous = result.candidate, result.previous
     holds = [i + 1 for i, step in enumerate(plan.steps) if step.kind == "hold"]
     return {
@@ -37,6 +39,7 @@ def of(result, req, env, plan) -> dict:
         "version": c.version, "digest": c.manifest, "tag": c.tag, "commit": c.commit, "images": list(c.images),
         "mode": req.mode, "rollback": bool(req.rollback), "rollback_of": result.rollback_of,
         "resume_step": req.resume_step, "hold_step": holds[0] if holds else 0, "steps": plan.rollout_steps,
+        "pause_steps": list(strategies.pausing_steps(plan, analyses or {})),
         "strategy": plan.type, "live_slot": result.live_slot, "url": req.environment_url or env.url,
         "unchanged": result.state == "unchanged", "gate": result.gate.payload(),
         "full": bool(getattr(req, "full", False)), "soak_seconds": int(result.soak_seconds),

@@ -123,12 +123,14 @@ def close(client, ctx: RunContext, environment: str, raw_handoff: str, job_resul
         if (report or {}).get("reason") else ""  # cut cleanly before the label, which must stay whole
     if job_result == "success":
         paused = (report or {}).get("paused_at", 0) if state == "paused" else 0
-        if paused and not h["resume_step"] and paused == h["hold_step"]:
+        # a pause only where the open job's plan may pause (its hold, a step an inconclusive analysis may
+        # pause at), and after where this run started: never where the report alone says
+        if paused and h["resume_step"] < paused and paused in (h["hold_step"], *h.get("pause_steps", ())):
             description = paused_description(paused, h)
             writer.status(ident, "in_progress", description, environment_url=url)
             return Closed(ident, "paused", description, paused_at=paused, ignored_report=why, handoff=h)
-        if paused:  # a pause where the plan holds nowhere: the job's success proves no live version
-            description = f"the deploy job succeeded but reported a pause at step {paused}, where the plan does not hold"
+        if paused:  # a pause where the plan may not pause: the job's success proves no live version
+            description = f"the deploy job succeeded but reported a pause at step {paused}, where the plan does not pause"
             writer.status(ident, "error", description, environment_url=url)
             return Closed(ident, "error", description, ignored_report=why, handoff=h)
         flip = h.get("flag")
@@ -153,7 +155,10 @@ def close(client, ctx: RunContext, environment: str, raw_handoff: str, job_resul
 
 def paused_description(step: int, h: dict) -> str:
     """The record job's own paused status: when the hold may resume is this job's clock plus the soak
-    the open job read (never a time the deploy job reported), kept through GitHub's 140-character cut."""
+    the open job read (never a time the deploy job reported), kept through GitHub's 140-character cut;
+    at a step where an inconclusive analysis paused, what a person does instead."""
+    if step in h.get("pause_steps", ()):  # an inconclusive analysis paused it: a person decides, no soak
+        return strategies.inconclusive_pause(step, h["steps"], "an analysis was inconclusive, as the deploy job reported")
     soak = h.get("soak_seconds", 0)
     return strategies.with_resume_time(f"paused at step {step} of {h['steps']}, as the deploy job reported; "
                                        "a later job resumes it", resumes.clock() + timedelta(seconds=soak) if soak else None)

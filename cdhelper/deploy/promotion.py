@@ -125,7 +125,7 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
                              f"run {ctx.run_id} holds no rollout of {candidate.version} in progress there",
                              "resume only after a promotion of this run paused (its `paused` output is true)")
         return _opened(resume(client, ctx, config, env, req, candidate, mine, plan, commands, log, ledger,
-                              gated=gated), req, env, plan)
+                              gated=gated), req, env, plan, config.analyses)
     if mine is not None and mine.state == "success" and req.dry_run:
         return PromotionResult(candidate, env.name, mine.id, "unchanged",
                                _gate_from_payload(mine.payload, config.gate_environment), previous=live,
@@ -134,7 +134,7 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
         log(f"{candidate.version} is already live in {env.name} from this run (deployment {mine.id}); nothing to do")
         return _opened(PromotionResult(candidate, env.name, mine.id, "unchanged",
                                        _gate_from_payload(mine.payload, config.gate_environment), previous=live,
-                                       ignored=ledger.ignored, node_id=mine.node_id, plan=plan), req, env, plan)
+                                       ignored=ledger.ignored, node_id=mine.node_id, plan=plan), req, env, plan, config.analyses)
     # What runs there now, even with the same digest under another version: a rollback returns to it.
     previous = live if live is None or mine is None or live.id != mine.id else None
     rollback_of = _check_order(candidate, live, target, req, env)
@@ -170,13 +170,13 @@ def promote(client: GitHubClient, ctx: RunContext, config: Config, req: Promotio
                              soak_seconds=soak)
     settled = {r.id for r in target if r.state in FINAL_STATES}
     _deploy(client, ctx, config, env, req, result, settled, log, commands=commands)
-    return _opened(result, req, env, plan)
+    return _opened(result, req, env, plan, config.analyses)
 
 
-def _opened(result: PromotionResult, req: PromotionRequest, env: Environment, plan) -> PromotionResult:
+def _opened(result: PromotionResult, req: PromotionRequest, env: Environment, plan, analyses) -> PromotionResult:
     """The open phase ends with the record in progress (or already final) and its handoff."""
     if req.phase == "open" and not req.dry_run and result.state != "scheduled":
-        result.handoff = handoff.of(result, req, env, plan)
+        result.handoff = handoff.of(result, req, env, plan, analyses)
         if result.state == "success":
             result.state = "open"
     return result
@@ -193,7 +193,8 @@ def resume(client, ctx, config, env, req, candidate, record: Record, plan, comma
                          f"deployment {record.id} ({record.version}) is {record.state}, not in progress",
                          "resume only a rollout paused at a `pause: hold` (`cdhelper status` shows it)")
     holds = [i + 1 for i, step in enumerate(plan.steps) if step.kind == "hold"]  # one at most (strategies.py)
-    if req.resume_step not in holds:  # another step would skip the rest of the plan yet record success
+    inconclusive = req.resume_step in strategies.pausing_steps(plan, config.analyses)  # a person's pause: no soak
+    if req.resume_step not in holds and not inconclusive:  # another step would skip the rest of the plan yet record success
         raise InputError(f"resume-step {req.resume_step} is not where the rollout of {env.name} paused",
                          f"its plan holds at step {holds[0]}" if holds else "its plan has no `pause: hold`",
                          "pass the paused promotion's `step` output through unchanged")
@@ -208,7 +209,13 @@ def resume(client, ctx, config, env, req, candidate, record: Record, plan, comma
         nonlocal soak
         soak = soak or rollout.check_soak(client, plan, req)
         return soak
-    hold = plan.steps[req.resume_step - 1]
+    if inconclusive and req.resumed_by != "rollout resume":
+        # the soak job or the scheduled resume never continue what an inconclusive analysis paused: a person does
+        log(f"{record.version} in {env.name} is paused at step {req.resume_step}, where an analysis was inconclusive: "
+            "a person resumes it (`cdhelper rollout resume`) or aborts it (`cdhelper rollout abort`)")
+        return PromotionResult(candidate, env.name, record.id, "scheduled", _gate_from_payload(
+            record.payload, config.gate_environment), ignored=ledger.ignored, node_id=record.node_id, plan=plan)
+    hold = plan.steps[req.resume_step - 1] if plan.steps else strategies.Step("weight")
     if req.resumed_by == "soak job" and hold.seconds and resumes.clock() < resumes.due_at(pause, soak_seconds):
         # a `soak:` hold needs no wait timer: the soak job, started at once, leaves it to a later resume
         log(f"{record.version} in {env.name} soaks until {strategies.iso(resumes.due_at(pause, soak_seconds))} "
@@ -218,7 +225,7 @@ def resume(client, ctx, config, env, req, candidate, record: Record, plan, comma
     if req.full and pause.resume_after is not None and resumes.clock() < pause.resume_after:
         # Argo's `promote --full` skips pauses too: a person's decision, through the gate in delivery mode.
         log(f"the soak of {record.version} in {env.name} until {strategies.iso(pause.resume_after)} is skipped (--full)")
-    else:
+    elif not inconclusive:  # no soak applies to a person's decision on an inconclusive analysis
         resumes.check_due(pause, env.name, soak_seconds, how=req.resumed_by)
     if gated and req.dry_run:  # the scheduled resume asks first whether its gate job must run
         decision = gates.GateDecision(True, config.gate_environment)
@@ -302,7 +309,7 @@ def resume_rollout(client: GitHubClient, ctx: RunContext, config: Config, req: R
     plan = rollout.plan_for(env, preq)
     commands = rollout.check_hooks(plan, env, preq)
     result = resume(client, ctx, config, env, preq, candidate, pause.record, plan, commands, log, ledger, gated=gated)
-    return _opened(result, preq, env, plan)
+    return _opened(result, preq, env, plan, config.analyses)
 
 
 def check_temp_dir(ctx: RunContext) -> None:
@@ -553,7 +560,9 @@ def _deploy(client: GitHubClient, ctx: RunContext, config: Config, env: Environm
     with writer.open(result.deployment_id, env.name, environment_url=url,
                      marker={"version": result.candidate.version}) as ending:
         if resume:
-            report(f"Resuming {result.candidate.version} in {env.name} after the hold at step {req.resume_step}")
+            held = any(i + 1 == req.resume_step and s.kind == "hold" for i, s in enumerate(result.plan.steps))
+            report(f"Resuming {result.candidate.version} in {env.name} after the {'hold' if held else 'pause'} "
+                   f"at step {req.resume_step}")  # a pause: where an inconclusive analysis paused it
             if req.full:
                 report(f"promoted fully by {ctx.actor or 'unknown'} (run {ctx.run_id}): "
                        f"{strategies.skipped(req.resume_step, len(result.plan.steps))}")

@@ -22,7 +22,7 @@ from cdhelper.progressive.strategies import resume_time
 REPORTED = re.compile(r"\s*\(reported by the deploy job\)\s*$")
 STEP = re.compile(r"^(canary|rolling|blue-green) (\d+)/(\d+): (.*)$")
 PAUSED = re.compile(r"^paused at step (\d+) of (\d+)")
-RESUMING = re.compile(r"^Resuming .* after the hold at step (\d+)$")
+RESUMING = re.compile(r"^Resuming .* after the (?:hold|pause) at step (\d+)$")
 WEIGHT = re.compile(r"^(\d{1,3})%")
 NO_STEP = "in progress, no step reported yet"
 
@@ -158,7 +158,9 @@ def rollout_of(record: Record, live: Record | None) -> Rollout:
         then = f"; then it continues from step {step.step + 1}" if step else ""
         soaked = any(str(s).startswith("hold ") and str(s) != "hold (resumed by a later job)"
                      for s in strategy.get("steps") or [])
-        resumes = ("the scheduled resume (cd-resume.yml) or `cdhelper rollout resume`, once due" + then if soaked else
+        resumes = ("a person: `cdhelper rollout resume` (an analysis was inconclusive; no soak)" + then
+                   + ", or `cdhelper rollout abort` undoes it" if step and "inconclusive" in step.what else
+                   "the scheduled resume (cd-resume.yml) or `cdhelper rollout resume`, once due" + then if soaked else
                    "the workflow's soak job, once the soak environment's wait timer ends (or `cdhelper rollout "
                    "resume`, once due)" + then)
     return Rollout(record.id, record.version, task_of(record), str(strategy.get("type") or "all-at-once"),

@@ -105,8 +105,9 @@ def run(*, plan: strategies.Plan, commands: dict[str, str], cd_vars: dict[str, s
         log(f"step {step.step}: {step.what}: {step.outcome}" + (f" - {step.detail}" if step.detail else ""))
     if abort:
         return _aborted(outcome, cd_vars)
-    if outcome.state == "paused":
-        return Ended("paused", f"paused at step {outcome.paused_at} of {plan.rollout_steps}", outcome)
+    if outcome.state == "paused":  # at a hold, or (with a reason) where an inconclusive analysis paused
+        return Ended("paused", strategies.inconclusive_pause(outcome.paused_at, plan.rollout_steps, outcome.reason)
+                     if outcome.reason else f"paused at step {outcome.paused_at} of {plan.rollout_steps}", outcome)
     if outcome.state == "completed":
         return Ended("success", f"{cd_vars['CD_VERSION']} is live in {cd_vars['CD_ENVIRONMENT']}", outcome)
     what = f"deploying {cd_vars['CD_VERSION']} to {cd_vars['CD_ENVIRONMENT']} failed"

@@ -5,7 +5,8 @@ cdhelper decides and records; the user's hooks touch the platform. A `Plan` come
 environment's `strategy:` in cd.yml (or the promote action's `strategy` input); `execute` walks it:
 it runs the hooks with the documented CD_* variables, runs the analyses between steps, reports each
 step as a deployment status, and on a failed or inconclusive analysis undoes what it did at once
-(canary: weight back to 0; blue-green: switch back; otherwise redeploy the previous version). A
+(canary: weight back to 0; blue-green: switch back; otherwise redeploy the previous version), or, for
+an inconclusive analysis with `inconclusive: pause` at a step, pauses there for a person. A
 dry-run analysis is measured and recorded in the step's detail, whatever its outcome, and never undoes.
 """
 
@@ -150,7 +151,7 @@ class Outcome:
     state: str  # "completed" | "paused" | "failed"
     steps: list[StepReport] = field(default_factory=list)
     reason: str = ""
-    paused_at: int = 0  # the next step to run on resume (a canary `hold`)
+    paused_at: int = 0  # the step paused at (a canary `hold`, or an inconclusive analysis with `inconclusive: pause`)
     undone: bool = False  # the failure was undone (traffic back, switched back, redeployed)
     failed_hook: str = ""  # a hook exited non-zero (not an analysis)
     undo_failed: bool = False  # an undo hook exited non-zero: the platform may be half-way back
@@ -180,6 +181,36 @@ class _Failed(Exception):
         self.reason, self.hook = reason, hook
 
 
+class _Paused(Exception):
+    """An analysis with `inconclusive: pause` ended inconclusive: a person resumes or aborts."""
+
+    def __init__(self, step: int, reason: str):
+        super().__init__(reason)
+        self.step, self.reason = step, reason
+
+
+# What a person does with a rollout an inconclusive analysis paused (kept whole through GitHub's cut)
+INCONCLUSIVE_TAIL = "; `cdhelper rollout resume` continues, `cdhelper rollout abort` undoes"
+
+
+def inconclusive_pause(step: int, steps: int, why: str) -> str:
+    """The paused status of an inconclusive analysis: the prefix observe/rollouts.py and resume.py read,
+    why, then what a person does, fitted to GitHub's 140 characters."""
+    return with_resume_time(f"paused at step {step} of {steps}: {why}", None, after=INCONCLUSIVE_TAIL)
+
+
+def pausing_steps(plan: Plan, analyses: Mapping) -> tuple[int, ...]:
+    """The steps an inconclusive analysis may pause at (`inconclusive: pause`, not a dry run): a
+    canary's weight steps, a rolling rollout's batches, blue-green's idle slot (step 1, before the switch)."""
+    def pauses(names: tuple[str, ...]) -> bool:
+        return any(getattr(analyses.get(n), "inconclusive", "") == "pause" and not analyses[n].dry_run for n in names)
+    if plan.type == "canary":
+        return tuple(i + 1 for i, s in enumerate(plan.steps) if s.kind == "weight" and pauses(s.analysis))
+    if plan.type in ("rolling", "blue-green") and pauses(plan.step_analysis):
+        return tuple(range(1, plan.batches + 1)) if plan.type == "rolling" else (1,)
+    return ()
+
+
 def execute(r: Rollout, *, start: int = 0, full: bool = False) -> Outcome:
     """Walk the plan from step `start` (a resumed canary; `full`: the remaining steps skipped, one
     shift to 100%). Never raises for a failed analysis or hook: the outcome says what failed and
@@ -193,9 +224,13 @@ def execute(r: Rollout, *, start: int = 0, full: bool = False) -> Outcome:
             {"all-at-once": _all_at_once, "rolling": _rolling, "blue-green": _blue_green}[r.plan.type](r, out, done, start)
         if out.state == "paused":
             return out
+        # after the rollout an inconclusive analysis always undoes (may_pause stays False): traffic is all moved
         _analyses(r, out, r.plan.analysis, "after the rollout", len(out.steps) + 1)
         if r.plan.type in ("canary", "blue-green") and "teardown" in r.hooks:
             _hook(r, "teardown", {})  # what the new version no longer needs (never blue-green's old slot)
+    except _Paused as paused:  # nothing undone: a person resumes or aborts it
+        out.state, out.paused_at, out.reason = "paused", paused.step, paused.reason
+        r.report(inconclusive_pause(paused.step, r.plan.rollout_steps, paused.reason))
     except _Failed as failed:
         out.state, out.reason, out.failed_hook = "failed", failed.reason, failed.hook
         out.undone = undo(r, out, done, step=_failing_step(out, start))
@@ -229,10 +264,11 @@ def _hook(r: Rollout, name: str, extra: dict[str, str]) -> None:
 
 
 def _analyses(r: Rollout, out: Outcome, names: tuple[str, ...], what: str, step: int,
-              extra: dict[str, str] | None = None) -> str:
+              extra: dict[str, str] | None = None, *, may_pause: bool = False) -> str:
     """Run the analyses of a step; the short text of their values for the step's status ("" when
     there are none). The step's detail holds each analysis' reason once (it names the analysis and
-    its outcome itself); a failure's reason starts with the values, so a cut status keeps them."""
+    its outcome itself); a failure's reason starts with the values, so a cut status keeps them.
+    `may_pause`: an inconclusive analysis with `inconclusive: pause` pauses here (raises _Paused)."""
     if not names:
         return ""
     variables = {**r.variables, **(extra or {})}
@@ -244,6 +280,9 @@ def _analyses(r: Rollout, out: Outcome, names: tuple[str, ...], what: str, step:
         label = f"{name}{' (dry-run)' if dry_run else ''} {result.outcome}"
         values.append(f"{label}: {_values(result)}")
         if result.outcome != "passed" and not dry_run:
+            if may_pause and result.outcome == "inconclusive" and getattr(result, "pause", False):
+                out.steps.append(StepReport(step, f"analysis {what}", "paused", "; ".join(details)))
+                raise _Paused(step, f"analysis {label} ({_values(result)})")
             out.steps.append(StepReport(step, f"analysis {what}", result.outcome, "; ".join(details)))
             why = result.reason.removeprefix(label).lstrip(" :")
             raise _Failed(f"analysis {label} {what}: {_values(result)} - {why}")
@@ -278,12 +317,13 @@ def _all_at_once(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
 
 def _rolling(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
     n = r.plan.batches
-    for batch in range(1, n + 1):
+    done.extend(range(1, start + 1))  # resumed after an inconclusive pause at batch `start`: those run the new version
+    for batch in range(start + 1, n + 1):
         extra = {"CD_BATCH": str(batch), "CD_BATCHES": str(n), "CD_STEP": str(batch), "CD_STEPS": str(n)}
         _hook(r, "deploy", extra)
         done.append(batch)
         out.steps.append(StepReport(batch, f"batch {batch}/{n}", "done"))
-        measured = _analyses(r, out, r.plan.step_analysis, f"after batch {batch}/{n}", batch, extra)
+        measured = _analyses(r, out, r.plan.step_analysis, f"after batch {batch}/{n}", batch, extra, may_pause=True)
         r.report(_step_text(f"rolling {batch}/{n}: batch deployed", measured))
 
 
@@ -291,10 +331,11 @@ def _blue_green(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
     live = r.live_slot or ""
     idle = "green" if live == "blue" else "blue"
     extra = {"CD_SLOT": idle, "CD_PREVIOUS_SLOT": live}
-    _hook(r, "deploy", extra)
-    out.steps.append(StepReport(1, f"deploy to the idle slot {idle}", "done"))
-    measured = _analyses(r, out, r.plan.step_analysis, f"of the idle slot {idle}", 1, {"slot": idle})
-    r.report(_step_text(f"blue-green 1/2: {idle} deployed", measured))
+    if not start:  # resumed after an inconclusive pause at the idle slot (step 1): a person decided, switch
+        _hook(r, "deploy", extra)
+        out.steps.append(StepReport(1, f"deploy to the idle slot {idle}", "done"))
+        measured = _analyses(r, out, r.plan.step_analysis, f"of the idle slot {idle}", 1, {"slot": idle}, may_pause=True)
+        r.report(_step_text(f"blue-green 1/2: {idle} deployed", measured))
     _hook(r, "switch", extra)
     done.append(1)  # traffic is on the new slot: undo switches back
     out.steps.append(StepReport(2, f"switch to {idle}", "done"))
@@ -302,14 +343,15 @@ def _blue_green(r: Rollout, out: Outcome, done: list[int], start: int) -> None:
 
 
 def _canary(r: Rollout, out: Outcome, done: list[int], start: int, *, full: bool = False) -> None:
-    """`start` > 0 resumes after a hold: first the analysis of the weight the hold kept (the soak).
+    """`start` > 0 resumes after a hold: first the analysis of the weight the hold kept (the soak);
+    after an inconclusive pause at a weight step, straight on with the next step.
     `full` then skips the remaining steps: one shift to 100%, their analyses not run."""
     steps = r.plan.steps
     if start == 0:
         _hook(r, "deploy", {"CD_WEIGHT": "0", "CD_STEP": "0", "CD_STEPS": str(len(steps))})
     done.append(1)  # from here on, undo means: weight back to 0
     held = next((s for s in reversed(steps[:start]) if s.kind == "weight"), None)
-    if held is not None:
+    if held is not None and steps[start - 1].kind == "hold":  # not after an inconclusive pause: a person decided
         _analyses(r, out, held.analysis, f"at {held.weight}% after the hold", start, {"weight": str(held.weight)})
     if full and start:
         n = len(steps)
@@ -333,7 +375,8 @@ def _canary(r: Rollout, out: Outcome, done: list[int], start: int, *, full: bool
         extra["CD_WEIGHT"] = str(step.weight)
         _hook(r, "shift-traffic", extra)
         out.steps.append(StepReport(number, f"traffic {step.weight}%", "done"))
-        measured = _analyses(r, out, step.analysis, f"at {step.weight}%", number, {"weight": str(step.weight)})
+        measured = _analyses(r, out, step.analysis, f"at {step.weight}%", number, {"weight": str(step.weight)},
+                             may_pause=True)
         r.report(_step_text(f"canary {number}/{len(steps)}: {step.weight}%", measured))
 
 

@@ -53,6 +53,7 @@ class Result:
     measurements: tuple[Measurement, ...]
     reason: str            # one line with the measured values, for the record and the summary
     dry_run: bool = False  # measured and recorded, never deciding (the rollout goes on whatever the outcome)
+    pause: bool = False  # `inconclusive: pause`: an inconclusive outcome pauses the rollout for a person
 
     def passed(self) -> bool:
         return self.outcome == "passed"
@@ -155,4 +156,5 @@ def _result(analysis: Analysis, outcome: str, rule: str, why: str, measurements:
         reason = f"{name} inconclusive: {why}{early} (last: {measurements[-1].detail if measurements else '-'}; " \
                  f"values: {shown})"
     return Result(name=analysis.name, outcome=outcome, measurements=tuple(measurements),
-                  reason=" ".join(reason.split()), dry_run=analysis.dry_run)
+                  reason=" ".join(reason.split()), dry_run=analysis.dry_run,
+                  pause=analysis.inconclusive == "pause")

@@ -1,5 +1,5 @@
 """An analysis as cd.yml defines it: the sampling keys (count, interval, failure-limit, min-samples,
-initial-delay, inconclusive-limit, consecutive-error-limit, consecutive-success-limit, dry-run),
+initial-delay, inconclusive-limit, consecutive-error-limit, consecutive-success-limit, dry-run, inconclusive),
 durations, URLs, and the table of providers that providers.py fills. What they mean beside Argo
 Rollouts' fields of the same names: docs/progressive-delivery.md.
 
@@ -23,7 +23,7 @@ from cdhelper.core.errors import show as _show
 
 VARIABLES = ("version", "environment", "slot", "weight")
 SAMPLING_KEYS = ("interval", "count", "failure-limit", "min-samples", "initial-delay", "inconclusive-limit",
-                 "consecutive-error-limit", "consecutive-success-limit", "dry-run")
+                 "consecutive-error-limit", "consecutive-success-limit", "dry-run", "inconclusive")
 DEFAULT_SOURCE = ".github/cd.yml"
 MAX_DURATION = 24 * 3600.0        # intervals and delays: a day
 MAX_COUNT = 1000
@@ -57,6 +57,7 @@ class Analysis:
     consecutive_error_limit: int | None = None  # more errors in a row than this -> failed; None: no limit
     consecutive_success_limit: int = 0         # this many passes in a row -> passed, early; 0: off
     dry_run: bool = False                      # measured and recorded, never deciding
+    inconclusive: str = "rollback"             # an inconclusive outcome: "rollback" (undo) | "pause" (a person decides)
     source: str = DEFAULT_SOURCE  # the file it came from, for messages
 
 
@@ -170,11 +171,16 @@ def parse(name: str, raw: dict, *, source: str = DEFAULT_SOURCE) -> Analysis:
     if not isinstance(dry_run, bool):
         raise ConfigError(f"{where} key `dry-run` is {_show(dry_run)}", "it must be true or false",
                           "write `dry-run: true` to measure without deciding, or remove the key")
+    on_inconclusive = raw.get("inconclusive", "rollback")
+    if on_inconclusive not in ("rollback", "pause"):
+        raise ConfigError(f"{where} key `inconclusive` is {_show(on_inconclusive)}", "it must be rollback or pause",
+                          "write `inconclusive: pause` to pause the rollout for a person, or remove the key (rollback)")
     spec = _settings(kind, raw[kind.name], f"{where} {kind.name}")
     return Analysis(name=name, provider=kind.name, spec=MappingProxyType(spec), interval=interval, count=count,
                     failure_limit=failure_limit, min_samples=min_samples, initial_delay=initial_delay,
                     inconclusive_limit=inconclusive_limit, consecutive_error_limit=error_limit,
-                    consecutive_success_limit=successes, dry_run=dry_run, source=source)
+                    consecutive_success_limit=successes, dry_run=dry_run, inconclusive=on_inconclusive,
+                    source=source)
 
 
 def _integer(raw: Mapping, key: str, where: str, *, default: int, low: int, high: int, high_why: str = "") -> int:
