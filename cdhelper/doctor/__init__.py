@@ -122,10 +122,10 @@ def check_workflows(files: list[Path], rules: Contract,
                              "check the file's permissions") from None
         findings += check(workflow, rules)
         scheduled = scheduled or resumes_on_schedule(path.name, path.read_text(encoding="utf-8", errors="replace"))
+        soaks += soak_environments(workflow, rules)  # also a caller of the reusable workflow (or of a copy of it)
         if workflow.uses_cdhelper:
             gates.append(held_to(workflow, rules).gate_environment)
             layouts[shown] = layout(workflow, rules) or ""
-            soaks += soak_environments(workflow, rules)
     if rules.holds and not soaks and not scheduled:  # a hold, but no workflow promotes there: the default's
         soaks = [dict(rules.soak_environments).get(rules.holds[0]) or DEFAULT_SOAK]
     return findings, list(dict.fromkeys(gates)) or [rules.gate_environment], layouts, \

@@ -128,6 +128,13 @@ def soak_environments(workflow: Workflow, contract: Contract) -> list[str]:
     found = []
     named = {env.lower(): soak for env, soak in contract.soak_environments}
     for job in workflow.jobs.values():
+        called = job.data.get("uses") is not None
+        if called and contract.holds:  # a call of a reusable workflow (cdhelper's, or a copy): its input names it
+            given = str((job.data.get("with") or {}).get("soak-environment") or "")
+            if given:
+                found += workflow.resolve(given) or []
+            elif job.reusable:
+                found.append(named.get("production") or DEFAULT_SOAK)
         for step in job.steps_running("promote"):
             if not _opens(workflow, step):
                 continue

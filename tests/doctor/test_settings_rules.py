@@ -207,3 +207,24 @@ def test_a_hold_step_with_soak_is_resumed_on_a_schedule():
     assert _soak_on_hold({"environments": [{"name": "production", "strategy": {"canary": {"steps": steps}}}]})
     assert not _soak_on_hold({"environments": [{"name": "production", "strategy": {"canary": {"steps": steps[::2]}}}]})
     assert not _soak_on_hold({"environments": [{"name": "production", "strategy": "blue-green"}]})
+
+
+def test_the_soak_environment_a_caller_passes_to_the_reusable_workflow_is_the_one_checked(repo, capsys, monkeypatch,
+                                                                                          tmp_path):
+    """The whole pipeline in one `uses:` with `soak-environment: prod-bake` (a team's own name): the
+    reusable workflow's default (production-soak) is not what holds its hold (found by the rehearsal of
+    tests/data/own-workflows/custom-names)."""
+    repo.set_environment("acme/app", "production-soak", wait_timer=30)  # the default exists: not the one checked
+    caller = tmp_path / "ship.yml"
+    caller.write_text("on: push\npermissions: {}\njobs:\n  pipeline:\n"
+                      "    uses: cdhelper/cdhelper/.github/workflows/cd.yml@v0\n"
+                      "    permissions: {contents: write, deployments: write, actions: read, checks: read, statuses: read}\n"
+                      "    with:\n      mode: ${{ vars.CD_MODE }}\n      soak-environment: prod-bake\n")
+    config = tmp_path / "cd.yml"
+    config.write_text(HOLD_CD_YML)
+    monkeypatch.setenv("GITHUB_TOKEN", ADMIN)
+    capsys.readouterr()
+    code = cli.main(["doctor", "--workflows", str(caller), "--config", str(config), "--json", "--mode", ""])
+    data = json.loads(capsys.readouterr().out)
+    assert data["contract"]["soak_environments"] == ["prod-bake"], data
+    assert "the soak environment 'prod-bake' does not exist" in [f["message"] for f in data["findings"]]

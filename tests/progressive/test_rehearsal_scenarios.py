@@ -149,7 +149,7 @@ def test_a_flag_flip_changes_what_production_answers_without_a_new_version():
 
 
 def test_a_scenario_without_its_real_parts_says_what_to_install(monkeypatch, capsys):
-    monkeypatch.setattr(Platform, "missing", staticmethod(lambda python=None: [
+    monkeypatch.setattr(Platform, "missing", staticmethod(lambda python=None, flags=False: [
         "nginx is not installed (the traffic splitter): apt-get install nginx-light"]))
     assert cli.main(["rehearse", "--scenario", "canary"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
