@@ -226,5 +226,5 @@ def test_the_soak_environment_a_caller_passes_to_the_reusable_workflow_is_the_on
     capsys.readouterr()
     code = cli.main(["doctor", "--workflows", str(caller), "--config", str(config), "--json", "--mode", ""])
     data = json.loads(capsys.readouterr().out)
-    assert data["contract"]["soak_environments"] == ["prod-bake"], data
+    assert code == 2 and data["contract"]["soak_environments"] == ["prod-bake"], data
     assert "the soak environment 'prod-bake' does not exist" in [f["message"] for f in data["findings"]]
