@@ -56,9 +56,9 @@ def run(args, io) -> int:
     edge.required(args.environment, "--environment", input_name="environment", example="staging",
                   why="promote needs the target environment")
     if args.phase == "close":
-        return _close(args, io)
+        return run_close(args, io)
     if args.phase == "deploy":
-        return _deploy(args, io)
+        return run_deploy(args, io)
     mode = parse_mode(args.mode)  # fail closed before anything else
     edge.required(args.release_version, "--version", input_name="version", example="1.4.2",
                   why="promote needs the candidate's version (the release step's `version` output)")
@@ -179,7 +179,7 @@ def _step(raw: str) -> int:
     return int(raw)
 
 
-def _deploy(args, io) -> int:
+def run_deploy(args, io) -> int:
     """The deploy phase: repository code runs here, and nothing is written to GitHub."""
     from cdhelper.cli import report
     from cdhelper.deploy import handoff, phases
@@ -205,7 +205,7 @@ def _deploy(args, io) -> int:
     return 0
 
 
-def _close(args, io) -> int:
+def run_close(args, io) -> int:
     """The record phase: what the deploy job reported, labelled, and the end from its result."""
     from cdhelper.cli import report
     from cdhelper.deploy import phases

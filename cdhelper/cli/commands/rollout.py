@@ -224,9 +224,9 @@ def _resume(args, io) -> int:
         edge.required(args.environment, "--environment", input_name="environment", example="production",
                       why="resume needs the environment where the rollout is paused (or --due)")
     if args.phase == "deploy":
-        return promote._deploy(args, io)
+        return promote.run_deploy(args, io)
     if args.phase == "close":
-        return promote._close(args, io)
+        return promote.run_close(args, io)
     mode = parse_mode(args.mode)
     full = args.full if args.full is not None else edge.boolean(edge.input_value("full"), "full")
     gated = args.gated if args.gated is not None else edge.boolean(edge.input_value("gated"), "gated")
